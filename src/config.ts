@@ -1,0 +1,162 @@
+/** Configuration: parsed once from the environment with zod, every bad variable reported at once. */
+import { z } from 'zod';
+
+export const ROLES = ['api', 'slack', 'worker', 'relay', 'scheduler'] as const;
+export type Role = (typeof ROLES)[number];
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** `a:b,c:d` → [['a','b'],['c','d']], with a message naming the bad pair. */
+const pairList = (what: string) =>
+  z.string().transform((raw, ctx) => {
+    const pairs: [string, string][] = [];
+    for (const item of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+      const at = item.indexOf(':');
+      const key = item.slice(0, at).trim();
+      const value = item.slice(at + 1).trim();
+      if (at <= 0 || !value) {
+        ctx.addIssue({ code: 'custom', message: `"${redact(item)}" is not a ${what} pair` });
+        return z.NEVER;
+      }
+      pairs.push([key, value]);
+    }
+    return pairs;
+  });
+
+/** Never echo a secret back in an error message. */
+function redact(item: string): string {
+  const at = item.indexOf(':');
+  return at > 0 ? `${item.slice(0, at)}:…` : '…';
+}
+
+const idList = z.string().transform((raw) => raw.split(',').map((s) => s.trim()).filter(Boolean));
+
+const url = (protocols: string[]) =>
+  z.string().refine((raw) => {
+    try {
+      return protocols.includes(new URL(raw).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a ${protocols.join(' or ')} URL`);
+
+const integer = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, `must be a whole number between ${min} and ${max}`)
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, `must be a whole number between ${min} and ${max}`);
+
+const optionalSecret = (prefix: string) =>
+  z.string().refine((s) => s === '' || s.startsWith(prefix), `must start with "${prefix}"`);
+
+const envSchema = z.object({
+  DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/audit_trail'),
+  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_{}.-]+$/, 'may hold only letters, digits, _ - . { }').default('audit'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: integer(0, 65535).default(3000),
+  INGEST_TOKENS: pairList('workspaceId:token').default([]),
+  RETENTION_DAYS: integer(1, 36500).default(90),
+  RULES_DIR: z.string().min(1).default('./rules'),
+  SLACK_BOT_TOKEN: optionalSecret('xoxb-').default(''),
+  SLACK_SIGNING_SECRET: z.string().default(''),
+  SLACK_APP_TOKEN: optionalSecret('xapp-').default(''),
+  SLACK_API_URL: url(['http:', 'https:']).default('https://slack.com/api/'),
+  SLACK_TEAMS: pairList('slackTeamId:workspaceId').default([]),
+  DEFAULT_WORKSPACE_ID: z.string().min(1).default('default'),
+  AUDIT_OWNERS: idList.default([]),
+  AUDIT_OWNER_GROUP: z.string().default(''),
+  SEGMENT_API_URL: url(['http:', 'https:']).default('https://api.segmentapis.com'),
+  SEGMENT_API_TOKEN: z.string().default(''),
+  SEGMENT_TRACKING_URL: url(['http:', 'https:']).default('https://api.segment.io/v1'),
+  LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  ROLES: z
+    .string()
+    .transform((raw, ctx) => {
+      const roles = raw.split(',').map((s) => s.trim()).filter(Boolean);
+      const unknown = roles.filter((r) => !(ROLES as readonly string[]).includes(r));
+      if (unknown.length || roles.length === 0) {
+        ctx.addIssue({ code: 'custom', message: `must be a comma-separated subset of ${ROLES.join(',')} (got "${raw}")` });
+        return z.NEVER;
+      }
+      return [...new Set(roles)] as Role[];
+    })
+    .default([...ROLES]),
+});
+
+type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  databaseUrl: string;
+  redisUrl: string;
+  queuePrefix: string;
+  host: string;
+  port: number;
+  ingestTokens: readonly { workspaceId: string; token: string }[];
+  retentionDays: number;
+  rulesDir: string;
+  slack: {
+    botToken: string;
+    signingSecret: string;
+    appToken: string;
+    apiUrl: string;
+    teams: ReadonlyMap<string, string>;
+    defaultWorkspaceId: string;
+    owners: readonly string[];
+    ownerGroup: string;
+  };
+  segment: { apiUrl: string; apiToken: string; trackingUrl: string };
+  logLevel: (typeof LOG_LEVELS)[number];
+  roles: ReadonlySet<Role>;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parse the environment; throws one ConfigError listing every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | undefined>): Config {
+  // An empty variable means "use the default", as operators expect from `FOO=` in a compose file.
+  const present = Object.fromEntries(
+    Object.keys(envSchema.shape).flatMap((key) => (env[key] ? [[key, env[key]]] : [])),
+  );
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
+  }
+  return toConfig(parsed.data);
+}
+
+function toConfig(env: Env): Config {
+  return Object.freeze({
+    databaseUrl: env.DATABASE_URL,
+    redisUrl: env.REDIS_URL,
+    queuePrefix: env.QUEUE_PREFIX,
+    host: env.HOST,
+    port: env.PORT,
+    ingestTokens: env.INGEST_TOKENS.map(([workspaceId, token]) => ({ workspaceId, token })),
+    retentionDays: env.RETENTION_DAYS,
+    rulesDir: env.RULES_DIR,
+    slack: {
+      botToken: env.SLACK_BOT_TOKEN,
+      signingSecret: env.SLACK_SIGNING_SECRET,
+      appToken: env.SLACK_APP_TOKEN,
+      apiUrl: env.SLACK_API_URL.endsWith('/') ? env.SLACK_API_URL : `${env.SLACK_API_URL}/`,
+      teams: new Map(env.SLACK_TEAMS),
+      defaultWorkspaceId: env.DEFAULT_WORKSPACE_ID,
+      owners: env.AUDIT_OWNERS,
+      ownerGroup: env.AUDIT_OWNER_GROUP,
+    },
+    segment: {
+      apiUrl: env.SEGMENT_API_URL.replace(/\/+$/, ''),
+      apiToken: env.SEGMENT_API_TOKEN,
+      trackingUrl: env.SEGMENT_TRACKING_URL.replace(/\/+$/, ''),
+    },
+    logLevel: env.LOG_LEVEL,
+    roles: new Set(env.ROLES),
+  });
+}

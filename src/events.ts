@@ -1,0 +1,99 @@
+/** The audit event as producers send it (validated) and as the store hands it back. */
+import { z } from 'zod';
+
+export const ACTOR_TYPES = ['user', 'token', 'system'] as const;
+export type ActorType = (typeof ACTOR_TYPES)[number];
+
+/** Limits from SPEC section 3. */
+export const MAX_EVENT_BYTES = 32 * 1024;
+export const MAX_EVENTS_PER_REQUEST = 1000;
+export const MAX_REQUEST_BYTES = 1024 * 1024;
+
+/**
+ * Postgres refuses NUL in text and jsonb, and lone UTF-16 surrogates in jsonb; both would otherwise
+ * surface as a 500 halfway through a batch, so they are rejected up front with the field's path.
+ */
+const required = { error: (issue: { input?: unknown }) => (issue.input === undefined ? 'is required' : 'must be a string') };
+
+const storableText = (max: number) =>
+  z
+    .string(required)
+    .max(max, `must be at most ${max} characters`)
+    .refine((s) => !s.includes('\u0000'), 'must not contain the NUL character')
+    .refine((s) => s.isWellFormed(), 'must be valid UTF-16 (no lone surrogates)');
+
+const requiredText = (max: number) => storableText(max).refine((s) => s.trim().length > 0, 'must not be empty');
+
+const jsonObject = z
+  .record(z.string(), z.unknown(), 'must be a JSON object')
+  .superRefine((value, ctx) => {
+    for (const issue of unstorableJson(value, [])) ctx.addIssue({ code: 'custom', ...issue });
+  });
+
+function* unstorableJson(value: unknown, path: (string | number)[]): Generator<{ path: (string | number)[]; message: string }> {
+  if (typeof value === 'string') {
+    if (value.includes('\u0000')) yield { path, message: 'must not contain the NUL character' };
+    else if (!value.isWellFormed()) yield { path, message: 'must be valid UTF-16 (no lone surrogates)' };
+  } else if (Array.isArray(value)) {
+    for (const [i, item] of value.entries()) yield* unstorableJson(item, [...path, i]);
+  } else if (value !== null && typeof value === 'object') {
+    for (const [key, item] of Object.entries(value)) {
+      if (key.includes('\u0000') || !key.isWellFormed()) yield { path: [...path, key], message: 'key must be storable text' };
+      yield* unstorableJson(item, [...path, key]);
+    }
+  }
+}
+
+export const incomingEventSchema = z.strictObject({
+  id: requiredText(200).optional(),
+  type: requiredText(200),
+  timestamp: z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time, e.g. 2026-11-25T10:00:00.000Z' }).optional(),
+  actor: z.strictObject({
+    type: z.enum(ACTOR_TYPES, { message: `must be one of ${ACTOR_TYPES.join(', ')}` }),
+    id: requiredText(256),
+    name: storableText(512).optional(),
+    email: storableText(320).optional(),
+  }),
+  resource: z.strictObject({
+    type: requiredText(200),
+    id: requiredText(256),
+    name: storableText(512).optional(),
+  }),
+  changes: jsonObject.optional(),
+  context: jsonObject.optional(),
+  metadata: jsonObject.optional(),
+});
+
+export type IncomingEvent = z.infer<typeof incomingEventSchema>;
+
+export interface Actor {
+  type: ActorType;
+  id: string;
+  name?: string;
+  email?: string;
+}
+
+export interface Resource {
+  type: string;
+  id: string;
+  name?: string;
+}
+
+export type JsonObject = Record<string, unknown>;
+
+/** An event as stored: the producer's event plus what the store adds. */
+export interface StoredEvent {
+  id: string;
+  workspaceId: string;
+  seq: number;
+  type: string;
+  category: string;
+  timestamp: string;
+  receivedAt: string;
+  actor: Actor;
+  resource: Resource;
+  changes: JsonObject | null;
+  context: JsonObject | null;
+  metadata: JsonObject | null;
+  hash: string;
+}

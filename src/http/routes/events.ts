@@ -1,0 +1,177 @@
+/** The producer and owner API: POST /v1/events, GET /v1/events and GET /v1/events.csv. */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import {
+  incomingEventSchema,
+  MAX_EVENT_BYTES,
+  MAX_EVENTS_PER_REQUEST,
+  type IncomingEvent,
+} from '../../events.ts';
+import { checkRange, filterFieldsSchema } from '../../filters.ts';
+import type { Metrics } from '../../metrics.ts';
+import { appendEventsTx, type AppendResult } from '../../store/append.ts';
+import type { Database } from '../../store/db.ts';
+import { decodeCursor, exportEventsCsv, listEvents, MAX_PAGE_SIZE, type Cursor } from '../../store/queries.ts';
+import { workspaceForToken } from '../../store/tokens.ts';
+import { AppError, badRequest, issuePath, payloadTooLarge, unauthorized, type ErrorDetail } from '../errors.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    workspaceId: string;
+  }
+}
+
+export interface EventRoutesOptions {
+  database: Database;
+  metrics: Metrics;
+  /** Called after a batch commits (the outbox relay is woken by NOTIFY; this is for in-process hooks). */
+  onAppended?: (result: AppendResult) => void;
+}
+
+const repeatable = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v]));
+
+const listQuerySchema = z.strictObject({
+  type: repeatable.optional(),
+  category: z.string().optional(),
+  actor: z.string().optional(),
+  actorType: z.string().optional(),
+  resourceType: z.string().optional(),
+  resourceId: z.string().optional(),
+  since: z.string().optional(),
+  until: z.string().optional(),
+  limit: z
+    .string()
+    .regex(/^\d+$/, `must be a whole number from 1 to ${MAX_PAGE_SIZE}`)
+    .transform(Number)
+    .refine((n) => n >= 1 && n <= MAX_PAGE_SIZE, `must be a whole number from 1 to ${MAX_PAGE_SIZE}`)
+    .optional(),
+  cursor: z.string().optional(),
+});
+
+function parseListQuery(query: unknown, allowPaging: boolean) {
+  const raw = listQuerySchema.safeParse(query ?? {});
+  if (!raw.success) throw queryError(raw.error.issues);
+  const { type, limit, cursor, ...rest } = raw.data;
+  if (!allowPaging && (limit !== undefined || cursor !== undefined)) {
+    throw badRequest('the CSV export has no pages: remove limit and cursor', [
+      { path: limit !== undefined ? 'limit' : 'cursor', message: 'not accepted by /v1/events.csv' },
+    ]);
+  }
+  const filters = filterFieldsSchema.safeParse({ ...rest, types: type });
+  if (!filters.success) throw queryError(filters.error.issues);
+  const rangeProblem = checkRange(filters.data);
+  if (rangeProblem) throw badRequest(rangeProblem, [{ path: 'since', message: rangeProblem }]);
+  let decoded: Cursor | undefined;
+  if (cursor !== undefined) {
+    decoded = decodeCursor(cursor);
+    if (!decoded) throw badRequest('invalid cursor', [{ path: 'cursor', message: 'use the nextCursor of a previous page as it was given' }]);
+  }
+  return { filters: filters.data, limit, cursor: decoded };
+}
+
+function queryError(issues: z.core.$ZodIssue[]): AppError {
+  const details = issues.map((issue) => ({
+    path: issue.path.length ? issuePath(issue.path).replace(/^types/, 'type') : issueKeys(issue),
+    message: issue.message,
+  }));
+  return badRequest(`invalid query: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, details);
+}
+
+function issueKeys(issue: z.core.$ZodIssue): string {
+  return issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : '(query)';
+}
+
+/** Splits a POST body into events, enforcing the count and per-event size limits before validation. */
+function parseIngestBody(body: unknown): IncomingEvent[] {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw badRequest('body must be one event object or {"events": [...]}');
+  }
+  const isBatch = 'events' in body;
+  const items = isBatch ? (body as { events: unknown }).events : [body];
+  if (!Array.isArray(items)) throw badRequest('events must be an array', [{ path: 'events', message: 'must be an array' }]);
+  if (items.length === 0) throw badRequest('events must hold at least one event', [{ path: 'events', message: 'is empty' }]);
+  if (items.length > MAX_EVENTS_PER_REQUEST) {
+    throw payloadTooLarge(`a request may hold at most ${MAX_EVENTS_PER_REQUEST} events; this one holds ${items.length}`);
+  }
+  const tooLarge: ErrorDetail[] = [];
+  const invalid: ErrorDetail[] = [];
+  const events: IncomingEvent[] = [];
+  for (const [index, item] of items.entries()) {
+    const bytes = Buffer.byteLength(JSON.stringify(item) ?? '');
+    if (bytes > MAX_EVENT_BYTES) {
+      tooLarge.push({ index, path: '(event)', message: `event is ${bytes} bytes; the limit is ${MAX_EVENT_BYTES} bytes (32 KB)` });
+      continue;
+    }
+    const parsed = incomingEventSchema.safeParse(item);
+    if (parsed.success) events.push(parsed.data);
+    else {
+      for (const issue of parsed.error.issues) {
+        const path = issue.code === 'unrecognized_keys' ? issuePath([...issue.path, issue.keys[0]!]) : issuePath(issue.path);
+        invalid.push({ index, path, message: issue.message });
+      }
+    }
+  }
+  if (tooLarge.length) throw payloadTooLarge(`${tooLarge.length} event(s) exceed the 32 KB limit; nothing was stored`, tooLarge);
+  if (invalid.length) {
+    const first = invalid[0]!;
+    throw badRequest(
+      `${new Set(invalid.map((d) => d.index)).size} invalid event(s); nothing was stored (first: events[${first.index}].${first.path}: ${first.message})`,
+      invalid,
+    );
+  }
+  return events;
+}
+
+export async function eventRoutes(app: FastifyInstance, options: EventRoutesOptions): Promise<void> {
+  const { database, metrics } = options;
+
+  app.decorateRequest('workspaceId', '');
+  app.addHook('onRequest', async (request: FastifyRequest) => {
+    const header = request.headers.authorization ?? '';
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!match) throw unauthorized(header ? 'Authorization must be "Bearer <token>"' : 'missing bearer token');
+    const workspaceId = await workspaceForToken(database.db, match[1]!);
+    if (!workspaceId) throw unauthorized('invalid or revoked token');
+    request.workspaceId = workspaceId;
+  });
+
+  app.post('/v1/events', async (request, reply) => {
+    let events: IncomingEvent[];
+    try {
+      events = parseIngestBody(request.body);
+    } catch (error) {
+      metrics.ingestedEvents.inc({ outcome: 'rejected' }, countOf(request.body));
+      throw error;
+    }
+    const result = await appendEventsTx(database.db, request.workspaceId, events);
+    metrics.ingestedEvents.inc({ outcome: 'accepted' }, result.stored.length);
+    if (result.duplicates) metrics.ingestedEvents.inc({ outcome: 'duplicate' }, result.duplicates);
+    options.onAppended?.(result);
+    request.log.debug({ accepted: result.stored.length, duplicates: result.duplicates }, 'events stored');
+    return reply.code(201).send({ accepted: result.stored.length, duplicates: result.duplicates, ids: result.ids });
+  });
+
+  app.get('/v1/events', async (request) => {
+    const { filters, limit, cursor } = parseListQuery(request.query, true);
+    return listEvents(database.db, request.workspaceId, filters, { limit, cursor });
+  });
+
+  app.get('/v1/events.csv', async (request, reply) => {
+    const { filters } = parseListQuery(request.query, false);
+    let rows = 0;
+    const csv = exportEventsCsv(database.db, database.sql, request.workspaceId, filters, () => {
+      rows += 1;
+    });
+    csv.on('end', () => metrics.exportedRows.inc(rows));
+    csv.on('error', (error) => request.log.error({ err: error, rows }, 'CSV export failed mid-stream'));
+    return reply
+      .header('content-type', 'text/csv; charset=utf-8')
+      .header('content-disposition', `attachment; filename="audit-events-${request.workspaceId.replace(/[^\w.-]/g, '_')}.csv"`)
+      .send(csv);
+  });
+}
+
+function countOf(body: unknown): number {
+  const events = body && typeof body === 'object' && 'events' in body ? (body as { events: unknown }).events : undefined;
+  return Array.isArray(events) ? events.length : 1;
+}

@@ -1,0 +1,47 @@
+/** Entry point: config → database → service (every role in ROLES) → signals. */
+import { ConfigError, loadConfig } from './config.ts';
+import { createLogger } from './logger.ts';
+import { createService } from './service.ts';
+import { ensureDatabase, migrateDatabase } from './store/db.ts';
+
+const SHUTDOWN_TIMEOUT_MS = 15_000;
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const logger = createLogger(config.logLevel);
+  await ensureDatabase(config.databaseUrl, logger);
+  await migrateDatabase(config.databaseUrl, logger);
+
+  const service = createService(config, logger);
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    service
+      .stop(SHUTDOWN_TIMEOUT_MS)
+      .then(() => process.exit(0))
+      .catch((error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+
+  await service.start();
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`audit-trail failed to start: ${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,62 @@
+/** Prometheus metrics, one registry per service instance so tests can run several side by side. */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'audit_' });
+  return {
+    registry,
+    ingestedEvents: new Counter({
+      name: 'audit_ingest_events_total',
+      help: 'Events received through POST /v1/events, by outcome (accepted, duplicate, rejected)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    httpDuration: new Histogram({
+      name: 'audit_http_request_duration_seconds',
+      help: 'HTTP request duration by route and status',
+      labelNames: ['method', 'route', 'status'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+      registers: [registry],
+    }),
+    relayedEvents: new Counter({
+      name: 'audit_outbox_relayed_total',
+      help: 'Events moved from the Postgres outbox onto the audit-events queue',
+      registers: [registry],
+    }),
+    exportedRows: new Counter({
+      name: 'audit_export_rows_total',
+      help: 'Rows written to CSV exports',
+      registers: [registry],
+    }),
+    alertLatency: new Histogram({
+      name: 'audit_alert_latency_seconds',
+      help: 'Time from an event being stored to its Slack alert being accepted by Slack',
+      labelNames: ['severity'] as const,
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    slackErrors: new Counter({
+      name: 'audit_slack_errors_total',
+      help: 'Slack Web API calls that failed, by method and error code',
+      labelNames: ['method', 'error'] as const,
+      registers: [registry],
+    }),
+    /** Gauges read on scrape; each collector returns undefined when its dependency is away. */
+    addGauge(name: string, help: string, labelNames: string[], read: () => Promise<[Record<string, string>, number][] | undefined>) {
+      return new Gauge({
+        name,
+        help,
+        labelNames,
+        registers: [registry],
+        async collect() {
+          const values = await read().catch(() => undefined);
+          this.reset();
+          for (const [labels, value] of values ?? []) this.set(labels, value);
+        },
+      });
+    },
+  };
+}

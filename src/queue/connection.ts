@@ -1,0 +1,57 @@
+/** Redis connections and queues for BullMQ. */
+import { Queue, type DefaultJobOptions } from 'bullmq';
+import { Redis, type RedisOptions } from 'ioredis';
+import { AUDIT_EVENTS_QUEUE, MAINTENANCE_QUEUE, type AuditEventJob } from './names.ts';
+
+/**
+ * Workers block on Redis and must retry forever (BullMQ requires maxRetriesPerRequest: null).
+ * Producers instead fail fast while Redis is away, so the relay rolls back and tries again later
+ * rather than piling commands up in memory.
+ */
+export function createRedis(url: string, role: 'worker' | 'producer'): Redis {
+  const options: RedisOptions =
+    role === 'worker'
+      ? { maxRetriesPerRequest: null }
+      : { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 };
+  const redis = new Redis(url, { ...options, lazyConnect: false, retryStrategy: (times) => Math.min(times * 200, 2000) });
+  // ioredis reports every failed reconnect; the relay and /readyz say what matters, so keep this quiet.
+  redis.on('error', () => {});
+  return redis;
+}
+
+export const auditEventJobOptions: DefaultJobOptions = {
+  attempts: 8,
+  backoff: { type: 'exponential', delay: 500 },
+  // Completed jobs are kept a day so a re-enqueue of the same event id is still recognised as a repeat.
+  removeOnComplete: { age: 24 * 3600, count: 200_000 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
+
+export interface Queues {
+  auditEvents: Queue<AuditEventJob>;
+  maintenance: Queue;
+  close(): Promise<void>;
+}
+
+export function createQueues(connection: Redis, prefix: string): Queues {
+  const auditEvents = new Queue<AuditEventJob>(AUDIT_EVENTS_QUEUE, {
+    connection,
+    prefix,
+    defaultJobOptions: auditEventJobOptions,
+  });
+  const maintenance = new Queue(MAINTENANCE_QUEUE, {
+    connection,
+    prefix,
+    defaultJobOptions: { attempts: 3, backoff: { type: 'exponential', delay: 60_000 }, removeOnComplete: 30, removeOnFail: 30 },
+  });
+  // Errors while Redis is away surface through the calls that fail; the emitter must not crash the process.
+  auditEvents.on('error', () => {});
+  maintenance.on('error', () => {});
+  return {
+    auditEvents,
+    maintenance,
+    close: async () => {
+      await Promise.all([auditEvents.close(), maintenance.close()]);
+    },
+  };
+}

@@ -1,0 +1,25 @@
+/** Queue and job names, and the payload schema of each job. */
+import { z } from 'zod';
+
+export const AUDIT_EVENTS_QUEUE = 'audit-events';
+export const AUDIT_EVENT_JOB = 'audit-event';
+
+export const MAINTENANCE_QUEUE = 'audit-maintenance';
+export const RETENTION_JOB = 'retention-purge';
+export const RETENTION_SCHEDULER_ID = 'daily-retention-purge';
+
+/** A reference, not the event: Postgres stays the one source of truth and job payloads stay small. */
+export const auditEventJobSchema = z.strictObject({
+  workspaceId: z.string().min(1),
+  eventId: z.string().min(1),
+  seq: z.number().int().positive(),
+});
+export type AuditEventJob = z.infer<typeof auditEventJobSchema>;
+
+/**
+ * One job per event, whoever enqueues it and however often: BullMQ ignores an add whose id exists.
+ * Ids are URI-encoded because BullMQ reserves ":" and producers may use it in their ids.
+ */
+export function auditEventJobId(workspaceId: string, eventId: string): string {
+  return `${encodeURIComponent(workspaceId)}/${encodeURIComponent(eventId)}`;
+}

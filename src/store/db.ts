@@ -1,0 +1,77 @@
+/** Postgres access: the connection pool, database creation and migrations under an advisory lock. */
+import { fileURLToPath } from 'node:url';
+import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
+import { migrate } from 'drizzle-orm/postgres-js/migrator';
+import postgres from 'postgres';
+import type { Logger } from '../logger.ts';
+import * as schema from './schema/index.ts';
+
+export type Db = PostgresJsDatabase<typeof schema>;
+/** A store function's first argument: the pool or an open transaction, so audit rows commit with what they record. */
+export type DbOrTx = Db | Parameters<Parameters<Db['transaction']>[0]>[0];
+
+export interface Database {
+  db: Db;
+  sql: postgres.Sql;
+  close(): Promise<void>;
+}
+
+export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url));
+
+/** Any constant will do; it only has to differ from other advisory locks taken in this database. */
+const MIGRATION_LOCK_KEY = 0x61756474; // "audt"
+
+export function createDb(databaseUrl: string, options: { max?: number } = {}): Database {
+  const sql = postgres(databaseUrl, {
+    max: options.max ?? 10,
+    onnotice: () => {},
+    connection: { application_name: 'audit-trail' },
+  });
+  return { db: drizzle(sql, { schema }), sql, close: () => sql.end({ timeout: 5 }) };
+}
+
+/** Creates the database named in the URL when it does not exist yet (connecting to `postgres` to do so). */
+export async function ensureDatabase(databaseUrl: string, logger: Logger): Promise<void> {
+  const url = new URL(databaseUrl);
+  const name = decodeURIComponent(url.pathname.replace(/^\//, '')) || 'postgres';
+  const probe = postgres(databaseUrl, { max: 1, onnotice: () => {}, connect_timeout: 10 });
+  try {
+    await probe`select 1`;
+    return;
+  } catch (error) {
+    if ((error as { code?: string }).code !== '3D000') throw error; // 3D000: invalid_catalog_name
+  } finally {
+    await probe.end({ timeout: 5 });
+  }
+  url.pathname = '/postgres';
+  const admin = postgres(url.toString(), { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`create database ${quoteIdent(name)}`);
+    logger.info({ database: name }, 'created database');
+  } catch (error) {
+    // 42P04: another replica created it between our probe and our create.
+    if ((error as { code?: string }).code !== '42P04') throw error;
+  } finally {
+    await admin.end({ timeout: 5 });
+  }
+}
+
+/** Applies pending migrations; replicas starting together wait on one advisory lock instead of racing. */
+export async function migrateDatabase(databaseUrl: string, logger: Logger): Promise<void> {
+  const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+  try {
+    await sql`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`;
+    try {
+      await migrate(drizzle(sql), { migrationsFolder: MIGRATIONS_FOLDER });
+    } finally {
+      await sql`select pg_advisory_unlock(${MIGRATION_LOCK_KEY})`;
+    }
+    logger.debug('migrations applied');
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
