@@ -1,9 +1,9 @@
 /** The shape of one rule file (SPEC section 6): a zod schema, and its normalised form, `Rule`. */
 import path from 'node:path';
 import { z } from 'zod';
-import { ALL_CATEGORIES, EVENT_TYPES } from '../catalog.js';
-import { ACTOR_TYPES } from '../events.js';
-import { DURATION_HINT, tryParseDuration } from './duration.js';
+import { ALL_CATEGORIES, EVENT_TYPES } from '../catalog.ts';
+import { ACTOR_TYPES } from '../events.ts';
+import { DURATION_HINT, tryParseDuration } from './duration.ts';
 
 export const SEVERITIES = ['critical', 'warning', 'info'] as const;
 export type Severity = (typeof SEVERITIES)[number];

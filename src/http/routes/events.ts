@@ -136,6 +136,10 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
   });
 
   app.post('/v1/events', async (request, reply) => {
+    // Fastify also parses text/plain; producers must say JSON, so anything else is refused up front.
+    if (!/^application\/json\s*(;|$)/i.test(request.headers['content-type'] ?? '')) {
+      throw new AppError(415, 'Content-Type must be application/json');
+    }
     let events: IncomingEvent[];
     try {
       events = parseIngestBody(request.body);

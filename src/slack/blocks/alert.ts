@@ -1,9 +1,9 @@
 /** The Block Kit message posted to a channel when a rule matches an event (SPEC section 5). */
 import type { types } from '@slack/bolt';
-import { revertPlanFor, type RevertPlan, type RestoreTarget } from '../../catalog.js';
-import type { JsonObject, StoredEvent } from '../../events.js';
-import { REVERT_ACTION, SHOW_TRAIL_ACTION } from '../ids.js';
-import { escapeMrkdwn, truncate } from '../mrkdwn.js';
+import { revertPlanFor, type RevertPlan, type RestoreTarget } from '../../catalog.ts';
+import type { JsonObject, StoredEvent } from '../../events.ts';
+import { REVERT_ACTION, SHOW_TRAIL_ACTION } from '../ids.ts';
+import { escapeMrkdwn, truncate } from '../mrkdwn.ts';
 
 export type Severity = 'critical' | 'warning' | 'info';
 

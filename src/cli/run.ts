@@ -1,0 +1,62 @@
+/** The CLI's commands (SPEC section 10), callable from tests; main.ts is the process entry. */
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config.ts';
+import { createLogger } from '../logger.ts';
+import { createDb, ensureDatabase, migrateDatabase, type Database } from '../store/db.ts';
+import { sendCommand } from './send.ts';
+import { tokensCommand } from './tokens.ts';
+import { verifyCommand } from './verify.ts';
+
+export const USAGE = `usage: npm run cli -- <command>
+
+  tokens create --workspace W --name N   create a producer token (printed once, on the last line)
+  tokens list                            list tokens (never the tokens themselves)
+  tokens revoke <id>                     revoke a token
+  verify [--workspace W]                 check the hash chain of one or every workspace
+  send --type T --actor A --resource-type RT --resource-id RID [--actor-type user|token|system]
+       [--actor-name N] [--actor-email E] [--resource-name N] [--id ID] [--metadata JSON]
+       [--changes JSON] [--url http://127.0.0.1:3000] [--token T (or AUDIT_TOKEN)]
+                                         post one event to a running service
+`;
+
+/** A mistake in how the command was called: printed with the usage, exit 2. */
+export class UsageError extends Error {}
+
+export interface CliIo {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+async function withDatabase<T>(databaseUrl: string, run: (database: Database) => Promise<T>): Promise<T> {
+  const logger = createLogger('warn', process.stderr);
+  await ensureDatabase(databaseUrl, logger);
+  await migrateDatabase(databaseUrl, logger);
+  const database = createDb(databaseUrl, { max: 2 });
+  try {
+    return await run(database);
+  } finally {
+    await database.close();
+  }
+}
+
+export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === 'help' || command === '--help') {
+    io.out(USAGE);
+    return command ? 0 : 2;
+  }
+  const config = loadConfig(env);
+  switch (command) {
+    case 'tokens':
+      return withDatabase(config.databaseUrl, (database) => tokensCommand(database, rest, io));
+    case 'verify': {
+      const { values } = parseArgs({ args: rest, options: { workspace: { type: 'string' } }, strict: true });
+      return withDatabase(config.databaseUrl, (database) => verifyCommand(database, values.workspace, io));
+    }
+    case 'send':
+      return sendCommand(config, env, rest, io);
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+

@@ -1,0 +1,516 @@
+/**
+ * A local stand-in for Segment: the Public API resources that Revert reads and patches (SPEC section 7) and the
+ * HTTP Tracking API batch endpoint that forwarding posts to (SPEC section 9), with a call log and scripted failures.
+ */
+import { Buffer } from 'node:buffer';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+
+export interface SegmentCall {
+  api: 'public' | 'tracking';
+  method: string;
+  /** The path without query string, e.g. `/warehouses/wh_1` or `/v1/batch`. */
+  path: string;
+  /** The parsed JSON body, or the raw text when it was not JSON, or undefined when there was none. */
+  body: unknown;
+  headers: IncomingHttpHeaders;
+  /** performance.now() when the request arrived, in milliseconds. */
+  at: number;
+}
+
+/**
+ * A scripted answer: 429 (with `Retry-After`, 1 second unless given) or any other status, with Segment's error body
+ * unless one is given.
+ */
+export interface SegmentFailure {
+  status: number;
+  retryAfter?: number;
+  body?: unknown;
+}
+
+/** A Public API resource as Segment returns it; tests read and set whole objects. */
+export type SegmentResource = Record<string, unknown> & { id: string };
+
+export type ResourceInput = Partial<SegmentResource> & { id: string };
+
+export interface TrackingBatch {
+  writeKey: string;
+  body: { batch: Record<string, unknown>[] } & Record<string, unknown>;
+  at: number;
+}
+
+export interface Hold {
+  readonly waiting: number;
+  waitUntilHeld(n?: number, timeoutMs?: number): Promise<void>;
+  release(): void;
+}
+
+export interface FakeSegmentOptions {
+  /** The Public API token requests must carry as `Authorization: Bearer …`; default `sgp_test`. */
+  apiToken?: string;
+  workspaceId?: string;
+  /** Tracking API limits; Segment documents 500 KB per batch and 32 KB per event. */
+  maxBatchBytes?: number;
+  maxEventBytes?: number;
+}
+
+export interface FakeSegment {
+  /** For SEGMENT_API_URL: `http://127.0.0.1:PORT`, no trailing slash, like `https://api.segmentapis.com`. */
+  readonly publicApiUrl: string;
+  /** For SEGMENT_TRACKING_URL: `http://127.0.0.1:PORT/v1`, like `https://api.segment.io/v1`. */
+  readonly trackingUrl: string;
+  readonly apiToken: string;
+  readonly calls: SegmentCall[];
+  /** Calls matching a route: `PATCH /warehouses/wh_1`, `/warehouses` (any method, that path or below) or `*`. */
+  callsTo(route: string): SegmentCall[];
+  waitForCalls(route: string, n: number, timeoutMs?: number): Promise<SegmentCall[]>;
+  /** Queues a failure for the next request matching the route. */
+  failNext(route: string, failure: SegmentFailure): void;
+  /** Answers requests matching the route `ms` later; 0 removes the delay. */
+  setDelay(route: string, ms: number): void;
+  hold(route: string): Hold;
+
+  setSource(source: ResourceInput): SegmentResource;
+  getSource(id: string): SegmentResource | undefined;
+  setDestination(destination: ResourceInput): SegmentResource;
+  getDestination(id: string): SegmentResource | undefined;
+  setWarehouse(warehouse: ResourceInput): SegmentResource;
+  getWarehouse(id: string): SegmentResource | undefined;
+  setFilter(destinationId: string, filter: ResourceInput): SegmentResource;
+  getFilter(destinationId: string, id: string): SegmentResource | undefined;
+  setFunction(fn: ResourceInput): SegmentResource;
+  getFunction(id: string): SegmentResource | undefined;
+  setTrackingPlan(plan: ResourceInput): SegmentResource;
+  getTrackingPlan(id: string): SegmentResource | undefined;
+
+  /** Batches accepted by the Tracking API, oldest first. */
+  batches(writeKey?: string): TrackingBatch[];
+  /** The calls inside accepted batches, flattened. */
+  trackedEvents(writeKey?: string): Record<string, unknown>[];
+  close(): Promise<void>;
+}
+
+type Kind = 'sources' | 'destinations' | 'warehouses' | 'filters' | 'functions' | 'tracking-plans';
+
+interface KindRules {
+  /** The key under `data` in Segment's answers. */
+  key: string;
+  /** Fields a PATCH may carry (UpdateXV1Input in Segment's API); anything else is a validation failure. */
+  patchable: Readonly<Record<string, FieldCheck>>;
+  required?: readonly string[];
+}
+
+type FieldCheck = 'string' | 'boolean' | 'object' | 'array' | 'object-or-array' | 'nullable-string';
+
+const KINDS: Readonly<Record<Kind, KindRules>> = {
+  sources: { key: 'source', patchable: { name: 'string', slug: 'string', enabled: 'boolean', settings: 'object' } },
+  destinations: { key: 'destination', patchable: { name: 'string', enabled: 'boolean', settings: 'object' } },
+  // Segment's UpdateWarehouseV1Input requires settings, which is why Revert reads them first.
+  warehouses: {
+    key: 'warehouse',
+    patchable: { name: 'nullable-string', enabled: 'boolean', settings: 'object' },
+    required: ['settings'],
+  },
+  filters: {
+    key: 'filter',
+    patchable: { sourceId: 'string', if: 'string', actions: 'array', title: 'string', description: 'string', enabled: 'boolean' },
+  },
+  functions: {
+    key: 'function',
+    patchable: { code: 'string', settings: 'object-or-array', displayName: 'string', description: 'string', logoUrl: 'string' },
+  },
+  'tracking-plans': { key: 'trackingPlan', patchable: { name: 'string', description: 'string' } },
+};
+
+interface Answer {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+export async function startFakeSegment(options: FakeSegmentOptions = {}): Promise<FakeSegment> {
+  const apiToken = options.apiToken ?? 'sgp_test';
+  const workspaceId = options.workspaceId ?? '9aQ1Lj62S4bomZKLF4DPqW';
+  const maxBatchBytes = options.maxBatchBytes ?? 500 * 1024;
+  const maxEventBytes = options.maxEventBytes ?? 32 * 1024;
+
+  const calls: SegmentCall[] = [];
+  const callListeners = new Set<() => void>();
+  const failures: { route: string; failure: SegmentFailure }[] = [];
+  const delays = new Map<string, number>();
+  const holds = new Map<string, HoldState>();
+  const batches: TrackingBatch[] = [];
+  const store: Record<Kind, Map<string, SegmentResource>> = {
+    sources: new Map(),
+    destinations: new Map(),
+    warehouses: new Map(),
+    filters: new Map(),
+    functions: new Map(),
+    'tracking-plans': new Map(),
+  };
+
+  function record(call: Omit<SegmentCall, 'at'>): void {
+    calls.push({ ...call, at: performance.now() });
+    for (const listener of [...callListeners]) listener();
+  }
+
+  async function pace(method: string, path: string): Promise<void> {
+    const delay = [...delays].find(([route]) => matches(route, method, path))?.[1] ?? 0;
+    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+    const gate = [...holds].find(([route]) => matches(route, method, path))?.[1];
+    if (gate && !gate.released) await gate.enter();
+  }
+
+  function takeFailure(method: string, path: string): SegmentFailure | undefined {
+    const index = failures.findIndex((f) => matches(f.route, method, path));
+    return index < 0 ? undefined : failures.splice(index, 1)[0]?.failure;
+  }
+
+  async function route(request: IncomingMessage): Promise<Answer> {
+    const url = new URL(request.url ?? '/', publicApiUrl);
+    const method = request.method ?? 'GET';
+    const path = url.pathname;
+    const raw = await readBody(request);
+    const body = parseJson(raw);
+    const api = path.startsWith('/v1/') ? 'tracking' : 'public';
+    record({ api, method, path, body: body.ok ? body.value : raw.length ? raw.toString('utf8') : undefined, headers: request.headers });
+    await pace(method, path);
+    const failure = takeFailure(method, path);
+    if (failure) return scripted(failure, api);
+    return api === 'tracking' ? tracking(request, method, path, raw, body) : publicApi(request, method, path, body);
+  }
+
+  function publicApi(request: IncomingMessage, method: string, path: string, body: JsonResult): Answer {
+    const bearer = /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? '')?.[1];
+    if (bearer !== apiToken) return segmentError(401, 'unauthorized', 'Unauthorized: a valid Public API token is required');
+
+    const target = resourcePath(path);
+    if (!target) return segmentError(404, 'not-found', `No route for ${method} ${path}`);
+    const rules = KINDS[target.kind];
+    const resource = store[target.kind].get(target.key);
+    if (!resource) return segmentError(404, 'not-found', 'Resource not found');
+
+    if (method === 'GET') return { status: 200, body: { data: { [rules.key]: structuredClone(resource) } } };
+    if (method !== 'PATCH') return segmentError(405, 'method-not-allowed', `${method} is not supported on ${path}`);
+
+    if (!body.ok || !isRecord(body.value)) return segmentError(400, 'bad-request', 'The request body must be a JSON object');
+    const patch = body.value;
+    const problems = validatePatch(rules, patch);
+    if (problems.length) return { status: 422, body: { errors: problems.map((message) => ({ type: 'validation', message })) } };
+
+    Object.assign(resource, structuredClone(patch));
+    if ('updatedAt' in resource) resource.updatedAt = new Date().toISOString();
+    const data =
+      target.kind === 'tracking-plans'
+        ? // Older API versions answered only `status`; newer ones return the plan too. Both are here.
+          { status: 'SUCCESS', trackingPlan: structuredClone(resource) }
+        : { [rules.key]: structuredClone(resource) };
+    return { status: 200, body: { data } };
+  }
+
+  function tracking(request: IncomingMessage, method: string, path: string, raw: Buffer, body: JsonResult): Answer {
+    if (method !== 'POST' || path !== '/v1/batch') return trackingError(404, `No route for ${method} ${path}`);
+    const writeKey = basicUser(request.headers.authorization);
+    if (!writeKey) return trackingError(401, 'A write key is required as the basic auth user');
+    if (!(request.headers['content-type'] ?? '').toLowerCase().startsWith('application/json')) {
+      return trackingError(400, 'Content-Type must be application/json');
+    }
+    if (raw.length > maxBatchBytes) return trackingError(400, `Batch of ${raw.length} bytes exceeds ${maxBatchBytes}`);
+    if (!body.ok || !isRecord(body.value) || !Array.isArray(body.value.batch)) {
+      return trackingError(400, 'Invalid JSON: expected {"batch": [...]}');
+    }
+    for (const [index, event] of body.value.batch.entries()) {
+      const size = Buffer.byteLength(JSON.stringify(event));
+      if (size > maxEventBytes) return trackingError(400, `Event ${index} of ${size} bytes exceeds ${maxEventBytes}`);
+    }
+    batches.push({ writeKey, body: structuredClone(body.value) as TrackingBatch['body'], at: performance.now() });
+    // Segment answers 200 for everything it can parse, even calls it later drops, and leaves the rest to its debugger.
+    return { status: 200, body: { success: true } };
+  }
+
+  const server = createServer((request, response) => {
+    route(request).then(
+      (answer) => send(response, answer),
+      (error: unknown) => send(response, segmentError(500, 'internal', String(error))),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const publicApiUrl = `http://127.0.0.1:${port}`;
+
+  function put(kind: Kind, key: string, resource: SegmentResource): SegmentResource {
+    store[kind].set(key, structuredClone(resource));
+    return structuredClone(resource);
+  }
+
+  function get(kind: Kind, key: string): SegmentResource | undefined {
+    const found = store[kind].get(key);
+    return found ? structuredClone(found) : undefined;
+  }
+
+  const now = (): string => new Date().toISOString();
+  const fake: FakeSegment = {
+    publicApiUrl,
+    trackingUrl: `${publicApiUrl}/v1`,
+    apiToken,
+    calls,
+    callsTo: (route) => calls.filter((c) => matches(route, c.method, c.path)),
+    waitForCalls(route, n, timeoutMs = 5000) {
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          const found = fake.callsTo(route);
+          if (found.length < n) return;
+          callListeners.delete(check);
+          clearTimeout(timer);
+          resolve(found);
+        };
+        const timer = setTimeout(() => {
+          callListeners.delete(check);
+          const seen = calls.map((c) => `${c.method} ${c.path}`).join(', ') || 'none';
+          reject(new Error(`fake Segment: expected ${n} call(s) to ${route} within ${timeoutMs} ms, got ${fake.callsTo(route).length} (calls: ${seen})`));
+        }, timeoutMs);
+        callListeners.add(check);
+        check();
+      });
+    },
+    failNext: (route, failure) => void failures.push({ route, failure }),
+    setDelay(route, ms) {
+      if (ms > 0) delays.set(route, ms);
+      else delays.delete(route);
+    },
+    hold(route) {
+      const state = new HoldState(() => holds.delete(route));
+      holds.set(route, state);
+      return state;
+    },
+
+    setSource: (source) =>
+      put('sources', source.id, {
+        slug: source.id,
+        name: source.id,
+        workspaceId,
+        enabled: true,
+        writeKeys: [],
+        settings: {},
+        labels: [],
+        metadata: { id: 'IqDTy1TpoU', slug: 'javascript', name: 'Javascript', categories: ['Website'], logos: {}, options: [] },
+        ...source,
+      }),
+    getSource: (id) => get('sources', id),
+    setDestination: (destination) =>
+      put('destinations', destination.id, {
+        name: destination.id,
+        enabled: true,
+        sourceId: 'src_fake',
+        settings: {},
+        metadata: { id: '54521fd725e721e32a72eec6', slug: 'webhooks', name: 'Webhooks', logos: {}, options: [] },
+        ...destination,
+      }),
+    getDestination: (id) => get('destinations', id),
+    setWarehouse: (warehouse) =>
+      put('warehouses', warehouse.id, {
+        workspaceId,
+        enabled: true,
+        settings: { name: warehouse.id },
+        metadata: { id: 'aea3c5f8', slug: 'snowflake', name: 'Snowflake', logos: {}, options: [] },
+        ...warehouse,
+      }),
+    getWarehouse: (id) => get('warehouses', id),
+    setFilter: (destinationId, filter) =>
+      put('filters', `${destinationId}/${filter.id}`, {
+        sourceId: 'src_fake',
+        destinationId,
+        if: 'all',
+        actions: [{ type: 'DROP' }],
+        title: filter.id,
+        enabled: true,
+        createdAt: now(),
+        updatedAt: now(),
+        ...filter,
+      }),
+    getFilter: (destinationId, id) => get('filters', `${destinationId}/${id}`),
+    setFunction: (fn) =>
+      put('functions', fn.id, {
+        resourceType: 'SOURCE',
+        displayName: fn.id,
+        description: '',
+        code: 'async function onRequest(request, settings) {}',
+        settings: [],
+        createdAt: now(),
+        createdBy: 'usr_fake',
+        deployedAt: null,
+        ...fn,
+      }),
+    getFunction: (id) => get('functions', id),
+    setTrackingPlan: (plan) =>
+      put('tracking-plans', plan.id, {
+        name: plan.id,
+        slug: plan.id,
+        description: '',
+        type: 'LIVE',
+        createdAt: now(),
+        updatedAt: now(),
+        ...plan,
+      }),
+    getTrackingPlan: (id) => get('tracking-plans', id),
+
+    batches: (writeKey) => batches.filter((b) => writeKey === undefined || b.writeKey === writeKey).map((b) => structuredClone(b)),
+    trackedEvents: (writeKey) => fake.batches(writeKey).flatMap((b) => b.body.batch),
+    async close() {
+      for (const hold of holds.values()) hold.release();
+      server.closeAllConnections();
+      await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+    },
+  };
+  return fake;
+}
+
+class HoldState implements Hold {
+  released = false;
+  private readonly waiters: (() => void)[] = [];
+  private readonly watchers = new Set<() => void>();
+
+  constructor(private readonly onRelease: () => void) {}
+
+  get waiting(): number {
+    return this.waiters.length;
+  }
+
+  enter(): Promise<void> {
+    return new Promise((resolve) => {
+      this.waiters.push(resolve);
+      for (const watcher of [...this.watchers]) watcher();
+    });
+  }
+
+  waitUntilHeld(n = 1, timeoutMs = 5000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const watcher = (): void => {
+        if (this.waiters.length < n) return;
+        this.watchers.delete(watcher);
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.watchers.delete(watcher);
+        reject(new Error(`fake Segment: ${this.waiters.length} of ${n} request(s) reached the hold within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.watchers.add(watcher);
+      watcher();
+    });
+  }
+
+  release(): void {
+    this.released = true;
+    this.onRelease();
+    for (const resolve of this.waiters.splice(0)) resolve();
+  }
+}
+
+/** `PATCH /warehouses/wh_1` matches that request; `/warehouses` matches any method on it or below; `*` matches all. */
+function matches(route: string, method: string, path: string): boolean {
+  if (route === '*') return true;
+  const spaced = /^([A-Z]+)\s+(\S+)$/.exec(route);
+  const routeMethod = spaced?.[1];
+  const routePath = spaced?.[2] ?? route;
+  if (routeMethod && routeMethod !== method) return false;
+  return path === routePath || path.startsWith(routePath.endsWith('/') ? routePath : `${routePath}/`);
+}
+
+function resourcePath(path: string): { kind: Kind; key: string } | undefined {
+  const segments = path.split('/').slice(1).map(decodeURIComponent);
+  const [first, second, third, fourth] = segments;
+  if (segments.length === 4 && first === 'destination' && second && third === 'filters' && fourth) {
+    return { kind: 'filters', key: `${second}/${fourth}` };
+  }
+  if (segments.length === 2 && first && second && first in KINDS && first !== 'filters') {
+    return { kind: first as Kind, key: second };
+  }
+  return undefined;
+}
+
+function validatePatch(rules: KindRules, patch: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  const keys = Object.keys(patch);
+  if (keys.length === 0) problems.push('At least one field must be updated');
+  for (const key of keys) {
+    const check = rules.patchable[key];
+    if (!check) problems.push(`Unknown field "${key}"; this resource accepts ${Object.keys(rules.patchable).join(', ')}`);
+    else if (!fits(check, patch[key])) problems.push(`Field "${key}" must be ${check.replace(/-/g, ' ')}`);
+  }
+  for (const key of rules.required ?? []) {
+    if (!(key in patch)) problems.push(`Field "${key}" is required`);
+  }
+  return problems;
+}
+
+function fits(check: FieldCheck, value: unknown): boolean {
+  switch (check) {
+    case 'string':
+      return typeof value === 'string';
+    case 'nullable-string':
+      return value === null || typeof value === 'string';
+    case 'boolean':
+      return typeof value === 'boolean';
+    case 'object':
+      return isRecord(value);
+    case 'array':
+      return Array.isArray(value);
+    case 'object-or-array':
+      return isRecord(value) || Array.isArray(value);
+  }
+}
+
+/** The Public API's error body: a list of `{ type, message }`. */
+function segmentError(status: number, type: string, message: string): Answer {
+  return { status, body: { errors: [{ type, message }] } };
+}
+
+function trackingError(status: number, message: string): Answer {
+  return { status, body: { success: false, message } };
+}
+
+function scripted(failure: SegmentFailure, api: 'public' | 'tracking'): Answer {
+  const message = failure.status === 429 ? 'Too many requests' : `Scripted failure ${failure.status}`;
+  const fallback = api === 'public' ? segmentError(failure.status, failure.status === 429 ? 'too-many-requests' : 'scripted', message).body : { success: false, message };
+  return {
+    status: failure.status,
+    body: failure.body ?? fallback,
+    ...(failure.status === 429 ? { headers: { 'retry-after': String(failure.retryAfter ?? 1) } } : {}),
+  };
+}
+
+function send(response: ServerResponse, answer: Answer): void {
+  response.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers });
+  response.end(JSON.stringify(answer.body));
+}
+
+async function readBody(request: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+type JsonResult = { ok: true; value: unknown } | { ok: false };
+
+function parseJson(raw: Buffer): JsonResult {
+  if (raw.length === 0) return { ok: false };
+  try {
+    return { ok: true, value: JSON.parse(raw.toString('utf8')) as unknown };
+  } catch {
+    return { ok: false };
+  }
+}
+
+/** The user part of `Authorization: Basic base64(user:password)`: Segment's write key. */
+function basicUser(header: string | undefined): string | undefined {
+  const encoded = /^Basic\s+(.+)$/i.exec(header ?? '')?.[1];
+  if (!encoded) return undefined;
+  const user = Buffer.from(encoded, 'base64').toString('utf8').split(':')[0];
+  return user || undefined;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}

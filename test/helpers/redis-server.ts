@@ -1,0 +1,69 @@
+/** A redis-server of a test's own, on a free port, that the test may stop and restart (never the shared one). */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+export interface OwnRedis {
+  url: string;
+  port: number;
+  start(): Promise<void>;
+  /** Stops it the hard way; data survives in the append-only file, as on a real restart. */
+  kill(): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+export async function ownRedis(): Promise<OwnRedis> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'audit-redis-'));
+  let child: ChildProcess | undefined;
+  const url = `redis://127.0.0.1:${port}`;
+
+  async function waitUntil(up: boolean) {
+    for (let i = 0; i < 100; i++) {
+      const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      probe.on('error', () => {});
+      const ok = await probe.connect().then(() => probe.ping()).then(() => true, () => false);
+      probe.disconnect();
+      if (ok === up) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`redis on ${port} did not come ${up ? 'up' : 'down'}`);
+  }
+
+  return {
+    url,
+    port,
+    async start() {
+      child = spawn(
+        'redis-server',
+        ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''],
+        { stdio: 'ignore' },
+      );
+      await waitUntil(true);
+    },
+    async kill() {
+      const exited = new Promise((r) => child?.once('exit', r));
+      child?.kill('SIGKILL');
+      await exited;
+      await waitUntil(false);
+    },
+    async cleanup() {
+      child?.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

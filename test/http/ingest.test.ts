@@ -1,0 +1,170 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'drizzle-orm';
+import { createIngestToken, revokeIngestToken } from '../../src/store/tokens.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
+import { getEvents, postEvents, sampleEvent, startTestService, type TestService } from '../helpers/service.ts';
+
+let database: TestDatabase;
+let app: TestService;
+let token: string;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  app = await startTestService(database.url, { ROLES: 'api' });
+  token = await app.token('acme');
+});
+
+afterAll(async () => {
+  await app?.stop();
+  await database?.drop();
+});
+
+async function countEvents(workspaceId: string): Promise<number> {
+  const rows = await app.service.database.db.execute<{ n: string }>(
+    sql`select count(*) as n from events where workspace_id = ${workspaceId}`,
+  );
+  return Number(rows[0]!.n);
+}
+
+describe('POST /v1/events', () => {
+  it('stores one event and answers 201 with its id, category and chain fields', async () => {
+    const response = await postEvents(app.url, token, sampleEvent({ id: 'evt_single', timestamp: '2026-11-25T10:00:00.000Z' }));
+    expect(response.status).toBe(201);
+    expect(await response.json()).toEqual({ accepted: 1, duplicates: 0, ids: ['evt_single'] });
+
+    const page = await (await getEvents(app.url, token, '?resourceId=' + encodeURIComponent('wh_1'))).json();
+    const stored = (await (await getEvents(app.url, token, '?type=Warehouses%20Disabled')).json()).events.find(
+      (e: { id: string }) => e.id === 'evt_single',
+    );
+    expect(page).toBeDefined();
+    expect(stored).toMatchObject({
+      id: 'evt_single',
+      workspaceId: 'acme',
+      category: 'Warehouses',
+      timestamp: '2026-11-25T10:00:00.000Z',
+      seq: expect.any(Number),
+      hash: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
+  });
+
+  it('stores a batch and assigns ids to events sent without one', async () => {
+    const response = await postEvents(app.url, token, { events: [sampleEvent(), sampleEvent({ id: 'evt_batch_2' })] });
+    expect(response.status).toBe(201);
+    const body = await response.json();
+    expect(body.accepted).toBe(2);
+    expect(body.ids[0]).toMatch(/^evt_[0-9a-f]{32}$/);
+    expect(body.ids[1]).toBe('evt_batch_2');
+  });
+
+  it('stores a type outside the catalog with category Other', async () => {
+    const response = await postEvents(app.url, token, sampleEvent({ id: 'evt_custom', type: 'Custom Thing Happened' }));
+    expect(response.status).toBe(201);
+    const body = await (await getEvents(app.url, token, '?category=Other')).json();
+    expect(body.events.map((e: { id: string }) => e.id)).toContain('evt_custom');
+  });
+
+  it('stores nothing from a batch with one invalid event and names its index and path', async () => {
+    const before = await countEvents('acme');
+    const bad = sampleEvent({ actor: { type: 'user' } });
+    const response = await postEvents(app.url, token, { events: [sampleEvent(), sampleEvent(), bad] });
+    expect(response.status).toBe(400);
+    const body = await response.json();
+    expect(body.error).toMatch(/nothing was stored/);
+    expect(body.details).toContainEqual({ index: 2, path: 'actor.id', message: 'is required' });
+    expect(await countEvents('acme')).toBe(before);
+  });
+
+  it('reports unknown fields, bad timestamps and NUL characters with their paths', async () => {
+    const response = await postEvents(app.url, token, {
+      events: [
+        sampleEvent({ colour: 'red' }),
+        sampleEvent({ timestamp: 'yesterday' }),
+        sampleEvent({ metadata: { note: 'a\u0000b' } }),
+        sampleEvent({ actor: { type: 'robot', id: 'x' } }),
+      ],
+    });
+    expect(response.status).toBe(400);
+    const paths = (await response.json()).details.map((d: { index: number; path: string }) => `${d.index}:${d.path}`);
+    expect(paths).toEqual(['0:colour', '1:timestamp', '2:metadata.note', '3:actor.type']);
+  });
+
+  it('counts an id already stored as a duplicate and stores it once', async () => {
+    const first = await postEvents(app.url, token, sampleEvent({ id: 'evt_dup' }));
+    expect((await first.json()).accepted).toBe(1);
+    const before = await countEvents('acme');
+    const again = await postEvents(app.url, token, { events: [sampleEvent({ id: 'evt_dup' }), sampleEvent({ id: 'evt_new' })] });
+    expect(await again.json()).toEqual({ accepted: 1, duplicates: 1, ids: ['evt_dup', 'evt_new'] });
+    expect(await countEvents('acme')).toBe(before + 1);
+  });
+
+  it('counts a repeated id within one batch as a duplicate', async () => {
+    const response = await postEvents(app.url, token, { events: [sampleEvent({ id: 'evt_twice' }), sampleEvent({ id: 'evt_twice' })] });
+    expect(await response.json()).toEqual({ accepted: 1, duplicates: 1, ids: ['evt_twice', 'evt_twice'] });
+  });
+
+  it('stores the same id in two workspaces independently', async () => {
+    const other = await app.token('globex');
+    expect((await (await postEvents(app.url, other, sampleEvent({ id: 'evt_shared' }))).json()).accepted).toBe(1);
+    expect((await (await postEvents(app.url, token, sampleEvent({ id: 'evt_shared' }))).json()).accepted).toBe(1);
+  });
+
+  it('refuses an event over 32 KB with 413', async () => {
+    const response = await postEvents(app.url, token, { events: [sampleEvent(), sampleEvent({ metadata: { blob: 'x'.repeat(33 * 1024) } })] });
+    expect(response.status).toBe(413);
+    const body = await response.json();
+    expect(body.details[0]).toMatchObject({ index: 1, path: '(event)' });
+    expect(body.error).toMatch(/32 KB/);
+  });
+
+  it('refuses more than 1,000 events with 413', async () => {
+    const events = Array.from({ length: 1001 }, () => ({ type: 'X', actor: { type: 'system', id: 's' }, resource: { type: 'r', id: '1' } }));
+    const response = await postEvents(app.url, token, { events });
+    expect(response.status).toBe(413);
+    expect((await response.json()).error).toMatch(/at most 1000 events/);
+  });
+
+  it('refuses a body over 1 MB with 413', async () => {
+    const events = Array.from({ length: 40 }, () => sampleEvent({ metadata: { blob: 'x'.repeat(30 * 1024) } }));
+    const response = await postEvents(app.url, token, { events });
+    expect(response.status).toBe(413);
+    expect((await response.json()).error).toMatch(/larger than 1 MB/);
+  });
+
+  it('answers 400 for malformed JSON and 415 for another content type, without a stack trace', async () => {
+    const malformed = await postEvents(app.url, token, '{"type": ');
+    expect(malformed.status).toBe(400);
+    expect((await malformed.json()).error).toMatch(/not valid JSON/);
+    const text = await postEvents(app.url, token, 'hello', { 'content-type': 'text/plain' });
+    expect(text.status).toBe(415);
+    expect(await text.json()).toEqual({ error: 'Content-Type must be application/json' });
+  });
+
+  it('answers 401 without a token, with a wrong token and with a revoked token', async () => {
+    const none = await fetch(`${app.url}/v1/events`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    expect(none.status).toBe(401);
+    expect((await postEvents(app.url, 'atk_wrong', sampleEvent())).status).toBe(401);
+    const doomed = await createIngestToken(app.service.database.db, { workspaceId: 'acme', name: 'doomed' });
+    expect((await postEvents(app.url, doomed.token, sampleEvent())).status).toBe(201);
+    await revokeIngestToken(app.service.database.db, doomed.id);
+    const revoked = await postEvents(app.url, doomed.token, sampleEvent());
+    expect(revoked.status).toBe(401);
+    expect(await revoked.json()).toEqual({ error: 'invalid or revoked token' });
+  });
+
+  it('accepts the bootstrap tokens from INGEST_TOKENS and stores them only hashed', async () => {
+    const other = await startTestService(database.url, { ROLES: 'api', INGEST_TOKENS: 'boot:bootstrap-secret-1' });
+    try {
+      expect((await postEvents(other.url, 'bootstrap-secret-1', sampleEvent())).status).toBe(201);
+      const rows = await other.service.database.db.execute<{ token_hash: string }>(sql`select token_hash from ingest_tokens`);
+      expect(rows.some((r) => r.token_hash.includes('bootstrap-secret-1'))).toBe(false);
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it('answers unknown routes with a JSON 404', async () => {
+    const response = await fetch(`${app.url}/v1/nothing`, { headers: { authorization: `Bearer ${token}` } });
+    expect(response.status).toBe(404);
+    expect((await response.json()).error).toMatch(/no route/);
+  });
+});
