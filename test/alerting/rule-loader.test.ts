@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -306,6 +306,13 @@ function recordingLogger(): RuleLogger & { entries: { level: string; obj: object
   };
 }
 
+/** Writes then renames, as editors do, so a reload never sees a half-written file. */
+async function replaceFile(file: string, text: string): Promise<void> {
+  const temporary = path.join(path.dirname(file), `.${path.basename(file)}.tmp`);
+  await writeFile(temporary, text);
+  await rename(temporary, file);
+}
+
 function rule(description: string): string {
   return `description: ${description}\nwhen: { type: [User Removed] }\nchannel: "#a"\n`;
 }
@@ -354,11 +361,11 @@ describe('watchRules', () => {
         { fsWatch: mode.fsWatch, pollMs: 300, debounceMs: 100, onInvalid: rejections.callback },
       );
       try {
-        await writeFile(path.join(dir, 'x.yml'), rule('second, edited'));
+        await replaceFile(path.join(dir, 'x.yml'), rule('second, edited'));
         await changes.next();
         expect(ruleSet.current().map((r) => r.description)).toEqual(['second, edited']);
 
-        await writeFile(path.join(dir, 'x.yml'), 'when: { type: [Warehouse Disabled] }\nchannel: "#a"\n');
+        await replaceFile(path.join(dir, 'x.yml'), 'when: { type: [Warehouse Disabled] }\nchannel: "#a"\n');
         const problems = await rejections.next();
         expect(problems.map((p) => formatProblem(p).replace(dir, 'rules'))).toEqual([
           'rules/x.yml:1: when.type[0]: unknown event type "Warehouse Disabled", did you mean "Warehouses Disabled"?',
@@ -366,11 +373,10 @@ describe('watchRules', () => {
         expect(ruleSet.current().map((r) => r.description)).toEqual(['second, edited']);
         expect(logger.entries.find((entry) => entry.level === 'warn')?.msg).toBe('rule change rejected; keeping the last good rules');
 
-        await writeFile(path.join(dir, 'y.yml'), rule('another file'));
-        await writeFile(path.join(dir, 'x.yml'), rule('third, fixed again'));
-        let rules = await changes.next();
-        // The two writes may land in one reload or two; the last one has both files.
-        if (rules.length < 2) rules = await changes.next();
+        // While x.yml is still invalid, a reload that sees only the new y.yml is rejected as a whole.
+        await replaceFile(path.join(dir, 'y.yml'), rule('another file'));
+        await replaceFile(path.join(dir, 'x.yml'), rule('third, fixed again'));
+        await changes.next();
         expect(ruleSet.current().map((r) => r.description)).toEqual(['third, fixed again', 'another file']);
       } finally {
         watcher.close();

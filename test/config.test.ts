@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.ts';
+
+describe('configuration', () => {
+  it('uses the SPEC defaults when nothing is set', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      databaseUrl: 'postgres://postgres@127.0.0.1:5432/audit_trail',
+      redisUrl: 'redis://127.0.0.1:6379',
+      queuePrefix: 'audit',
+      host: '127.0.0.1',
+      port: 3000,
+      retentionDays: 90,
+      rulesDir: './rules',
+      logLevel: 'info',
+    });
+    expect(config.slack.apiUrl).toBe('https://slack.com/api/');
+    expect(config.slack.defaultWorkspaceId).toBe('default');
+    expect([...config.roles]).toEqual(['api', 'slack', 'worker', 'relay', 'scheduler']);
+  });
+
+  it('parses pairs and lists', () => {
+    const config = loadConfig({
+      INGEST_TOKENS: 'acme:tok1, globex:tok2',
+      SLACK_TEAMS: 'T1:acme',
+      AUDIT_OWNERS: 'U1,U2',
+      ROLES: 'api,relay',
+    });
+    expect(config.ingestTokens).toEqual([{ workspaceId: 'acme', token: 'tok1' }, { workspaceId: 'globex', token: 'tok2' }]);
+    expect(config.slack.teams.get('T1')).toBe('acme');
+    expect(config.slack.owners).toEqual(['U1', 'U2']);
+    expect([...config.roles]).toEqual(['api', 'relay']);
+  });
+
+  it('lists every bad variable at once, never echoing a secret', () => {
+    let error: ConfigError | undefined;
+    try {
+      loadConfig({ PORT: '99999', ROLES: 'api,web', INGEST_TOKENS: 'no-colon-secret', SLACK_BOT_TOKEN: 'xoxp-1', REDIS_URL: 'http://x' });
+    } catch (e) {
+      error = e as ConfigError;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error!.problems.map((p) => p.split(':')[0])).toEqual(['REDIS_URL', 'PORT', 'INGEST_TOKENS', 'SLACK_BOT_TOKEN', 'ROLES']);
+    expect(error!.message).not.toContain('no-colon-secret');
+  });
+});

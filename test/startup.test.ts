@@ -1,0 +1,80 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { afterAll, describe, expect, it } from 'vitest';
+import postgres from 'postgres';
+import { missingDatabaseUrl, redisUrl, uniqueName } from './helpers/database.ts';
+import { freePort } from './helpers/redis-server.ts';
+
+const fresh = missingDatabaseUrl();
+
+afterAll(async () => {
+  await fresh.drop();
+});
+
+function startProcess(env: Record<string, string>) {
+  const child = spawn('node', ['--import', 'tsx', 'src/main.ts'], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk) => (output += chunk));
+  child.stderr.on('data', (chunk) => (output += chunk));
+  return { child, output: () => output };
+}
+
+async function waitForHttp(url: string, timeoutMs = 20_000): Promise<Response> {
+  const started = Date.now();
+  for (;;) {
+    try {
+      return await fetch(url);
+    } catch {
+      if (Date.now() - started > timeoutMs) throw new Error(`${url} never answered`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+describe('npm start', () => {
+  it('creates the missing database, migrates it, serves, and exits 0 on SIGTERM', async () => {
+    const port = await freePort();
+    const { child, output } = startProcess({
+      DATABASE_URL: fresh.url,
+      REDIS_URL: redisUrl(),
+      QUEUE_PREFIX: uniqueName('start'),
+      PORT: String(port),
+      INGEST_TOKENS: 'start-ws:start-token-123',
+      LOG_LEVEL: 'info',
+    });
+    const ready = await waitForHttp(`http://127.0.0.1:${port}/readyz`);
+    expect(ready.status).toBe(200);
+    const posted = await fetch(`http://127.0.0.1:${port}/v1/events`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer start-token-123', 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'Source Created', actor: { type: 'user', id: 'u' }, resource: { type: 'source', id: 's' } }),
+    });
+    expect(posted.status).toBe(201);
+
+    child.kill('SIGTERM');
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(0);
+    const lines = output().trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+    expect(lines.some((l) => l.msg === 'created database')).toBe(true);
+    expect(lines.some((l) => l.msg === 'shutting down')).toBe(true);
+    // Every request line carries its request id.
+    expect(lines.filter((l) => l.req || l.res).every((l) => typeof l.reqId === 'string')).toBe(true);
+
+    const check = postgres(fresh.url, { max: 1 });
+    const tables = await check`select count(*)::int as n from events`;
+    await check.end();
+    expect(tables[0]!.n).toBe(1);
+  });
+
+  it('refuses to start with one message listing every bad variable', async () => {
+    const { child, output } = startProcess({ PORT: 'eighty', LOG_LEVEL: 'loud', DATABASE_URL: 'mysql://x', RETENTION_DAYS: '0' });
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(1);
+    const text = output();
+    expect(text).toContain('Invalid configuration:');
+    for (const variable of ['PORT', 'LOG_LEVEL', 'DATABASE_URL', 'RETENTION_DAYS']) expect(text).toContain(`  - ${variable}: `);
+  });
+});
