@@ -27,6 +27,9 @@ const requiredText = (max: number) => storableText(max).refine((s) => s.trim().l
 const jsonObject = z
   .record(z.string(), z.unknown(), 'must be a JSON object')
   .superRefine((value, ctx) => {
+    // JSON.stringify writes NUL and lone surrogates as \u escapes, so one regex clears almost every
+    // object; the walk that names the offending path runs only when it matches.
+    if (!/\\u(0000|d[89a-f])/i.test(JSON.stringify(value))) return;
     for (const issue of unstorableJson(value, [])) ctx.addIssue({ code: 'custom', ...issue });
   });
 

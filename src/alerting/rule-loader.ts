@@ -3,7 +3,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
-import { parseRule, type Rule } from './rule-schema.ts';
+import { defaultRuleId, parseRule, RULE_ID, type Rule } from './rule-schema.ts';
 
 export interface RuleProblem {
   /** The rule file, joined onto the rules directory as it was given (e.g. `rules/warehouse-disabled.yml`). */
@@ -72,14 +72,16 @@ export async function loadRules(dir: string): Promise<RuleLoadResult> {
     }
     const parsed = parseRuleFile(text, file);
     problems.push(...parsed.problems);
-    if (!parsed.rule) continue;
-    const firstFile = fileById.get(parsed.rule.id);
-    if (firstFile !== undefined) {
-      problems.push({ file, line: parsed.idLine, message: `duplicate rule id ${JSON.stringify(parsed.rule.id)} (already defined in ${firstFile})` });
-      continue;
+    // Invalid files take part too, so fixing one does not reveal a duplicate only on the next run.
+    if (parsed.id !== undefined) {
+      const firstFile = fileById.get(parsed.id);
+      if (firstFile !== undefined) {
+        problems.push({ file, line: parsed.idLine, message: `duplicate rule id ${JSON.stringify(parsed.id)} (already defined in ${firstFile})` });
+        continue;
+      }
+      fileById.set(parsed.id, file);
     }
-    fileById.set(parsed.rule.id, file);
-    rules.push(parsed.rule);
+    if (parsed.rule) rules.push(parsed.rule);
   }
   return { rules, problems };
 }
@@ -93,6 +95,8 @@ export async function loadRuleSet(dir: string): Promise<RuleSet> {
 
 export interface ParsedRuleFile {
   rule?: Rule;
+  /** The rule's id (declared, or the file name) whenever it can be told, even if the rule is invalid. */
+  id?: string;
   problems: RuleProblem[];
   /** Where a duplicate id is reported: the `id:` line, or the rule's first line when the id is the file name. */
   idLine: number;
@@ -127,9 +131,16 @@ export function parseRuleFile(text: string, file: string): ParsedRuleFile {
   const result = parseRule(data, { file, line: firstLine });
   if (!result.ok) {
     const problems = result.issues.map((issue) => ({ file, line: lineOf(issue.path), message: issue.message }));
-    return { problems: problems.sort((a, b) => a.line - b.line), idLine: firstLine };
+    const id = declaredRuleId(data, file);
+    return { ...(id === undefined ? {} : { id }), problems: problems.sort((a, b) => a.line - b.line), idLine: lineOf(['id']) };
   }
-  return { rule: result.rule, problems: [], idLine: lineOf(['id']) };
+  return { rule: result.rule, id: result.rule.id, problems: [], idLine: lineOf(['id']) };
+}
+
+/** The id an invalid rule would have had, when it is a valid id. */
+function declaredRuleId(data: unknown, file: string): string | undefined {
+  const declared = data !== null && typeof data === 'object' && 'id' in data ? data.id : defaultRuleId(file);
+  return typeof declared === 'string' && RULE_ID.test(declared) ? declared : undefined;
 }
 
 function uniqueProblems(problems: RuleProblem[]): RuleProblem[] {

@@ -136,7 +136,7 @@ function wrongType(message: string) {
 /** `type: X` or `type: [X, Y]`, every name from `allowed`; always a list once parsed. */
 function nameList(what: string, allowed: readonly string[]) {
   return z
-    .union([z.string(), z.array(z.string()).min(1, `must list at least one ${what}`)], wrongType(`must be a ${what} or a list of them`))
+    .union([z.string(), z.array(z.string()).min(1, `must list at least one ${what}`)], wrongType(`must be ${/^[aeiou]/.test(what) ? 'an' : 'a'} ${what} or a list of them`))
     .superRefine((value, ctx) => {
       const names = Array.isArray(value) ? value : [value];
       names.forEach((name, index) => {
@@ -430,6 +430,11 @@ function describeIssue(issue: z.core.$ZodIssue): RuleIssue[] {
   return [{ path: at, message: located(at, issue.message) }];
 }
 
+/** A rule without an `id` is named after its file: `rules/warehouse-disabled.yml` → `warehouse-disabled`. */
+export function defaultRuleId(file: string): string {
+  return path.basename(file).replace(/\.ya?ml$/i, '');
+}
+
 export type RuleParseResult = { ok: true; rule: Rule } | { ok: false; issues: RuleIssue[] };
 
 /**
@@ -440,7 +445,7 @@ export function parseRule(data: unknown, source: { file: string; line?: number }
   const result = ruleFileSchema.safeParse(data, { error: ruleErrorMap });
   if (!result.success) return { ok: false, issues: result.error.issues.flatMap(describeIssue) };
   const parsed = result.data;
-  const id = parsed.id ?? path.basename(source.file).replace(/\.ya?ml$/i, '');
+  const id = parsed.id ?? defaultRuleId(source.file);
   if (!RULE_ID.test(id)) {
     return {
       ok: false,

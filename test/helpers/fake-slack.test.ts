@@ -106,6 +106,9 @@ describe('the fake Slack Web API', () => {
   });
 
   it('refuses blocks over Block Kit limits with invalid_blocks', async () => {
+    // WebClient logs Slack's [ERROR] response messages; this test expects them, so they go nowhere.
+    const quiet = { debug() {}, info() {}, warn() {}, error() {}, setLevel() {}, getLevel: () => LogLevel.ERROR, setName() {} };
+    const client = new WebClient('xoxb-test', { slackApiUrl: slack.url, logger: quiet });
     const blocks = [{ type: 'header', text: { type: 'plain_text', text: 'x'.repeat(151) } }];
     await expect(client.chat.postMessage({ channel: '#data-alerts', text: 'x', blocks })).rejects.toMatchObject({
       data: { error: 'invalid_blocks', errors: ['must be less than 151 characters [json-pointer:/blocks/0/text/text]'] },

@@ -9,7 +9,7 @@ import {
 } from '../../events.ts';
 import { checkRange, filterFieldsSchema } from '../../filters.ts';
 import type { Metrics } from '../../metrics.ts';
-import { appendEventsTx, type AppendResult } from '../../store/append.ts';
+import { EventAppender, type AppendResult } from '../../store/append.ts';
 import type { Database } from '../../store/db.ts';
 import { decodeCursor, exportEventsCsv, listEvents, MAX_PAGE_SIZE, type Cursor } from '../../store/queries.ts';
 import { workspaceForToken } from '../../store/tokens.ts';
@@ -124,6 +124,7 @@ function parseIngestBody(body: unknown): IncomingEvent[] {
 
 export async function eventRoutes(app: FastifyInstance, options: EventRoutesOptions): Promise<void> {
   const { database, metrics } = options;
+  const appender = new EventAppender(database.db);
 
   app.decorateRequest('workspaceId', '');
   app.addHook('onRequest', async (request: FastifyRequest) => {
@@ -147,7 +148,7 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
       metrics.ingestedEvents.inc({ outcome: 'rejected' }, countOf(request.body));
       throw error;
     }
-    const result = await appendEventsTx(database.db, request.workspaceId, events);
+    const result = await appender.append(request.workspaceId, events);
     metrics.ingestedEvents.inc({ outcome: 'accepted' }, result.stored.length);
     if (result.duplicates) metrics.ingestedEvents.inc({ outcome: 'duplicate' }, result.duplicates);
     options.onAppended?.(result);

@@ -1,0 +1,22 @@
+/** `npm run bench [-- ingest export query]`: each figure as a ratio to a baseline measured in the same run. */
+import { benchExport } from './export.ts';
+import { benchIngest } from './ingest.ts';
+import { line } from './harness.ts';
+import { benchQuery } from './query.ts';
+
+const suites: Record<string, () => Promise<unknown>> = {
+  ingest: benchIngest,
+  export: benchExport,
+  query: benchQuery,
+};
+
+const chosen = process.argv.slice(2).filter((arg) => arg !== '--');
+const names = chosen.length ? chosen : Object.keys(suites);
+const unknown = names.filter((name) => !suites[name]);
+if (unknown.length) {
+  process.stderr.write(`unknown benchmark(s): ${unknown.join(', ')}; choose from ${Object.keys(suites).join(', ')}\n`);
+  process.exit(2);
+}
+
+line(`audit-trail benchmarks, ${new Date().toISOString()}, node ${process.version}`);
+for (const name of names) await suites[name]!();
