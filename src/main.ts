@@ -1,4 +1,5 @@
 /** Entry point: config → database → service (every role in ROLES) → signals. */
+import { RuleProblemsError } from './alerting/rule-loader.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { createService } from './service.ts';
@@ -38,7 +39,16 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 
-  await service.start();
+  try {
+    await service.start();
+  } catch (error) {
+    if (error instanceof RuleProblemsError) {
+      process.stderr.write(`audit-trail refuses to start: ${error.message}\n`);
+      await service.stop(1000).catch(() => {});
+      process.exit(1);
+    }
+    throw error;
+  }
 }
 
 main().catch((error: unknown) => {

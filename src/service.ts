@@ -1,7 +1,12 @@
 /** Builds the roles this process runs (api, slack, worker, relay, scheduler) and starts and stops them in order. */
-import type { Worker } from 'bullmq';
+import { createHash } from 'node:crypto';
+import type { RetryOptions } from '@slack/web-api';
+import type { Worker, WorkerOptions } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
+import { loadRuleSet, type RuleSet, type RulesWatcher, watchRules } from './alerting/rule-loader.ts';
+import { SlackAlertSender } from './alerting/slack-sender.ts';
+import { createAlertWorker } from './alerting/worker.ts';
 import type { Config } from './config.ts';
 import { healthRoutes } from './http/routes/health.ts';
 import { eventRoutes } from './http/routes/events.ts';
@@ -12,6 +17,8 @@ import { OutboxRelay, outboxLag } from './outbox/relay.ts';
 import { createQueues, createRedis, type Queues } from './queue/connection.ts';
 import { createMaintenanceWorker, scheduleRetention } from './scheduler/retention.ts';
 import { createDb, type Database } from './store/db.ts';
+import { createSlackClient } from './slack/client.ts';
+import { knownChannelId } from './store/alerts.ts';
 import { registerBootstrapTokens } from './store/tokens.ts';
 
 export interface Service {
@@ -27,7 +34,16 @@ export interface Service {
   stop(timeoutMs?: number): Promise<void>;
 }
 
-export function createService(config: Config, logger: Logger): Service {
+/** Knobs for tests and benchmarks; production uses the defaults. */
+export interface ServiceOptions {
+  alertWorker?: Partial<WorkerOptions>;
+  /** Minimum gap between two alerts to one channel (default 1000 ms, Slack's posting guidance). */
+  slackMinIntervalMs?: number;
+  /** WebClient retry policy override (tests use a rapid one). */
+  slackRetryConfig?: RetryOptions;
+}
+
+export function createService(config: Config, logger: Logger, options: ServiceOptions = {}): Service {
   const roles = config.roles;
   const database = createDb(config.databaseUrl);
   const producerRedis = createRedis(config.redisUrl, 'producer');
@@ -36,6 +52,9 @@ export function createService(config: Config, logger: Logger): Service {
   const metrics = createMetrics();
   const http = createHttpServer(logger, metrics);
   const workers: Worker[] = [];
+  let rules: RuleSet | undefined;
+  let rulesWatcher: RulesWatcher | undefined;
+  const stateRedis = roles.has('worker') ? createRedis(config.redisUrl, 'worker') : undefined;
 
   metrics.addGauge('audit_queue_jobs', 'Jobs on the audit-events queue by state', ['state'], async () => {
     const counts = await queues.auditEvents.getJobCounts('waiting', 'active', 'delayed', 'failed');
@@ -53,6 +72,42 @@ export function createService(config: Config, logger: Logger): Service {
         onRelayed: (n) => metrics.relayedEvents.inc(n),
       })
     : undefined;
+
+  /** Loads the rules (refusing to start on invalid ones), watches them, and starts the alert worker. */
+  async function startAlerting(): Promise<void> {
+    const log = logger.child({ role: 'worker' });
+    rules = await loadRuleSet(config.rulesDir);
+    log.info({ rules: rules.current().map((r) => r.id), fingerprint: fingerprint(rules) }, `loaded ${rules.current().length} rules from ${config.rulesDir}`);
+    const ruleSet = rules;
+    rulesWatcher = watchRules(config.rulesDir, log, (next) => {
+      ruleSet.replace(next);
+      log.info({ fingerprint: fingerprint(ruleSet) }, 'rule set fingerprint');
+    });
+    let sender: SlackAlertSender | undefined;
+    if (config.slack.botToken) {
+      const client = createSlackClient(config.slack.botToken, config.slack.apiUrl, logger, { retryConfig: options.slackRetryConfig });
+      sender = new SlackAlertSender(client, log, metrics, {
+        minIntervalMs: options.slackMinIntervalMs,
+        lookupChannelId: (channel) => knownChannelId(database.db, channel),
+      });
+    } else {
+      log.warn('SLACK_BOT_TOKEN is not set: alerts are written to the log as the Block Kit payload they would post');
+    }
+    workers.push(
+      createAlertWorker({
+        db: database.db,
+        connection: workerRedis,
+        stateRedis: stateRedis!,
+        prefix: config.queuePrefix,
+        rules: ruleSet,
+        sender,
+        revertEnabled: Boolean(config.segment.apiToken),
+        logger: log,
+        metrics,
+        workerOptions: options.alertWorker,
+      }),
+    );
+  }
 
   return {
     config,
@@ -79,11 +134,13 @@ export function createService(config: Config, logger: Logger): Service {
           }),
         );
       }
+      if (roles.has('worker')) await startAlerting();
       const address = await http.listen({ host: config.host, port: config.port });
       logger.info({ address, roles: [...roles] }, 'audit-trail started');
       return address;
     },
     async stop(timeoutMs = 10_000) {
+      rulesWatcher?.close();
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref());
       const graceful = async () => {
         await http.close();
@@ -94,8 +151,17 @@ export function createService(config: Config, logger: Logger): Service {
       await Promise.allSettled([queues.close(), database.close()]);
       producerRedis.disconnect();
       workerRedis.disconnect();
+      stateRedis?.disconnect();
     },
   };
 }
 
 export type { Redis };
+
+/** A short hash of the rule set, logged at load and reload, so operators can compare worker processes. */
+function fingerprint(rules: RuleSet): string {
+  const content = JSON.stringify(rules.current().map(({ file: _file, line: _line, ...rule }) => rule), (_key, value: unknown) =>
+    value instanceof RegExp ? value.source : value,
+  );
+  return createHash('sha256').update(content).digest('hex').slice(0, 12);
+}

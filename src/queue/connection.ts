@@ -20,7 +20,8 @@ export function createRedis(url: string, role: 'worker' | 'producer'): Redis {
 }
 
 export const auditEventJobOptions: DefaultJobOptions = {
-  attempts: 8,
+  // An alert is never dropped for a passing outage: 20 exponential attempts span about six days.
+  attempts: 20,
   backoff: { type: 'exponential', delay: 500 },
   // Completed jobs are kept a day so a re-enqueue of the same event id is still recognised as a repeat.
   removeOnComplete: { age: 24 * 3600, count: 200_000 },

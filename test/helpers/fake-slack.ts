@@ -128,6 +128,8 @@ export interface FakeSlack {
   setDelay(method: string, ms: number): void;
   /** Holds every call of `method` until the returned gate is released. */
   hold(method: string): Hold;
+  /** Runs `hook` after a call of `method` took effect, before its answer is sent (undefined removes it). */
+  afterHandled(method: string, hook: ((body: Record<string, unknown>) => Promise<void> | void) | undefined): void;
   /** The ID of a channel given by name (`#data-alerts`, created on first use) or by ID. */
   channelId(nameOrId: string): string;
   /** Every message posted to a channel (name or ID), oldest first, thread replies included. */
@@ -190,6 +192,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   const failures = new Map<string, ScriptedFailure[]>();
   const delays = new Map<string, number>();
   const holds = new Map<string, HoldState>();
+  const afterHandled = new Map<string, (body: Record<string, unknown>) => Promise<void> | void>();
   const channelsById = new Map<string, Channel>();
   const channelIdsByName = new Map<string, string>();
   const messages: StoredMessage[] = [];
@@ -463,7 +466,10 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       const refused = authorized(request.headers, parsed.body);
       if (refused) return refused;
       const handler = handlers[method];
-      return handler ? handler(parsed.body) : platformError('unknown_method');
+      const answer = handler ? await handler(parsed.body) : platformError('unknown_method');
+      // After Slack has acted on the call but before the caller hears back: where crash tests strike.
+      await afterHandled.get(method)?.(parsed.body);
+      return answer;
     }
 
     const upload = /^\/upload\/v1\/([\w-]+)$/.exec(url.pathname);
@@ -540,6 +546,10 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     setDelay(method, ms) {
       if (ms > 0) delays.set(method, ms);
       else delays.delete(method);
+    },
+    afterHandled(method, hook) {
+      if (hook) afterHandled.set(method, hook);
+      else afterHandled.delete(method);
     },
     hold(method) {
       const state = new HoldState(() => holds.delete(method));

@@ -1,7 +1,8 @@
 /** Starts the real service in-process on a free port, against a test database and its own queue prefix. */
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
-import { createService, type Service } from '../../src/service.ts';
+import { Writable } from 'node:stream';
+import { createService, type Service, type ServiceOptions } from '../../src/service.ts';
 import { createIngestToken } from '../../src/store/tokens.ts';
 import { redisUrl, uniqueName } from './database.ts';
 
@@ -13,7 +14,23 @@ export interface TestService {
   stop(): Promise<void>;
 }
 
-export async function startTestService(databaseUrl: string, env: Record<string, string> = {}): Promise<TestService> {
+/** Collects the service's JSON log lines, for tests that assert on what was logged. */
+export function logCapture() {
+  const lines: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { lines, stream };
+}
+
+export async function startTestService(
+  databaseUrl: string,
+  env: Record<string, string> = {},
+  options: ServiceOptions & { logStream?: Writable } = {},
+): Promise<TestService> {
   const config = loadConfig({
     DATABASE_URL: databaseUrl,
     REDIS_URL: redisUrl(),
@@ -22,7 +39,7 @@ export async function startTestService(databaseUrl: string, env: Record<string, 
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...env,
   });
-  const service = createService(config, createLogger(config.logLevel));
+  const service = createService(config, createLogger(options.logStream ? 'debug' : config.logLevel, options.logStream), options);
   const url = await service.start();
   return {
     service,

@@ -13,7 +13,7 @@ export interface AlertRule {
   description?: string;
   severity: Severity;
   /** Trusted text from the rule author (`<!subteam^S0123>`), posted as written. */
-  mention: string[];
+  mention: readonly string[];
   revert: boolean;
 }
 

@@ -2,3 +2,4 @@ export * from './events.ts';
 export * from './chain.ts';
 export * from './outbox.ts';
 export * from './ingest-tokens.ts';
+export * from './alerts.ts';

@@ -1,0 +1,33 @@
+/** The Slack Web API client, pointed at SLACK_API_URL and logging through pino. */
+import { LogLevel, WebClient, retryPolicies, type Logger as SlackLogger, type RetryOptions } from '@slack/web-api';
+import type { Logger } from '../logger.ts';
+
+/** @slack/logger's interface over a pino child, so the client's warnings (rate limits) land in our log. */
+function slackLogger(logger: Logger): SlackLogger {
+  const log = logger.child({ component: 'slack-web-api' });
+  const text = (msg: unknown[]) => msg.map((m) => (typeof m === 'string' ? m : JSON.stringify(m))).join(' ');
+  return {
+    debug: (...msg: unknown[]) => log.debug(text(msg)),
+    info: (...msg: unknown[]) => log.info(text(msg)),
+    warn: (...msg: unknown[]) => log.warn(text(msg)),
+    error: (...msg: unknown[]) => log.error(text(msg)),
+    setLevel: () => {},
+    getLevel: () => LogLevel.INFO,
+    setName: () => {},
+  };
+}
+
+export function createSlackClient(
+  token: string,
+  apiUrl: string,
+  logger: Logger,
+  options: { retryConfig?: RetryOptions } = {},
+): WebClient {
+  return new WebClient(token, {
+    slackApiUrl: apiUrl,
+    logger: slackLogger(logger),
+    // Rate-limited calls wait for Retry-After and go again inside the client: an alert is never dropped.
+    rejectRateLimitedCalls: false,
+    retryConfig: options.retryConfig ?? retryPolicies.fiveRetriesInFiveMinutes,
+  });
+}

@@ -1,0 +1,33 @@
+import { index, integer, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
+
+/**
+ * One row per (event, rule) that should alert: the record that makes "one message per rule and event"
+ * hold across retries, duplicate jobs and crashes. The row is committed as `pending` before the post,
+ * so a worker that finds a pending row knows a post may already have happened and looks for it in
+ * the channel (message metadata) before posting again.
+ */
+export const alerts = pgTable(
+  'alerts',
+  {
+    workspaceId: text('workspace_id').notNull(),
+    eventId: text('event_id').notNull(),
+    ruleId: text('rule_id').notNull(),
+    /** As the rule names it: `#data-alerts` or `C0123`. */
+    channel: text('channel').notNull(),
+    /** Slack's channel ID, once known. */
+    channelId: text('channel_id'),
+    ts: text('ts'),
+    /** pending | sent | failed (permanent Slack error) | logged (no bot token: written to the log). */
+    status: text('status').notNull().default('pending'),
+    error: text('error'),
+    attempts: integer('attempts').notNull().default(0),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    sentAt: timestamp('sent_at', { withTimezone: true }),
+  },
+  (t) => [
+    primaryKey({ name: 'alerts_pkey', columns: [t.workspaceId, t.eventId, t.ruleId] }),
+    index('alerts_channel').on(t.channel, t.createdAt.desc()),
+  ],
+);
+
+export type AlertRow = typeof alerts.$inferSelect;
