@@ -1,4 +1,5 @@
 /** `npm run bench [-- ingest export query]`: each figure as a ratio to a baseline measured in the same run. */
+import { benchAlerts } from './alerts.ts';
 import { benchExport } from './export.ts';
 import { benchIngest } from './ingest.ts';
 import { line } from './harness.ts';
@@ -8,6 +9,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   ingest: benchIngest,
   export: benchExport,
   query: benchQuery,
+  alerts: benchAlerts,
 };
 
 const chosen = process.argv.slice(2).filter((arg) => arg !== '--');

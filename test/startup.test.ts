@@ -69,6 +69,20 @@ describe('npm start', () => {
     expect(tables[0]!.n).toBe(1);
   });
 
+  it('refuses to start on invalid rules, naming each file and line', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'bad-rules-'));
+    writeFileSync(join(dir, 'bad.yml'), 'when:\n  type: [Warehouse Disabled]\nchannel: "#x"\nsevrity: critical\n');
+    const { child, output } = startProcess({ DATABASE_URL: fresh.url, REDIS_URL: redisUrl(), PORT: String(await freePort()), RULES_DIR: dir, QUEUE_PREFIX: uniqueName('start') });
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(1);
+    expect(output()).toContain('audit-trail refuses to start: invalid rules:');
+    expect(output()).toMatch(/bad\.yml:2: .*did you mean "Warehouses Disabled"/);
+    expect(output()).toMatch(/bad\.yml:4: .*sevrity/);
+  });
+
   it('refuses to start with one message listing every bad variable', async () => {
     const { child, output } = startProcess({ PORT: 'eighty', LOG_LEVEL: 'loud', DATABASE_URL: 'mysql://x', RETENTION_DAYS: '0' });
     const [code] = await once(child, 'exit');

@@ -1,5 +1,8 @@
 /** The Slack Web API client, pointed at SLACK_API_URL and logging through pino. */
-import { LogLevel, WebClient, retryPolicies, type Logger as SlackLogger, type RetryOptions } from '@slack/web-api';
+import webApi, { LogLevel, WebClient, type Logger as SlackLogger, type RetryOptions } from '@slack/web-api';
+
+// retryPolicies is not among the names Node's ESM loader detects in this CommonJS package.
+const { retryPolicies } = webApi;
 import type { Logger } from '../logger.ts';
 
 /** @slack/logger's interface over a pino child, so the client's warnings (rate limits) land in our log. */

@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { retryPolicies } from '@slack/web-api';
+import webApi from '@slack/web-api';
+
+// Not a name Node's ESM loader detects in this CommonJS package.
+const { retryPolicies } = webApi;
 import { getAlert } from '../../src/store/alerts.ts';
 import { AUDIT_EVENT_JOB } from '../../src/queue/names.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
@@ -215,5 +218,19 @@ describe('without SLACK_BOT_TOKEN', () => {
       await quiet.stop();
       await own.drop();
     }
+  });
+});
+
+describe('rule files changed while the service runs', () => {
+  it('picks up a new rule within seconds and keeps the last good set when an edit is invalid', async () => {
+    rules.write('space-deleted.yml', 'when: { type: [Space Deleted] }\nchannel: "#spaces"\nseverity: info\n');
+    await sleep(2500);
+    await send(event('Space Deleted'));
+    await expect.poll(() => slack.messages('#spaces').length, { timeout: 10_000 }).toBe(1);
+
+    rules.write('space-deleted.yml', 'when: { type: [Space Deleeted] }\nchannel: "#spaces"\nseverity: loud\n');
+    await sleep(2500);
+    await send(event('Space Deleted'));
+    await expect.poll(() => slack.messages('#spaces').length, { timeout: 10_000 }).toBe(2);
   });
 });
