@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import { loadRuleSet, type RuleSet, type RulesWatcher, watchRules } from './alerting/rule-loader.ts';
 import { SlackAlertSender } from './alerting/slack-sender.ts';
 import { createAlertWorker } from './alerting/worker.ts';
-import type { Config } from './config.ts';
+import { ConfigError, type Config } from './config.ts';
 import { healthRoutes } from './http/routes/health.ts';
 import { eventRoutes } from './http/routes/events.ts';
 import { createHttpServer } from './http/server.ts';
@@ -17,7 +17,13 @@ import { OutboxRelay, outboxLag } from './outbox/relay.ts';
 import { createQueues, createRedis, type Queues } from './queue/connection.ts';
 import { createMaintenanceWorker, scheduleRetention } from './scheduler/retention.ts';
 import { createDb, type Database } from './store/db.ts';
+import { Queue } from 'bullmq';
+import { createSegmentRevertTarget } from './revert/segment.ts';
+import { createSlackApp, SLACK_EVENTS_PATH, type SlackApp } from './slack/app.ts';
 import { createSlackClient } from './slack/client.ts';
+import { createExportWorker } from './slack/export-worker.ts';
+import { createOwnerCheck } from './slack/owners.ts';
+import { EXPORTS_QUEUE } from './queue/names.ts';
 import { knownChannelId } from './store/alerts.ts';
 import { registerBootstrapTokens } from './store/tokens.ts';
 
@@ -67,6 +73,42 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
   void http.register(healthRoutes, { database, redis: producerRedis, metrics });
   if (roles.has('api')) void http.register(eventRoutes, { database, metrics });
 
+  const slackEnabled = Boolean(config.slack.botToken);
+  const exportsQueue = new Queue(EXPORTS_QUEUE, {
+    connection: producerRedis,
+    prefix: config.queuePrefix,
+    defaultJobOptions: { attempts: 3, backoff: { type: 'exponential', delay: 5000 }, removeOnComplete: { age: 86_400 }, removeOnFail: { age: 7 * 86_400 } },
+  });
+  exportsQueue.on('error', () => {});
+  let slackApp: SlackApp | undefined;
+  if (roles.has('slack') && slackEnabled) {
+    const client = createSlackClient(config.slack.botToken, config.slack.apiUrl, logger);
+    slackApp = createSlackApp({
+      config,
+      logger: logger.child({ role: 'slack' }),
+      database,
+      owners: createOwnerCheck({ client, owners: config.slack.owners, ownerGroup: config.slack.ownerGroup, logger }),
+      exports: exportsQueue,
+      revertTarget: config.segment.apiToken
+        ? createSegmentRevertTarget({ apiUrl: config.segment.apiUrl, apiToken: config.segment.apiToken, logger: logger.child({ component: 'segment' }) })
+        : undefined,
+    });
+    const handleHttp = slackApp.handleHttp;
+    if (handleHttp) {
+      // Bolt checks the signature over the exact bytes Slack sent, so this route keeps the raw body.
+      void http.register(async (scope) => {
+        scope.removeAllContentTypeParsers();
+        scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+        scope.post(SLACK_EVENTS_PATH, (request, reply) => {
+          const raw = request.raw as typeof request.raw & { rawBody?: Buffer };
+          raw.rawBody = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+          void reply.hijack();
+          handleHttp(raw, reply.raw);
+        });
+      });
+    }
+  }
+
   const relay = roles.has('relay')
     ? new OutboxRelay(database.db, database.sql, queues.auditEvents, logger.child({ role: 'relay' }), {
         onRelayed: (n) => metrics.relayedEvents.inc(n),
@@ -92,6 +134,17 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
       });
     } else {
       log.warn('SLACK_BOT_TOKEN is not set: alerts are written to the log as the Block Kit payload they would post');
+    }
+    if (config.slack.botToken) {
+      workers.push(
+        createExportWorker({
+          database,
+          client: createSlackClient(config.slack.botToken, config.slack.apiUrl, logger),
+          connection: workerRedis,
+          prefix: config.queuePrefix,
+          logger: log.child({ component: 'export' }),
+        }),
+      );
     }
     workers.push(
       createAlertWorker({
@@ -134,6 +187,13 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
           }),
         );
       }
+      if (roles.has('slack') && !slackEnabled) {
+        logger.warn('SLACK_BOT_TOKEN is not set: /audit and the alert buttons are off (POST /slack/events answers 404)');
+      }
+      if (roles.has('slack') && slackEnabled && !config.slack.appToken && !config.slack.signingSecret) {
+        throw new ConfigError(['SLACK_SIGNING_SECRET: required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)']);
+      }
+      await slackApp?.start();
       if (roles.has('worker')) await startAlerting();
       const address = await http.listen({ host: config.host, port: config.port });
       logger.info({ address, roles: [...roles] }, 'audit-trail started');
@@ -148,7 +208,8 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
         await Promise.all(workers.map((worker) => worker.close()));
       };
       await Promise.race([graceful(), deadline]);
-      await Promise.allSettled([queues.close(), database.close()]);
+      await slackApp?.stop().catch(() => {});
+      await Promise.allSettled([queues.close(), exportsQueue.close(), database.close()]);
       producerRedis.disconnect();
       workerRedis.disconnect();
       stateRedis?.disconnect();

@@ -23,3 +23,24 @@ export type AuditEventJob = z.infer<typeof auditEventJobSchema>;
 export function auditEventJobId(workspaceId: string, eventId: string): string {
   return `${encodeURIComponent(workspaceId)}/${encodeURIComponent(eventId)}`;
 }
+
+export const EXPORTS_QUEUE = 'audit-exports';
+export const EXPORT_JOB = 'csv-export';
+
+/** Filters travel as JSON: dates as ISO strings. */
+export const exportJobSchema = z.strictObject({
+  workspaceId: z.string().min(1),
+  channelId: z.string().min(1),
+  userId: z.string().min(1),
+  filters: z.strictObject({
+    types: z.array(z.string()).optional(),
+    category: z.string().optional(),
+    actor: z.string().optional(),
+    actorType: z.enum(['user', 'token', 'system']).optional(),
+    resourceType: z.string().optional(),
+    resourceId: z.string().optional(),
+    since: z.iso.datetime().optional(),
+    until: z.iso.datetime().optional(),
+  }),
+});
+export type ExportJob = z.infer<typeof exportJobSchema>;

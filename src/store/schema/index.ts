@@ -3,3 +3,4 @@ export * from './chain.ts';
 export * from './outbox.ts';
 export * from './ingest-tokens.ts';
 export * from './alerts.ts';
+export * from './reverts.ts';

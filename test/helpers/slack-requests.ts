@@ -1,0 +1,84 @@
+/** Requests the way Slack sends them to /slack/events: form-encoded, signed with v0 HMAC-SHA256. */
+import { createHmac, randomBytes } from 'node:crypto';
+
+export const SIGNING_SECRET = 'test-signing-secret-8f1c';
+
+export function sign(secret: string, timestamp: number, body: string): string {
+  return `v0=${createHmac('sha256', secret).update(`v0:${timestamp}:${body}`).digest('hex')}`;
+}
+
+export async function postToSlackEndpoint(
+  baseUrl: string,
+  body: string,
+  options: { secret?: string; timestamp?: number; signature?: string; contentType?: string } = {},
+): Promise<Response> {
+  const timestamp = options.timestamp ?? Math.floor(Date.now() / 1000);
+  return fetch(`${baseUrl}/slack/events`, {
+    method: 'POST',
+    headers: {
+      'content-type': options.contentType ?? 'application/x-www-form-urlencoded',
+      'x-slack-request-timestamp': String(timestamp),
+      'x-slack-signature': options.signature ?? sign(options.secret ?? SIGNING_SECRET, timestamp, body),
+    },
+    body,
+  });
+}
+
+/** A slash command payload with the fields Slack documents for /commands requests. */
+export function slashCommandBody(fields: { text: string; userId: string; userName?: string; teamId?: string; channelId?: string; responseUrl: string }): string {
+  return new URLSearchParams({
+    token: 'deprecated-verification-token',
+    team_id: fields.teamId ?? 'T0001',
+    team_domain: 'acme',
+    channel_id: fields.channelId ?? 'C0000000001',
+    channel_name: 'data-alerts',
+    user_id: fields.userId,
+    user_name: fields.userName ?? 'jane',
+    command: '/audit',
+    text: fields.text,
+    api_app_id: 'A0001',
+    is_enterprise_install: 'false',
+    response_url: fields.responseUrl,
+    trigger_id: `${Date.now()}.${randomBytes(4).toString('hex')}`,
+  }).toString();
+}
+
+/** A block_actions payload for a button click on a message, shaped as in Slack's interactivity docs. */
+export function blockActionBody(fields: {
+  actionId: string;
+  value: string;
+  userId: string;
+  userName?: string;
+  teamId?: string;
+  channelId: string;
+  message: { ts: string; text?: string; blocks?: unknown[] };
+  responseUrl: string;
+  isEphemeral?: boolean;
+}): string {
+  const payload = {
+    type: 'block_actions',
+    user: { id: fields.userId, username: fields.userName ?? 'jane', name: fields.userName ?? 'jane', team_id: fields.teamId ?? 'T0001' },
+    api_app_id: 'A0001',
+    token: 'deprecated-verification-token',
+    container: { type: 'message', message_ts: fields.message.ts, channel_id: fields.channelId, is_ephemeral: fields.isEphemeral ?? false },
+    trigger_id: `${Date.now()}.${randomBytes(4).toString('hex')}`,
+    team: { id: fields.teamId ?? 'T0001', domain: 'acme' },
+    enterprise: null,
+    is_enterprise_install: false,
+    channel: { id: fields.channelId, name: 'data-alerts' },
+    message: { type: 'message', ts: fields.message.ts, text: fields.message.text ?? '', blocks: fields.message.blocks ?? [], bot_id: 'B0001', user: 'U0BOT' },
+    state: { values: {} },
+    response_url: fields.responseUrl,
+    actions: [
+      {
+        action_id: fields.actionId,
+        block_id: 'actions',
+        text: { type: 'plain_text', text: 'Button', emoji: true },
+        value: fields.value,
+        type: 'button',
+        action_ts: String(Date.now() / 1000),
+      },
+    ],
+  };
+  return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+}
