@@ -106,7 +106,11 @@ export const REVERT_MAP: Readonly<Partial<Record<CatalogType, RevertPlan>>> = {
 };
 
 /** The revert plan for an event, or undefined when it cannot be undone safely. */
-export function revertPlanFor(event: { type: string; changes?: Record<string, unknown> | null }): RevertPlan | undefined {
+export function revertPlanFor(event: {
+  type: string;
+  changes?: Record<string, unknown> | null;
+  metadata?: Record<string, unknown> | null;
+}): RevertPlan | undefined {
   const plan = isCatalogType(event.type) ? REVERT_MAP[event.type] : undefined;
   if (!plan) return undefined;
   if (plan.kind === 'restore') {
@@ -114,6 +118,8 @@ export function revertPlanFor(event: { type: string; changes?: Record<string, un
     if (!before || typeof before !== 'object') return undefined;
     const hasField = plan.fields.some((field) => field in (before as Record<string, unknown>));
     if (!hasField) return undefined;
+    // A filter lives under its destination: without the destination's id there is nothing to PATCH.
+    if (plan.target === 'destination-filters' && typeof event.metadata?.destinationId !== 'string') return undefined;
   }
   return plan;
 }

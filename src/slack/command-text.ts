@@ -293,7 +293,7 @@ function parseFilters(tokens: readonly Token[], mode: 'query' | 'export'): { fil
       case 'actor-type': {
         const actorType = value.toLowerCase();
         if (!(ACTOR_TYPES as readonly string[]).includes(actorType)) {
-          return fail(`unknown actor type ${show(token)} — use ${ACTOR_TYPES.join(', ')}`);
+          return fail(`unknown actor type ${show(token)} — use ${ACTOR_TYPES.slice(0, -1).join(', ')} or ${ACTOR_TYPES.at(-1)!}`);
         }
         input.actorType = actorType as ActorType;
         break;

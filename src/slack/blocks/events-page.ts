@@ -56,6 +56,8 @@ const BUDGET = {
 /** Characters in an event's three head lines besides its nine producer values (labels, separators, the date token). */
 const HEAD_OVERHEAD = 130;
 const HEAD_PARTS = 9;
+/** Room kept for the "…and N more changed" line. */
+const MORE_LINE = 30;
 
 export function buildEventsPage({ events, nextCursor, filters, limit, pageNumber }: EventsPageInput): EventsPage {
   const summary = describeFilters(filters);
@@ -78,7 +80,7 @@ export function buildEventsPage({ events, nextCursor, filters, limit, pageNumber
   const footer = footerBlock({ nextCursor, filters, limit, pageNumber });
   if (footer) blocks.push(footer);
   return {
-    text: truncate(`Audit trail, page ${pageNumber}: ${count} matching ${scope}`, BUDGET.fallback),
+    text: truncate(`Audit trail, page ${pageNumber}: ${count}${summary ? ` matching ${scope}` : ''}`, BUDGET.fallback),
     blocks,
   };
 }
@@ -180,7 +182,8 @@ function eventSections(events: readonly StoredEvent[]): types.SectionBlock[] {
 
 /** Type, time and id; actor; resource; then as many changed fields as the budget holds. */
 function eventText(event: StoredEvent, budget: number): string {
-  const p = clamp(Math.floor((budget - HEAD_OVERHEAD) / HEAD_PARTS), BUDGET.partMin, BUDGET.partMax);
+  // The head lines take at most two thirds of the event's share, so long names still leave room for changes.
+  const p = clamp(Math.floor(((budget * 2) / 3 - HEAD_OVERHEAD) / HEAD_PARTS), BUDGET.partMin, BUDGET.partMax);
   const { actor, resource } = event;
   const lines = [
     `*${part(event.type, 2 * p)}* · ${dateToken(event.timestamp)} · ${code(event.id, p)}`,
@@ -189,16 +192,16 @@ function eventText(event: StoredEvent, budget: number): string {
   ];
   let length = lines.join('\n').length;
   const changes = changeLines(event.changes);
-  const reserve = changes.length > 1 ? 30 : 0; // room for the "…and N more" line
   let kept = 0;
   for (const line of changes) {
-    const room = kept === changes.length - 1 ? budget : budget - reserve;
-    if (length + 1 + line.length > room) break;
+    const last = kept === changes.length - 1;
+    if (length + 1 + line.length > budget - (last ? 0 : MORE_LINE)) break;
     lines.push(line);
     length += 1 + line.length;
     kept += 1;
   }
-  if (kept < changes.length && length + 30 <= budget) lines.push(`_…and ${changes.length - kept} more changed_`);
+  // fitLines drops this line again in the rare case that not even it fits.
+  if (kept < changes.length) lines.push(`_…and ${changes.length - kept} more changed_`);
   return fitLines(lines, budget);
 }
 

@@ -14,7 +14,7 @@ import { recordAccessDenied, REFUSAL_TEXT, workspaceForTeam, type SlackDeps } fr
 import { escapeMrkdwn, truncate } from '../../mrkdwn.ts';
 
 /** The context block this listener adds to an alert; replaced, never stacked, on later clicks. */
-const STATUS_BLOCK_ID = 'audit_revert_status';
+const STATUS_BLOCK_ID = 'audit_outcome';
 
 type Block = types.KnownBlock | types.Block;
 
