@@ -111,6 +111,16 @@ export function revertPlanFor(event: {
   changes?: Record<string, unknown> | null;
   metadata?: Record<string, unknown> | null;
 }): RevertPlan | undefined {
+  const plan = revertPlanForChange(event);
+  // A filter lives under its destination: without the destination's id there is nothing to PATCH.
+  if (plan?.kind === 'restore' && plan.target === 'destination-filters' && typeof event.metadata?.destinationId !== 'string') {
+    return undefined;
+  }
+  return plan;
+}
+
+/** The plan by type and `changes.before` alone, before checking the event says where the resource lives. */
+export function revertPlanForChange(event: { type: string; changes?: Record<string, unknown> | null }): RevertPlan | undefined {
   const plan = isCatalogType(event.type) ? REVERT_MAP[event.type] : undefined;
   if (!plan) return undefined;
   if (plan.kind === 'restore') {
@@ -118,8 +128,6 @@ export function revertPlanFor(event: {
     if (!before || typeof before !== 'object') return undefined;
     const hasField = plan.fields.some((field) => field in (before as Record<string, unknown>));
     if (!hasField) return undefined;
-    // A filter lives under its destination: without the destination's id there is nothing to PATCH.
-    if (plan.target === 'destination-filters' && typeof event.metadata?.destinationId !== 'string') return undefined;
   }
   return plan;
 }

@@ -81,7 +81,8 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
   });
   exportsQueue.on('error', () => {});
   let slackApp: SlackApp | undefined;
-  if (roles.has('slack') && slackEnabled) {
+  // Without a signing secret (and no Socket Mode) there is no way to trust requests: start() refuses.
+  if (roles.has('slack') && slackEnabled && (config.slack.appToken || config.slack.signingSecret)) {
     const client = createSlackClient(config.slack.botToken, config.slack.apiUrl, logger);
     slackApp = createSlackApp({
       config,

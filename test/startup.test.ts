@@ -83,6 +83,13 @@ describe('npm start', () => {
     expect(output()).toMatch(/bad\.yml:4: .*sevrity/);
   });
 
+  it('refuses to start the Slack app in HTTP mode without a signing secret', async () => {
+    const { child, output } = startProcess({ DATABASE_URL: fresh.url, REDIS_URL: redisUrl(), PORT: String(await freePort()), SLACK_BOT_TOKEN: 'xoxb-1', QUEUE_PREFIX: uniqueName('start') });
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(1);
+    expect(output()).toContain('SLACK_SIGNING_SECRET: required in HTTP mode');
+  });
+
   it('refuses to start with one message listing every bad variable', async () => {
     const { child, output } = startProcess({ PORT: 'eighty', LOG_LEVEL: 'loud', DATABASE_URL: 'mysql://x', RETENTION_DAYS: '0' });
     const [code] = await once(child, 'exit');

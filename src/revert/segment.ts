@@ -1,5 +1,5 @@
 /** Reverts events through the Segment Public API: one call sequence per row of the revert table (SPEC section 7). */
-import { isCatalogType, REVERT_MAP, revertPlanFor, type RestoreTarget, type RevertPlan } from '../catalog.ts';
+import { isCatalogType, REVERT_MAP, revertPlanFor, revertPlanForChange, type RestoreTarget, type RevertPlan } from '../catalog.ts';
 import type { StoredEvent } from '../events.ts';
 import type { Logger } from '../logger.ts';
 import { createSegmentClient, SegmentApiError, type RetryPolicy, type SegmentClient, type SegmentData } from './segment-client.ts';
@@ -62,7 +62,8 @@ export function createSegmentRevertTarget(options: SegmentRevertTargetOptions): 
     canRevert: (event) => segmentPlanFor(event) !== undefined,
     async revert(event) {
       const eventLog = log.child({ eventId: event.id, eventType: event.type });
-      const plan = revertPlanFor(event);
+      // By change alone, so a filter event without its destination gets locate()'s specific reason.
+      const plan = revertPlanForChange(event);
       if (!plan) return refuse(notRevertibleReason(event));
       const located = locate(plan, event);
       if (typeof located === 'string') return refuse(located);
@@ -84,11 +85,9 @@ export function createSegmentRevertTarget(options: SegmentRevertTargetOptions): 
   };
 }
 
-/** revertPlanFor, plus what this target needs beyond it: a destination filter is addressed through its destination. */
+/** The plan this target would carry out (revertPlanFor, which also requires a filter's destination id). */
 export function segmentPlanFor(event: StoredEvent): RevertPlan | undefined {
-  const plan = revertPlanFor(event);
-  if (plan?.kind === 'restore' && plan.target === 'destination-filters' && !destinationIdOf(event)) return undefined;
-  return plan;
+  return revertPlanFor(event);
 }
 
 async function runPlan(client: SegmentClient, plan: RevertPlan, at: Located, event: StoredEvent): Promise<RevertSuccess> {

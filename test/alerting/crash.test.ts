@@ -37,6 +37,7 @@ async function startWorker(port: number): Promise<ChildProcess> {
       DATABASE_URL: database.url,
       REDIS_URL: redisUrl(),
       QUEUE_PREFIX: prefix,
+      ROLES: 'api,relay,worker',
       PORT: String(port),
       RULES_DIR: rules.dir,
       SLACK_BOT_TOKEN: slack.botToken,
