@@ -4,3 +4,4 @@ export * from './outbox.ts';
 export * from './ingest-tokens.ts';
 export * from './alerts.ts';
 export * from './reverts.ts';
+export * from './forwarding.ts';
