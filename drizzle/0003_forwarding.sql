@@ -7,6 +7,7 @@ CREATE TABLE "forwarding" (
 	"changed_at" timestamp with time zone DEFAULT now() NOT NULL,
 	"delivered_seq" bigint NOT NULL,
 	"started_seq" bigint NOT NULL,
+	"started_at" timestamp with time zone DEFAULT now() NOT NULL,
 	"delivered_count" bigint DEFAULT 0 NOT NULL,
 	"failed_count" bigint DEFAULT 0 NOT NULL,
 	"last_error" text,

@@ -19,6 +19,8 @@ export const forwarding = pgTable('forwarding', {
   deliveredSeq: bigint('delivered_seq', { mode: 'number' }).notNull(),
   /** delivered_seq when forwarding was last turned on: where it began, for status. */
   startedSeq: bigint('started_seq', { mode: 'number' }).notNull(),
+  /** When forwarding was last turned on from off; the counts below are since then. */
+  startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
   deliveredCount: bigint('delivered_count', { mode: 'number' }).notNull().default(0),
   failedCount: bigint('failed_count', { mode: 'number' }).notNull().default(0),
   lastError: text('last_error'),
