@@ -76,6 +76,16 @@ export type RevertPlan =
 
 export type RestoreTarget = 'sources' | 'destinations' | 'warehouses' | 'destination-filters' | 'functions' | 'tracking-plans';
 
+/** How a person calls each kind of resource a revert touches. */
+export const RESOURCE_NOUN: Readonly<Record<RestoreTarget, string>> = {
+  sources: 'source',
+  destinations: 'destination',
+  warehouses: 'warehouse',
+  'destination-filters': 'destination filter',
+  functions: 'function',
+  'tracking-plans': 'tracking plan',
+};
+
 const RESOURCE_FIELDS = ['name', 'enabled', 'settings'] as const;
 
 export const REVERT_MAP: Readonly<Partial<Record<CatalogType, RevertPlan>>> = {

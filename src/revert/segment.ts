@@ -1,5 +1,5 @@
 /** Reverts events through the Segment Public API: one call sequence per row of the revert table (SPEC section 7). */
-import { isCatalogType, REVERT_MAP, revertPlanFor, revertPlanForChange, type RestoreTarget, type RevertPlan } from '../catalog.ts';
+import { isCatalogType, RESOURCE_NOUN, REVERT_MAP, revertPlanFor, revertPlanForChange, type RestoreTarget, type RevertPlan } from '../catalog.ts';
 import type { StoredEvent } from '../events.ts';
 import type { Logger } from '../logger.ts';
 import { createSegmentClient, SegmentApiError, type RetryPolicy, type SegmentClient, type SegmentData } from './segment-client.ts';
@@ -16,15 +16,6 @@ export interface SegmentRevertTargetOptions {
   timeoutMs?: number;
   retry?: Partial<RetryPolicy>;
 }
-
-const NOUN: Readonly<Record<RestoreTarget, string>> = {
-  sources: 'source',
-  destinations: 'destination',
-  warehouses: 'warehouse',
-  'destination-filters': 'destination filter',
-  functions: 'function',
-  'tracking-plans': 'tracking plan',
-};
 
 /** The key under `data` in Segment's answers for each resource. */
 const DATA_KEY: Readonly<Record<RestoreTarget, string>> = {
@@ -146,7 +137,7 @@ function locate(plan: RevertPlan, event: StoredEvent): Located | string {
   const target: RestoreTarget = plan.kind === 'toggle' ? plan.path : plan.kind === 'warehouse-toggle' ? 'warehouses' : plan.target;
   const id = event.resource.id;
   if (target !== 'destination-filters') {
-    return { target, path: `/${target}/${encodeURIComponent(id)}`, label: `${NOUN[target]} ${id}` };
+    return { target, path: `/${target}/${encodeURIComponent(id)}`, label: `${RESOURCE_NOUN[target]} ${id}` };
   }
   const destinationId = destinationIdOf(event);
   if (!destinationId) {

@@ -3,8 +3,8 @@
  * signatures checked by Bolt's receiver) or over Socket Mode when SLACK_APP_TOKEN is set.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { App, HTTPReceiver, LogLevel } from '@slack/bolt';
-import type { Logger } from '../logger.ts';
+import { App, HTTPReceiver } from '@slack/bolt';
+import { slackLogger } from './client.ts';
 import type { SlackDeps } from './context.ts';
 import { registerListeners } from './listeners/index.ts';
 
@@ -18,23 +18,9 @@ export interface SlackApp {
   stop(): Promise<void>;
 }
 
-function boltLogger(logger: Logger) {
-  const log = logger.child({ component: 'bolt' });
-  const text = (msg: unknown[]) => msg.map((m) => (typeof m === 'string' ? m : m instanceof Error ? m.message : JSON.stringify(m))).join(' ');
-  return {
-    debug: (...msg: unknown[]) => log.debug(text(msg)),
-    info: (...msg: unknown[]) => log.info(text(msg)),
-    warn: (...msg: unknown[]) => log.warn(text(msg)),
-    error: (...msg: unknown[]) => log.error(text(msg)),
-    setLevel: () => {},
-    getLevel: () => LogLevel.INFO,
-    setName: () => {},
-  };
-}
-
 export function createSlackApp(deps: SlackDeps): SlackApp {
   const { slack } = deps.config;
-  const logger = boltLogger(deps.logger);
+  const logger = slackLogger(deps.logger, 'bolt');
   const clientOptions = { slackApiUrl: slack.apiUrl };
 
   if (slack.appToken) {

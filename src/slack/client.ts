@@ -5,10 +5,10 @@ import webApi, { LogLevel, WebClient, type Logger as SlackLogger, type RetryOpti
 const { retryPolicies } = webApi;
 import type { Logger } from '../logger.ts';
 
-/** @slack/logger's interface over a pino child, so the client's warnings (rate limits) land in our log. */
-function slackLogger(logger: Logger): SlackLogger {
-  const log = logger.child({ component: 'slack-web-api' });
-  const text = (msg: unknown[]) => msg.map((m) => (typeof m === 'string' ? m : JSON.stringify(m))).join(' ');
+/** @slack/logger's interface over a pino child, so Bolt's and the client's warnings (rate limits) land in our log. */
+export function slackLogger(logger: Logger, component: string): SlackLogger {
+  const log = logger.child({ component });
+  const text = (msg: unknown[]) => msg.map((m) => (typeof m === 'string' ? m : m instanceof Error ? m.message : JSON.stringify(m))).join(' ');
   return {
     debug: (...msg: unknown[]) => log.debug(text(msg)),
     info: (...msg: unknown[]) => log.info(text(msg)),
@@ -28,7 +28,7 @@ export function createSlackClient(
 ): WebClient {
   return new WebClient(token, {
     slackApiUrl: apiUrl,
-    logger: slackLogger(logger),
+    logger: slackLogger(logger, 'slack-web-api'),
     // Rate-limited calls wait for Retry-After and go again inside the client: an alert is never dropped.
     rejectRateLimitedCalls: false,
     retryConfig: options.retryConfig ?? retryPolicies.fiveRetriesInFiveMinutes,

@@ -12,7 +12,7 @@ import { EXPORTS_QUEUE, exportJobSchema, type ExportJob } from '../queue/names.t
 import type { Database } from '../store/db.ts';
 import { exportEventsCsv, type EventFilters } from '../store/queries.ts';
 import { describeFilters } from './command-text.ts';
-import { escapeMrkdwn } from './mrkdwn.ts';
+import { escapeMrkdwn, slackDate } from './mrkdwn.ts';
 import { uploadFileToChannel } from './upload.ts';
 
 export function filtersToJob(filters: EventFilters): ExportJob['filters'] {
@@ -22,8 +22,6 @@ export function filtersToJob(filters: EventFilters): ExportJob['filters'] {
 export function filtersFromJob(filters: ExportJob['filters']): EventFilters {
   return { ...filters, since: filters.since ? new Date(filters.since) : undefined, until: filters.until ? new Date(filters.until) : undefined };
 }
-
-const slackTime = (iso: string) => `<!date^${Math.floor(Date.parse(iso) / 1000)}^{date_short_pretty} {time}|${iso}>`;
 
 export function createExportWorker(deps: { database: Database; client: WebClient; connection: Redis; prefix: string; logger: Logger }): Worker<ExportJob> {
   const worker = new Worker<ExportJob>(
@@ -59,7 +57,7 @@ export function createExportWorker(deps: { database: Database; client: WebClient
           log.info('export matched nothing');
           return { rows };
         }
-        const summary = `Audit export for <@${userId}>: ${rows.toLocaleString('en-US')} event${rows === 1 ? '' : 's'} from ${slackTime(oldest!)} to ${slackTime(newest!)}${scope}`;
+        const summary = `Audit export for <@${userId}>: ${rows.toLocaleString('en-US')} event${rows === 1 ? '' : 's'} from ${slackDate(oldest!)} to ${slackDate(newest!)}${scope}`;
         await uploadFileToChannel(deps.client, { path, filename, title: filename, channelId, initialComment: summary });
         log.info({ rows, ms: Date.now() - started }, 'export uploaded');
         return { rows };

@@ -34,3 +34,14 @@ export function truncate(text: string, max: number): string {
 function isHighSurrogate(code: number): boolean {
   return code >= 0xd800 && code <= 0xdbff;
 }
+
+/**
+ * A time as Slack's date token, which each reader sees in their own time zone. The fallback after `|`
+ * (for clients without date support) is rebuilt from the parsed time, so no producer text lands
+ * inside the token; text that is not a time comes back escaped.
+ */
+export function slackDate(time: string | Date): string {
+  const ms = typeof time === 'string' ? Date.parse(time) : time.getTime();
+  if (Number.isNaN(ms)) return truncate(escapeMrkdwn(String(time)), 40);
+  return `<!date^${Math.floor(ms / 1000)}^{date_short_pretty} {time}|${new Date(ms).toISOString()}>`;
+}

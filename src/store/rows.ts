@@ -1,6 +1,6 @@
-/** Conversion between an events row and the StoredEvent the rest of the service works with. */
+/** An events row as the StoredEvent the rest of the service works with. */
 import type { ActorType, StoredEvent } from '../events.ts';
-import type { EventRow, NewEventRow } from './schema/index.ts';
+import type { EventRow } from './schema/index.ts';
 
 export function rowToEvent(row: EventRow): StoredEvent {
   return {
@@ -29,25 +29,3 @@ export function rowToEvent(row: EventRow): StoredEvent {
   };
 }
 
-export function eventToRow(event: StoredEvent): NewEventRow {
-  return {
-    workspaceId: event.workspaceId,
-    id: event.id,
-    seq: event.seq,
-    type: event.type,
-    category: event.category,
-    timestamp: new Date(event.timestamp),
-    receivedAt: new Date(event.receivedAt),
-    actorType: event.actor.type,
-    actorId: event.actor.id,
-    actorName: event.actor.name ?? null,
-    actorEmail: event.actor.email ?? null,
-    resourceType: event.resource.type,
-    resourceId: event.resource.id,
-    resourceName: event.resource.name ?? null,
-    changes: event.changes,
-    context: event.context,
-    metadata: event.metadata,
-    hash: event.hash,
-  };
-}

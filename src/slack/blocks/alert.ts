@@ -1,9 +1,9 @@
 /** The Block Kit message posted to a channel when a rule matches an event (SPEC section 5). */
 import type { types } from '@slack/bolt';
-import { revertPlanFor, type RevertPlan, type RestoreTarget } from '../../catalog.ts';
+import { RESOURCE_NOUN, revertPlanFor, type RevertPlan } from '../../catalog.ts';
 import type { JsonObject, StoredEvent } from '../../events.ts';
 import { REVERT_ACTION, SHOW_TRAIL_ACTION } from '../ids.ts';
-import { escapeMrkdwn, truncate } from '../mrkdwn.ts';
+import { escapeMrkdwn, slackDate, truncate } from '../mrkdwn.ts';
 
 export type Severity = 'critical' | 'warning' | 'info';
 
@@ -91,7 +91,7 @@ export function buildAlertMessage({ event, rule, revertEnabled }: AlertInput): A
         actorField(event),
         resourceField(event),
         mrkdwn(`*Workspace*\n${code(event.workspaceId)}`, BUDGET.field),
-        mrkdwn(`*Time*\n${dateToken(event.timestamp)}`, BUDGET.field),
+        mrkdwn(`*Time*\n${slackDate(event.timestamp)}`, BUDGET.field),
         ruleField(rule),
         mrkdwn(`*Severity*\n${SEVERITY_EMOJI[rule.severity]} ${rule.severity}`, BUDGET.field),
       ],
@@ -149,15 +149,6 @@ function ruleField(rule: AlertRule): types.MrkdwnElement {
   return mrkdwn(`*Rule*\n${code(rule.id)}${description}`, BUDGET.field);
 }
 
-/**
- * Slack renders `<!date^…>` in each reader's time zone; the text after `|` is what clients without date support
- * show, and is built from the parsed time so nothing the producer wrote lands inside the token.
- */
-function dateToken(timestamp: string): string {
-  const ms = Date.parse(timestamp);
-  if (Number.isNaN(ms)) return part(timestamp);
-  return `<!date^${Math.floor(ms / 1000)}^{date_short_pretty} {time}|${new Date(ms).toISOString()}>`;
-}
 
 /** "field: before → after" lines, as many as fit the budget, then how many were left out. */
 function changeSummary(changes: JsonObject | null): string | undefined {
@@ -231,15 +222,6 @@ function actionsBlock(event: StoredEvent, rule: AlertRule, revertEnabled: boolea
   return { type: 'actions', elements };
 }
 
-const RESTORE_NOUN: Readonly<Record<RestoreTarget, string>> = {
-  sources: 'source',
-  destinations: 'destination',
-  warehouses: 'warehouse',
-  'destination-filters': 'destination filter',
-  functions: 'function',
-  'tracking-plans': 'tracking plan',
-};
-
 /** The inverse change in words, so the person confirming knows what Segment will be asked to do. */
 function describeRevert(plan: RevertPlan, event: StoredEvent): string {
   const { resource } = event;
@@ -248,13 +230,13 @@ function describeRevert(plan: RevertPlan, event: StoredEvent): string {
   switch (plan.kind) {
     case 'toggle':
     case 'warehouse-toggle': {
-      const noun = plan.kind === 'warehouse-toggle' ? 'warehouse' : RESTORE_NOUN[plan.path];
+      const noun = plan.kind === 'warehouse-toggle' ? 'warehouse' : RESOURCE_NOUN[plan.path];
       return `This ${plan.enabled ? 'enables' : 'disables'} the ${noun} “${name}” in Segment again ${recorded}.`;
     }
     case 'restore': {
       const before = asObject(event.changes?.before) ?? {};
       const fields = plan.fields.filter((field) => field in before).join(', ');
-      return `This sets ${fields} of the ${RESTORE_NOUN[plan.target]} “${name}” back to their values before this change ${recorded}.`;
+      return `This sets ${fields} of the ${RESOURCE_NOUN[plan.target]} “${name}” back to their values before this change ${recorded}.`;
     }
   }
 }

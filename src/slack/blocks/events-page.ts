@@ -7,7 +7,7 @@ import { filterFieldsSchema } from '../../filters.ts';
 import { decodeCursor, type EventFilters } from '../../store/queries.ts';
 import { describeFilters, SLACK_PAGE_MAX } from '../command-text.ts';
 import { NEXT_PAGE_ACTION } from '../ids.ts';
-import { escapeMrkdwn, truncate } from '../mrkdwn.ts';
+import { escapeMrkdwn, slackDate, truncate } from '../mrkdwn.ts';
 import { BLOCK_KIT_LIMITS } from './alert.ts';
 
 export interface EventsPageInput {
@@ -186,7 +186,7 @@ function eventText(event: StoredEvent, budget: number): string {
   const p = clamp(Math.floor(((budget * 2) / 3 - HEAD_OVERHEAD) / HEAD_PARTS), BUDGET.partMin, BUDGET.partMax);
   const { actor, resource } = event;
   const lines = [
-    `*${part(event.type, 2 * p)}* · ${dateToken(event.timestamp)} · ${code(event.id, p)}`,
+    `*${part(event.type, 2 * p)}* · ${slackDate(event.timestamp)} · ${code(event.id, p)}`,
     `Actor: ${who(actor, p)} · ${code(actor.id, p)} · ${part(actor.type, p)}`,
     `Resource: ${part(resource.type, p)}${resource.name ? ` · ${part(resource.name, p)}` : ''} · ${code(resource.id, p)}`,
   ];
@@ -257,12 +257,6 @@ function fitLines(lines: readonly string[], max: number): string {
   return truncate(kept.join('\n'), max);
 }
 
-/** Slack renders the token in each reader's time zone; the fallback after `|` is built from the parsed time, not producer text. */
-function dateToken(timestamp: string): string {
-  const ms = Date.parse(timestamp);
-  if (Number.isNaN(ms)) return part(timestamp, 40);
-  return `<!date^${Math.floor(ms / 1000)}^{date_short_pretty} {time}|${new Date(ms).toISOString()}>`;
-}
 
 /** `verbatim` stops Slack from turning bare names and URLs into links, so escaped producer text stays plain. */
 function mrkdwn(text: string, max: number): types.MrkdwnElement {

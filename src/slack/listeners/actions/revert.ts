@@ -11,7 +11,7 @@ import { getEvent } from '../../../store/queries.ts';
 import { claimRevert, finishRevert } from '../../../store/reverts.ts';
 import { parseAlertButtonValue } from '../../blocks/alert.ts';
 import { recordAccessDenied, REFUSAL_TEXT, workspaceForTeam, type SlackDeps } from '../../context.ts';
-import { escapeMrkdwn, truncate } from '../../mrkdwn.ts';
+import { escapeMrkdwn, slackDate, truncate } from '../../mrkdwn.ts';
 
 /** The context block this listener adds to an alert; replaced, never stacked, on later clicks. */
 const STATUS_BLOCK_ID = 'audit_outcome';
@@ -21,11 +21,6 @@ type Block = types.KnownBlock | types.Block;
 function statusBlock(text: string): types.ContextBlock {
   return { type: 'context', block_id: STATUS_BLOCK_ID, elements: [{ type: 'mrkdwn', text: truncate(text, 1900) }] };
 }
-
-const slackNow = () => {
-  const now = new Date();
-  return `<!date^${Math.floor(now.getTime() / 1000)}^{date_short_pretty} {time}|${now.toISOString()}>`;
-};
 
 export function revertAction(deps: SlackDeps) {
   return async ({ ack, body, action, client, respond }: SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs): Promise<void> => {
@@ -77,7 +72,7 @@ export function revertAction(deps: SlackDeps) {
       });
       log.info({ eventId: event.id, revertEventId }, outcome.summary);
       if (channel && ts) {
-        const blocks = [...original.filter((block) => block.type !== 'actions'), statusBlock(`:leftwards_arrow_with_hook: Reverted by <@${userId}> at ${slackNow()}: ${escapeMrkdwn(outcome.summary)}`)];
+        const blocks = [...original.filter((block) => block.type !== 'actions'), statusBlock(`:leftwards_arrow_with_hook: Reverted by <@${userId}> at ${slackDate(new Date())}: ${escapeMrkdwn(outcome.summary)}`)];
         await client.chat
           .update({ channel, ts, blocks, text: `Reverted by <@${userId}>: ${escapeMrkdwn(outcome.summary)}` })
           .catch((error: unknown) => log.warn({ err: error }, 'reverted, but could not update the alert message'));
@@ -90,7 +85,7 @@ export function revertAction(deps: SlackDeps) {
     await finishRevert(deps.database.db, key, { status: 'failed', reason: outcome.reason });
     log.warn({ eventId: event.id, reason: outcome.reason }, 'revert failed');
     if (channel && ts) {
-      const blocks = [...original, statusBlock(`:x: Revert by <@${userId}> failed at ${slackNow()}: ${escapeMrkdwn(outcome.reason)}`)];
+      const blocks = [...original, statusBlock(`:x: Revert by <@${userId}> failed at ${slackDate(new Date())}: ${escapeMrkdwn(outcome.reason)}`)];
       await client.chat
         .update({ channel, ts, blocks, text: `Revert failed: ${escapeMrkdwn(outcome.reason)}` })
         .catch((error: unknown) => log.warn({ err: error }, 'could not show the revert failure on the alert'));
