@@ -15,6 +15,9 @@ import { describeFilters } from './command-text.ts';
 import { escapeMrkdwn, slackDate } from './mrkdwn.ts';
 import { uploadFileToChannel } from './upload.ts';
 
+/** Upload errors a retry cannot fix. */
+const UNFIXABLE_UPLOAD_ERRORS = new Set(['not_in_channel', 'channel_not_found', 'is_archived', 'invalid_auth', 'missing_scope', 'file_uploads_disabled', 'file_upload_size_restricted']);
+
 export function filtersToJob(filters: EventFilters): ExportJob['filters'] {
   return { ...filters, types: filters.types ? [...filters.types] : undefined, since: filters.since?.toISOString(), until: filters.until?.toISOString() };
 }
@@ -58,7 +61,17 @@ export function createExportWorker(deps: { database: Database; client: WebClient
           return { rows };
         }
         const summary = `Audit export for <@${userId}>: ${rows.toLocaleString('en-US')} event${rows === 1 ? '' : 's'} from ${slackDate(oldest!)} to ${slackDate(newest!)}${scope}`;
-        await uploadFileToChannel(deps.client, { path, filename, title: filename, channelId, initialComment: summary });
+        try {
+          await uploadFileToChannel(deps.client, { path, filename, title: filename, channelId, initialComment: summary });
+        } catch (error) {
+          const code = (error as { data?: { error?: string } }).data?.error;
+          if (!code || !UNFIXABLE_UPLOAD_ERRORS.has(code)) throw error; // transient: BullMQ retries the job
+          // Retrying cannot help; tell the person who asked, in the channel, only to them.
+          await deps.client.chat
+            .postEphemeral({ channel: channelId, user: userId, text: `The export of ${rows.toLocaleString('en-US')} events could not be uploaded: Slack answered \`${code}\`.${code === 'not_in_channel' ? ' Invite the app to this channel (/invite) and export again.' : ''}` })
+            .catch((notified: unknown) => log.warn({ err: notified }, 'could not tell the user the export failed'));
+          throw new UnrecoverableError(`export upload refused by Slack: ${code}`);
+        }
         log.info({ rows, ms: Date.now() - started }, 'export uploaded');
         return { rows };
       } finally {

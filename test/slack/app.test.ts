@@ -176,6 +176,18 @@ describe('/audit', () => {
   });
 });
 
+describe('/audit export failures', () => {
+  it('tells the person who asked when Slack refuses the upload for good', async () => {
+    slack.failNext('files.completeUploadExternal', { error: 'not_in_channel' });
+    expect((await postEvents(app.url, token, { id: 'export_refused', type: 'Space Deleted', actor: { type: 'user', id: 'u' }, resource: { type: 'space', id: 'spa_x' } })).status).toBe(201);
+    await command('export type:"Space Deleted"');
+    await expect.poll(() => slack.ephemerals().some((e) => JSON.stringify(e).includes('not_in_channel')), { timeout: 15_000 }).toBe(true);
+    const told = slack.ephemerals().find((e) => JSON.stringify(e).includes('not_in_channel'))!;
+    expect(JSON.stringify(told)).toContain(OWNER);
+    expect(JSON.stringify(told)).toContain('/invite');
+  });
+});
+
 describe('the Revert button', () => {
   async function alertFor(event: Record<string, unknown> & { id: string }) {
     expect((await postEvents(app.url, token, event)).status).toBe(201);
