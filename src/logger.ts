@@ -1,9 +1,11 @@
-/** pino, JSON to stdout; pretty only when a person is watching a TTY and pino-pretty is installed. */
+/** pino: JSON lines to stdout, or pretty lines when a person is watching a terminal. */
 import { pino, type Logger } from 'pino';
 
 export type { Logger };
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+  // Machines read the JSON; only an interactive terminal gets pino-pretty (in a worker thread).
+  const target = destination ?? (process.stdout.isTTY ? pino.transport({ target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } }) : undefined);
   return pino(
     {
       level,
@@ -12,6 +14,6 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       // Tokens and write keys must never reach the log, whatever object a caller passes.
       redact: { paths: ['token', '*.token', 'writeKey', '*.writeKey', 'req.headers.authorization'], censor: '[redacted]' },
     },
-    destination,
+    target,
   );
 }
