@@ -44,6 +44,18 @@ export function createMetrics() {
       labelNames: ['method', 'error'] as const,
       registers: [registry],
     }),
+    forwardedEvents: new Counter({
+      name: 'audit_forwarding_events_total',
+      help: 'Audit events forwarded to Segment sources, by outcome (delivered, or failed: refused by Segment and not sent)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    forwardingBatches: new Counter({
+      name: 'audit_forwarding_batches_total',
+      help: 'Batches posted to the Segment Tracking API, by outcome (delivered, failed, retried)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
     /** Gauges read on scrape; each collector returns undefined when its dependency is away. */
     addGauge(name: string, help: string, labelNames: string[], read: () => Promise<[Record<string, string>, number][] | undefined>) {
       return new Gauge({

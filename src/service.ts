@@ -12,6 +12,7 @@ import { healthRoutes } from './http/routes/health.ts';
 import { eventRoutes } from './http/routes/events.ts';
 import { createHttpServer } from './http/server.ts';
 import type { Logger } from './logger.ts';
+import { AuditForwarder, type ForwarderOptions } from './forwarding/forwarder.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { OutboxRelay, outboxLag } from './outbox/relay.ts';
 import { createQueues, createRedis, type Queues } from './queue/connection.ts';
@@ -25,6 +26,7 @@ import { createExportWorker } from './slack/export-worker.ts';
 import { createOwnerCheck } from './slack/owners.ts';
 import { EXPORTS_QUEUE } from './queue/names.ts';
 import { knownChannelId } from './store/alerts.ts';
+import { forwardingLag } from './store/forwarding.ts';
 import { registerBootstrapTokens } from './store/tokens.ts';
 
 export interface Service {
@@ -34,6 +36,8 @@ export interface Service {
   metrics: Metrics;
   http: FastifyInstance;
   relay?: OutboxRelay;
+  /** Audit forwarding to Segment, in the worker role. */
+  forwarder?: AuditForwarder;
   /** Starts every role; resolves with the HTTP base URL once it listens. */
   start(): Promise<string>;
   /** Stops taking requests, finishes in-flight work within `timeoutMs`, closes pools. */
@@ -47,6 +51,8 @@ export interface ServiceOptions {
   slackMinIntervalMs?: number;
   /** WebClient retry policy override (tests use a rapid one). */
   slackRetryConfig?: RetryOptions;
+  /** Audit forwarding timers and limits (tests use short sweeps and backoffs). */
+  forwarding?: Omit<ForwarderOptions, 'trackingUrl' | 'onBatch'>;
 }
 
 export function createService(config: Config, logger: Logger, options: ServiceOptions = {}): Service {
@@ -68,6 +74,9 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
   });
   metrics.addGauge('audit_outbox_pending_events', 'Events stored but not yet on the queue', [], async () => [
     [{}, await outboxLag(database.db)],
+  ]);
+  metrics.addGauge('audit_forwarding_pending_events', 'Events not yet delivered to Segment, across workspaces with forwarding on', [], async () => [
+    [{}, await forwardingLag(database.db)],
   ]);
 
   void http.register(healthRoutes, { database, redis: producerRedis, metrics });
@@ -113,6 +122,17 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
   const relay = roles.has('relay')
     ? new OutboxRelay(database.db, database.sql, queues.auditEvents, logger.child({ role: 'relay' }), {
         onRelayed: (n) => metrics.relayedEvents.inc(n),
+      })
+    : undefined;
+
+  const forwarder = roles.has('worker')
+    ? new AuditForwarder(database.db, database.sql, logger.child({ role: 'worker', component: 'forwarding' }), {
+        ...options.forwarding,
+        trackingUrl: config.segment.trackingUrl,
+        onBatch: (outcome, events) => {
+          metrics.forwardingBatches.inc({ outcome });
+          if (outcome !== 'retried') metrics.forwardedEvents.inc({ outcome }, events);
+        },
       })
     : undefined;
 
@@ -170,6 +190,7 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
     metrics,
     http,
     relay,
+    forwarder,
     async start() {
       await registerBootstrapTokens(database.db, config.ingestTokens);
       if (relay) await relay.start();
@@ -196,6 +217,7 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
       }
       await slackApp?.start();
       if (roles.has('worker')) await startAlerting();
+      await forwarder?.start();
       const address = await http.listen({ host: config.host, port: config.port });
       logger.info({ address, roles: [...roles] }, 'audit-trail started');
       return address;
@@ -205,7 +227,7 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref());
       const graceful = async () => {
         await http.close();
-        await relay?.stop();
+        await Promise.all([relay?.stop(), forwarder?.stop()]);
         await Promise.all(workers.map((worker) => worker.close()));
       };
       await Promise.race([graceful(), deadline]);

@@ -8,6 +8,7 @@ import { parseCommandText } from '../../command-text.ts';
 import { recordAccessDenied, REFUSAL_TEXT, workspaceForTeam, type SlackDeps } from '../../context.ts';
 import { filtersToJob } from '../../export-worker.ts';
 import { escapeMrkdwn } from '../../mrkdwn.ts';
+import { forwardCommandProblem, maskWriteKeysInCommand, runForwardCommand } from './forward.ts';
 
 export function auditCommand(deps: SlackDeps) {
   return async ({ command, ack, respond }: SlackCommandMiddlewareArgs & AllMiddlewareArgs): Promise<void> => {
@@ -22,7 +23,7 @@ export function auditCommand(deps: SlackDeps) {
         teamId: command.team_id,
         channelId: command.channel_id,
         what: '/audit',
-        detail: command.text,
+        detail: maskWriteKeysInCommand(command.text ?? ''),
       });
       log.info('refused /audit from a non-owner');
       return;
@@ -48,10 +49,14 @@ export function auditCommand(deps: SlackDeps) {
         return;
       }
       case 'forward': {
-        await ack({
-          response_type: 'ephemeral',
-          text: 'Audit forwarding to a Segment source is not available in this version yet; events are stored and alerted as usual.',
-        });
+        const problem = forwardCommandProblem(parsed);
+        if (problem) {
+          await ack({ response_type: 'ephemeral', text: problem });
+          return;
+        }
+        // A toggle waits for a batch being sent to Segment to be answered, which may outlast Slack's 3 seconds.
+        await ack();
+        await runForwardCommand(deps, parsed, command, workspaceId, respond);
         return;
       }
       case 'query': {

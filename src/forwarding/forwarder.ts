@@ -1,0 +1,320 @@
+/**
+ * The audit forwarder: sends each workspace's new events, in seq order, to its Segment source as batches of
+ * `track` calls, woken by the commit NOTIFY (like the outbox relay) and by a sweep timer.
+ *
+ * Exactly-once, as far as Segment can see it: a batch is sent while this process holds the workspace's settings
+ * row (FOR UPDATE SKIP LOCKED, so another replica skips the workspace rather than sending the same batch), and the
+ * cursor moves in the transaction that saw Segment's answer. A crash before the answer rolls back and the batch is
+ * sent again; the one window where Segment has the batch but the cursor did not commit (its 200 is in flight, or
+ * the commit fails) is covered by Segment de-duplicating on messageId, which is the event id.
+ */
+import { and, asc, eq, getTableColumns, gt, sql } from 'drizzle-orm';
+import type postgres from 'postgres';
+import type { Logger } from '../logger.ts';
+import { OUTBOX_CHANNEL } from '../store/append.ts';
+import type { Db, DbOrTx } from '../store/db.ts';
+import { rowToEvent } from '../store/rows.ts';
+import { chainHeads, events, forwarding, forwardingFailures } from '../store/schema/index.ts';
+import { MAX_CALL_BYTES, serialiseTrackCall } from './track-call.ts';
+import { TrackingClient, type BatchOutcome } from './tracking-client.ts';
+
+export interface ForwarderOptions {
+  /** `SEGMENT_TRACKING_URL`. */
+  trackingUrl: string;
+  /** Sweep even without a notification (events committed while the listener reconnected, backoffs that ended). */
+  sweepIntervalMs?: number;
+  /** First retry delay after a failed send; doubles per failure in a row, with jitter, up to maxBackoffMs. */
+  backoffBaseMs?: number;
+  maxBackoffMs?: number;
+  /** How long one POST may take. */
+  timeoutMs?: number;
+  /** On stop, how long a batch in flight may take to finish before it is abandoned (and sent again later). */
+  stopGraceMs?: number;
+  /** Segment takes 500 KB per batch; the default leaves room for what its proxies add. */
+  maxBatchBytes?: number;
+  maxBatchEvents?: number;
+  maxCallBytes?: number;
+  /** Workspaces sent to at once by this process (each holds a connection while its batch is in flight). */
+  concurrency?: number;
+  onBatch?: (outcome: 'delivered' | 'failed' | 'retried', events: number) => void;
+}
+
+const DEFAULTS = {
+  sweepIntervalMs: 1000,
+  backoffBaseMs: 1000,
+  maxBackoffMs: 5 * 60_000,
+  timeoutMs: 15_000,
+  stopGraceMs: 5000,
+  maxBatchBytes: 450 * 1024,
+  maxBatchEvents: 500,
+  maxCallBytes: MAX_CALL_BYTES,
+  concurrency: 4,
+};
+
+/** A Retry-After longer than this is taken as a mistake rather than a reason to stop for hours. */
+const MAX_RETRY_AFTER_MS = 60 * 60_000;
+
+type BatchResult = 'more' | 'idle';
+
+class Stopping extends Error {
+  constructor() {
+    super('forwarder stopping');
+  }
+}
+
+export class AuditForwarder {
+  private readonly options: Required<Omit<ForwarderOptions, 'onBatch'>> & Pick<ForwarderOptions, 'onBatch'>;
+  private readonly client: TrackingClient;
+  private readonly abort = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+  private listener: postgres.ListenMeta | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  private failures = 0;
+  private retryAt = 0;
+
+  constructor(
+    private readonly db: Db,
+    private readonly sqlClient: postgres.Sql,
+    private readonly logger: Logger,
+    options: ForwarderOptions,
+  ) {
+    this.options = { ...DEFAULTS, ...withoutUndefined(options) };
+    this.client = new TrackingClient({ trackingUrl: this.options.trackingUrl, timeoutMs: this.options.timeoutMs });
+  }
+
+  async start(): Promise<void> {
+    this.listener = await this.sqlClient.listen(OUTBOX_CHANNEL, () => this.wake(), () => this.wake());
+    this.timer = setInterval(() => this.wake(), this.options.sweepIntervalMs);
+    this.wake();
+  }
+
+  /** Asks for a sweep; sweeps never overlap, and a request during one runs another right after. */
+  wake(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (Date.now() < this.retryAt) return;
+    this.running = this.sweepUntilIdle().finally(() => {
+      this.running = undefined;
+    });
+  }
+
+  /** Resolves once every workspace that can be sent to has been (for tests and benchmarks). */
+  async drain(): Promise<void> {
+    while (this.running) await this.running;
+    await this.sweep();
+  }
+
+  /** Stops sweeping; a batch in flight gets stopGraceMs to be answered, then is abandoned and rolled back. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.listener?.unlisten().catch(() => {});
+    const running = this.running;
+    if (!running) return;
+    let grace: NodeJS.Timeout | undefined;
+    await Promise.race([running, new Promise((resolve) => (grace = setTimeout(resolve, this.options.stopGraceMs)))]);
+    clearTimeout(grace);
+    this.abort.abort();
+    await running;
+  }
+
+  private async sweepUntilIdle(): Promise<void> {
+    do {
+      this.again = false;
+      try {
+        await this.sweep();
+        if (this.failures > 0) this.logger.info({ failures: this.failures }, 'audit forwarder recovered');
+        this.failures = 0;
+      } catch (error) {
+        if (this.stopped) return;
+        this.failures += 1;
+        // Postgres is away: back off (capped); the events and the cursor wait safely there.
+        const delay = Math.min(250 * 2 ** (this.failures - 1), 5000);
+        this.retryAt = Date.now() + delay;
+        if (this.failures === 1 || this.failures % 20 === 0) {
+          this.logger.warn({ err: error, failures: this.failures }, 'audit forwarder could not read or record delivery state; will retry');
+        }
+        setTimeout(() => this.wake(), delay).unref();
+        return;
+      }
+    } while (this.again && !this.stopped);
+  }
+
+  /** Sends every workspace with forwarding on, events beyond its cursor, and no backoff in force. */
+  async sweep(): Promise<number> {
+    const due = await this.db
+      .select({ workspaceId: forwarding.workspaceId })
+      .from(forwarding)
+      .innerJoin(chainHeads, eq(chainHeads.workspaceId, forwarding.workspaceId))
+      .where(
+        and(
+          eq(forwarding.enabled, true),
+          gt(chainHeads.seq, forwarding.deliveredSeq),
+          sql`(${forwarding.retryAt} is null or ${forwarding.retryAt} <= clock_timestamp())`,
+        ),
+      );
+    let sent = 0;
+    await eachLimited(due, this.options.concurrency, async ({ workspaceId }) => {
+      while (!this.stopped) {
+        const result = await this.forwardBatch(workspaceId);
+        sent += result.events;
+        if (result.next === 'idle') break;
+      }
+    });
+    return sent;
+  }
+
+  /** One batch for one workspace, sent and recorded in one transaction. */
+  private async forwardBatch(workspaceId: string): Promise<{ next: BatchResult; events: number }> {
+    const log = this.logger.child({ workspaceId });
+    try {
+      return await this.db.transaction(async (tx) => {
+        const [settings] = await tx
+          .select({
+            ...getTableColumns(forwarding),
+            backingOff: sql<boolean>`coalesce(${forwarding.retryAt} > clock_timestamp(), false)`,
+          })
+          .from(forwarding)
+          .where(and(eq(forwarding.workspaceId, workspaceId), eq(forwarding.enabled, true)))
+          .for('update', { skipLocked: true });
+        // Turned off, another replica is sending to it right now, or a backoff started since the sweep read it.
+        if (!settings || settings.backingOff) return { next: 'idle', events: 0 };
+        const [head] = await tx.select({ seq: chainHeads.seq }).from(chainHeads).where(eq(chainHeads.workspaceId, workspaceId));
+        const rows = await tx
+          .select()
+          .from(events)
+          .where(and(eq(events.workspaceId, workspaceId), gt(events.seq, settings.deliveredSeq)))
+          .orderBy(asc(events.seq))
+          .limit(this.options.maxBatchEvents);
+        if (rows.length === 0) {
+          // The head is ahead but nothing is left above the cursor: retention purged those events before they
+          // could be sent. The head was read first, so every seq up to it had committed when the events were read.
+          if (head && head.seq > settings.deliveredSeq) {
+            log.warn({ fromSeq: settings.deliveredSeq + 1, toSeq: head.seq }, 'events purged by retention before they were forwarded');
+            await tx.update(forwarding).set({ deliveredSeq: head.seq }).where(eq(forwarding.workspaceId, workspaceId));
+          }
+          return { next: 'idle', events: 0 };
+        }
+
+        const batch = this.buildBatch(rows);
+        const outcome = await this.client.postBatch(settings.writeKey, batch.body, this.abort.signal);
+        if (outcome.kind === 'aborted') throw new Stopping();
+        const range = { fromSeq: rows[0]!.seq, toSeq: batch.lastSeq, events: batch.count };
+        const next: BatchResult = batch.count < rows.length || rows.length === this.options.maxBatchEvents ? 'more' : 'idle';
+
+        if (outcome.kind === 'delivered') {
+          await tx
+            .update(forwarding)
+            .set({
+              deliveredSeq: batch.lastSeq,
+              deliveredCount: sql`${forwarding.deliveredCount} + ${batch.count}`,
+              lastDeliveredAt: sql`clock_timestamp()`,
+              lastError: null,
+              lastErrorAt: null,
+              retryAt: null,
+              retryAttempts: 0,
+            })
+            .where(eq(forwarding.workspaceId, workspaceId));
+          this.options.onBatch?.('delivered', batch.count);
+          if (settings.retryAttempts > 0) log.info({ ...range, attempts: settings.retryAttempts }, 'audit forwarding delivered again after failures');
+          if (batch.trimmed > 0) log.info({ ...range, trimmed: batch.trimmed }, 'forwarded events with fields trimmed to fit 32 KB');
+          return { next, events: batch.count };
+        }
+
+        if (outcome.kind === 'rejected') {
+          await recordRejectedBatch(tx, workspaceId, range, outcome);
+          this.options.onBatch?.('failed', batch.count);
+          log.warn({ ...range, status: outcome.status, reason: outcome.reason }, 'Segment refused a batch of audit events; recorded as failed');
+          return { next, events: batch.count };
+        }
+
+        const attempts = settings.retryAttempts + 1;
+        const delayMs = this.retryDelay(outcome, attempts);
+        await tx
+          .update(forwarding)
+          .set({
+            retryAt: sql`clock_timestamp() + ${delayMs} * interval '1 millisecond'`,
+            retryAttempts: attempts,
+            lastError: outcome.reason,
+            lastErrorAt: sql`clock_timestamp()`,
+          })
+          .where(eq(forwarding.workspaceId, workspaceId));
+        this.options.onBatch?.('retried', batch.count);
+        if (attempts === 1 || attempts % 10 === 0) {
+          log.warn({ ...range, status: outcome.status, reason: outcome.reason, attempts, retryInMs: delayMs }, 'audit forwarding failed; will retry');
+        }
+        setTimeout(() => this.wake(), delayMs + 10).unref();
+        return { next: 'idle', events: 0 };
+      });
+    } catch (error) {
+      if (error instanceof Stopping) return { next: 'idle', events: 0 };
+      throw error;
+    }
+  }
+
+  /** As many of `rows` (in seq order) as fit one batch; always at least one, since each call fits alone. */
+  private buildBatch(rows: (typeof events.$inferSelect)[]): { body: string; count: number; lastSeq: number; trimmed: number } {
+    const sentAt = new Date().toISOString();
+    const envelope = Buffer.byteLength(`{"batch":[],"sentAt":"${sentAt}"}`);
+    const calls: string[] = [];
+    let bytes = envelope;
+    let trimmed = 0;
+    let lastSeq = rows[0]!.seq;
+    for (const row of rows) {
+      const call = serialiseTrackCall(rowToEvent(row), this.options.maxCallBytes);
+      const separator = calls.length > 0 ? 1 : 0;
+      if (calls.length > 0 && bytes + separator + call.bytes > this.options.maxBatchBytes) break;
+      calls.push(call.json);
+      bytes += separator + call.bytes;
+      lastSeq = row.seq;
+      if (call.trimmed.length > 0) trimmed += 1;
+    }
+    return { body: `{"batch":[${calls.join(',')}],"sentAt":"${sentAt}"}`, count: calls.length, lastSeq, trimmed };
+  }
+
+  /** Retry-After when Segment sent one, else exponential backoff with jitter (half fixed, half random). */
+  private retryDelay(outcome: Extract<BatchOutcome, { kind: 'retry' }>, attempts: number): number {
+    if (outcome.retryAfterMs !== undefined) return Math.min(Math.max(outcome.retryAfterMs, 0), MAX_RETRY_AFTER_MS);
+    const ceiling = Math.min(this.options.backoffBaseMs * 2 ** Math.min(attempts - 1, 30), this.options.maxBackoffMs);
+    return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+  }
+}
+
+/** Moves the cursor past a batch Segment will never take, and keeps a record of which events it held and why. */
+async function recordRejectedBatch(
+  tx: DbOrTx,
+  workspaceId: string,
+  range: { fromSeq: number; toSeq: number; events: number },
+  outcome: Extract<BatchOutcome, { kind: 'rejected' }>,
+): Promise<void> {
+  await tx.insert(forwardingFailures).values({ workspaceId, fromSeq: range.fromSeq, toSeq: range.toSeq, status: outcome.status, reason: outcome.reason });
+  await tx
+    .update(forwarding)
+    .set({
+      deliveredSeq: range.toSeq,
+      failedCount: sql`${forwarding.failedCount} + ${range.events}`,
+      lastError: outcome.reason,
+      lastErrorAt: sql`clock_timestamp()`,
+      retryAt: null,
+      retryAttempts: 0,
+    })
+    .where(eq(forwarding.workspaceId, workspaceId));
+}
+
+async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await work(items[next++]!);
+    }),
+  );
+}
+
+function withoutUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}

@@ -1,0 +1,100 @@
+/**
+ * One POST to the Segment HTTP Tracking API's `/batch`, sorted into what the forwarder should do next. Segment
+ * answers 200 to everything it can parse, 400 to a batch over its size limits or not JSON, and 401/403 to a bad
+ * write key; 429 and 5xx are load and outages.
+ */
+
+export type BatchOutcome =
+  | { kind: 'delivered'; status: number }
+  /** Try the same batch again later: 429, 5xx, 401/403 (a wrong key must not skip events), network errors, timeouts. */
+  | { kind: 'retry'; status?: number; reason: string; retryAfterMs?: number }
+  /** Segment will never take this batch as it is. */
+  | { kind: 'rejected'; status: number; reason: string }
+  /** The forwarder is stopping; nothing is known about the batch. */
+  | { kind: 'aborted' };
+
+export interface TrackingClientOptions {
+  /** `SEGMENT_TRACKING_URL`, e.g. `https://api.segment.io/v1`, without a trailing slash. */
+  trackingUrl: string;
+  timeoutMs?: number;
+}
+
+/** How much of Segment's error text is kept for status and the log. */
+const MAX_REASON = 300;
+
+export class TrackingClient {
+  private readonly batchUrl: string;
+
+  constructor(private readonly options: TrackingClientOptions) {
+    this.batchUrl = `${options.trackingUrl.replace(/\/+$/, '')}/batch`;
+  }
+
+  /** Posts `body` (a `{"batch":[…]}` JSON text) with the write key as the basic auth user and an empty password. */
+  async postBatch(writeKey: string, body: string, stop?: AbortSignal): Promise<BatchOutcome> {
+    const timeout = AbortSignal.timeout(this.options.timeoutMs ?? 15_000);
+    const signal = stop ? AbortSignal.any([timeout, stop]) : timeout;
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(this.batchUrl, {
+        method: 'POST',
+        headers: {
+          authorization: `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}`,
+          'content-type': 'application/json',
+          'user-agent': 'audit-trail',
+        },
+        body,
+        signal,
+      });
+      text = await response.text();
+    } catch (error) {
+      if (stop?.aborted) return { kind: 'aborted' };
+      if (timeout.aborted) return { kind: 'retry', reason: `no answer from Segment within ${this.options.timeoutMs ?? 15_000} ms` };
+      return { kind: 'retry', reason: `could not reach Segment: ${describeNetworkError(error)}` };
+    }
+    const { status } = response;
+    if (status >= 200 && status < 300) return { kind: 'delivered', status };
+    const reason = redactKey(`${status} ${segmentMessage(text) ?? response.statusText}`.trim(), writeKey);
+    if (status === 429) return { kind: 'retry', status, reason, retryAfterMs: retryAfterMs(response.headers.get('retry-after')) };
+    if (status >= 500 || status === 401 || status === 403 || status === 408) return { kind: 'retry', status, reason };
+    if (status >= 400) return { kind: 'rejected', status, reason };
+    // 1xx/3xx: fetch follows redirects, so this is a misconfigured SEGMENT_TRACKING_URL; keep the events and retry.
+    return { kind: 'retry', status, reason: `unexpected ${reason}` };
+  }
+}
+
+/** Retry-After as seconds or an HTTP date, in milliseconds; undefined when absent or unreadable. */
+export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
+  if (!header) return undefined;
+  const trimmed = header.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
+  const at = Date.parse(trimmed);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/** Segment's Tracking API error body is `{ "success": false, "message": "…" }`; anything else is quoted briefly. */
+function segmentMessage(text: string): string | undefined {
+  if (!text) return undefined;
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    if (parsed && typeof parsed === 'object' && 'message' in parsed && typeof parsed.message === 'string') return parsed.message.slice(0, MAX_REASON);
+  } catch {
+    // not JSON: quote it
+  }
+  return text.replace(/\s+/g, ' ').slice(0, MAX_REASON);
+}
+
+function describeNetworkError(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error));
+}
+
+/** A server that echoes the request would put the write key in the reason, which status shows and the log keeps. */
+function redactKey(text: string, writeKey: string): string {
+  return writeKey ? text.replaceAll(writeKey, maskWriteKey(writeKey)) : text;
+}
+
+/** The only form of a write key that is ever shown or logged: its last 4 characters. */
+export function maskWriteKey(writeKey: string): string {
+  return `…${writeKey.slice(-4)}`;
+}
