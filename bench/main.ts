@@ -1,6 +1,7 @@
-/** `npm run bench [-- ingest export query]`: each figure as a ratio to a baseline measured in the same run. */
+/** `npm run bench [-- ingest export query alerts forwarding]`: each figure as a ratio to a baseline measured in the same run. */
 import { benchAlerts } from './alerts.ts';
 import { benchExport } from './export.ts';
+import { benchForwarding } from './forwarding.ts';
 import { benchIngest } from './ingest.ts';
 import { line } from './harness.ts';
 import { benchQuery } from './query.ts';
@@ -10,6 +11,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   export: benchExport,
   query: benchQuery,
   alerts: benchAlerts,
+  forwarding: benchForwarding,
 };
 
 const chosen = process.argv.slice(2).filter((arg) => arg !== '--');
