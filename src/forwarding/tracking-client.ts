@@ -56,7 +56,8 @@ export class TrackingClient {
     if (status >= 200 && status < 300) return { kind: 'delivered', status };
     const reason = redactKey(`${status} ${segmentMessage(text) ?? response.statusText}`.trim(), writeKey);
     if (status === 429) return { kind: 'retry', status, reason, retryAfterMs: retryAfterMs(response.headers.get('retry-after')) };
-    if (status >= 500 || status === 401 || status === 403 || status === 408) return { kind: 'retry', status, reason };
+    if (status === 401 || status === 403) return { kind: 'retry', status, reason: `${reason} (check the source's write key)` };
+    if (status >= 500 || status === 408) return { kind: 'retry', status, reason };
     if (status >= 400) return { kind: 'rejected', status, reason };
     // 1xx/3xx: fetch follows redirects, so this is a misconfigured SEGMENT_TRACKING_URL; keep the events and retry.
     return { kind: 'retry', status, reason: `unexpected ${reason}` };

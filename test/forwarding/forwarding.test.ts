@@ -290,6 +290,7 @@ describe('delivery', () => {
     await audit('T0AUTH', `forward on ${key}`);
     await expect.poll(() => messageIds(key).length, { timeout: 10_000 }).toBe(1);
     await expect.poll(() => deliveredSeq(workspaceOf('T0AUTH')), { timeout: 10_000 }).toBe(await headSeq(workspaceOf('T0AUTH')));
+    expect(logs.lines.some((line) => line.workspaceId === workspaceOf('T0AUTH') && String(line.reason).includes('check the source\'s write key'))).toBe(true);
     expect(segment.callsTo(BATCH_ROUTE).filter((call) => call.headers.authorization === basic(key))).toHaveLength(2);
     const rows = await app.service.database.db.execute<{ failed_count: string }>(sql`select failed_count from forwarding where workspace_id = ${workspaceOf('T0AUTH')}`);
     expect(Number(rows[0]!.failed_count)).toBe(0);
@@ -319,6 +320,25 @@ describe('delivery', () => {
     expect(Number(failures[0]!.to_seq) - Number(failures[0]!.from_seq)).toBe(2);
     expect(await metricsText()).toMatch(/audit_forwarding_events_total\{outcome="failed"\} 3\b/);
     expect(await metricsText()).toMatch(/audit_forwarding_batches_total\{outcome="failed"\} 1\b/);
+  });
+});
+
+describe('retention', () => {
+  it('skips events purged before they could be sent, and carries on with the next ones', async () => {
+    const key = writeKey('purge');
+    const { db } = app.service.database;
+    await turnForwardingOn(db, { workspaceId: 'ws_purge', writeKey: key, actor: { type: 'user', id: OWNER } });
+    await expect.poll(() => messageIds(key).length, { timeout: 10_000 }).toBe(1);
+    await db.execute(sql`update forwarding set enabled = false where workspace_id = 'ws_purge'`);
+    const token = await app.token('ws_purge');
+    expect((await postEvents(app.url, token, { events: [sampleEvent(), sampleEvent()] })).status).toBe(201);
+    await db.execute(sql`delete from events where workspace_id = 'ws_purge' and seq > 1`);
+    await db.execute(sql`update forwarding set enabled = true where workspace_id = 'ws_purge'`);
+
+    await expect.poll(() => deliveredSeq('ws_purge'), { timeout: 10_000 }).toBe(3);
+    const [next] = ((await (await postEvents(app.url, token, sampleEvent())).json()) as { ids: string[] }).ids;
+    await expect.poll(() => messageIds(key), { timeout: 10_000 }).toEqual([expect.any(String), next]);
+    expect(logs.lines.some((line) => line.msg === 'events purged by retention before they were forwarded' && line.workspaceId === 'ws_purge')).toBe(true);
   });
 });
 
