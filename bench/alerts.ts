@@ -13,6 +13,7 @@ export async function benchAlerts(): Promise<{ p50: number; max: number }> {
     INGEST_TOKENS: 'bench:alert-token-1',
     QUEUE_PREFIX: `benchalerts${process.pid}`,
     SLACK_BOT_TOKEN: slack.botToken,
+    SLACK_SIGNING_SECRET: 'bench-signing-secret',
     SLACK_API_URL: slack.url,
     RULES_DIR: './rules',
   });

@@ -55,6 +55,7 @@ export async function startServiceProcess(env: Record<string, string>): Promise<
   });
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error(`service exited with code ${child.exitCode} before it was ready`);
     try {
       if ((await fetch(`${url}/readyz`)).ok) break;
     } catch {

@@ -3,29 +3,27 @@ import { createHash } from 'node:crypto';
 import type { RetryOptions } from '@slack/web-api';
 import type { Worker, WorkerOptions } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 import { loadRuleSet, type RuleSet, type RulesWatcher, watchRules } from './alerting/rule-loader.ts';
 import { SlackAlertSender } from './alerting/slack-sender.ts';
 import { createAlertWorker } from './alerting/worker.ts';
 import { ConfigError, type Config } from './config.ts';
-import { healthRoutes } from './http/routes/health.ts';
+import { AuditForwarder, type ForwarderOptions } from './forwarding/forwarder.ts';
 import { eventRoutes } from './http/routes/events.ts';
+import { healthRoutes } from './http/routes/health.ts';
+import { slackRoutes } from './http/routes/slack.ts';
 import { createHttpServer } from './http/server.ts';
 import type { Logger } from './logger.ts';
-import { AuditForwarder, type ForwarderOptions } from './forwarding/forwarder.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { OutboxRelay, outboxLag } from './outbox/relay.ts';
 import { createQueues, createRedis, type Queues } from './queue/connection.ts';
-import { createMaintenanceWorker, scheduleRetention } from './scheduler/retention.ts';
-import { createDb, type Database } from './store/db.ts';
-import { Queue } from 'bullmq';
 import { createSegmentRevertTarget } from './revert/segment.ts';
-import { createSlackApp, SLACK_EVENTS_PATH, type SlackApp } from './slack/app.ts';
+import { createMaintenanceWorker, scheduleRetention } from './scheduler/retention.ts';
+import { createSlackApp, type SlackApp } from './slack/app.ts';
 import { createSlackClient } from './slack/client.ts';
 import { createExportWorker } from './slack/export-worker.ts';
 import { createOwnerCheck } from './slack/owners.ts';
-import { EXPORTS_QUEUE } from './queue/names.ts';
 import { knownChannelId } from './store/alerts.ts';
+import { createDb, type Database } from './store/db.ts';
 import { forwardingLag } from './store/forwarding.ts';
 import { registerBootstrapTokens } from './store/tokens.ts';
 
@@ -83,12 +81,6 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
   if (roles.has('api')) void http.register(eventRoutes, { database, metrics });
 
   const slackEnabled = Boolean(config.slack.botToken);
-  const exportsQueue = new Queue(EXPORTS_QUEUE, {
-    connection: producerRedis,
-    prefix: config.queuePrefix,
-    defaultJobOptions: { attempts: 3, backoff: { type: 'exponential', delay: 5000 }, removeOnComplete: { age: 86_400 }, removeOnFail: { age: 7 * 86_400 } },
-  });
-  exportsQueue.on('error', () => {});
   let slackApp: SlackApp | undefined;
   // Without a signing secret (and no Socket Mode) there is no way to trust requests: start() refuses.
   if (roles.has('slack') && slackEnabled && (config.slack.appToken || config.slack.signingSecret)) {
@@ -98,25 +90,12 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
       logger: logger.child({ role: 'slack' }),
       database,
       owners: createOwnerCheck({ client, owners: config.slack.owners, ownerGroup: config.slack.ownerGroup, logger }),
-      exports: exportsQueue,
+      exports: queues.exports,
       revertTarget: config.segment.apiToken
         ? createSegmentRevertTarget({ apiUrl: config.segment.apiUrl, apiToken: config.segment.apiToken, logger: logger.child({ component: 'segment' }) })
         : undefined,
     });
-    const handleHttp = slackApp.handleHttp;
-    if (handleHttp) {
-      // Bolt checks the signature over the exact bytes Slack sent, so this route keeps the raw body.
-      void http.register(async (scope) => {
-        scope.removeAllContentTypeParsers();
-        scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
-        scope.post(SLACK_EVENTS_PATH, (request, reply) => {
-          const raw = request.raw as typeof request.raw & { rawBody?: Buffer };
-          raw.rawBody = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-          void reply.hijack();
-          handleHttp(raw, reply.raw);
-        });
-      });
-    }
+    if (slackApp.handleHttp) void http.register(slackRoutes, { handle: slackApp.handleHttp });
   }
 
   const relay = roles.has('relay')
@@ -153,19 +132,11 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
         minIntervalMs: options.slackMinIntervalMs,
         lookupChannelId: (channel) => knownChannelId(database.db, channel),
       });
+      workers.push(
+        createExportWorker({ database, client, connection: workerRedis, prefix: config.queuePrefix, logger: log.child({ component: 'export' }) }),
+      );
     } else {
       log.warn('SLACK_BOT_TOKEN is not set: alerts are written to the log as the Block Kit payload they would post');
-    }
-    if (config.slack.botToken) {
-      workers.push(
-        createExportWorker({
-          database,
-          client: createSlackClient(config.slack.botToken, config.slack.apiUrl, logger),
-          connection: workerRedis,
-          prefix: config.queuePrefix,
-          logger: log.child({ component: 'export' }),
-        }),
-      );
     }
     workers.push(
       createAlertWorker({
@@ -232,7 +203,7 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
       };
       await Promise.race([graceful(), deadline]);
       await slackApp?.stop().catch(() => {});
-      await Promise.allSettled([queues.close(), exportsQueue.close(), database.close()]);
+      await Promise.allSettled([queues.close(), database.close()]);
       producerRedis.disconnect();
       workerRedis.disconnect();
       stateRedis?.disconnect();
@@ -240,7 +211,6 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
   };
 }
 
-export type { Redis };
 
 /** A short hash of the rule set, logged at load and reload, so operators can compare worker processes. */
 function fingerprint(rules: RuleSet): string {

@@ -1,7 +1,7 @@
 /** Redis connections and queues for BullMQ. */
 import { Queue, type DefaultJobOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
-import { AUDIT_EVENTS_QUEUE, MAINTENANCE_QUEUE, type AuditEventJob } from './names.ts';
+import { AUDIT_EVENTS_QUEUE, EXPORTS_QUEUE, MAINTENANCE_QUEUE, type AuditEventJob, type ExportJob } from './names.ts';
 
 /**
  * Workers block on Redis and must retry forever (BullMQ requires maxRetriesPerRequest: null).
@@ -31,6 +31,8 @@ export const auditEventJobOptions: DefaultJobOptions = {
 export interface Queues {
   auditEvents: Queue<AuditEventJob>;
   maintenance: Queue;
+  /** `/audit export` jobs; the export worker builds and uploads the CSV. */
+  exports: Queue<ExportJob>;
   close(): Promise<void>;
 }
 
@@ -45,14 +47,19 @@ export function createQueues(connection: Redis, prefix: string): Queues {
     prefix,
     defaultJobOptions: { attempts: 3, backoff: { type: 'exponential', delay: 60_000 }, removeOnComplete: 30, removeOnFail: 30 },
   });
+  const exports = new Queue<ExportJob>(EXPORTS_QUEUE, {
+    connection,
+    prefix,
+    defaultJobOptions: { attempts: 3, backoff: { type: 'exponential', delay: 5000 }, removeOnComplete: { age: 86_400 }, removeOnFail: { age: 7 * 86_400 } },
+  });
   // Errors while Redis is away surface through the calls that fail; the emitter must not crash the process.
-  auditEvents.on('error', () => {});
-  maintenance.on('error', () => {});
+  for (const queue of [auditEvents, maintenance, exports]) queue.on('error', () => {});
   return {
     auditEvents,
     maintenance,
+    exports,
     close: async () => {
-      await Promise.all([auditEvents.close(), maintenance.close()]);
+      await Promise.all([auditEvents.close(), maintenance.close(), exports.close()]);
     },
   };
 }
