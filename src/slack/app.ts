@@ -3,7 +3,7 @@
  * signatures checked by Bolt's receiver) or over Socket Mode when SLACK_APP_TOKEN is set.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { App, HTTPReceiver } from '@slack/bolt';
+import { App, HTTPReceiver, SocketModeReceiver } from '@slack/bolt';
 import { slackLogger } from './client.ts';
 import type { SlackDeps } from './context.ts';
 import { registerListeners } from './listeners/index.ts';
@@ -24,7 +24,10 @@ export function createSlackApp(deps: SlackDeps): SlackApp {
   const clientOptions = { slackApiUrl: slack.apiUrl };
 
   if (slack.appToken) {
-    const app = new App({ token: slack.botToken, appToken: slack.appToken, socketMode: true, logger, clientOptions });
+    // Built here rather than by `socketMode: true`, which would open the connection through slack.com
+    // whatever SLACK_API_URL says.
+    const receiver = new SocketModeReceiver({ appToken: slack.appToken, logger, installerOptions: { clientOptions } });
+    const app = new App({ token: slack.botToken, receiver, logger, clientOptions });
     registerListeners(app, deps);
     app.error(async (error) => deps.logger.error({ err: error }, 'Slack listener failed'));
     return {

@@ -108,6 +108,9 @@ export interface FakeSlackOptions {
   users?: FakeUser[];
   /** Membership answered by usergroups.users.list, by user-group ID. */
   usergroups?: Record<string, string[]>;
+  /** Socket Mode: the app-level token apps.connections.open takes, and the WebSocket URL it answers. */
+  appToken?: string;
+  socketUrl?: string;
 }
 
 export interface FakeSlack {
@@ -463,6 +466,12 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       await pace(method);
       const failure = takeFailure(method);
       if (failure) return scripted(failure);
+      if (method === 'apps.connections.open') {
+        // The one method Slack takes an app-level token for (and no bot token).
+        const bearer = /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? '')?.[1];
+        if (!options.appToken || bearer !== options.appToken) return platformError('invalid_auth');
+        return options.socketUrl ? ok({ url: options.socketUrl }) : platformError('socket_mode_not_enabled');
+      }
       const refused = authorized(request.headers, parsed.body);
       if (refused) return refused;
       const handler = handlers[method];
