@@ -1,7 +1,7 @@
 /** Shared pieces of the benchmarks: a bench database, the service as a child process, percentiles, RSS. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import postgres from 'postgres';
 import { createLogger } from '../src/logger.ts';
@@ -93,4 +93,30 @@ export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximu
 
 export function line(text: string): void {
   process.stdout.write(`${text}\n`);
+}
+
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+
+/** CPU seconds (user + system) a process has used, from /proc. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return 0; // the process has exited
+  }
+}
+
+/** CPU seconds used by every Postgres process on this machine (backends, WAL writer, checkpointer). */
+export function postgresCpuSeconds(): number {
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'postgres') total += cpuSeconds(Number(entry));
+    } catch {
+      // gone between readdir and read
+    }
+  }
+  return total;
 }

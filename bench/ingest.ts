@@ -1,5 +1,5 @@
 /** Ingest: events/s through POST /v1/events against the same rows by raw INSERT … SELECT. */
-import { createBenchDatabase, fmt, line, startServiceProcess, summarise } from './harness.ts';
+import { cpuSeconds, createBenchDatabase, fmt, line, postgresCpuSeconds, startServiceProcess, summarise } from './harness.ts';
 
 const TOTAL = 30_000;
 const BATCH = 500;
@@ -33,6 +33,7 @@ export async function benchIngest(): Promise<{ ratio: number }> {
     });
     const latencies: number[] = [];
     let next = 0;
+    const cpuBefore = { service: cpuSeconds(service.pid), postgres: postgresCpuSeconds(), bench: process.cpuUsage() };
     const started = performance.now();
     await Promise.all(
       Array.from({ length: CLIENTS }, async () => {
@@ -52,6 +53,12 @@ export async function benchIngest(): Promise<{ ratio: number }> {
     );
     const apiSeconds = (performance.now() - started) / 1000;
     const apiRate = TOTAL / apiSeconds;
+    const benchCpu = process.cpuUsage(cpuBefore.bench);
+    const cpu = {
+      service: cpuSeconds(service.pid) - cpuBefore.service,
+      postgres: postgresCpuSeconds() - cpuBefore.postgres,
+      clients: (benchCpu.user + benchCpu.system) / 1e6,
+    };
 
     await db.sql`create table bench_raw (like events including all)`;
     const rawStarted = performance.now();
@@ -64,6 +71,7 @@ export async function benchIngest(): Promise<{ ratio: number }> {
     line(`ingest   API ${fmt(apiRate)} events/s (${TOTAL} events, batches of ${BATCH}, ${CLIENTS} clients, ${fmt(apiSeconds, 2)} s)`);
     line(`         raw INSERT … SELECT ${fmt(rawRate)} rows/s (${fmt(rawSeconds, 2)} s)`);
     line(`         ratio ${fmt(ratio, 2)}× raw (goal ≥ 0.5×)   batch latency p50 ${fmt(s.p50)} ms  p95 ${fmt(s.p95)} ms  p99 ${fmt(s.p99)} ms  max ${fmt(s.max)} ms`);
+    line(`         CPU during the API run (2 cores, ${fmt(apiSeconds * 2, 1)} core-s available): service ${fmt(cpu.service, 2)} s, Postgres ${fmt(cpu.postgres, 2)} s, load clients ${fmt(cpu.clients, 2)} s = ${fmt((1e6 * (cpu.service + cpu.postgres + cpu.clients)) / TOTAL)} µs per event`);
     return { ratio };
   } finally {
     await service.stop();
