@@ -131,6 +131,7 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
       sender = new SlackAlertSender(client, log, metrics, {
         minIntervalMs: options.slackMinIntervalMs,
         lookupChannelId: (channel) => knownChannelId(database.db, channel),
+        pacing: { redis: stateRedis!, prefix: config.queuePrefix },
       });
       workers.push(
         createExportWorker({ database, client, connection: workerRedis, prefix: config.queuePrefix, logger: log.child({ component: 'export' }) }),

@@ -1,8 +1,10 @@
 /**
- * Posts alerts to Slack: about one message per second per channel, in order per channel, 429s waited
- * out (Retry-After, inside WebClient), permanent errors told apart from ones worth retrying.
+ * Posts alerts to Slack: about one message per second per channel across all worker processes, in
+ * event order per channel within a process, 429s waited out (Retry-After, inside WebClient), permanent
+ * errors told apart from ones worth retrying.
  */
 import { ErrorCode, type WebClient } from '@slack/web-api';
+import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { ALERT_METADATA_TYPE, type AlertMessage } from '../slack/blocks/alert.ts';
@@ -29,13 +31,27 @@ function platformErrorCode(error: unknown): string | undefined {
 
 const CHANNEL_ID = /^[CGD][A-Z0-9]{6,}$/;
 
+/**
+ * KEYS[1]: the channel's next free send time (ms, Redis clock); ARGV[1]: the interval. Returns how long
+ * the caller waits for the slot it just reserved. Redis's clock, so workers on other machines agree.
+ */
+const RESERVE_SLOT_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
+redis.call('SET', KEYS[1], slot + tonumber(ARGV[1]), 'PX', tonumber(ARGV[1]) * 100 + 60000)
+return slot - now`;
+
 export interface PostedAlert {
   channelId: string;
   ts: string;
 }
 
 export class SlackAlertSender {
-  private readonly chains = new Map<string, Promise<unknown>>();
+  private readonly queues = new Map<
+    string,
+    { message: AlertMessage; order: readonly [number, number]; resolve: (posted: PostedAlert) => void; reject: (error: unknown) => void }[]
+  >();
   private readonly nextSendAt = new Map<string, number>();
   private readonly channelIds = new Map<string, string>();
 
@@ -43,23 +59,62 @@ export class SlackAlertSender {
     private readonly client: WebClient,
     private readonly logger: Logger,
     private readonly metrics: Metrics,
-    private readonly options: { minIntervalMs?: number; lookupChannelId?: (channel: string) => Promise<string | undefined> } = {},
+    private readonly options: {
+      minIntervalMs?: number;
+      lookupChannelId?: (channel: string) => Promise<string | undefined>;
+      /** Shared pacing: with it, every worker process draws its send times from one schedule per channel. */
+      pacing?: { redis: Redis; prefix: string };
+    } = {},
   ) {}
 
-  /** Queues the post behind earlier ones for the same channel and resolves when Slack accepted it. */
-  post(channel: string, message: AlertMessage): Promise<PostedAlert> {
-    const previous = this.chains.get(channel) ?? Promise.resolve();
-    const next = previous.catch(() => {}).then(() => this.paced(channel, message));
-    this.chains.set(channel, next);
-    void next.finally(() => {
-      if (this.chains.get(channel) === next) this.chains.delete(channel);
-    }).catch(() => {});
-    return next;
+  /**
+   * Queues the post for the channel and resolves when Slack accepted it. Posts wait for the channel's
+   * next slot, and when the slot comes the earliest queued event (by `order`) goes first, so alerts
+   * whose jobs ran concurrently still appear in the order their events were stored.
+   */
+  post(channel: string, message: AlertMessage, order: readonly [number, number] = [Date.now(), 0]): Promise<PostedAlert> {
+    return new Promise((resolve, reject) => {
+      const queue = this.queues.get(channel);
+      const item = { message, order, resolve, reject };
+      if (queue) {
+        queue.push(item);
+        return;
+      }
+      this.queues.set(channel, [item]);
+      void this.pump(channel);
+    });
   }
 
-  private async paced(channel: string, message: AlertMessage): Promise<PostedAlert> {
-    const wait = (this.nextSendAt.get(channel) ?? 0) - Date.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  private async pump(channel: string): Promise<void> {
+    const queue = this.queues.get(channel)!;
+    while (queue.length > 0) {
+      const wait = await this.reserveSlot(channel).catch((error: unknown) => {
+        this.logger.warn({ err: error, channel }, 'could not reserve a shared send slot; pacing in this process only');
+        return 0;
+      });
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      queue.sort((a, b) => a.order[0] - b.order[0] || a.order[1] - b.order[1]);
+      const item = queue.shift()!;
+      await this.send(channel, item.message).then(item.resolve, item.reject);
+    }
+    this.queues.delete(channel);
+  }
+
+  /** How long to wait before the next post to `channel`, reserving that moment for this post. */
+  private async reserveSlot(channel: string): Promise<number> {
+    const interval = this.options.minIntervalMs ?? 1000;
+    const { pacing } = this.options;
+    if (pacing) {
+      const wait = await pacing.redis.eval(RESERVE_SLOT_LUA, 1, `${pacing.prefix}:slack-pace:${channel}`, interval);
+      return Number(wait);
+    }
+    const now = Date.now();
+    const slot = Math.max(now, this.nextSendAt.get(channel) ?? 0);
+    this.nextSendAt.set(channel, slot + interval);
+    return slot - now;
+  }
+
+  private async send(channel: string, message: AlertMessage): Promise<PostedAlert> {
     try {
       const answer = await this.client.chat.postMessage({
         channel,
@@ -77,8 +132,6 @@ export class SlackAlertSender {
       this.metrics.slackErrors.inc({ method: 'chat.postMessage', error: code });
       if (PERMANENT_ERRORS.has(code)) throw new PermanentSlackError(code);
       throw error;
-    } finally {
-      this.nextSendAt.set(channel, Date.now() + (this.options.minIntervalMs ?? 1000));
     }
   }
 

@@ -70,7 +70,7 @@ export function createAlertWorker(deps: AlertWorkerDeps): Worker<AuditEventJob> 
       }
     }
     try {
-      const posted = await deps.sender.post(rule.channel, message);
+      const posted = await deps.sender.post(rule.channel, message, [Date.parse(event.receivedAt), event.seq]);
       await markAlertSent(deps.db, key, posted);
       deps.metrics.alertLatency.observe({ severity: rule.severity }, (Date.now() - Date.parse(event.receivedAt)) / 1000);
       log.info({ channel: rule.channel, ts: posted.ts }, 'alert posted');
