@@ -11,7 +11,7 @@
 import { and, asc, eq, getTableColumns, gt, sql } from 'drizzle-orm';
 import type postgres from 'postgres';
 import type { Logger } from '../logger.ts';
-import { OUTBOX_CHANNEL } from '../store/append.ts';
+import { CommitSweeper } from '../store/commit-sweeper.ts';
 import type { Db, DbOrTx } from '../store/db.ts';
 import { rowToEvent } from '../store/rows.ts';
 import { chainHeads, events, forwarding, forwardingFailures } from '../store/schema/index.ts';
@@ -66,83 +66,45 @@ export class AuditForwarder {
   private readonly options: Required<Omit<ForwarderOptions, 'onBatch'>> & Pick<ForwarderOptions, 'onBatch'>;
   private readonly client: TrackingClient;
   private readonly abort = new AbortController();
-  private timer: NodeJS.Timeout | undefined;
-  private listener: postgres.ListenMeta | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
-  private stopped = false;
-  private failures = 0;
-  private retryAt = 0;
+  private readonly sweeper: CommitSweeper;
 
   constructor(
     private readonly db: Db,
-    private readonly sqlClient: postgres.Sql,
+    sqlClient: postgres.Sql,
     private readonly logger: Logger,
     options: ForwarderOptions,
   ) {
     this.options = { ...DEFAULTS, ...withoutUndefined(options) };
     this.client = new TrackingClient({ trackingUrl: this.options.trackingUrl, timeoutMs: this.options.timeoutMs });
-  }
-
-  async start(): Promise<void> {
-    this.listener = await this.sqlClient.listen(OUTBOX_CHANNEL, () => this.wake(), () => this.wake());
-    this.timer = setInterval(() => this.wake(), this.options.sweepIntervalMs);
-    this.wake();
-  }
-
-  /** Asks for a sweep; sweeps never overlap, and a request during one runs another right after. */
-  wake(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    if (Date.now() < this.retryAt) return;
-    this.running = this.sweepUntilIdle().finally(() => {
-      this.running = undefined;
+    this.sweeper = new CommitSweeper(sqlClient, () => this.sweep(), logger, {
+      sweepIntervalMs: this.options.sweepIntervalMs,
+      name: 'audit forwarder',
+      failure: 'read or record delivery state',
     });
   }
 
+  start(): Promise<void> {
+    return this.sweeper.start();
+  }
+
+  wake(): void {
+    this.sweeper.wake();
+  }
+
   /** Resolves once every workspace that can be sent to has been (for tests and benchmarks). */
-  async drain(): Promise<void> {
-    while (this.running) await this.running;
-    await this.sweep();
+  drain(): Promise<void> {
+    return this.sweeper.drain();
   }
 
   /** Stops sweeping; a batch in flight gets stopGraceMs to be answered, then is abandoned and rolled back. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearInterval(this.timer);
-    await this.listener?.unlisten().catch(() => {});
-    const running = this.running;
+    const running = await this.sweeper.halt();
     if (!running) return;
     let grace: NodeJS.Timeout | undefined;
     await Promise.race([running, new Promise((resolve) => (grace = setTimeout(resolve, this.options.stopGraceMs)))]);
     clearTimeout(grace);
     this.abort.abort();
     await running;
-  }
-
-  private async sweepUntilIdle(): Promise<void> {
-    do {
-      this.again = false;
-      try {
-        await this.sweep();
-        if (this.failures > 0) this.logger.info({ failures: this.failures }, 'audit forwarder recovered');
-        this.failures = 0;
-      } catch (error) {
-        if (this.stopped) return;
-        this.failures += 1;
-        // Postgres is away: back off (capped); the events and the cursor wait safely there.
-        const delay = Math.min(250 * 2 ** (this.failures - 1), 5000);
-        this.retryAt = Date.now() + delay;
-        if (this.failures === 1 || this.failures % 20 === 0) {
-          this.logger.warn({ err: error, failures: this.failures }, 'audit forwarder could not read or record delivery state; will retry');
-        }
-        setTimeout(() => this.wake(), delay).unref();
-        return;
-      }
-    } while (this.again && !this.stopped);
   }
 
   /** Sends every workspace with forwarding on, events beyond its cursor, and no backoff in force. */
@@ -160,7 +122,7 @@ export class AuditForwarder {
       );
     let sent = 0;
     await eachLimited(due, this.options.concurrency, async ({ workspaceId }) => {
-      while (!this.stopped) {
+      while (!this.sweeper.stopped) {
         const result = await this.forwardBatch(workspaceId);
         sent += result.events;
         if (result.next === 'idle') break;

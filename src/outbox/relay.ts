@@ -4,7 +4,7 @@ import type { Queue } from 'bullmq';
 import type postgres from 'postgres';
 import type { Logger } from '../logger.ts';
 import { AUDIT_EVENT_JOB, auditEventJobId, type AuditEventJob } from '../queue/names.ts';
-import { OUTBOX_CHANNEL } from '../store/append.ts';
+import { CommitSweeper } from '../store/commit-sweeper.ts';
 import type { Db } from '../store/db.ts';
 import { chainHeads, events, outboxCursors } from '../store/schema/index.ts';
 
@@ -16,73 +16,33 @@ export interface RelayOptions {
 }
 
 export class OutboxRelay {
-  private timer: NodeJS.Timeout | undefined;
-  private listener: postgres.ListenMeta | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
-  private stopped = false;
-  private failures = 0;
-  private retryAt = 0;
+  private readonly sweeper: CommitSweeper;
 
   constructor(
     private readonly db: Db,
-    private readonly sqlClient: postgres.Sql,
+    sqlClient: postgres.Sql,
     private readonly queue: Queue<AuditEventJob>,
-    private readonly logger: Logger,
+    logger: Logger,
     private readonly options: RelayOptions = {},
-  ) {}
-
-  async start(): Promise<void> {
-    this.listener = await this.sqlClient.listen(OUTBOX_CHANNEL, () => this.wake(), () => this.wake());
-    this.timer = setInterval(() => this.wake(), this.options.sweepIntervalMs ?? 1000);
-    this.wake();
-  }
-
-  /** Asks for a sweep; sweeps never overlap, and a request during one runs another right after. */
-  wake(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    if (Date.now() < this.retryAt) return;
-    this.running = this.sweepUntilIdle().finally(() => {
-      this.running = undefined;
+  ) {
+    this.sweeper = new CommitSweeper(sqlClient, () => this.sweep(), logger, {
+      sweepIntervalMs: options.sweepIntervalMs ?? 1000,
+      name: 'outbox relay',
+      failure: 'enqueue',
     });
   }
 
+  start(): Promise<void> {
+    return this.sweeper.start();
+  }
+
   /** Resolves once everything committed before the call has been relayed (for tests and shutdown). */
-  async drain(): Promise<void> {
-    while (this.running) await this.running;
-    await this.sweep();
+  drain(): Promise<void> {
+    return this.sweeper.drain();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearInterval(this.timer);
-    await this.listener?.unlisten().catch(() => {});
-    await this.running;
-  }
-
-  private async sweepUntilIdle(): Promise<void> {
-    do {
-      this.again = false;
-      try {
-        await this.sweep();
-        if (this.failures > 0) this.logger.info({ failures: this.failures }, 'outbox relay recovered');
-        this.failures = 0;
-      } catch (error) {
-        this.failures += 1;
-        // Back off (capped) while Redis or Postgres is away; the events wait safely in Postgres.
-        const delay = Math.min(250 * 2 ** (this.failures - 1), 5000);
-        this.retryAt = Date.now() + delay;
-        if (this.failures === 1 || this.failures % 20 === 0) {
-          this.logger.warn({ err: error, failures: this.failures }, 'outbox relay could not enqueue; will retry');
-        }
-        setTimeout(() => this.wake(), delay).unref();
-        return;
-      }
-    } while (this.again && !this.stopped);
+    await (await this.sweeper.halt());
   }
 
   /** Relays every workspace with committed events beyond its cursor. */
