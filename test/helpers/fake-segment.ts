@@ -6,6 +6,7 @@ import { Buffer } from 'node:buffer';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { HoldState, type Hold } from './hold.ts';
 
 export interface SegmentCall {
   api: 'public' | 'tracking';
@@ -40,11 +41,6 @@ export interface TrackingBatch {
   at: number;
 }
 
-export interface Hold {
-  readonly waiting: number;
-  waitUntilHeld(n?: number, timeoutMs?: number): Promise<void>;
-  release(): void;
-}
 
 export interface FakeSegmentOptions {
   /** The Public API token requests must carry as `Authorization: Bearer …`; default `sgp_test`. */
@@ -280,7 +276,7 @@ export async function startFakeSegment(options: FakeSegmentOptions = {}): Promis
       else delays.delete(route);
     },
     hold(route) {
-      const state = new HoldState(() => holds.delete(route));
+      const state = new HoldState(() => holds.delete(route), 'fake Segment');
       holds.set(route, state);
       return state;
     },
@@ -366,47 +362,6 @@ export async function startFakeSegment(options: FakeSegmentOptions = {}): Promis
   return fake;
 }
 
-class HoldState implements Hold {
-  released = false;
-  private readonly waiters: (() => void)[] = [];
-  private readonly watchers = new Set<() => void>();
-
-  constructor(private readonly onRelease: () => void) {}
-
-  get waiting(): number {
-    return this.waiters.length;
-  }
-
-  enter(): Promise<void> {
-    return new Promise((resolve) => {
-      this.waiters.push(resolve);
-      for (const watcher of [...this.watchers]) watcher();
-    });
-  }
-
-  waitUntilHeld(n = 1, timeoutMs = 5000): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const watcher = (): void => {
-        if (this.waiters.length < n) return;
-        this.watchers.delete(watcher);
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.watchers.delete(watcher);
-        reject(new Error(`fake Segment: ${this.waiters.length} of ${n} request(s) reached the hold within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.watchers.add(watcher);
-      watcher();
-    });
-  }
-
-  release(): void {
-    this.released = true;
-    this.onRelease();
-    for (const resolve of this.waiters.splice(0)) resolve();
-  }
-}
 
 /** `PATCH /warehouses/wh_1` matches that request; `/warehouses` matches any method on it or below; `*` matches all. */
 function matches(route: string, method: string, path: string): boolean {
@@ -514,3 +469,5 @@ function basicUser(header: string | undefined): string | undefined {
 function isRecord(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
+
+export type { Hold };

@@ -6,6 +6,7 @@ import { Buffer } from 'node:buffer';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { HoldState, type Hold } from './hold.ts';
 
 export interface RecordedCall {
   /** Web API method (`chat.postMessage`), or `upload` for a file upload URL, or `response_url`. */
@@ -90,15 +91,6 @@ export interface RecordedResponse {
   at: number;
 }
 
-/** A gate that keeps every request for a method waiting until released, for racing two clicks. */
-export interface Hold {
-  /** How many requests are waiting at the gate now. */
-  readonly waiting: number;
-  /** Resolves once `n` requests wait at the gate. */
-  waitUntilHeld(n?: number, timeoutMs?: number): Promise<void>;
-  /** Lets every waiting and later request through. */
-  release(): void;
-}
 
 export interface FakeSlackOptions {
   /** The token requests must carry (`Authorization: Bearer …` or a `token` field); default `xoxb-test`. */
@@ -561,7 +553,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       else afterHandled.delete(method);
     },
     hold(method) {
-      const state = new HoldState(() => holds.delete(method));
+      const state = new HoldState(() => holds.delete(method), 'fake Slack');
       holds.set(method, state);
       return state;
     },
@@ -588,47 +580,6 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   return fake;
 }
 
-class HoldState implements Hold {
-  released = false;
-  private readonly waiters: (() => void)[] = [];
-  private readonly watchers = new Set<() => void>();
-
-  constructor(private readonly onRelease: () => void) {}
-
-  get waiting(): number {
-    return this.waiters.length;
-  }
-
-  enter(): Promise<void> {
-    return new Promise((resolve) => {
-      this.waiters.push(resolve);
-      for (const watcher of [...this.watchers]) watcher();
-    });
-  }
-
-  waitUntilHeld(n = 1, timeoutMs = 5000): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const watcher = (): void => {
-        if (this.waiters.length < n) return;
-        this.watchers.delete(watcher);
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.watchers.delete(watcher);
-        reject(new Error(`fake Slack: ${this.waiters.length} of ${n} request(s) reached the hold within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.watchers.add(watcher);
-      watcher();
-    });
-  }
-
-  release(): void {
-    this.released = true;
-    this.onRelease();
-    for (const resolve of this.waiters.splice(0)) resolve();
-  }
-}
 
 function ok(body: Record<string, unknown>): Answer {
   return { status: 200, body: { ok: true, ...body } };
@@ -937,3 +888,5 @@ function str(value: unknown): string | undefined {
 function isRecord(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
+
+export type { Hold };
