@@ -1,6 +1,5 @@
 import { LogLevel, WebClient } from '@slack/web-api';
 import { describe, expect, it } from 'vitest';
-import type { StoredEvent } from '../../src/events.ts';
 import {
   BLOCK_KIT_LIMITS,
   buildAlertMessage,
@@ -10,25 +9,9 @@ import {
 } from '../../src/slack/blocks/alert.ts';
 import { REVERT_ACTION, SHOW_TRAIL_ACTION } from '../../src/slack/ids.ts';
 import { startFakeSlack } from '../helpers/fake-slack.ts';
+import { storedEvent } from '../helpers/stored-event.ts';
 
-function event(overrides: Partial<StoredEvent> = {}): StoredEvent {
-  return {
-    id: 'evt_01',
-    workspaceId: 'ws_1',
-    seq: 42,
-    type: 'Warehouses Disabled',
-    category: 'Warehouses',
-    timestamp: '2026-11-25T10:00:00.000Z',
-    receivedAt: '2026-11-25T10:00:01.000Z',
-    actor: { type: 'user', id: 'usr_1', name: 'Jane Doe', email: 'jane@acme.com' },
-    resource: { type: 'warehouse', id: 'wh_1', name: 'Prod Snowflake' },
-    changes: { before: { enabled: true }, after: { enabled: false } },
-    context: null,
-    metadata: null,
-    hash: 'abc',
-    ...overrides,
-  };
-}
+const event = storedEvent;
 
 const rule: AlertRule = {
   id: 'warehouse-disabled',

@@ -1,30 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { EVENT_TYPES } from '../../src/catalog.ts';
-import type { StoredEvent } from '../../src/events.ts';
 import { BLOCK_KIT_LIMITS } from '../../src/slack/blocks/alert.ts';
 import { buildEventsPage, decodeNextPageValue, encodeNextPageValue, type EventsPage, type NextPageValue } from '../../src/slack/blocks/events-page.ts';
 import { NEXT_PAGE_ACTION } from '../../src/slack/ids.ts';
 import { encodeCursor, type EventFilters } from '../../src/store/queries.ts';
+import { storedEvent } from '../helpers/stored-event.ts';
 
-function event(overrides: Partial<StoredEvent> = {}): StoredEvent {
-  return {
-    id: 'evt_01',
-    workspaceId: 'ws_1',
-    seq: 42,
-    type: 'Warehouses Disabled',
-    category: 'Warehouses',
-    timestamp: '2026-11-25T10:00:00.000Z',
-    receivedAt: '2026-11-25T10:00:01.000Z',
-    actor: { type: 'user', id: 'usr_1', name: 'Jane Doe', email: 'jane@acme.com' },
-    resource: { type: 'warehouse', id: 'wh_1', name: 'Prod Snowflake' },
-    changes: { before: { enabled: true }, after: { enabled: false } },
-    context: null,
-    metadata: null,
-    hash: 'abc',
-    ...overrides,
-  };
-}
+const event = storedEvent;
 
 const cursor = encodeCursor({ timestamp: '2026-11-25T09:00:00.000Z', seq: 41 });
 const filters: EventFilters = { types: ['Warehouses Disabled'], actor: 'jane@acme.com', since: new Date('2026-11-18T00:00:00.000Z') };
