@@ -49,6 +49,8 @@ export interface ServiceOptions {
   slackMinIntervalMs?: number;
   /** WebClient retry policy override (tests use a rapid one). */
   slackRetryConfig?: RetryOptions;
+  /** How many events a workspace may have waiting for Postgres before ingest answers 429. */
+  appendLimits?: { maxEventsPerGroup?: number; maxWaitingEvents?: number };
   /** Audit forwarding timers and limits (tests use short sweeps and backoffs). */
   forwarding?: Omit<ForwarderOptions, 'trackingUrl' | 'onBatch'>;
 }
@@ -78,7 +80,7 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
   ]);
 
   void http.register(healthRoutes, { database, redis: producerRedis, metrics });
-  if (roles.has('api')) void http.register(eventRoutes, { database, metrics });
+  if (roles.has('api')) void http.register(eventRoutes, { database, metrics, appendLimits: options.appendLimits });
 
   const slackEnabled = Boolean(config.slack.botToken);
   let slackApp: SlackApp | undefined;

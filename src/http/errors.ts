@@ -11,6 +11,8 @@ export class AppError extends Error {
     readonly status: number,
     message: string,
     readonly details?: ErrorDetail[],
+    /** Seconds, sent as Retry-After (429 and 503). */
+    readonly retryAfter?: number,
   ) {
     super(message);
     this.name = 'AppError';

@@ -31,6 +31,7 @@ export function createHttpServer(logger: Logger, metrics: Metrics): FastifyInsta
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof AppError) {
+      if (error.retryAfter !== undefined) void reply.header('retry-after', String(error.retryAfter));
       return reply.code(error.status).send({ error: error.message, ...(error.details && { details: error.details }) });
     }
     const status = error.statusCode ?? 500;

@@ -204,13 +204,29 @@ async function lockChainHead(tx: DbOrTx, workspaceId: string): Promise<{ seq: nu
 export class EventAppender {
   private readonly queues = new Map<string, { batch: readonly IncomingEvent[]; resolve: (r: AppendResult) => void; reject: (e: unknown) => void }[]>();
 
+  private readonly waiting = new Map<string, number>();
+
   constructor(
     private readonly db: DbOrTx,
-    /** A group closes once it holds this many events, so one transaction stays a bounded size. */
-    private readonly maxEventsPerGroup = 4000,
+    private readonly limits: {
+      /** A group closes once it holds this many events, so one transaction stays a bounded size. */
+      maxEventsPerGroup?: number;
+      /** Events a workspace may have waiting for Postgres before new batches are turned away. */
+      maxWaitingEvents?: number;
+    } = {},
   ) {}
 
+  /**
+   * Stores the batch with the next group of its workspace. Rejects with AppendersBusy, storing nothing,
+   * when that workspace already has maxWaitingEvents waiting: memory stays bounded and the producer is
+   * told to back off, instead of every request slowing down until they all time out.
+   */
   append(workspaceId: string, batch: readonly IncomingEvent[]): Promise<AppendResult> {
+    const waiting = this.waiting.get(workspaceId) ?? 0;
+    if (waiting > 0 && waiting + batch.length > (this.limits.maxWaitingEvents ?? 20_000)) {
+      return Promise.reject(new AppendersBusy(workspaceId, waiting));
+    }
+    this.waiting.set(workspaceId, waiting + batch.length);
     return new Promise((resolve, reject) => {
       const queue = this.queues.get(workspaceId);
       if (queue) {
@@ -227,7 +243,7 @@ export class EventAppender {
     while (queue.length > 0) {
       const group: typeof queue = [];
       let size = 0;
-      while (queue.length > 0 && (group.length === 0 || size + queue[0]!.batch.length <= this.maxEventsPerGroup)) {
+      while (queue.length > 0 && (group.length === 0 || size + queue[0]!.batch.length <= (this.limits.maxEventsPerGroup ?? 4000))) {
         const next = queue.shift()!;
         size += next.batch.length;
         group.push(next);
@@ -237,8 +253,21 @@ export class EventAppender {
         group.forEach((waiter, index) => waiter.resolve(results[index]!));
       } catch (error) {
         group.forEach((waiter) => waiter.reject(error));
+      } finally {
+        this.waiting.set(workspaceId, (this.waiting.get(workspaceId) ?? 0) - size);
       }
     }
     this.queues.delete(workspaceId);
+    this.waiting.delete(workspaceId);
+  }
+}
+
+export class AppendersBusy extends Error {
+  constructor(
+    readonly workspaceId: string,
+    readonly waitingEvents: number,
+  ) {
+    super(`workspace ${workspaceId} already has ${waitingEvents} events waiting to be stored`);
+    this.name = 'AppendersBusy';
   }
 }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
+import { createDb } from '../../src/store/db.ts';
 import { createIngestToken, revokeIngestToken } from '../../src/store/tokens.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
 import { getEvents, postEvents, sampleEvent, startTestService, type TestService } from '../helpers/service.ts';
@@ -159,6 +160,38 @@ describe('POST /v1/events', () => {
       expect(rows.some((r) => r.token_hash.includes('bootstrap-secret-1'))).toBe(false);
     } finally {
       await other.stop();
+    }
+  });
+
+  it('answers 429 with Retry-After, storing nothing, when too many events already wait for one workspace', async () => {
+    const busy = await startTestService(database.url, { ROLES: 'api' }, { appendLimits: { maxWaitingEvents: 3 } });
+    const hold = createDb(database.url, { max: 1 });
+    try {
+      const t = await busy.token('crowded');
+      expect((await postEvents(busy.url, t, sampleEvent())).status).toBe(201);
+      // Another writer holds the workspace's chain head, so the next batch waits in the queue.
+      let release!: () => void;
+      const holding = hold.sql.begin(async (tx) => {
+        await tx`select 1 from chain_heads where workspace_id = 'crowded' for update`;
+        await new Promise<void>((resolve) => (release = resolve));
+      });
+      while (!release) await new Promise((r) => setTimeout(r, 10));
+      const first = postEvents(busy.url, t, { events: [sampleEvent(), sampleEvent()] });
+      // Until its transaction waits on that lock, the first batch may not have reached the queue.
+      await expect
+        .poll(async () => (await app.service.database.sql`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`)[0]!.n)
+        .toBeGreaterThan(0);
+      const refused = await postEvents(busy.url, t, { events: [sampleEvent({ id: 'evt_refused' }), sampleEvent()] });
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get('retry-after')).toBe('1');
+      expect((await refused.json()).error).toMatch(/nothing was stored, retry/);
+      release();
+      await holding;
+      expect((await first).status).toBe(201);
+      expect(await countEvents('crowded')).toBe(3);
+    } finally {
+      await hold.close();
+      await busy.stop();
     }
   });
 

@@ -9,7 +9,7 @@ import {
 } from '../../events.ts';
 import { checkRange, filterFieldsSchema } from '../../filters.ts';
 import type { Metrics } from '../../metrics.ts';
-import { EventAppender, type AppendResult } from '../../store/append.ts';
+import { AppendersBusy, EventAppender, type AppendResult } from '../../store/append.ts';
 import type { Database } from '../../store/db.ts';
 import { decodeCursor, exportEventsCsv, listEvents, MAX_PAGE_SIZE, type Cursor } from '../../store/queries.ts';
 import { workspaceForToken } from '../../store/tokens.ts';
@@ -26,6 +26,7 @@ export interface EventRoutesOptions {
   metrics: Metrics;
   /** Called after a batch commits (the outbox relay is woken by NOTIFY; this is for in-process hooks). */
   onAppended?: (result: AppendResult) => void;
+  appendLimits?: ConstructorParameters<typeof EventAppender>[1];
 }
 
 const repeatable = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v]));
@@ -124,7 +125,7 @@ function parseIngestBody(body: unknown): IncomingEvent[] {
 
 export async function eventRoutes(app: FastifyInstance, options: EventRoutesOptions): Promise<void> {
   const { database, metrics } = options;
-  const appender = new EventAppender(database.db);
+  const appender = new EventAppender(database.db, options.appendLimits);
 
   app.decorateRequest('workspaceId', '');
   app.addHook('onRequest', async (request: FastifyRequest) => {
@@ -148,7 +149,11 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
       metrics.ingestedEvents.inc({ outcome: 'rejected' }, countOf(request.body));
       throw error;
     }
-    const result = await appender.append(request.workspaceId, events);
+    const result = await appender.append(request.workspaceId, events).catch((error: unknown) => {
+      if (!(error instanceof AppendersBusy)) throw error;
+      metrics.ingestedEvents.inc({ outcome: 'rejected' }, events.length);
+      throw new AppError(429, `too many events are waiting to be stored for this workspace (${error.waitingEvents}); nothing was stored, retry after a second`, undefined, 1);
+    });
     metrics.ingestedEvents.inc({ outcome: 'accepted' }, result.stored.length);
     if (result.duplicates) metrics.ingestedEvents.inc({ outcome: 'duplicate' }, result.duplicates);
     options.onAppended?.(result);
