@@ -18,6 +18,11 @@ import { uploadFileToChannel } from './upload.ts';
 /** Upload errors a retry cannot fix. */
 const UNFIXABLE_UPLOAD_ERRORS = new Set(['not_in_channel', 'channel_not_found', 'is_archived', 'invalid_auth', 'missing_scope', 'file_uploads_disabled', 'file_upload_size_restricted']);
 
+function uploadedFileOf(progress: unknown): string | undefined {
+  const id = (progress as { uploadedFileId?: unknown } | null)?.uploadedFileId;
+  return typeof id === 'string' ? id : undefined;
+}
+
 export function filtersToJob(filters: EventFilters): ExportJob['filters'] {
   return { ...filters, types: filters.types ? [...filters.types] : undefined, since: filters.since?.toISOString(), until: filters.until?.toISOString() };
 }
@@ -35,6 +40,12 @@ export function createExportWorker(deps: { database: Database; client: WebClient
       const { workspaceId, channelId, userId } = parsed.data;
       const filters = filtersFromJob(parsed.data.filters);
       const log = deps.logger.child({ jobId: job.id, workspaceId, channelId });
+      // A retry of a job whose upload went through (it failed later) must not post the file twice.
+      const done = uploadedFileOf(job.progress);
+      if (done) {
+        log.info({ fileId: done }, 'export was already uploaded by an earlier attempt');
+        return { fileId: done };
+      }
       const dir = await mkdtemp(join(tmpdir(), 'audit-export-'));
       try {
         const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -62,7 +73,8 @@ export function createExportWorker(deps: { database: Database; client: WebClient
         }
         const summary = `Audit export for <@${userId}>: ${rows.toLocaleString('en-US')} event${rows === 1 ? '' : 's'} from ${slackDate(oldest!)} to ${slackDate(newest!)}${scope}`;
         try {
-          await uploadFileToChannel(deps.client, { path, filename, title: filename, channelId, initialComment: summary });
+          const { fileId } = await uploadFileToChannel(deps.client, { path, filename, title: filename, channelId, initialComment: summary });
+          await job.updateProgress({ rows, uploadedFileId: fileId });
         } catch (error) {
           const code = (error as { data?: { error?: string } }).data?.error;
           if (!code || !UNFIXABLE_UPLOAD_ERRORS.has(code)) throw error; // transient: BullMQ retries the job

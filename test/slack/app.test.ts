@@ -36,6 +36,7 @@ beforeAll(async () => {
   slack = await startFakeSlack();
   segment = await startFakeSegment();
   slack.setUsergroupMembers('S0OWNERS', [GROUPIE]);
+  expect(slack.channelId('#data-alerts')).toBe('C0000000001'); // the channel the commands come from
   app = await startTestService(
     database.url,
     {
@@ -173,6 +174,15 @@ describe('/audit', () => {
     const rows = parse(file.bytes!.toString(), { columns: true }) as Record<string, string>[];
     expect(rows).toHaveLength(40);
     expect(rows.find((r) => r.id === 'export_0')?.actor_name).toBe(`'=cmd|evil`);
+
+    // A retry of the finished job (as after a crash past the upload) posts nothing again.
+    await expect.poll(async () => (await app.service.queues.exports.getJobCounts('completed')).completed, { timeout: 10_000 }).toBe(1);
+    const [job] = await app.service.queues.exports.getJobs(['completed']);
+    const uploads = slack.files().length;
+    await job!.retry('completed');
+    await expect.poll(async () => (await app.service.queues.exports.getJob(job!.id!))?.finishedOn !== undefined && (await app.service.queues.exports.getJob(job!.id!))!.attemptsStarted > 1, { timeout: 10_000 }).toBe(true);
+    expect(slack.files().length).toBe(uploads);
+    expect(slack.callsTo('files.completeUploadExternal')).toHaveLength(1);
   });
 });
 
