@@ -6,6 +6,14 @@ import { seedEvents } from './seed.ts';
 
 const ROWS = 100_000;
 
+/** Both readers do the same work per chunk, so the client's own cost weighs the same on both sides. */
+function countNewlines(chunk: Uint8Array): number {
+  const buffer = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  let count = 0;
+  for (let at = buffer.indexOf(10); at !== -1; at = buffer.indexOf(10, at + 1)) count++;
+  return count;
+}
+
 export async function benchExport(): Promise<{ ratio: number; rssGrowthMb: number }> {
   const db = await createBenchDatabase();
   await seedEvents(db.sql, 'export', ROWS);
@@ -18,7 +26,7 @@ export async function benchExport(): Promise<{ ratio: number; rssGrowthMb: numbe
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
-        for (const byte of value) if (byte === 10) newlines++;
+        newlines += countNewlines(value);
       }
       return newlines;
     };
@@ -39,7 +47,9 @@ export async function benchExport(): Promise<{ ratio: number; rssGrowthMb: numbe
                    resource_id, resource_name, changes, context, metadata
             from events where workspace_id = 'export' order by timestamp desc nulls last, seq desc nulls last)
       to stdout with (format csv, header)`.readable();
-    await pipeline(copy, new Writable({ write(chunk, _enc, done) { copyBytes += chunk.length; done(); } }));
+    let copyLines = 0;
+    await pipeline(copy, new Writable({ write(chunk: Buffer, _enc, done) { copyBytes += chunk.length; copyLines += countNewlines(chunk); done(); } }));
+    if (copyLines < ROWS) throw new Error(`COPY returned ${copyLines} lines for ${ROWS} rows`);
     const copySeconds = (performance.now() - copyStarted) / 1000;
 
     const apiRate = ROWS / apiSeconds;

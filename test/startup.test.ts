@@ -2,13 +2,19 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { afterAll, describe, expect, it } from 'vitest';
 import postgres from 'postgres';
-import { missingDatabaseUrl, redisUrl, uniqueName } from './helpers/database.ts';
+import { deleteRedisPrefix, missingDatabaseUrl, redisUrl, uniqueName } from './helpers/database.ts';
 import { freePort } from './helpers/redis-server.ts';
 
 const fresh = missingDatabaseUrl();
+const prefixes: string[] = [];
+const prefix = () => {
+  prefixes.push(uniqueName('start'));
+  return prefixes.at(-1)!;
+};
 
 afterAll(async () => {
   await fresh.drop();
+  for (const used of prefixes) await deleteRedisPrefix(used);
 });
 
 function startProcess(env: Record<string, string>) {
@@ -40,7 +46,7 @@ describe('npm start', () => {
     const { child, output } = startProcess({
       DATABASE_URL: fresh.url,
       REDIS_URL: redisUrl(),
-      QUEUE_PREFIX: uniqueName('start'),
+      QUEUE_PREFIX: prefix(),
       PORT: String(port),
       INGEST_TOKENS: 'start-ws:start-token-123',
       LOG_LEVEL: 'info',
@@ -75,7 +81,7 @@ describe('npm start', () => {
     const { tmpdir } = await import('node:os');
     const dir = mkdtempSync(join(tmpdir(), 'bad-rules-'));
     writeFileSync(join(dir, 'bad.yml'), 'when:\n  type: [Warehouse Disabled]\nchannel: "#x"\nsevrity: critical\n');
-    const { child, output } = startProcess({ DATABASE_URL: fresh.url, REDIS_URL: redisUrl(), PORT: String(await freePort()), RULES_DIR: dir, QUEUE_PREFIX: uniqueName('start') });
+    const { child, output } = startProcess({ DATABASE_URL: fresh.url, REDIS_URL: redisUrl(), PORT: String(await freePort()), RULES_DIR: dir, QUEUE_PREFIX: prefix() });
     const [code] = await once(child, 'exit');
     expect(code).toBe(1);
     expect(output()).toContain('audit-trail refuses to start: invalid rules:');
@@ -84,7 +90,7 @@ describe('npm start', () => {
   });
 
   it('refuses to start the Slack app in HTTP mode without a signing secret', async () => {
-    const { child, output } = startProcess({ DATABASE_URL: fresh.url, REDIS_URL: redisUrl(), PORT: String(await freePort()), SLACK_BOT_TOKEN: 'xoxb-1', QUEUE_PREFIX: uniqueName('start') });
+    const { child, output } = startProcess({ DATABASE_URL: fresh.url, REDIS_URL: redisUrl(), PORT: String(await freePort()), SLACK_BOT_TOKEN: 'xoxb-1', QUEUE_PREFIX: prefix() });
     const [code] = await once(child, 'exit');
     expect(code).toBe(1);
     expect(output()).toContain('SLACK_SIGNING_SECRET: required in HTTP mode');

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getAlert } from '../../src/store/alerts.ts';
 import { createDb, type Database } from '../../src/store/db.ts';
 import { createIngestToken } from '../../src/store/tokens.ts';
-import { createTestDatabase, redisUrl, uniqueName, type TestDatabase } from '../helpers/database.ts';
+import { createTestDatabase, deleteRedisPrefix, redisUrl, uniqueName, type TestDatabase } from '../helpers/database.ts';
 import { startFakeSlack, type FakeSlack } from '../helpers/fake-slack.ts';
 import { freePort } from '../helpers/redis-server.ts';
 import { rulesDir } from '../helpers/rules-dir.ts';
@@ -24,6 +24,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await deleteRedisPrefix(prefix);
   await store?.close();
   await slack?.close();
   await database?.drop();

@@ -4,7 +4,7 @@ import { createLogger } from '../../src/logger.ts';
 import { Writable } from 'node:stream';
 import { createService, type Service, type ServiceOptions } from '../../src/service.ts';
 import { createIngestToken } from '../../src/store/tokens.ts';
-import { redisUrl, uniqueName } from './database.ts';
+import { deleteRedisPrefix, redisUrl, uniqueName } from './database.ts';
 
 export interface TestService {
   service: Service;
@@ -46,9 +46,8 @@ export async function startTestService(
     url,
     token: async (workspaceId) => (await createIngestToken(service.database.db, { workspaceId, name: 'test' })).token,
     async stop() {
-      await service.queues.auditEvents.obliterate({ force: true }).catch(() => {});
-      await service.queues.maintenance.obliterate({ force: true }).catch(() => {});
       await service.stop(5000);
+      await deleteRedisPrefix(config.queuePrefix);
     },
   };
 }

@@ -7,7 +7,7 @@ import { createQueues, createRedis } from '../../src/queue/connection.ts';
 import { AUDIT_EVENTS_QUEUE, auditEventJobId } from '../../src/queue/names.ts';
 import { appendEventsTx } from '../../src/store/append.ts';
 import { createDb, type Database } from '../../src/store/db.ts';
-import { createTestDatabase, redisUrl, uniqueName, type TestDatabase } from '../helpers/database.ts';
+import { createTestDatabase, deleteRedisPrefix, redisUrl, uniqueName, type TestDatabase } from '../helpers/database.ts';
 import { ownRedis, type OwnRedis } from '../helpers/redis-server.ts';
 import { postEvents, sampleEvent, startTestService } from '../helpers/service.ts';
 
@@ -61,9 +61,9 @@ describe('the outbox relay', () => {
       expect(await outboxLag(store.db)).toBe(0);
     } finally {
       await relay.stop();
-      await queues.auditEvents.obliterate({ force: true });
       await queues.close();
       redis.disconnect();
+      await deleteRedisPrefix(prefix);
     }
   });
 
@@ -85,10 +85,10 @@ describe('the outbox relay', () => {
       expect(new Set(jobs.map((j) => j.id)).size).toBe(200);
     } finally {
       await Promise.all([relayA.stop(), relayB.stop()]);
-      await queuesA.auditEvents.obliterate({ force: true });
       await Promise.all([queuesA.close(), queuesB.close(), storeB.close()]);
       redisA.disconnect();
       redisB.disconnect();
+      await deleteRedisPrefix(prefix);
     }
   });
 });
