@@ -67,6 +67,8 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
   let rules: RuleSet | undefined;
   let rulesWatcher: RulesWatcher | undefined;
   const stateRedis = roles.has('worker') ? createRedis(config.redisUrl, 'worker') : undefined;
+  let stopping = false;
+  const retryTimers: NodeJS.Timeout[] = [];
 
   metrics.addGauge('audit_queue_jobs', 'Jobs on the audit-events queue by state', ['state'], async () => {
     const counts = await queues.auditEvents.getJobCounts('waiting', 'active', 'delayed', 'failed');
@@ -166,13 +168,19 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
     relay,
     forwarder,
     async start() {
+      if (roles.has('slack') && slackEnabled && !config.slack.appToken && !config.slack.signingSecret) {
+        throw new ConfigError(['SLACK_SIGNING_SECRET: required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)']);
+      }
       await registerBootstrapTokens(database.db, config.ingestTokens);
       if (relay) await relay.start();
       if (roles.has('scheduler')) {
-        await scheduleRetention(queues.maintenance).catch((error: unknown) =>
-          // Redis may be down at start; the next start (or replica) schedules it, and ingest must not wait.
-          logger.warn({ err: error }, 'could not schedule the retention purge yet'),
-        );
+        // Redis may be down at start: keep trying in the background rather than hold up ingest.
+        const schedule = (): Promise<void> =>
+          scheduleRetention(queues.maintenance).catch((error: unknown) => {
+            logger.warn({ err: error }, 'could not schedule the retention purge yet; retrying in 30 s');
+            if (!stopping) retryTimers.push(setTimeout(() => void schedule(), 30_000).unref());
+          });
+        await schedule();
         workers.push(
           createMaintenanceWorker({
             db: database.db,
@@ -186,9 +194,6 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
       if (roles.has('slack') && !slackEnabled) {
         logger.warn('SLACK_BOT_TOKEN is not set: /audit and the alert buttons are off (POST /slack/events answers 404)');
       }
-      if (roles.has('slack') && slackEnabled && !config.slack.appToken && !config.slack.signingSecret) {
-        throw new ConfigError(['SLACK_SIGNING_SECRET: required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)']);
-      }
       await slackApp?.start();
       if (roles.has('worker')) await startAlerting();
       await forwarder?.start();
@@ -197,6 +202,8 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
       return address;
     },
     async stop(timeoutMs = 10_000) {
+      stopping = true;
+      retryTimers.forEach(clearTimeout);
       rulesWatcher?.close();
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref());
       const graceful = async () => {
