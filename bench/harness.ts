@@ -3,10 +3,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { createLogger } from '../src/logger.ts';
 import { migrateDatabase } from '../src/store/db.ts';
+import { deleteKeysUnder } from '../test/helpers/redis-keys.ts';
 
 export const SERVER_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -75,24 +75,10 @@ export async function startServiceProcess(env: Record<string, string>): Promise<
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       await exited;
-      if (env.QUEUE_PREFIX?.startsWith('bench')) await deleteKeys(env.QUEUE_PREFIX);
+      // Tens of thousands of jobs per run would otherwise stay in Redis.
+      if (env.QUEUE_PREFIX?.startsWith('bench')) await deleteKeysUnder(REDIS_URL, env.QUEUE_PREFIX);
     },
   };
-}
-
-/** Removes a benchmark's own queue keys from Redis (tens of thousands of jobs per run otherwise stay). */
-async function deleteKeys(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      if (keys.length) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
 }
 
 export function percentile(sorted: number[], p: number): number {

@@ -129,9 +129,14 @@ export function revertPlanFor(event: {
   return plan;
 }
 
+/** The revert table's row for a type, whatever the event carries. */
+export function revertPlanForType(type: string): RevertPlan | undefined {
+  return isCatalogType(type) ? REVERT_MAP[type] : undefined;
+}
+
 /** The plan by type and `changes.before` alone, before checking the event says where the resource lives. */
 export function revertPlanForChange(event: { type: string; changes?: Record<string, unknown> | null }): RevertPlan | undefined {
-  const plan = isCatalogType(event.type) ? REVERT_MAP[event.type] : undefined;
+  const plan = revertPlanForType(event.type);
   if (!plan) return undefined;
   if (plan.kind === 'restore') {
     const before = event.changes?.before;

@@ -33,9 +33,6 @@ export interface Service {
   queues: Queues;
   metrics: Metrics;
   http: FastifyInstance;
-  relay?: OutboxRelay;
-  /** Audit forwarding to Segment, in the worker role. */
-  forwarder?: AuditForwarder;
   /** Starts every role; resolves with the HTTP base URL once it listens. */
   start(): Promise<string>;
   /** Stops taking requests, finishes in-flight work within `timeoutMs`, closes pools. */
@@ -165,8 +162,6 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
     queues,
     metrics,
     http,
-    relay,
-    forwarder,
     async start() {
       if (roles.has('slack') && slackEnabled && !config.slack.appToken && !config.slack.signingSecret) {
         throw new ConfigError(['SLACK_SIGNING_SECRET: required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)']);

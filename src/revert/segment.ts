@@ -1,5 +1,5 @@
 /** Reverts events through the Segment Public API: one call sequence per row of the revert table (SPEC section 7). */
-import { isCatalogType, RESOURCE_NOUN, REVERT_MAP, revertPlanFor, revertPlanForChange, type RestoreTarget, type RevertPlan } from '../catalog.ts';
+import { RESOURCE_NOUN, revertPlanFor, revertPlanForChange, revertPlanForType, type RestoreTarget, type RevertPlan } from '../catalog.ts';
 import type { StoredEvent } from '../events.ts';
 import type { Logger } from '../logger.ts';
 import { createSegmentClient, SegmentApiError, type RetryPolicy, type SegmentClient, type SegmentData } from './segment-client.ts';
@@ -50,7 +50,7 @@ export function createSegmentRevertTarget(options: SegmentRevertTargetOptions): 
 
   return {
     name: 'segment',
-    canRevert: (event) => segmentPlanFor(event) !== undefined,
+    canRevert: (event) => revertPlanFor(event) !== undefined,
     async revert(event) {
       const eventLog = log.child({ eventId: event.id, eventType: event.type });
       // By change alone, so a filter event without its destination gets locate()'s specific reason.
@@ -74,11 +74,6 @@ export function createSegmentRevertTarget(options: SegmentRevertTargetOptions): 
       }
     },
   };
-}
-
-/** The plan this target would carry out (revertPlanFor, which also requires a filter's destination id). */
-export function segmentPlanFor(event: StoredEvent): RevertPlan | undefined {
-  return revertPlanFor(event);
 }
 
 async function runPlan(client: SegmentClient, plan: RevertPlan, at: Located, event: StoredEvent): Promise<RevertSuccess> {
@@ -161,7 +156,7 @@ function toFailure(error: unknown, at: Located, apiToken: string): RevertFailure
 }
 
 function notRevertibleReason(event: StoredEvent): string {
-  const plan = isCatalogType(event.type) ? REVERT_MAP[event.type] : undefined;
+  const plan = revertPlanForType(event.type);
   if (plan?.kind === 'restore') {
     return `“${event.type}” can be reverted only when the event carries changes.before with ${listWords(plan.fields, 'or')}, and this one does not`;
   }

@@ -4,6 +4,7 @@ import { inject } from 'vitest';
 import postgres from 'postgres';
 import { createLogger } from '../../src/logger.ts';
 import { migrateDatabase } from '../../src/store/db.ts';
+import { deleteKeysUnder } from './redis-keys.ts';
 
 export function serverUrl(): string {
   return inject('databaseUrl');
@@ -64,16 +65,5 @@ export function missingDatabaseUrl(): { url: string; name: string; drop(): Promi
 /** Deletes every key under a test's own queue prefix from the shared Redis (never anything else). */
 export async function deleteRedisPrefix(prefix: string): Promise<void> {
   if (!/^[a-z0-9]+_[0-9a-f]{10}$/.test(prefix)) throw new Error(`refusing to delete keys of a prefix no test made: ${prefix}`);
-  const { Redis } = await import('ioredis');
-  const redis = new Redis(redisUrl());
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      if (keys.length) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
+  await deleteKeysUnder(redisUrl(), prefix);
 }

@@ -9,7 +9,7 @@ import {
 } from '../../events.ts';
 import { checkRange, filterFieldsSchema } from '../../filters.ts';
 import type { Metrics } from '../../metrics.ts';
-import { AppendersBusy, EventAppender, type AppendResult } from '../../store/append.ts';
+import { AppendersBusy, EventAppender } from '../../store/append.ts';
 import type { Database } from '../../store/db.ts';
 import { decodeCursor, exportEventsCsv, listEvents, MAX_PAGE_SIZE, type Cursor } from '../../store/queries.ts';
 import { workspaceForToken } from '../../store/tokens.ts';
@@ -24,8 +24,6 @@ declare module 'fastify' {
 export interface EventRoutesOptions {
   database: Database;
   metrics: Metrics;
-  /** Called after a batch commits (the outbox relay is woken by NOTIFY; this is for in-process hooks). */
-  onAppended?: (result: AppendResult) => void;
   appendLimits?: ConstructorParameters<typeof EventAppender>[1];
 }
 
@@ -156,7 +154,6 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
     });
     metrics.ingestedEvents.inc({ outcome: 'accepted' }, result.stored.length);
     if (result.duplicates) metrics.ingestedEvents.inc({ outcome: 'duplicate' }, result.duplicates);
-    options.onAppended?.(result);
     request.log.debug({ accepted: result.stored.length, duplicates: result.duplicates }, 'events stored');
     return reply.code(201).send({ accepted: result.stored.length, duplicates: result.duplicates, ids: result.ids });
   });
