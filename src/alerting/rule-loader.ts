@@ -1,6 +1,6 @@
 /** Loads the rule files of a directory, reporting every problem as `file:line: message`, and reloads them on change. */
-import { watch, type FSWatcher } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { defaultRuleId, parseRule, RULE_ID, type Rule } from './rule-schema.ts';
@@ -42,9 +42,9 @@ function isRuleFileName(name: string): boolean {
   return !name.startsWith('.') && /\.ya?ml$/i.test(name);
 }
 
-async function ruleFileNames(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true });
-  return entries
+/** Synchronous: a rules directory holds a handful of entries, and the watcher needs an immediate baseline. */
+function ruleFileNames(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true })
     .filter((entry) => (entry.isFile() || entry.isSymbolicLink()) && isRuleFileName(entry.name))
     .map((entry) => entry.name)
     .sort();
@@ -54,7 +54,7 @@ async function ruleFileNames(dir: string): Promise<string[]> {
 export async function loadRules(dir: string): Promise<RuleLoadResult> {
   let names: string[];
   try {
-    names = await ruleFileNames(dir);
+    names = ruleFileNames(dir);
   } catch (error) {
     return { rules: [], problems: [{ file: dir, message: `cannot read the rules directory: ${(error as Error).message}` }] };
   }
@@ -213,20 +213,21 @@ export interface RulesWatcher {
 }
 
 /** Names, mtimes and sizes of the rule files: a change to any of them is a change to the rules. */
-async function directorySignature(dir: string): Promise<string> {
+function directorySignature(dir: string): string {
+  // Synchronous on purpose: the baseline must be taken at the moment watchRules is called, or an edit
+  // made right after the call could become the baseline and never be seen. A rules directory holds a
+  // handful of files, so the stats cost microseconds, at start and once per poll.
   try {
-    const names = await ruleFileNames(dir);
-    const parts = await Promise.all(
-      names.map(async (name) => {
+    return ruleFileNames(dir)
+      .map((name) => {
         try {
-          const info = await stat(path.join(dir, name));
+          const info = statSync(path.join(dir, name));
           return `${name}:${info.mtimeMs}:${info.size}`;
         } catch (error) {
           return `${name}:${(error as NodeJS.ErrnoException).code ?? 'error'}`;
         }
-      }),
-    );
-    return parts.join('\n');
+      })
+      .join('\n');
   } catch (error) {
     return `directory:${(error as NodeJS.ErrnoException).code ?? 'error'}`;
   }
@@ -249,8 +250,7 @@ export function watchRules(
   let debounce: NodeJS.Timeout | undefined;
   let running = false;
   let rerun = false;
-  const loaded = directorySignature(dir);
-  let lastSignature: string | undefined;
+  let lastSignature = directorySignature(dir);
 
   const check = async (): Promise<void> => {
     if (running) {
@@ -261,8 +261,7 @@ export function watchRules(
     try {
       do {
         rerun = false;
-        lastSignature ??= await loaded;
-        const signature = await directorySignature(dir);
+        const signature = directorySignature(dir);
         if (closed || signature === lastSignature) continue;
         const { rules, problems } = await loadRules(dir);
         if (closed) return;
