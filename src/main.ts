@@ -42,7 +42,7 @@ async function main(): Promise<void> {
   try {
     await service.start();
   } catch (error) {
-    if (error instanceof RuleProblemsError || error instanceof ConfigError) {
+    if (error instanceof RuleProblemsError) {
       process.stderr.write(`audit-trail refuses to start: ${error.message}\n`);
       await service.stop(1000).catch(() => {});
       process.exit(1);
