@@ -18,7 +18,7 @@ import { createSchedulerRole } from './roles/scheduler.ts';
 import { createSlackRole } from './roles/slack.ts';
 import { createWorkerRole, type WorkerRoleOptions } from './roles/worker.ts';
 import { createSlackClient } from './slack/client.ts';
-import { outboxLag } from './outbox/relay.ts';
+import { outboxLag } from './store/cursors.ts';
 import { createDb, type Database } from './store/db.ts';
 import { forwardingLag } from './store/forwarding.ts';
 
