@@ -9,7 +9,9 @@
  * the commit fails) is covered by Segment de-duplicating on messageId, which is the event id.
  */
 import type postgres from 'postgres';
+import { withoutUndefined } from '../json.ts';
 import type { Logger } from '../logger.ts';
+import { exponentialDelay, withJitter } from '../retry.ts';
 import { CommitSweeper } from '../store/commit-sweeper.ts';
 import { readAboveCursor } from '../store/cursors.ts';
 import type { Db, DbOrTx } from '../store/db.ts';
@@ -220,8 +222,7 @@ export class AuditForwarder {
   /** Retry-After when Segment sent one, else exponential backoff with jitter (half fixed, half random). */
   private retryDelay(outcome: Extract<BatchOutcome, { kind: 'retry' }>, attempts: number): number {
     if (outcome.retryAfterMs !== undefined) return Math.min(Math.max(outcome.retryAfterMs, 0), MAX_RETRY_AFTER_MS);
-    const ceiling = Math.min(this.options.backoffBaseMs * 2 ** Math.min(attempts - 1, 30), this.options.maxBackoffMs);
-    return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+    return withJitter(exponentialDelay(attempts, this.options.backoffBaseMs, this.options.maxBackoffMs));
   }
 }
 
@@ -232,8 +233,4 @@ async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T
       while (next < items.length) await work(items[next++]!);
     }),
   );
-}
-
-function withoutUndefined<T extends object>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }
