@@ -1,6 +1,6 @@
 /** Entry point: config → database → service (every role in ROLES) → signals. */
 import { RuleProblemsError } from './alerting/rule-loader.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import { type Config, ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { createService } from './service.ts';
 import { ensureDatabase, migrateDatabase } from './store/db.ts';
@@ -8,7 +8,7 @@ import { ensureDatabase, migrateDatabase } from './store/db.ts';
 const SHUTDOWN_TIMEOUT_MS = 15_000;
 
 async function main(): Promise<void> {
-  let config;
+  let config: Config;
   try {
     config = loadConfig(process.env);
   } catch (error) {

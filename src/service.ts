@@ -77,8 +77,10 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
     metrics,
     http,
     redis(purpose) {
-      let redis = consumerRedis.get(purpose);
-      if (!redis) consumerRedis.set(purpose, (redis = createRedis(config.redisUrl, 'worker')));
+      const made = consumerRedis.get(purpose);
+      if (made) return made;
+      const redis = createRedis(config.redisUrl, 'worker');
+      consumerRedis.set(purpose, redis);
       return redis;
     },
     slackClient() {

@@ -199,7 +199,7 @@ export interface ForwardingStatus {
 /** Undefined when forwarding was never turned on for the workspace. */
 export async function getForwardingStatus(db: DbOrTx, workspaceId: string): Promise<ForwardingStatus | undefined> {
   const [settings] = await db.select().from(forwarding).where(eq(forwarding.workspaceId, workspaceId));
-  if (!settings || !settings.changedBy) return undefined;
+  if (!settings?.changedBy) return undefined;
   const [head] = await db.select({ seq: chainHeads.seq }).from(chainHeads).where(eq(chainHeads.workspaceId, workspaceId));
   const headSeq = head?.seq ?? 0;
   const pending = settings.enabled ? Math.max(0, headSeq - settings.deliveredSeq) : 0;
