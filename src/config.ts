@@ -2,7 +2,7 @@
 import { z } from 'zod';
 
 export const ROLES = ['api', 'slack', 'worker', 'relay', 'scheduler'] as const;
-export type Role = (typeof ROLES)[number];
+export type RoleName = (typeof ROLES)[number];
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -50,7 +50,7 @@ const integer = (min: number, max: number) =>
 const optionalSecret = (prefix: string) =>
   z.string().refine((s) => s === '' || s.startsWith(prefix), `must start with "${prefix}"`);
 
-const envSchema = z.object({
+const envFields = z.object({
   DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/audit_trail'),
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_{}.-]+$/, 'may hold only letters, digits, _ - . { }').default('audit'),
@@ -80,10 +80,28 @@ const envSchema = z.object({
         ctx.addIssue({ code: 'custom', message: `must be a comma-separated subset of ${ROLES.join(',')} (got "${raw}")` });
         return z.NEVER;
       }
-      return [...new Set(roles)] as Role[];
+      return [...new Set(roles)] as RoleName[];
     })
     .default([...ROLES]),
 });
+
+/** The variables the cross-field checks read: they run only when each of these parsed. */
+const CROSS_CHECKED = ['ROLES', 'SLACK_BOT_TOKEN', 'SLACK_APP_TOKEN', 'SLACK_SIGNING_SECRET'];
+
+const envSchema = envFields.superRefine(
+  (env, ctx) => {
+    // Without a signing secret (and no Socket Mode) nothing tells Slack's requests from anyone else's.
+    if (env.ROLES.includes('slack') && env.SLACK_BOT_TOKEN && !env.SLACK_APP_TOKEN && !env.SLACK_SIGNING_SECRET) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['SLACK_SIGNING_SECRET'],
+        message: 'required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)',
+      });
+    }
+  },
+  // Also when other variables are bad, so that every problem is listed at once.
+  { when: ({ issues }) => !issues.some((issue) => CROSS_CHECKED.includes(String(issue.path?.[0]))) },
+);
 
 type Env = z.infer<typeof envSchema>;
 
@@ -108,7 +126,7 @@ export interface Config {
   };
   segment: { apiUrl: string; apiToken: string; trackingUrl: string };
   logLevel: (typeof LOG_LEVELS)[number];
-  roles: ReadonlySet<Role>;
+  roles: ReadonlySet<RoleName>;
 }
 
 export class ConfigError extends Error {
@@ -122,7 +140,7 @@ export class ConfigError extends Error {
 export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | undefined>): Config {
   // An empty variable means "use the default", as operators expect from `FOO=` in a compose file.
   const present = Object.fromEntries(
-    Object.keys(envSchema.shape).flatMap((key) => (env[key] ? [[key, env[key]]] : [])),
+    Object.keys(envFields.shape).flatMap((key) => (env[key] ? [[key, env[key]]] : [])),
   );
   const parsed = envSchema.safeParse(present);
   if (!parsed.success) {

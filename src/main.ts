@@ -1,6 +1,6 @@
 /** Entry point: config → database → service (every role in ROLES) → signals. */
 import { RuleProblemsError } from './alerting/rule-loader.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import { type Config, ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { createService } from './service.ts';
 import { ensureDatabase, migrateDatabase } from './store/db.ts';
@@ -8,7 +8,7 @@ import { ensureDatabase, migrateDatabase } from './store/db.ts';
 const SHUTDOWN_TIMEOUT_MS = 15_000;
 
 async function main(): Promise<void> {
-  let config;
+  let config: Config;
   try {
     config = loadConfig(process.env);
   } catch (error) {
@@ -42,7 +42,7 @@ async function main(): Promise<void> {
   try {
     await service.start();
   } catch (error) {
-    if (error instanceof RuleProblemsError || error instanceof ConfigError) {
+    if (error instanceof RuleProblemsError) {
       process.stderr.write(`audit-trail refuses to start: ${error.message}\n`);
       await service.stop(1000).catch(() => {});
       process.exit(1);

@@ -2,7 +2,7 @@
 // those assertions, so in test code Response#json() is `any` (the overload below is picked first).
 declare global {
   interface Response {
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    // biome-ignore lint/suspicious/noExplicitAny: see above; test code only.
     json(): Promise<any>;
   }
 }

@@ -1,5 +1,6 @@
 /** Whether a stored event meets a rule's `when`, and which threshold/throttle group it falls in. */
 import type { StoredEvent } from '../events.ts';
+import { isRecord } from '../json.ts';
 import { MATCHED_OBJECTS, type FieldMatcher, type Rule, type RuleWhen, type Scalar, type ValueTest } from './rule-schema.ts';
 
 /**
@@ -22,10 +23,6 @@ export function matchWhen(when: RuleWhen, event: StoredEvent): boolean {
 
 function matchField(matcher: FieldMatcher, object: object | null): boolean {
   return testValue(matcher.test, resolvePath(object, matcher.path));
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 /**

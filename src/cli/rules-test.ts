@@ -60,6 +60,7 @@ function parseRulesTestArgs(argv: readonly string[], now: number): RulesTestArgs
 
 /** Producer text goes to a terminal: control characters (escape sequences, newlines) are shown escaped. */
 function printable(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is this function's job.
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 

@@ -1,6 +1,6 @@
 /** The CLI's commands (SPEC section 10), callable from tests; main.ts is the process entry. */
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../config.ts';
+import { loadConfig } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { createDb, ensureDatabase, migrateDatabase, type Database } from '../store/db.ts';
 import { sendCommand } from './send.ts';

@@ -8,13 +8,22 @@
  * sent again; the one window where Segment has the batch but the cursor did not commit (its 200 is in flight, or
  * the commit fails) is covered by Segment de-duplicating on messageId, which is the event id.
  */
-import { and, asc, eq, getTableColumns, gt, sql } from 'drizzle-orm';
 import type postgres from 'postgres';
+import { withoutUndefined } from '../json.ts';
 import type { Logger } from '../logger.ts';
+import { exponentialDelay, withJitter } from '../retry.ts';
 import { CommitSweeper } from '../store/commit-sweeper.ts';
+import { readAboveCursor } from '../store/cursors.ts';
 import type { Db, DbOrTx } from '../store/db.ts';
+import {
+  forwardingCursor,
+  recordBatchDelivered,
+  recordBatchRejected,
+  recordBatchRetry,
+  workspacesDueForForwarding,
+} from '../store/forwarding.ts';
 import { rowToEvent } from '../store/rows.ts';
-import { chainHeads, events, forwarding, forwardingFailures } from '../store/schema/index.ts';
+import type { EventRow, ForwardingRow } from '../store/schema/index.ts';
 import { MAX_CALL_BYTES, serialiseTrackCall } from './track-call.ts';
 import { TrackingClient, type BatchOutcome } from './tracking-client.ts';
 
@@ -54,7 +63,7 @@ const DEFAULTS = {
 /** A Retry-After longer than this is taken as a mistake rather than a reason to stop for hours. */
 const MAX_RETRY_AFTER_MS = 60 * 60_000;
 
-type BatchResult = 'more' | 'idle';
+type BatchResult = { next: 'more' | 'idle'; events: number };
 
 class Stopping extends Error {
   constructor() {
@@ -109,19 +118,9 @@ export class AuditForwarder {
 
   /** Sends every workspace with forwarding on, events beyond its cursor, and no backoff in force. */
   async sweep(): Promise<number> {
-    const due = await this.db
-      .select({ workspaceId: forwarding.workspaceId })
-      .from(forwarding)
-      .innerJoin(chainHeads, eq(chainHeads.workspaceId, forwarding.workspaceId))
-      .where(
-        and(
-          eq(forwarding.enabled, true),
-          gt(chainHeads.seq, forwarding.deliveredSeq),
-          sql`(${forwarding.retryAt} is null or ${forwarding.retryAt} <= clock_timestamp())`,
-        ),
-      );
+    const due = await workspacesDueForForwarding(this.db);
     let sent = 0;
-    await eachLimited(due, this.options.concurrency, async ({ workspaceId }) => {
+    await eachLimited(due, this.options.concurrency, async (workspaceId) => {
       while (!this.sweeper.stopped) {
         const result = await this.forwardBatch(workspaceId);
         sent += result.events;
@@ -131,96 +130,77 @@ export class AuditForwarder {
     return sent;
   }
 
-  /** One batch for one workspace, sent and recorded in one transaction. */
-  private async forwardBatch(workspaceId: string): Promise<{ next: BatchResult; events: number }> {
+  /** One batch for one workspace, sent and recorded in the transaction that holds its settings row. */
+  private async forwardBatch(workspaceId: string): Promise<BatchResult> {
     const log = this.logger.child({ workspaceId });
+    const read = {
+      columns: 'row',
+      limit: this.options.maxBatchEvents,
+      onPurged: (gap: { fromSeq: number; toSeq: number }) =>
+        log.warn(gap, 'events purged by retention before they were forwarded'),
+    } as const;
     try {
-      return await this.db.transaction(async (tx) => {
-        const [settings] = await tx
-          .select({
-            ...getTableColumns(forwarding),
-            backingOff: sql<boolean>`coalesce(${forwarding.retryAt} > clock_timestamp(), false)`,
-          })
-          .from(forwarding)
-          .where(and(eq(forwarding.workspaceId, workspaceId), eq(forwarding.enabled, true)))
-          .for('update', { skipLocked: true });
-        // Turned off, another replica is sending to it right now, or a backoff started since the sweep read it.
-        if (!settings || settings.backingOff) return { next: 'idle', events: 0 };
-        const [head] = await tx.select({ seq: chainHeads.seq }).from(chainHeads).where(eq(chainHeads.workspaceId, workspaceId));
-        const rows = await tx
-          .select()
-          .from(events)
-          .where(and(eq(events.workspaceId, workspaceId), gt(events.seq, settings.deliveredSeq)))
-          .orderBy(asc(events.seq))
-          .limit(this.options.maxBatchEvents);
-        if (rows.length === 0) {
-          // The head is ahead but nothing is left above the cursor: retention purged those events before they
-          // could be sent. The head was read first, so every seq up to it had committed when the events were read.
-          if (head && head.seq > settings.deliveredSeq) {
-            log.warn({ fromSeq: settings.deliveredSeq + 1, toSeq: head.seq }, 'events purged by retention before they were forwarded');
-            await tx.update(forwarding).set({ deliveredSeq: head.seq }).where(eq(forwarding.workspaceId, workspaceId));
-          }
-          return { next: 'idle', events: 0 };
-        }
-
-        const batch = this.buildBatch(rows);
-        const outcome = await this.client.postBatch(settings.writeKey, batch.body, this.abort.signal);
-        if (outcome.kind === 'aborted') throw new Stopping();
-        const range = { fromSeq: rows[0]!.seq, toSeq: batch.lastSeq, events: batch.count };
-        const next: BatchResult = batch.count < rows.length || rows.length === this.options.maxBatchEvents ? 'more' : 'idle';
-
-        if (outcome.kind === 'delivered') {
-          await tx
-            .update(forwarding)
-            .set({
-              deliveredSeq: batch.lastSeq,
-              deliveredCount: sql`${forwarding.deliveredCount} + ${batch.count}`,
-              lastDeliveredAt: sql`clock_timestamp()`,
-              lastError: null,
-              lastErrorAt: null,
-              retryAt: null,
-              retryAttempts: 0,
-            })
-            .where(eq(forwarding.workspaceId, workspaceId));
-          this.options.onBatch?.('delivered', batch.count);
-          if (settings.retryAttempts > 0) log.info({ ...range, attempts: settings.retryAttempts }, 'audit forwarding delivered again after failures');
-          if (batch.trimmed > 0) log.info({ ...range, trimmed: batch.trimmed }, 'forwarded events with fields trimmed to fit 32 KB');
-          return { next, events: batch.count };
-        }
-
-        if (outcome.kind === 'rejected') {
-          await recordRejectedBatch(tx, workspaceId, range, outcome);
-          this.options.onBatch?.('failed', batch.count);
-          log.warn({ ...range, status: outcome.status, reason: outcome.reason }, 'Segment refused a batch of audit events; recorded as failed');
-          return { next, events: batch.count };
-        }
-
-        const attempts = settings.retryAttempts + 1;
-        const delayMs = this.retryDelay(outcome, attempts);
-        await tx
-          .update(forwarding)
-          .set({
-            retryAt: sql`clock_timestamp() + ${delayMs} * interval '1 millisecond'`,
-            retryAttempts: attempts,
-            lastError: outcome.reason,
-            lastErrorAt: sql`clock_timestamp()`,
-          })
-          .where(eq(forwarding.workspaceId, workspaceId));
-        this.options.onBatch?.('retried', batch.count);
-        if (attempts === 1 || attempts % 10 === 0) {
-          log.warn({ ...range, status: outcome.status, reason: outcome.reason, attempts, retryInMs: delayMs }, 'audit forwarding failed; will retry');
-        }
-        setTimeout(() => this.wake(), delayMs + 10).unref();
-        return { next: 'idle', events: 0 };
-      });
+      // Undefined: turned off, another replica is sending to it right now, a backoff started since the sweep
+      // read it, or nothing is left to send.
+      const result = await readAboveCursor(this.db, forwardingCursor, workspaceId, read, (tx, { state, rows }) =>
+        this.sendBatch(tx, workspaceId, state, rows, log),
+      );
+      return result ?? { next: 'idle', events: 0 };
     } catch (error) {
       if (error instanceof Stopping) return { next: 'idle', events: 0 };
       throw error;
     }
   }
 
+  /** Sends one batch and records Segment's answer in `tx`, the transaction that holds the settings row. */
+  private async sendBatch(
+    tx: DbOrTx,
+    workspaceId: string,
+    settings: ForwardingRow,
+    rows: EventRow[],
+    log: Logger,
+  ): Promise<BatchResult> {
+    const batch = this.buildBatch(rows);
+    const outcome = await this.client.postBatch(settings.writeKey, batch.body, this.abort.signal);
+    if (outcome.kind === 'aborted') throw new Stopping();
+    const range = { fromSeq: rows[0]!.seq, toSeq: batch.lastSeq, events: batch.count };
+    const more = batch.count < rows.length || rows.length === this.options.maxBatchEvents;
+    const next = more ? 'more' : 'idle';
+
+    if (outcome.kind === 'delivered') {
+      await recordBatchDelivered(tx, workspaceId, range);
+      this.options.onBatch?.('delivered', batch.count);
+      if (settings.retryAttempts > 0) {
+        log.info({ ...range, attempts: settings.retryAttempts }, 'audit forwarding delivered again after failures');
+      }
+      if (batch.trimmed > 0) {
+        log.info({ ...range, trimmed: batch.trimmed }, 'forwarded events with fields trimmed to fit 32 KB');
+      }
+      return { next, events: batch.count };
+    }
+
+    if (outcome.kind === 'rejected') {
+      await recordBatchRejected(tx, workspaceId, range, outcome);
+      this.options.onBatch?.('failed', batch.count);
+      const refusal = { status: outcome.status, reason: outcome.reason };
+      log.warn({ ...range, ...refusal }, 'Segment refused a batch of audit events; recorded as failed');
+      return { next, events: batch.count };
+    }
+
+    const attempts = settings.retryAttempts + 1;
+    const delayMs = this.retryDelay(outcome, attempts);
+    await recordBatchRetry(tx, workspaceId, { attempts, delayMs, reason: outcome.reason });
+    this.options.onBatch?.('retried', batch.count);
+    if (attempts === 1 || attempts % 10 === 0) {
+      const failure = { status: outcome.status, reason: outcome.reason, attempts, retryInMs: delayMs };
+      log.warn({ ...range, ...failure }, 'audit forwarding failed; will retry');
+    }
+    setTimeout(() => this.wake(), delayMs + 10).unref();
+    return { next: 'idle', events: 0 };
+  }
+
   /** As many of `rows` (in seq order) as fit one batch; always at least one, since each call fits alone. */
-  private buildBatch(rows: (typeof events.$inferSelect)[]): { body: string; count: number; lastSeq: number; trimmed: number } {
+  private buildBatch(rows: EventRow[]): { body: string; count: number; lastSeq: number; trimmed: number } {
     const sentAt = new Date().toISOString();
     const envelope = Buffer.byteLength(`{"batch":[],"sentAt":"${sentAt}"}`);
     const calls: string[] = [];
@@ -242,30 +222,8 @@ export class AuditForwarder {
   /** Retry-After when Segment sent one, else exponential backoff with jitter (half fixed, half random). */
   private retryDelay(outcome: Extract<BatchOutcome, { kind: 'retry' }>, attempts: number): number {
     if (outcome.retryAfterMs !== undefined) return Math.min(Math.max(outcome.retryAfterMs, 0), MAX_RETRY_AFTER_MS);
-    const ceiling = Math.min(this.options.backoffBaseMs * 2 ** Math.min(attempts - 1, 30), this.options.maxBackoffMs);
-    return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+    return withJitter(exponentialDelay(attempts, this.options.backoffBaseMs, this.options.maxBackoffMs));
   }
-}
-
-/** Moves the cursor past a batch Segment will never take, and keeps a record of which events it held and why. */
-async function recordRejectedBatch(
-  tx: DbOrTx,
-  workspaceId: string,
-  range: { fromSeq: number; toSeq: number; events: number },
-  outcome: Extract<BatchOutcome, { kind: 'rejected' }>,
-): Promise<void> {
-  await tx.insert(forwardingFailures).values({ workspaceId, fromSeq: range.fromSeq, toSeq: range.toSeq, status: outcome.status, reason: outcome.reason });
-  await tx
-    .update(forwarding)
-    .set({
-      deliveredSeq: range.toSeq,
-      failedCount: sql`${forwarding.failedCount} + ${range.events}`,
-      lastError: outcome.reason,
-      lastErrorAt: sql`clock_timestamp()`,
-      retryAt: null,
-      retryAttempts: 0,
-    })
-    .where(eq(forwarding.workspaceId, workspaceId));
 }
 
 async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
@@ -275,8 +233,4 @@ async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T
       while (next < items.length) await work(items[next++]!);
     }),
   );
-}
-
-function withoutUndefined<T extends object>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }

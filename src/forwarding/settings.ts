@@ -3,12 +3,16 @@
  * setting it records, and decides where delivery starts: events stored while forwarding was off are not sent
  * unless the owner asks for a backfill.
  */
-import { eq } from 'drizzle-orm';
 import type { Actor } from '../events.ts';
 import { appendEvents } from '../store/append.ts';
 import type { Db } from '../store/db.ts';
-import { lockForwarding, seqBeforeReceived } from '../store/forwarding.ts';
-import { forwarding } from '../store/schema/index.ts';
+import {
+  lockExistingForwarding,
+  lockForwarding,
+  saveForwardingOff,
+  saveForwardingOn,
+  seqBeforeReceived,
+} from '../store/forwarding.ts';
 import { maskWriteKey } from './tracking-client.ts';
 
 export const FORWARDING_ENABLED_TYPE = 'Audit Forwarding Enabled';
@@ -77,24 +81,14 @@ export async function turnForwardingOn(db: Db, request: TurnOnRequest): Promise<
     const wasOn = current.enabled;
     // Already on: keep the cursor, so a change of name or key does not skip what is still pending.
     const deliveredSeq = wasOn ? Math.min(current.deliveredSeq, sinceSeq) : Math.min(sinceSeq, headBefore);
-    const now = new Date();
-    await tx
-      .update(forwarding)
-      .set({
-        enabled: true,
-        writeKey: request.writeKey,
-        name: request.name ?? null,
-        changedBy: request.actor.id,
-        changedAt: now,
-        deliveredSeq,
-        // A new key may well fix what failed: try it at once.
-        retryAt: null,
-        retryAttempts: 0,
-        ...(wasOn
-          ? { startedSeq: Math.min(current.startedSeq, deliveredSeq) }
-          : { startedSeq: deliveredSeq, startedAt: now, deliveredCount: 0, failedCount: 0, lastError: null, lastErrorAt: null }),
-      })
-      .where(eq(forwarding.workspaceId, workspaceId));
+    await saveForwardingOn(tx, workspaceId, {
+      writeKey: request.writeKey,
+      name: request.name ?? null,
+      changedBy: request.actor.id,
+      deliveredSeq,
+      startedSeq: wasOn ? Math.min(current.startedSeq, deliveredSeq) : deliveredSeq,
+      fresh: !wasOn,
+    });
     return { eventId: toggle.id, deliveredSeq, wasOn, backfill: Math.max(0, headBefore - deliveredSeq) };
   });
 }
@@ -107,7 +101,7 @@ export interface TurnOffRequest extends ToggleSource {
 export async function turnForwardingOff(db: Db, request: TurnOffRequest): Promise<{ eventId: string; undelivered: number } | undefined> {
   const { workspaceId } = request;
   return db.transaction(async (tx) => {
-    const [current] = await tx.select().from(forwarding).where(eq(forwarding.workspaceId, workspaceId)).for('update');
+    const current = await lockExistingForwarding(tx, workspaceId);
     if (!current?.enabled) return undefined;
     const { stored } = await appendEvents(tx, workspaceId, [
       {
@@ -119,10 +113,7 @@ export async function turnForwardingOff(db: Db, request: TurnOffRequest): Promis
       },
     ]);
     const toggle = stored[0]!;
-    await tx
-      .update(forwarding)
-      .set({ enabled: false, changedBy: request.actor.id, changedAt: new Date(), retryAt: null, retryAttempts: 0 })
-      .where(eq(forwarding.workspaceId, workspaceId));
+    await saveForwardingOff(tx, workspaceId, request.actor.id);
     // The toggle event itself is stored after forwarding stopped, so it is not sent; neither is anything pending.
     return { eventId: toggle.id, undelivered: Math.max(0, toggle.seq - 1 - current.deliveredSeq) };
   });

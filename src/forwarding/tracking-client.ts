@@ -3,6 +3,7 @@
  * answers 200 to everything it can parse, 400 to a batch over its size limits or not JSON, and 401/403 to a bad
  * write key; 429 and 5xx are load and outages.
  */
+import { networkCause, retryAfterMs } from '../retry.ts';
 
 export type BatchOutcome =
   | { kind: 'delivered'; status: number }
@@ -50,7 +51,7 @@ export class TrackingClient {
     } catch (error) {
       if (stop?.aborted) return { kind: 'aborted' };
       if (timeout.aborted) return { kind: 'retry', reason: `no answer from Segment within ${this.options.timeoutMs ?? 15_000} ms` };
-      return { kind: 'retry', reason: `could not reach Segment: ${describeNetworkError(error)}` };
+      return { kind: 'retry', reason: `could not reach Segment: ${networkCause(error)}` };
     }
     const { status } = response;
     if (status >= 200 && status < 300) return { kind: 'delivered', status };
@@ -64,15 +65,6 @@ export class TrackingClient {
   }
 }
 
-/** Retry-After as seconds or an HTTP date, in milliseconds; undefined when absent or unreadable. */
-export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
-  if (!header) return undefined;
-  const trimmed = header.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
-  const at = Date.parse(trimmed);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
-
 /** Segment's Tracking API error body is `{ "success": false, "message": "…" }`; anything else is quoted briefly. */
 function segmentMessage(text: string): string | undefined {
   if (!text) return undefined;
@@ -83,11 +75,6 @@ function segmentMessage(text: string): string | undefined {
     // not JSON: quote it
   }
   return text.replace(/\s+/g, ' ').slice(0, MAX_REASON);
-}
-
-function describeNetworkError(error: unknown): string {
-  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error));
 }
 
 /** A server that echoes the request would put the write key in the reason, which status shows and the log keeps. */

@@ -1,12 +1,11 @@
 /** The outbox relay: moves committed events from Postgres onto the audit-events queue, in seq order. */
-import { and, asc, eq, gt, sql } from 'drizzle-orm';
 import type { Queue } from 'bullmq';
 import type postgres from 'postgres';
 import type { Logger } from '../logger.ts';
-import { AUDIT_EVENT_JOB, auditEventJobId, type AuditEventJob } from '../queue/names.ts';
+import { AUDIT_EVENT_JOB, type AuditEventJob, auditEventJobId } from '../queue/names.ts';
 import { CommitSweeper } from '../store/commit-sweeper.ts';
+import { advanceOutboxCursor, outboxCursor, readAboveCursor, workspacesBehindOutbox } from '../store/cursors.ts';
 import type { Db } from '../store/db.ts';
-import { chainHeads, events, outboxCursors } from '../store/schema/index.ts';
 
 export interface RelayOptions {
   /** Sweep even without a notification, for events committed while the listener was reconnecting. */
@@ -47,13 +46,8 @@ export class OutboxRelay {
 
   /** Relays every workspace with committed events beyond its cursor. */
   async sweep(): Promise<number> {
-    const pending = await this.db
-      .select({ workspaceId: chainHeads.workspaceId })
-      .from(chainHeads)
-      .leftJoin(outboxCursors, eq(outboxCursors.workspaceId, chainHeads.workspaceId))
-      .where(sql`${chainHeads.seq} > coalesce(${outboxCursors.relayedSeq}, 0)`);
     let total = 0;
-    for (const { workspaceId } of pending) {
+    for (const workspaceId of await workspacesBehindOutbox(this.db)) {
       for (;;) {
         const moved = await this.relayBatch(workspaceId);
         total += moved;
@@ -69,53 +63,19 @@ export class OutboxRelay {
    * ids already exist, which BullMQ ignores.
    */
   private async relayBatch(workspaceId: string): Promise<number> {
-    const batchSize = this.options.batchSize ?? 1000;
-    await this.db.insert(outboxCursors).values({ workspaceId, relayedSeq: 0 }).onConflictDoNothing();
-    const moved = await this.db.transaction(async (tx) => {
-      const [cursor] = await tx
-        .select({ relayedSeq: outboxCursors.relayedSeq })
-        .from(outboxCursors)
-        .where(eq(outboxCursors.workspaceId, workspaceId))
-        .for('update', { skipLocked: true });
-      if (!cursor) return 0;
-      const [head] = await tx.select({ seq: chainHeads.seq }).from(chainHeads).where(eq(chainHeads.workspaceId, workspaceId));
-      const batch = await tx
-        .select({ id: events.id, seq: events.seq })
-        .from(events)
-        .where(and(eq(events.workspaceId, workspaceId), gt(events.seq, cursor.relayedSeq)))
-        .orderBy(asc(events.seq))
-        .limit(batchSize);
-      if (batch.length === 0) {
-        // Nothing left above the cursor although the head is ahead: retention purged those rows.
-        // Read before the events, so every seq up to it was already committed when they were read.
-        if (head && head.seq > cursor.relayedSeq) {
-          await tx.update(outboxCursors).set({ relayedSeq: head.seq }).where(eq(outboxCursors.workspaceId, workspaceId));
-        }
-        return 0;
-      }
+    const read = { columns: 'reference', limit: this.options.batchSize ?? 1000 } as const;
+    const moved = await readAboveCursor(this.db, outboxCursor, workspaceId, read, async (tx, { rows }) => {
       await this.queue.addBulk(
-        batch.map(({ id, seq }) => ({
+        rows.map(({ id, seq }) => ({
           name: AUDIT_EVENT_JOB,
           data: { workspaceId, eventId: id, seq },
           opts: { jobId: auditEventJobId(workspaceId, id) },
         })),
       );
-      await tx
-        .update(outboxCursors)
-        .set({ relayedSeq: batch.at(-1)!.seq, updatedAt: new Date() })
-        .where(eq(outboxCursors.workspaceId, workspaceId));
-      return batch.length;
+      await advanceOutboxCursor(tx, workspaceId, rows.at(-1)!.seq);
+      return rows.length;
     });
-    if (moved > 0) this.options.onRelayed?.(moved);
-    return moved;
+    if (moved) this.options.onRelayed?.(moved);
+    return moved ?? 0;
   }
-}
-
-/** Events committed but not yet on the queue, across workspaces (a metric and a readiness hint). */
-export async function outboxLag(db: Db): Promise<number> {
-  const [row] = await db
-    .select({ lag: sql<string>`coalesce(sum(${chainHeads.seq} - coalesce(${outboxCursors.relayedSeq}, 0)), 0)` })
-    .from(chainHeads)
-    .leftJoin(outboxCursors, eq(outboxCursors.workspaceId, chainHeads.workspaceId));
-  return Number(row?.lag ?? 0);
 }

@@ -2,7 +2,9 @@
  * A small client for the Segment Public API (api.segmentapis.com): bearer token, JSON, a timeout per attempt,
  * retries for rate limits, 5xx and network errors, and failures turned into a SegmentApiError with a readable reason.
  */
+import { isRecord } from '../json.ts';
 import type { Logger } from '../logger.ts';
+import { exponentialDelay, networkCause, retryAfterMs, withJitter } from '../retry.ts';
 
 export interface RetryPolicy {
   /** Retries after a 429. */
@@ -164,7 +166,7 @@ export function createSegmentClient(options: SegmentClientOptions): SegmentClien
 
       let waitMs: number;
       if (error.kind === 'rate-limited') {
-        waitMs = result.waitHintMs ?? 1000 * 2 ** rateLimitRetries;
+        waitMs = result.waitHintMs ?? exponentialDelay(rateLimitRetries + 1, 1000);
         if (rateLimitRetries >= policy.rateLimitRetries) {
           throw withReason(error, `Segment kept rate-limiting ${method} ${path} (429) after ${rateLimitRetries} retries; try again in a minute`);
         }
@@ -176,7 +178,7 @@ export function createSegmentClient(options: SegmentClientOptions): SegmentClien
         if (failureRetries >= policy.serverErrorRetries) {
           throw attemptNo > 1 ? withReason(error, `${error.reason} (gave up after ${attemptNo} attempts)`) : error;
         }
-        waitMs = jitter(policy.baseDelayMs * 2 ** failureRetries);
+        waitMs = withJitter(exponentialDelay(failureRetries + 1, policy.baseDelayMs));
         failureRetries++;
       } else {
         throw error;
@@ -233,12 +235,8 @@ function errorMessages(body: unknown): string[] {
  * `errors[].data.msBeforeNext`, then its `X-RateLimit-Reset` date; undefined leaves it to the exponential fallback.
  */
 function rateLimitWaitMs(response: Response, body: unknown): number | undefined {
-  const retryAfter = response.headers.get('retry-after')?.trim();
-  if (retryAfter) {
-    if (/^\d+(\.\d+)?$/.test(retryAfter)) return Number(retryAfter) * 1000;
-    const at = Date.parse(retryAfter);
-    if (!Number.isNaN(at)) return Math.max(0, at - Date.now());
-  }
+  const retryAfter = retryAfterMs(response.headers.get('retry-after'));
+  if (retryAfter !== undefined) return retryAfter;
   if (isRecord(body) && Array.isArray(body.errors)) {
     for (const entry of body.errors) {
       const ms = isRecord(entry) && isRecord(entry.data) ? entry.data.msBeforeNext : undefined;
@@ -253,22 +251,9 @@ function rateLimitWaitMs(response: Response, body: unknown): number | undefined 
   return undefined;
 }
 
-/** Node's fetch says only "fetch failed"; the useful part (ECONNREFUSED, ENOTFOUND…) is in its cause. */
-function networkCause(error: unknown): string {
-  const cause = error instanceof Error ? (error.cause ?? error) : error;
-  if (isRecord(cause) && typeof cause.code === 'string') return cause.code;
-  if (cause instanceof Error) return cause.message;
-  return String(cause);
-}
-
 function formatSeconds(ms: number): string {
   const seconds = ms / 1000;
   return `${Number.isInteger(seconds) ? seconds : seconds.toFixed(1)} s`;
-}
-
-/** Between half and all of the delay, so replicas retrying together do not arrive together. */
-function jitter(ms: number): number {
-  return Math.round(ms / 2 + (Math.random() * ms) / 2);
 }
 
 function sleep(ms: number): Promise<void> {
@@ -281,8 +266,4 @@ function parseJson(text: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }

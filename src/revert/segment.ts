@@ -1,6 +1,7 @@
 /** Reverts events through the Segment Public API: one call sequence per row of the revert table (SPEC section 7). */
 import { RESOURCE_NOUN, revertPlanFor, revertPlanForChange, revertPlanForType, type RestoreTarget, type RevertPlan } from '../catalog.ts';
 import type { StoredEvent } from '../events.ts';
+import { isRecord } from '../json.ts';
 import type { Logger } from '../logger.ts';
 import { createSegmentClient, SegmentApiError, type RetryPolicy, type SegmentClient, type SegmentData } from './segment-client.ts';
 import type { RevertFailure, RevertSuccess, RevertTarget } from './types.ts';
@@ -200,8 +201,4 @@ function booleanOr(value: unknown, fallback: boolean): boolean {
 
 function asRecord(value: unknown): Record<string, unknown> {
   return isRecord(value) ? value : {};
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }

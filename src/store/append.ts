@@ -250,9 +250,9 @@ export class EventAppender {
       }
       try {
         const results = await this.db.transaction((tx) => appendEventGroups(tx, workspaceId, group.map((g) => g.batch)));
-        group.forEach((waiter, index) => waiter.resolve(results[index]!));
+        for (const [index, waiter] of group.entries()) waiter.resolve(results[index]!);
       } catch (error) {
-        group.forEach((waiter) => waiter.reject(error));
+        for (const waiter of group) waiter.reject(error);
       } finally {
         this.waiting.set(workspaceId, (this.waiting.get(workspaceId) ?? 0) - size);
       }

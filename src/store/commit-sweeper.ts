@@ -6,6 +6,7 @@
  */
 import type postgres from 'postgres';
 import type { Logger } from '../logger.ts';
+import { exponentialDelay } from '../retry.ts';
 import { OUTBOX_CHANNEL } from './append.ts';
 
 export interface CommitSweeperOptions {
@@ -75,7 +76,7 @@ export class CommitSweeper {
         if (this.stopped) return;
         this.failures += 1;
         // Back off (capped) while Redis or Postgres is away; the events wait safely in Postgres.
-        const delay = Math.min(250 * 2 ** (this.failures - 1), 5000);
+        const delay = exponentialDelay(this.failures, 250, 5000);
         this.retryAt = Date.now() + delay;
         if (this.failures === 1 || this.failures % 20 === 0) {
           this.logger.warn({ err: error, failures: this.failures }, `${this.options.name} could not ${this.options.failure}; will retry`);

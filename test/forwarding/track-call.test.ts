@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../../src/events.ts';
 import { MAX_CALL_BYTES, serialiseTrackCall } from '../../src/forwarding/track-call.ts';
-import { retryAfterMs } from '../../src/forwarding/tracking-client.ts';
+import { retryAfterMs } from '../../src/retry.ts';
 
 function event(overrides: Partial<StoredEvent> = {}): StoredEvent {
   return {

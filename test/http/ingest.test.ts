@@ -33,7 +33,7 @@ describe('POST /v1/events', () => {
     expect(response.status).toBe(201);
     expect(await response.json()).toEqual({ accepted: 1, duplicates: 0, ids: ['evt_single'] });
 
-    const page = await (await getEvents(app.url, token, '?resourceId=' + encodeURIComponent('wh_1'))).json();
+    const page = await (await getEvents(app.url, token, `?resourceId=${encodeURIComponent('wh_1')}`)).json();
     const stored = (await (await getEvents(app.url, token, '?type=Warehouses%20Disabled')).json()).events.find(
       (e: { id: string }) => e.id === 'evt_single',
     );

@@ -1,0 +1,123 @@
+/**
+ * Reading the event log by cursor. The outbox relay and the audit forwarder each keep one seq per workspace and
+ * take the events above it in seq order, holding the cursor row's lock so that replicas never read the same batch.
+ * Because seq is gap-free and commits in order per workspace, "done" is that one number (see schema/outbox.ts).
+ */
+import { and, asc, eq, getTableColumns, gt, sql } from 'drizzle-orm';
+import type { Db, DbOrTx } from './db.ts';
+import { chainHeads, type EventRow, events, outboxCursors } from './schema/index.ts';
+
+/** One kind of cursor: where its seq is kept and how its row is locked. */
+export interface EventCursor<State> {
+  /** Runs before the transaction, e.g. to create a missing row that replicas can then contend for. */
+  prepare?(db: Db, workspaceId: string): Promise<void>;
+  /**
+   * Locks the workspace's cursor row for the transaction (FOR UPDATE SKIP LOCKED) and returns its seq, and whatever
+   * the reader needs from the row; undefined when another replica holds it or the cursor has nothing to do now.
+   */
+  lock(tx: DbOrTx, workspaceId: string): Promise<{ seq: number; state: State } | undefined>;
+  /** Moves the cursor to `seq` over events retention purged before they were read. */
+  skipTo(tx: DbOrTx, workspaceId: string, seq: number): Promise<void>;
+}
+
+/** The seq and id of an event, for readers that pass a reference on; `row` readers get the whole events row. */
+export interface EventReference {
+  id: string;
+  seq: number;
+}
+
+type RowsOf<C extends 'reference' | 'row'> = C extends 'reference' ? EventReference[] : EventRow[];
+
+export interface CursorRead<C extends 'reference' | 'row'> {
+  columns: C;
+  /** At most this many events per batch. */
+  limit: number;
+  /** Called (inside the transaction) when retention purged events above the cursor before they were read. */
+  onPurged?: (gap: { fromSeq: number; toSeq: number }) => void;
+}
+
+/**
+ * One batch of `workspaceId`'s events above `cursor`, handed to `work` inside the transaction that holds the
+ * cursor row; `work` moves the cursor (in that transaction) as far as it got. Undefined, without calling `work`,
+ * when another replica holds the row, the cursor is not due, or nothing is left above it.
+ */
+export async function readAboveCursor<State, C extends 'reference' | 'row', T>(
+  db: Db,
+  cursor: EventCursor<State>,
+  workspaceId: string,
+  read: CursorRead<C>,
+  work: (tx: DbOrTx, batch: { state: State; rows: RowsOf<C> }) => Promise<T>,
+): Promise<T | undefined> {
+  await cursor.prepare?.(db, workspaceId);
+  return db.transaction(async (tx) => {
+    const locked = await cursor.lock(tx, workspaceId);
+    if (!locked) return undefined;
+    const [head] = await tx
+      .select({ seq: chainHeads.seq })
+      .from(chainHeads)
+      .where(eq(chainHeads.workspaceId, workspaceId));
+    const above = and(eq(events.workspaceId, workspaceId), gt(events.seq, locked.seq));
+    const columns = read.columns === 'reference' ? { id: events.id, seq: events.seq } : getTableColumns(events);
+    const rows = (await tx
+      .select(columns)
+      .from(events)
+      .where(above)
+      .orderBy(asc(events.seq))
+      .limit(read.limit)) as RowsOf<C>;
+    if (rows.length === 0) {
+      // Nothing left above the cursor although the head is ahead: retention purged those rows. The head was read
+      // before the events, so every seq up to it had committed when they were read.
+      if (head && head.seq > locked.seq) {
+        read.onPurged?.({ fromSeq: locked.seq + 1, toSeq: head.seq });
+        await cursor.skipTo(tx, workspaceId, head.seq);
+      }
+      return undefined;
+    }
+    return work(tx, { state: locked.state, rows });
+  });
+}
+
+/** The outbox relay's cursor: every event with seq <= relayed_seq is on the queue. */
+export const outboxCursor: EventCursor<undefined> = {
+  async prepare(db, workspaceId) {
+    await db.insert(outboxCursors).values({ workspaceId, relayedSeq: 0 }).onConflictDoNothing();
+  },
+  async lock(tx, workspaceId) {
+    const [row] = await tx
+      .select({ relayedSeq: outboxCursors.relayedSeq })
+      .from(outboxCursors)
+      .where(eq(outboxCursors.workspaceId, workspaceId))
+      .for('update', { skipLocked: true });
+    return row && { seq: row.relayedSeq, state: undefined };
+  },
+  async skipTo(tx, workspaceId, seq) {
+    await tx.update(outboxCursors).set({ relayedSeq: seq }).where(eq(outboxCursors.workspaceId, workspaceId));
+  },
+};
+
+/** Records that every event up to `seq` is on the queue. */
+export async function advanceOutboxCursor(tx: DbOrTx, workspaceId: string, seq: number): Promise<void> {
+  await tx
+    .update(outboxCursors)
+    .set({ relayedSeq: seq, updatedAt: new Date() })
+    .where(eq(outboxCursors.workspaceId, workspaceId));
+}
+
+/** Workspaces with committed events beyond their outbox cursor. */
+export async function workspacesBehindOutbox(db: DbOrTx): Promise<string[]> {
+  const rows = await db
+    .select({ workspaceId: chainHeads.workspaceId })
+    .from(chainHeads)
+    .leftJoin(outboxCursors, eq(outboxCursors.workspaceId, chainHeads.workspaceId))
+    .where(sql`${chainHeads.seq} > coalesce(${outboxCursors.relayedSeq}, 0)`);
+  return rows.map((row) => row.workspaceId);
+}
+
+/** Events committed but not yet on the queue, across workspaces (a metric and a readiness hint). */
+export async function outboxLag(db: DbOrTx): Promise<number> {
+  const [row] = await db
+    .select({ lag: sql<string>`coalesce(sum(${chainHeads.seq} - coalesce(${outboxCursors.relayedSeq}, 0)), 0)` })
+    .from(chainHeads)
+    .leftJoin(outboxCursors, eq(outboxCursors.workspaceId, chainHeads.workspaceId));
+  return Number(row?.lag ?? 0);
+}
