@@ -17,6 +17,7 @@ import { createMetrics, type Metrics } from './metrics.ts';
 import { OutboxRelay, outboxLag } from './outbox/relay.ts';
 import { createQueues, createRedis, type Queues } from './queue/connection.ts';
 import { createSegmentRevertTarget } from './revert/segment.ts';
+import { createDigestSchedule, type DigestScheduleOptions } from './scheduler/digest.ts';
 import { createMaintenanceWorker, scheduleRetention } from './scheduler/retention.ts';
 import { createSlackApp, type SlackApp } from './slack/app.ts';
 import { createSlackClient } from './slack/client.ts';
@@ -50,6 +51,8 @@ export interface ServiceOptions {
   appendLimits?: { maxEventsPerGroup?: number; maxWaitingEvents?: number };
   /** Audit forwarding timers and limits (tests use short sweeps and backoffs). */
   forwarding?: Omit<ForwarderOptions, 'trackingUrl' | 'onBatch'>;
+  /** Daily chain digest job knobs (tests use short backoffs and no pacing). */
+  digests?: DigestScheduleOptions;
 }
 
 export function createService(config: Config, logger: Logger, options: ServiceOptions = {}): Service {
@@ -113,6 +116,19 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
           metrics.forwardingBatches.inc({ outcome });
           if (outcome !== 'retried') metrics.forwardedEvents.inc({ outcome }, events);
         },
+      })
+    : undefined;
+
+  // Signed chain digests (SPEC section 12): made by the scheduler role, off without DIGEST_CHANNEL and DIGEST_SIGNING_KEY.
+  const digests = roles.has('scheduler')
+    ? createDigestSchedule({
+        config,
+        db: database.db,
+        producer: producerRedis,
+        connection: workerRedis,
+        metrics,
+        logger: logger.child({ role: 'scheduler', component: 'digest' }),
+        options: { slackRetryConfig: options.slackRetryConfig, ...options.digests },
       })
     : undefined;
 
@@ -185,6 +201,7 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
             logger: logger.child({ role: 'scheduler' }),
           }),
         );
+        await digests?.start();
       }
       if (roles.has('slack') && !slackEnabled) {
         logger.warn('SLACK_BOT_TOKEN is not set: /audit and the alert buttons are off (POST /slack/events answers 404)');
@@ -203,7 +220,7 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref());
       const graceful = async () => {
         await http.close();
-        await Promise.all([relay?.stop(), forwarder?.stop()]);
+        await Promise.all([relay?.stop(), forwarder?.stop(), digests?.stop()]);
         await Promise.all(workers.map((worker) => worker.close()));
       };
       await Promise.race([graceful(), deadline]);
