@@ -58,7 +58,9 @@ export function createMetrics() {
     }),
     digestPosts: new Counter({
       name: 'audit_digest_posts_total',
-      help: 'Signed chain digests posted to DIGEST_CHANNEL, by outcome (posted; retried: Slack unreachable, the job tries again; failed: refused by Slack)',
+      help:
+        'Signed chain digests posted to DIGEST_CHANNEL, by outcome ' +
+        '(posted; retried: Slack unreachable, the job tries again; failed: refused by Slack)',
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),

@@ -119,7 +119,7 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
       })
     : undefined;
 
-  // Signed chain digests (SPEC section 12): made by the scheduler role, off without DIGEST_CHANNEL and DIGEST_SIGNING_KEY.
+  // Signed chain digests (SPEC section 12): made by the scheduler role; off without DIGEST_CHANNEL and the key.
   const digests = roles.has('scheduler')
     ? createDigestSchedule({
         config,

@@ -199,7 +199,12 @@ export async function findChannelId(client: WebClient, channel: string): Promise
   const name = channel.replace(/^#/, '');
   let cursor: string | undefined;
   do {
-    const answer = await client.conversations.list({ types: 'public_channel,private_channel', limit: 1000, cursor, exclude_archived: true });
+    const answer = await client.conversations.list({
+      types: 'public_channel,private_channel',
+      limit: 1000,
+      cursor,
+      exclude_archived: true,
+    });
     const found = answer.channels?.find((c) => c.name === name);
     if (found?.id) return found.id;
     cursor = answer.response_metadata?.next_cursor || undefined;

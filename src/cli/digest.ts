@@ -1,4 +1,4 @@
-/** `digest [--workspace W]` (post the signed digests now), `digest keygen`, `digest public-key` (SPEC sections 10, 12). */
+/** `digest [--workspace W]` (post the signed digests now), `digest keygen`, `digest public-key` (SPEC 10, 12). */
 import { parseArgs } from 'node:util';
 import type { Config } from '../config.ts';
 import { publishDigests, type DigestRun } from '../digest/publish.ts';
@@ -25,8 +25,9 @@ export async function digestCommand(
     io.out(pair.publicKeyPem.trimEnd());
     io.out(`fingerprint ${pair.fingerprint}`);
     io.err(
-      'The PRIVATE KEY signs digests: set it as DIGEST_SIGNING_KEY (the PEM, or `base64 -w0` of it on one line) only where\n' +
-        'digests are made, never on the database host. Give the PUBLIC KEY to auditors: verify --digests --public-key FILE.',
+      'The PRIVATE KEY signs digests: set it as DIGEST_SIGNING_KEY (the PEM, or `base64 -w0` of it on one line)\n' +
+        'only where digests are made, never on the database host.\n' +
+        'Give the PUBLIC KEY to auditors: verify --digests --public-key FILE.',
     );
     return 0;
   }
@@ -41,9 +42,11 @@ export async function digestCommand(
     io.out(`fingerprint ${keyFingerprint(key)}`);
     return 0;
   }
-  if (sub !== undefined && !sub.startsWith('--')) throw new UsageError(`digest needs keygen, public-key or nothing (got "${sub}")`);
+  if (sub !== undefined && !sub.startsWith('--')) {
+    throw new UsageError(`digest needs keygen, public-key or nothing (got "${sub}")`);
+  }
 
-  const { values } = parseArgs({ args, options: { workspace: { type: 'string' } }, strict: true, allowPositionals: false });
+  const { values } = parseArgs({ args, options: { workspace: { type: 'string' } }, strict: true });
   const setup = digestSetup(config);
   if (!setup.on) {
     io.err(setup.reason);
@@ -72,8 +75,13 @@ export async function digestCommand(
     }
     switch (result.kind) {
       case 'done':
-        if (result.workspaces === 0) io.out(values.workspace ? `no events in workspace ${values.workspace}: nothing to digest` : 'no workspaces yet: nothing to digest');
-        else io.out(`posted ${result.posted} digest${result.posted === 1 ? '' : 's'} to ${setup.channel}${result.forwarded ? ` (${result.forwarded} also forwarded to Segment)` : ''}`);
+        if (result.workspaces === 0) {
+          const none = values.workspace ? `no events in workspace ${values.workspace}` : 'no workspaces yet';
+          io.out(`${none}: nothing to digest`);
+        } else {
+          const forwarded = result.forwarded ? ` (${result.forwarded} also forwarded to Segment)` : '';
+          io.out(`posted ${result.posted} digest${result.posted === 1 ? '' : 's'} to ${setup.channel}${forwarded}`);
+        }
         return 0;
       case 'refused':
         io.err(result.message);

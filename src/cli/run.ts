@@ -57,7 +57,9 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo):
     case 'tokens':
       return withDatabase(config.databaseUrl, (database) => tokensCommand(database, rest, io));
     case 'verify': {
-      if (rest.includes('--digests')) return verifyDigestsCommand(config, rest, io, (run) => withDatabase(config.databaseUrl, run));
+      if (rest.includes('--digests')) {
+        return verifyDigestsCommand(config, rest, io, (run) => withDatabase(config.databaseUrl, run));
+      }
       const { values } = parseArgs({ args: rest, options: { workspace: { type: 'string' } }, strict: true });
       return withDatabase(config.databaseUrl, (database) => verifyCommand(database, values.workspace, io));
     }

@@ -8,7 +8,15 @@ import { parseArgs } from 'node:util';
 import type { Config } from '../config.ts';
 import type { DigestStatement } from '../digest/digest.ts';
 import { keyFingerprint, parsePublicKey } from '../digest/keys.ts';
-import { DigestHistoryError, hasProblems, readDigestMessages, verifyDigests, type AnchorCheck, type SignatureProblem, type WorkspaceReport } from '../digest/verify.ts';
+import {
+  DigestHistoryError,
+  hasProblems,
+  readDigestMessages,
+  verifyDigests,
+  type AnchorCheck,
+  type SignatureProblem,
+  type WorkspaceReport,
+} from '../digest/verify.ts';
 import { createLogger } from '../logger.ts';
 import { createSlackClient } from '../slack/client.ts';
 import type { Database } from '../store/db.ts';
@@ -49,7 +57,7 @@ export async function verifyDigestsCommand(
   if (keys.length === 0 && config.digest.signingKey) keys.push(createPublicKey(config.digest.signingKey));
   const channel = values.channel ?? config.digest.channel;
   if (!channel || keys.length === 0) {
-    io.err('signed chain digests are off: set DIGEST_CHANNEL and DIGEST_SIGNING_KEY (or pass --public-key FILE) to check them');
+    io.err('signed chain digests are off: set DIGEST_CHANNEL and DIGEST_SIGNING_KEY (or pass --public-key FILE)');
     return 2;
   }
   if (!config.slack.botToken) {
@@ -73,7 +81,9 @@ export async function verifyDigestsCommand(
     for (const problem of report.signatureProblems) io.out(describeSignatureProblem(problem, keys));
     for (const workspace of report.workspaces) for (const line of describeWorkspace(workspace)) io.out(line);
     const failed = hasProblems(report);
-    io.out(`${plural(report.digests, 'digest')} read from ${channel}, signed by key ${keys.map(keyFingerprint).join(' or ')}: ${failed ? 'PROBLEMS FOUND' : 'all match'}`);
+    const signers = keys.map(keyFingerprint).join(' or ');
+    const verdict = failed ? 'PROBLEMS FOUND' : 'all match';
+    io.out(`${plural(report.digests, 'digest')} read from ${channel}, signed by key ${signers}: ${verdict}`);
     return failed ? 1 : 0;
   });
 }
@@ -93,7 +103,8 @@ function describeSignatureProblem(problem: SignatureProblem, keys: KeyObject[]):
       );
     case 'bad-signature':
       return (
-        `bad signature on ${where(problem.digest.head)}${problem.part === 'checkpoint' ? ' (its checkpoint part)' : ''}: ` +
+        `bad signature on ${where(problem.digest.head)}` +
+        `${problem.part === 'checkpoint' ? ' (its checkpoint part)' : ''}: ` +
         `not made by key ${problem.digest.keyFingerprint}; the message was forged or altered (Slack ts ${problem.ts})`
       );
   }
@@ -108,10 +119,12 @@ function describeWorkspace(report: WorkspaceReport): string[] {
   const truncated = checks.filter((c): c is Extract<AnchorCheck, { kind: 'truncated' }> => c.kind === 'truncated');
   if (truncated[0]) {
     const first = truncated[0];
-    const gone = first.headSeq === 0 ? 'the workspace has no events at all now' : `the chain now ends at seq ${first.headSeq}`;
+    const gone = first.headSeq === 0 ? 'the workspace has no events now' : `the chain now ends at seq ${first.headSeq}`;
+    const more = truncated.length > 1 ? ` (${truncated.length} digests reach past the end)` : '';
     lines.push(
-      `truncated: ${where(first.statement)} signed ${label(first)} ${first.statement.hash} at seq ${first.statement.seq}, but ${gone}: ` +
-        `events after seq ${first.headSeq} were deleted${truncated.length > 1 ? ` (${truncated.length} digests reach past the end)` : ''}`,
+      `truncated: ${where(first.statement)} signed ${label(first)} ${first.statement.hash}` +
+        ` at seq ${first.statement.seq}` +
+        `, but ${gone}: events after seq ${first.headSeq} were deleted${more}`,
     );
   }
   const mismatches = checks.filter((c): c is Extract<AnchorCheck, { kind: 'mismatch' }> => c.kind === 'mismatch');
@@ -119,11 +132,13 @@ function describeWorkspace(report: WorkspaceReport): string[] {
     const first = mismatches[0];
     const before = checks.filter((c) => c.kind === 'match' && c.statement.seq < first.statement.seq).at(-1);
     const stored = first.stored ?? '(no event with that seq)';
+    const later = mismatches.length - 1;
     lines.push(
-      `mismatch: ${where(first.statement)} signed ${label(first)} ${first.statement.hash} at seq ${first.statement.seq}, ` +
-        `the stored chain has ${stored}: the chain was rewritten at or before seq ${first.statement.seq}` +
+      `mismatch: ${where(first.statement)} signed ${label(first)} ${first.statement.hash}` +
+        ` at seq ${first.statement.seq}` +
+        `, the stored chain has ${stored}: the chain was rewritten at or before seq ${first.statement.seq}` +
         (before ? `, after seq ${before.statement.seq} (the digest of ${before.statement.at} still matches)` : '') +
-        (mismatches.length > 1 ? `; ${plural(mismatches.length - 1, 'later digest')} ${mismatches.length === 2 ? 'does' : 'do'} not match either` : ''),
+        (later ? `; ${plural(later, 'later digest')} ${later === 1 ? 'does' : 'do'} not match either` : ''),
     );
   }
   if (chain?.ok && !truncated.length && !mismatches.length) {
@@ -132,7 +147,8 @@ function describeWorkspace(report: WorkspaceReport): string[] {
     const covered = checks.filter((c) => c.part === 'head' && c.kind === 'covered').length;
     const latest = matched.at(-1);
     const anchored = latest
-      ? `${plural(matched.length, 'digest')} ${matched.length === 1 ? 'matches' : 'match'} (latest: ${latest.statement.at}, seq ${latest.statement.seq})`
+      ? `${plural(matched.length, 'digest')} ${matched.length === 1 ? 'matches' : 'match'}` +
+        ` (latest: ${latest.statement.at}, seq ${latest.statement.seq})`
       : covered
         ? 'no digest newer than the checkpoint yet'
         : 'no digests yet (nothing anchored off-box)';

@@ -57,7 +57,7 @@ export function makeDigest(anchor: ChainAnchor, privateKey: KeyObject, at: Date)
     ...(checkpoint && {
       checkpoint: {
         ...checkpoint,
-        signature: signStatement({ workspaceId: anchor.workspaceId, seq: checkpoint.seq, hash: checkpoint.hash, at: iso }, privateKey),
+        signature: signStatement({ workspaceId: anchor.workspaceId, ...checkpoint, at: iso }, privateKey),
       },
     }),
     keyFingerprint: keyFingerprint(privateKey),
@@ -98,7 +98,7 @@ const hash = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex charac
 const signature = z.string().max(200).regex(/^[A-Za-z0-9+/]+={0,2}$/, 'must be base64');
 const seq = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 
-/** What a message in the channel must carry to be read as a digest. Anyone in the channel can post, so nothing is assumed. */
+/** What a message must carry to be read as a digest. Anyone in the channel can post, so nothing is assumed. */
 const payloadSchema = z
   .object({
     workspace_id: z.string().min(1).max(1000),

@@ -30,7 +30,7 @@ export function parseSigningKey(raw: string): KeyParse {
   const block = PRIVATE_PEM.exec(text)?.[0];
   if (!block) {
     return other
-      ? { ok: false, problem: `is a "${other[1]}" PEM; it must be PKCS#8 ("BEGIN PRIVATE KEY"), as digest keygen prints` }
+      ? { ok: false, problem: `is a "${other[1]}" PEM; it must be PKCS#8 ("BEGIN PRIVATE KEY") as keygen prints` }
       : { ok: false, problem: 'must be an Ed25519 private key in PKCS#8 PEM, or that PEM base64-encoded on one line' };
   }
   let key: KeyObject;
@@ -54,7 +54,8 @@ export function parsePublicKey(raw: string): KeyParse {
   const block = PUBLIC_PEM.exec(text)?.[0];
   if (!block) {
     const secret = parseSigningKey(raw);
-    return secret.ok ? { ok: true, key: createPublicKey(secret.key) } : { ok: false, problem: 'holds no Ed25519 public key PEM (BEGIN PUBLIC KEY)' };
+    if (secret.ok) return { ok: true, key: createPublicKey(secret.key) };
+    return { ok: false, problem: 'holds no Ed25519 public key PEM (BEGIN PUBLIC KEY)' };
   }
   let key: KeyObject;
   try {

@@ -30,7 +30,12 @@ export interface DigestDelivery {
 /** A run's state by workspace: JSON, kept between attempts. */
 export type DigestRun = Record<string, DigestDelivery>;
 
-const statementSchema = z.strictObject({ workspaceId: z.string(), seq: z.number().int(), hash: z.string(), at: z.string() });
+const statementSchema = z.strictObject({
+  workspaceId: z.string(),
+  seq: z.number().int(),
+  hash: z.string(),
+  at: z.string(),
+});
 const deliverySchema = z.strictObject({
   digest: z.strictObject({
     head: statementSchema,
@@ -77,7 +82,10 @@ export function refusalMessage(code: string, channel: string): string {
     case 'not_in_channel':
       return `Slack answered not_in_channel for DIGEST_CHANNEL ${channel}: invite the app to it (/invite @audit-trail)`;
     case 'channel_not_found':
-      return `Slack answered channel_not_found for DIGEST_CHANNEL ${channel}: check the name or ID, and invite the app if the channel is private`;
+      return (
+        `Slack answered channel_not_found for DIGEST_CHANNEL ${channel}: check the name or ID, ` +
+        'and invite the app if the channel is private'
+      );
     case 'is_archived':
       return `DIGEST_CHANNEL ${channel} is archived: unarchive it or choose another channel`;
     default:
@@ -100,7 +108,8 @@ export async function publishDigests(
   let forwarded = 0;
 
   for (const [index, anchor] of anchors.entries()) {
-    const delivery: DigestDelivery = run[anchor.workspaceId] ?? { digest: makeDigest(anchor, deps.signingKey, new Date()) };
+    // A retry sends the digest the first attempt made, not a new one.
+    const delivery = run[anchor.workspaceId] ?? { digest: makeDigest(anchor, deps.signingKey, new Date()) };
     run[anchor.workspaceId] = delivery;
     const log = deps.logger.child({ workspaceId: anchor.workspaceId, seq: delivery.digest.head.seq });
 
@@ -126,7 +135,7 @@ export async function publishDigests(
       delivery.posted = outcome.posted;
       deps.metrics?.digestPosts.inc({ outcome: 'posted' });
       deps.metrics?.digestLastPosted.set(Date.now() / 1000);
-      log.info({ channelId: outcome.posted.channelId, ts: outcome.posted.ts, hash: delivery.digest.head.hash }, 'posted chain digest');
+      log.info({ ...outcome.posted, hash: delivery.digest.head.hash }, 'posted chain digest');
     }
     posted += 1;
 
@@ -171,7 +180,11 @@ async function postDigest(deps: DigestPublisherDeps, digest: SignedDigest): Prom
  * Sends the digest to the workspace's Segment source when forwarding is on, as a track call that is not a stored
  * event: the chain is left as it is, and Segment de-duplicates a resend on the messageId derived from the signature.
  */
-async function forwardOnce(deps: DigestPublisherDeps, delivery: DigestDelivery, log: Logger): Promise<'done' | 'retry'> {
+async function forwardOnce(
+  deps: DigestPublisherDeps,
+  delivery: DigestDelivery,
+  log: Logger,
+): Promise<'done' | 'retry'> {
   if (delivery.forwarded || !deps.tracking) return 'done';
   const { workspaceId } = delivery.digest.head;
   const [settings] = await deps.db
@@ -182,7 +195,8 @@ async function forwardOnce(deps: DigestPublisherDeps, delivery: DigestDelivery, 
     delivery.forwarded = 'off';
     return 'done';
   }
-  const outcome = await deps.tracking.postBatch(settings.writeKey, JSON.stringify({ batch: [digestTrackCall(delivery.digest)] }));
+  const body = JSON.stringify({ batch: [digestTrackCall(delivery.digest)] });
+  const outcome = await deps.tracking.postBatch(settings.writeKey, body);
   switch (outcome.kind) {
     case 'delivered':
       delivery.forwarded = 'sent';
@@ -195,7 +209,8 @@ async function forwardOnce(deps: DigestPublisherDeps, delivery: DigestDelivery, 
       return 'done';
     default:
       deps.metrics?.digestForwards.inc({ outcome: 'retried' });
-      log.warn({ reason: 'reason' in outcome ? outcome.reason : 'stopping' }, 'could not forward the chain digest to Segment; will retry');
+      const reason = 'reason' in outcome ? outcome.reason : 'stopping';
+      log.warn({ reason }, 'could not forward the digest to Segment; will retry');
       return 'retry';
   }
 }

@@ -9,13 +9,14 @@ export type DigestSetup =
 
 export function digestSetup(config: Config): DigestSetup {
   const { channel, signingKey } = config.digest;
+  const off = (reason: string, partial = true): DigestSetup => ({ on: false, reason, partial });
   if (!channel && !signingKey) {
-    return { on: false, reason: 'signed chain digests are off (set DIGEST_CHANNEL and DIGEST_SIGNING_KEY to turn them on)', partial: false };
+    return off('signed chain digests are off (set DIGEST_CHANNEL and DIGEST_SIGNING_KEY to turn them on)', false);
   }
-  if (!signingKey) return { on: false, reason: 'DIGEST_CHANNEL is set but DIGEST_SIGNING_KEY is not: signed chain digests are off', partial: true };
-  if (!channel) return { on: false, reason: 'DIGEST_SIGNING_KEY is set but DIGEST_CHANNEL is not: signed chain digests are off', partial: true };
+  if (!signingKey) return off('DIGEST_CHANNEL is set but DIGEST_SIGNING_KEY is not: signed chain digests are off');
+  if (!channel) return off('DIGEST_SIGNING_KEY is set but DIGEST_CHANNEL is not: signed chain digests are off');
   if (!config.slack.botToken) {
-    return { on: false, reason: 'DIGEST_CHANNEL and DIGEST_SIGNING_KEY are set but SLACK_BOT_TOKEN is not: signed chain digests are off', partial: true };
+    return off('DIGEST_CHANNEL and DIGEST_SIGNING_KEY are set but SLACK_BOT_TOKEN is not: digests are off');
   }
   return { on: true, channel, signingKey };
 }

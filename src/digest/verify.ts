@@ -10,7 +10,14 @@ import { findChannelId, platformErrorCode } from '../alerting/slack-sender.ts';
 import { chainAnchors, hashAtSeq, type ChainAnchor } from '../store/anchors.ts';
 import type { Db } from '../store/db.ts';
 import { listWorkspaces, verifyChain, type VerifyResult } from '../store/verify.ts';
-import { checkpointStatement, DIGEST_METADATA_TYPE, parseDigestPayload, statementSignedBy, type DigestStatement, type SignedDigest } from './digest.ts';
+import {
+  checkpointStatement,
+  DIGEST_METADATA_TYPE,
+  parseDigestPayload,
+  statementSignedBy,
+  type DigestStatement,
+  type SignedDigest,
+} from './digest.ts';
 import { keyFingerprint } from './keys.ts';
 
 /** A digest message in the channel, by its Slack ts. */
@@ -27,7 +34,9 @@ export async function readDigestMessages(client: WebClient, channel: string): Pr
     throw new DigestHistoryError(`could not look up DIGEST_CHANNEL ${channel}: ${slackProblem(error)}`);
   });
   if (!channelId) {
-    throw new DigestHistoryError(`no channel ${channel} is visible to the app (for a private channel, invite the app and grant groups:read)`);
+    throw new DigestHistoryError(
+      `no channel ${channel} is visible to the app (for a private channel, invite the app and grant groups:read)`,
+    );
   }
   const found: DigestMessage[] = [];
   let cursor: string | undefined;
@@ -39,7 +48,8 @@ export async function readDigestMessages(client: WebClient, channel: string): Pr
       });
     for (const message of answer.messages ?? []) {
       const metadata = message.metadata as { event_type?: string; event_payload?: unknown } | undefined;
-      if (metadata?.event_type === DIGEST_METADATA_TYPE && message.ts) found.push({ ts: message.ts, payload: metadata.event_payload });
+      if (metadata?.event_type !== DIGEST_METADATA_TYPE || !message.ts) continue;
+      found.push({ ts: message.ts, payload: metadata.event_payload });
     }
     cursor = answer.response_metadata?.next_cursor || undefined;
   } while (cursor);
@@ -90,10 +100,9 @@ export interface DigestReport {
 }
 
 export function hasProblems(report: DigestReport): boolean {
-  return (
-    report.signatureProblems.length > 0 ||
-    report.workspaces.some((w) => (w.chain && !w.chain.ok) || w.checks.some((c) => c.kind === 'mismatch' || c.kind === 'truncated'))
-  );
+  const contradicted = (w: WorkspaceReport) => w.checks.some((c) => c.kind === 'mismatch' || c.kind === 'truncated');
+  const broken = (w: WorkspaceReport) => (w.chain && !w.chain.ok) || contradicted(w);
+  return report.signatureProblems.length > 0 || report.workspaces.some(broken);
 }
 
 /** Sorts the messages into digests signed by one of `publicKeys` and problems, and checks each against the chain. */
@@ -144,7 +153,9 @@ export async function verifyDigests(
   for (const workspaceId of names) {
     const [anchor] = await chainAnchors(db, workspaceId);
     const chain = anchor ? await verifyChain(db, workspaceId) : undefined;
-    const signed = (byWorkspace.get(workspaceId) ?? []).sort((a, b) => a.statement.seq - b.statement.seq || a.statement.at.localeCompare(b.statement.at));
+    const signed = (byWorkspace.get(workspaceId) ?? []).sort(
+      (a, b) => a.statement.seq - b.statement.seq || a.statement.at.localeCompare(b.statement.at),
+    );
     const checks: AnchorCheck[] = [];
     for (const { statement, part } of signed) checks.push(await checkAnchor(db, anchor, statement, part));
     workspaces.push({ workspaceId, ...(chain && { chain }), checks });
@@ -152,12 +163,23 @@ export async function verifyDigests(
   return { digests, signatureProblems, workspaces };
 }
 
-async function checkAnchor(db: Db, anchor: ChainAnchor | undefined, statement: DigestStatement, part: 'head' | 'checkpoint'): Promise<AnchorCheck> {
+async function checkAnchor(
+  db: Db,
+  anchor: ChainAnchor | undefined,
+  statement: DigestStatement,
+  part: 'head' | 'checkpoint',
+): Promise<AnchorCheck> {
   const headSeq = anchor?.headSeq ?? 0;
   if (statement.seq > headSeq) return { kind: 'truncated', statement, part, headSeq };
   const checkpoint = anchor?.checkpoint;
-  if (checkpoint && statement.seq < checkpoint.seq) return { kind: 'covered', statement, part, checkpointSeq: checkpoint.seq };
-  const stored = checkpoint && statement.seq === checkpoint.seq ? checkpoint.hash : await hashAtSeq(db, statement.workspaceId, statement.seq);
+  if (checkpoint && statement.seq < checkpoint.seq) {
+    return { kind: 'covered', statement, part, checkpointSeq: checkpoint.seq };
+  }
+  // The checkpoint's seq was purged with the rest: its hash lives in the checkpoint row.
+  const stored =
+    checkpoint && statement.seq === checkpoint.seq
+      ? checkpoint.hash
+      : await hashAtSeq(db, statement.workspaceId, statement.seq);
   return stored === statement.hash ? { kind: 'match', statement, part } : { kind: 'mismatch', statement, part, stored };
 }
 

@@ -89,7 +89,8 @@ export function createDigestSchedule(deps: {
         else logger.info(setup.reason);
         return;
       }
-      const client = createSlackClient(config.slack.botToken, config.slack.apiUrl, logger, { retryConfig: options.slackRetryConfig });
+      const retryConfig = options.slackRetryConfig;
+      const client = createSlackClient(config.slack.botToken, config.slack.apiUrl, logger, { retryConfig });
       client.on(WebClientEvent.RATE_LIMITED, (_seconds: number, request: { url?: string }) => {
         if (request.url?.endsWith('chat.postMessage')) metrics.digestRateLimited.inc();
       });

@@ -1,4 +1,4 @@
-/** What digests anchor off-box (SPEC section 12): each workspace's chain head and retention checkpoint, and the hash at a seq. */
+/** What digests anchor off-box (SPEC section 12): each chain's head and retention checkpoint, and the hash at a seq. */
 import { and, asc, eq } from 'drizzle-orm';
 import type { DbOrTx } from './db.ts';
 import { chainCheckpoints, chainHeads, events } from './schema/index.ts';
@@ -32,7 +32,8 @@ export async function chainAnchors(db: DbOrTx, workspaceId?: string): Promise<Ch
     workspaceId: row.workspaceId,
     headSeq: row.headSeq,
     headHash: row.headHash,
-    ...(row.checkpointSeq !== null && row.checkpointHash !== null && { checkpoint: { seq: row.checkpointSeq, hash: row.checkpointHash } }),
+    ...(row.checkpointSeq !== null &&
+      row.checkpointHash !== null && { checkpoint: { seq: row.checkpointSeq, hash: row.checkpointHash } }),
   }));
 }
 

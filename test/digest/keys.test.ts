@@ -3,7 +3,13 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.ts';
-import { digestMetadata, makeDigest, parseDigestPayload, signedBytes, statementSignedBy } from '../../src/digest/digest.ts';
+import {
+  digestMetadata,
+  makeDigest,
+  parseDigestPayload,
+  signedBytes,
+  statementSignedBy,
+} from '../../src/digest/digest.ts';
 import { generateSigningKeyPair, keyFingerprint, parsePublicKey, parseSigningKey } from '../../src/digest/keys.ts';
 
 const run = promisify(execFile);
@@ -34,14 +40,18 @@ describe('DIGEST_SIGNING_KEY', () => {
 
   it('stops start-up naming the variable and what is wrong, never quoting the key', () => {
     const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const pem = (type: 'pkcs1' | 'pkcs8') => String(rsa.privateKey.export({ type, format: 'pem' }));
+    const encrypted = generateKeyPairSync('ed25519').privateKey.export({
+      type: 'pkcs8',
+      format: 'pem',
+      cipher: 'aes-256-cbc',
+      passphrase: 'pw',
+    });
     const cases: [string, RegExp][] = [
       ['not a key at all', /must be an Ed25519 private key in PKCS#8 PEM/],
-      [String(rsa.privateKey.export({ type: 'pkcs8', format: 'pem' })), /is a rsa key; digests are signed with Ed25519/],
-      [String(rsa.privateKey.export({ type: 'pkcs1', format: 'pem' })), /is a "RSA PRIVATE KEY" PEM; it must be PKCS#8/],
-      [
-        String(generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'pw' })),
-        /is an encrypted private key/,
-      ],
+      [pem('pkcs8'), /is a rsa key; digests are signed with Ed25519/],
+      [pem('pkcs1'), /is a "RSA PRIVATE KEY" PEM; it must be PKCS#8/],
+      [String(encrypted), /is an encrypted private key/],
       // Cut short: the DER inside is truncated (any 32 bytes would still be a valid Ed25519 seed).
       [pair.privateKeyPem.replace(/\n(.{20}).*\n-----END/, '\n$1\n-----END'), /does not parse as a private key/],
     ];
@@ -70,12 +80,17 @@ describe('a digest', () => {
   if (!key.ok) throw new Error(key.problem);
   const publicKey = createPublicKey(pair.publicKeyPem);
   const at = new Date('2026-11-25T00:05:00.000Z');
-  const digest = makeDigest({ workspaceId: 'acme', headSeq: 7, headHash: 'a'.repeat(64), checkpoint: { seq: 3, hash: 'b'.repeat(64) } }, key.key, at);
+  const checkpoint = { seq: 3, hash: 'b'.repeat(64) };
+  const anchor = { workspaceId: 'acme', headSeq: 7, headHash: 'a'.repeat(64), checkpoint };
+  const digest = makeDigest(anchor, key.key, at);
 
   it('signs exactly the canonical JSON of its four fields', () => {
-    expect(signedBytes(digest.head).toString()).toBe(`{"at":"2026-11-25T00:05:00.000Z","hash":"${'a'.repeat(64)}","seq":7,"workspaceId":"acme"}`);
+    expect(signedBytes(digest.head).toString()).toBe(
+      `{"at":"2026-11-25T00:05:00.000Z","hash":"${'a'.repeat(64)}","seq":7,"workspaceId":"acme"}`,
+    );
     expect(statementSignedBy(digest.head, digest.signature, publicKey)).toBe(true);
-    for (const changed of [{ seq: 8 }, { hash: 'c'.repeat(64) }, { at: '2026-11-26T00:05:00.000Z' }, { workspaceId: 'acme2' }]) {
+    const changes = [{ seq: 8 }, { hash: 'c'.repeat(64) }, { at: '2026-11-26T00:05:00.000Z' }, { workspaceId: 'a2' }];
+    for (const changed of changes) {
       expect(statementSignedBy({ ...digest.head, ...changed }, digest.signature, publicKey)).toBe(false);
     }
     expect(statementSignedBy(digest.head, digest.signature, generateKeyPairSync('ed25519').publicKey)).toBe(false);
@@ -92,18 +107,21 @@ describe('a digest', () => {
     expect(JSON.stringify(metadata).length).toBeLessThan(1000);
     expect(parseDigestPayload(JSON.parse(JSON.stringify(metadata.event_payload)))).toEqual({ ok: true, digest });
     expect(parseDigestPayload({ ...metadata.event_payload, checkpoint_hash: undefined })).toMatchObject({ ok: false });
-    expect(parseDigestPayload({ ...metadata.event_payload, hash: 'nothex' })).toMatchObject({ ok: false, problem: /^hash: / });
+    const badHash = parseDigestPayload({ ...metadata.event_payload, hash: 'nothex' });
+    expect(badHash).toMatchObject({ ok: false, problem: /^hash: / });
   });
 });
 
 describe('digest keygen and digest public-key', () => {
   /** The real `npm run cli -- …` entry, in a child process. */
   async function cli(args: string[], env: Record<string, string> = {}) {
-    const { stdout } = await run('node', ['--import', 'tsx', 'src/cli/main.ts', ...args], { env: { ...process.env, ...env } });
+    const { stdout } = await run('node', ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+      env: { ...process.env, ...env },
+    });
     return stdout;
   }
 
-  it('prints a key pair whose private half, as DIGEST_SIGNING_KEY, gives back the same public key and fingerprint', async () => {
+  it('prints a key pair whose private half, as DIGEST_SIGNING_KEY, gives back its public half', async () => {
     const generated = await cli(['digest', 'keygen']);
     const privatePem = /-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY-----\n/.exec(generated)![0];
     const publicPem = /-----BEGIN PUBLIC KEY-----[\s\S]+?-----END PUBLIC KEY-----\n/.exec(generated)![0];
@@ -112,7 +130,8 @@ describe('digest keygen and digest public-key', () => {
 
     const fromPem = await cli(['digest', 'public-key'], { DIGEST_SIGNING_KEY: privatePem });
     expect(fromPem).toBe(`${publicPem}fingerprint ${fingerprint}\n`);
-    const fromBase64 = await cli(['digest', 'public-key'], { DIGEST_SIGNING_KEY: Buffer.from(generated).toString('base64') });
+    const oneLine = Buffer.from(generated).toString('base64');
+    const fromBase64 = await cli(['digest', 'public-key'], { DIGEST_SIGNING_KEY: oneLine });
     expect(fromBase64).toBe(fromPem);
   });
 });

@@ -31,19 +31,24 @@ const env = () => ({
   SEGMENT_TRACKING_URL: segment.trackingUrl,
 });
 // One client retry, so a Slack outage reaches the job's own retry quickly; short job backoff; no pacing.
-const options = { slackRetryConfig: { retries: 1, minTimeout: 0, maxTimeout: 1 }, digests: { backoffMs: 100, minIntervalMs: 0 } };
+const options = {
+  slackRetryConfig: { retries: 1, minTimeout: 0, maxTimeout: 1 },
+  digests: { backoffMs: 100, minIntervalMs: 0 },
+};
 
 beforeAll(async () => {
   database = await createTestDatabase();
   slack = await startFakeSlack();
   segment = await startFakeSegment();
-  app = await startTestService(database.url, { ROLES: 'api,scheduler', ...env() }, { ...options, logStream: logs.stream });
+  const withLogs = { ...options, logStream: logs.stream };
+  app = await startTestService(database.url, { ROLES: 'api,scheduler', ...env() }, withLogs);
   const prefix = app.service.config.queuePrefix;
   queue = new Queue(DIGEST_QUEUE, { connection: { url: redisUrl() }, prefix });
   queueEvents = new QueueEvents(DIGEST_QUEUE, { connection: { url: redisUrl() }, prefix });
   await queueEvents.waitUntilReady();
   for (const workspaceId of ['alpha', 'beta']) {
-    const response = await postEvents(app.url, await app.token(workspaceId), { events: [sampleEvent(), sampleEvent()] });
+    const token = await app.token(workspaceId);
+    const response = await postEvents(app.url, token, { events: [sampleEvent(), sampleEvent()] });
     expect(response.status).toBe(201);
   }
 });
@@ -78,7 +83,8 @@ function digestMessages() {
 
 describe('the daily chain digest', () => {
   it('is one job at 00:05 UTC however many scheduler replicas run, and runs once', async () => {
-    const second = await startTestService(database.url, { ROLES: 'scheduler', QUEUE_PREFIX: app.service.config.queuePrefix, ...env() }, options);
+    const replica = { ROLES: 'scheduler', QUEUE_PREFIX: app.service.config.queuePrefix, ...env() };
+    const second = await startTestService(database.url, replica, options);
     try {
       const schedulers = await queue.getJobSchedulers();
       expect(schedulers).toHaveLength(1);
@@ -93,10 +99,12 @@ describe('the daily chain digest', () => {
       await new Promise((resolve) => setTimeout(resolve, 300));
       const posted = digestMessages();
       expect(posted.map((m) => m.metadata!.event_payload.workspace_id).sort()).toEqual(['alpha', 'beta']);
-      expect(await queue.getJobCounts('active', 'wait', 'completed', 'delayed')).toEqual({ active: 0, wait: 0, completed: 1, delayed: 1 });
+      const counts = await queue.getJobCounts('active', 'wait', 'completed', 'delayed');
+      expect(counts).toEqual({ active: 0, wait: 0, completed: 1, delayed: 1 });
       const scraped = (await app.service.metrics.registry.getSingleMetricAsString('audit_digest_posts_total')) +
         (await second.service.metrics.registry.getSingleMetricAsString('audit_digest_posts_total'));
-      expect(scraped.match(/outcome="posted"} (\d+)/g)?.map((m) => Number(m.split(' ')[1])).reduce((a, b) => a + b)).toBe(2);
+      const postedCounts = scraped.match(/outcome="posted"} (\d+)/g)?.map((m) => Number(m.split(' ')[1]));
+      expect(postedCounts?.reduce((a, b) => a + b)).toBe(2);
     } finally {
       await second.service.stop(5000);
     }
@@ -111,7 +119,8 @@ describe('the daily chain digest', () => {
       const anchor = anchors.find((a) => a.workspaceId === parsed.digest.head.workspaceId)!;
       expect(parsed.digest.head).toMatchObject({ seq: anchor.headSeq, hash: anchor.headHash });
       expect(statementSignedBy(parsed.digest.head, parsed.digest.signature, publicKey)).toBe(true);
-      expect(message.text).toMatch(new RegExp(`^${anchor.workspaceId}: 2 events, head ${anchor.headHash.slice(0, 8)}…, signed key ${key.fingerprint.slice(0, 8)}…$`));
+      const [head, signer] = [anchor.headHash.slice(0, 8), key.fingerprint.slice(0, 8)];
+      expect(message.text).toBe(`${anchor.workspaceId}: 2 events, head ${head}…, signed key ${signer}…`);
     }
   });
 
@@ -156,22 +165,29 @@ describe('the daily chain digest', () => {
     const failedBefore = await metric('audit_digest_posts_total', '{outcome="failed"}');
     slack.failNext('chat.postMessage', { error: 'not_in_channel' });
     const job = await runDailyJob();
-    await expect(job.waitUntilFinished(queueEvents, 15_000)).rejects.toThrow(/not_in_channel for DIGEST_CHANNEL #chain-digests: invite the app/);
+    await expect(job.waitUntilFinished(queueEvents, 15_000)).rejects.toThrow(
+      /not_in_channel for DIGEST_CHANNEL #chain-digests: invite the app/,
+    );
     expect(digestMessages().length).toBe(before);
     expect((await queue.getJob(job.id!))!.attemptsMade).toBe(1);
     expect((await metric('audit_digest_posts_total', '{outcome="failed"}')) - failedBefore).toBe(2);
     expect(await metric('audit_slack_errors_total', '{method="chat.postMessage",error="not_in_channel"}')).toBe(1);
-    expect(logs.lines.some((l) => l.level === 50 && String(l.msg).includes('invite the app to it (/invite @audit-trail)'))).toBe(true);
+    const hint = 'invite the app to it (/invite @audit-trail)';
+    const logged = logs.lines.filter((l) => l.level === 50 && String(l.msg).includes(hint));
+    expect(logged).toHaveLength(1);
   });
 
   it('stays off, saying why at start, when only one of DIGEST_CHANNEL and DIGEST_SIGNING_KEY is set', async () => {
-    for (const [only, missing] of [['DIGEST_CHANNEL', 'DIGEST_SIGNING_KEY'], ['DIGEST_SIGNING_KEY', 'DIGEST_CHANNEL']] as const) {
+    const halves = [['DIGEST_CHANNEL', 'DIGEST_SIGNING_KEY'], ['DIGEST_SIGNING_KEY', 'DIGEST_CHANNEL']] as const;
+    for (const [only, missing] of halves) {
       const captured = logCapture();
-      const half = await startTestService(database.url, { ROLES: 'scheduler', ...env(), [missing]: '' }, { logStream: captured.stream });
+      const halfEnv = { ROLES: 'scheduler', ...env(), [missing]: '' };
+      const half = await startTestService(database.url, halfEnv, { logStream: captured.stream });
       try {
         const line = captured.lines.find((l) => l.level === 40 && String(l.msg).startsWith(only));
         expect(line?.msg).toBe(`${only} is set but ${missing} is not: signed chain digests are off`);
-        const own = new Queue(DIGEST_QUEUE, { connection: { url: redisUrl() }, prefix: half.service.config.queuePrefix });
+        const prefix = half.service.config.queuePrefix;
+        const own = new Queue(DIGEST_QUEUE, { connection: { url: redisUrl() }, prefix });
         expect(await own.getJobSchedulers()).toEqual([]);
         await own.close();
         // The key never reaches the log, whatever else is logged at start.
@@ -183,7 +199,8 @@ describe('the daily chain digest', () => {
   });
 
   it('forwards the digest to Segment when forwarding is on, without adding to the chain', async () => {
-    await turnForwardingOn(app.service.database.db, { workspaceId: 'alpha', writeKey: WRITE_KEY, actor: { type: 'user', id: 'U0OWNER' } });
+    const owner = { type: 'user' as const, id: 'U0OWNER' };
+    await turnForwardingOn(app.service.database.db, { workspaceId: 'alpha', writeKey: WRITE_KEY, actor: owner });
     const [alphaBefore] = await chainAnchors(app.service.database.db, 'alpha');
     const job = await runDailyJob();
     await job.waitUntilFinished(queueEvents, 15_000);
