@@ -1,5 +1,7 @@
 /** Configuration: parsed once from the environment with zod, every bad variable reported at once. */
+import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
+import { parseSigningKey } from './digest/keys.ts';
 
 export const ROLES = ['api', 'slack', 'worker', 'relay', 'scheduler'] as const;
 export type RoleName = (typeof ROLES)[number];
@@ -50,6 +52,14 @@ const integer = (min: number, max: number) =>
 const optionalSecret = (prefix: string) =>
   z.string().refine((s) => s === '' || s.startsWith(prefix), `must start with "${prefix}"`);
 
+/** The Ed25519 private key that signs digests; a problem names what is wrong with it, never its content. */
+const signingKey = z.string().transform((raw, ctx) => {
+  const parsed = parseSigningKey(raw);
+  if (parsed.ok) return parsed.key;
+  ctx.addIssue({ code: 'custom', message: parsed.problem });
+  return z.NEVER;
+});
+
 const envFields = z.object({
   DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/audit_trail'),
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
@@ -70,6 +80,8 @@ const envFields = z.object({
   SEGMENT_API_URL: url(['http:', 'https:']).default('https://api.segmentapis.com'),
   SEGMENT_API_TOKEN: z.string().default(''),
   SEGMENT_TRACKING_URL: url(['http:', 'https:']).default('https://api.segment.io/v1'),
+  DIGEST_CHANNEL: z.string().trim().default(''),
+  DIGEST_SIGNING_KEY: signingKey.optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
   ROLES: z
     .string()
@@ -125,6 +137,8 @@ export interface Config {
     ownerGroup: string;
   };
   segment: { apiUrl: string; apiToken: string; trackingUrl: string };
+  /** Signed chain digests (SPEC section 12); off unless both are set. */
+  digest: { channel: string; signingKey?: KeyObject };
   logLevel: (typeof LOG_LEVELS)[number];
   roles: ReadonlySet<RoleName>;
 }
@@ -136,13 +150,19 @@ export class ConfigError extends Error {
   }
 }
 
-/** Parse the environment; throws one ConfigError listing every bad variable. */
-export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | undefined>): Config {
+/**
+ * Parse the environment; throws one ConfigError listing every bad variable. The CLI runs no role, so it skips the
+ * checks that only matter to a running service (a signing secret for the slack role).
+ */
+export function loadConfig(
+  env: NodeJS.ProcessEnv | Record<string, string | undefined>,
+  { for: purpose = 'service' }: { for?: 'service' | 'cli' } = {},
+): Config {
   // An empty variable means "use the default", as operators expect from `FOO=` in a compose file.
   const present = Object.fromEntries(
     Object.keys(envFields.shape).flatMap((key) => (env[key] ? [[key, env[key]]] : [])),
   );
-  const parsed = envSchema.safeParse(present);
+  const parsed = (purpose === 'service' ? envSchema : envFields).safeParse(present);
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
   }
@@ -174,6 +194,7 @@ function toConfig(env: Env): Config {
       apiToken: env.SEGMENT_API_TOKEN,
       trackingUrl: env.SEGMENT_TRACKING_URL.replace(/\/+$/, ''),
     },
+    digest: { channel: env.DIGEST_CHANNEL, ...(env.DIGEST_SIGNING_KEY && { signingKey: env.DIGEST_SIGNING_KEY }) },
     logLevel: env.LOG_LEVEL,
     roles: new Set(env.ROLES),
   });

@@ -56,6 +56,30 @@ export function createMetrics() {
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),
+    digestPosts: new Counter({
+      name: 'audit_digest_posts_total',
+      help:
+        'Signed chain digests posted to DIGEST_CHANNEL, by outcome ' +
+        '(posted; retried: Slack unreachable, the job tries again; failed: refused by Slack)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    digestRateLimited: new Counter({
+      name: 'audit_digest_rate_limited_total',
+      help: 'Digest posts Slack answered 429 to, each waited out (Retry-After) and sent again',
+      registers: [registry],
+    }),
+    digestForwards: new Counter({
+      name: 'audit_digest_forwards_total',
+      help: 'Digests sent to Segment for workspaces with forwarding on, by outcome (delivered, retried, failed)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    digestLastPosted: new Gauge({
+      name: 'audit_digest_last_posted_timestamp_seconds',
+      help: 'When this process last posted a chain digest (Unix seconds); alert when it is over a day old',
+      registers: [registry],
+    }),
     /** Gauges read on scrape; each collector returns undefined when its dependency is away. */
     addGauge(name: string, help: string, labelNames: string[], read: () => Promise<[Record<string, string>, number][] | undefined>) {
       return new Gauge({

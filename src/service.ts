@@ -14,7 +14,7 @@ import { createQueues, createRedis, type Queues } from './queue/connection.ts';
 import { type ApiRoleOptions, createApiRole } from './roles/api.ts';
 import { createRelayRole } from './roles/relay.ts';
 import type { Role, SharedInfrastructure } from './roles/role.ts';
-import { createSchedulerRole } from './roles/scheduler.ts';
+import { createSchedulerRole, type SchedulerRoleOptions } from './roles/scheduler.ts';
 import { createSlackRole } from './roles/slack.ts';
 import { createWorkerRole, type WorkerRoleOptions } from './roles/worker.ts';
 import { createSlackClient } from './slack/client.ts';
@@ -35,7 +35,7 @@ export interface Service {
 }
 
 /** Knobs for tests and benchmarks; production uses the defaults. */
-export interface ServiceOptions extends ApiRoleOptions, WorkerRoleOptions {
+export interface ServiceOptions extends ApiRoleOptions, WorkerRoleOptions, SchedulerRoleOptions {
   /** WebClient retry policy override (tests use a rapid one). */
   slackRetryConfig?: RetryOptions;
 }
@@ -94,7 +94,7 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
   const factories: Record<RoleName, () => Role> = {
     api: () => createApiRole(shared, options),
     relay: () => createRelayRole(shared),
-    scheduler: () => createSchedulerRole(shared),
+    scheduler: () => createSchedulerRole(shared, options),
     slack: () => createSlackRole(shared),
     worker: () => createWorkerRole(shared, options),
   };

@@ -16,6 +16,11 @@ const PERMANENT_ERRORS = new Set([
   'restricted_action', 'team_access_not_granted', 'ekm_access_denied', 'invalid_metadata_format',
 ]);
 
+/** Whether a Slack error code is one a retry cannot fix (digests share this judgement with alerts). */
+export function isPermanentSlackError(code: string): boolean {
+  return PERMANENT_ERRORS.has(code);
+}
+
 export class PermanentSlackError extends Error {
   constructor(readonly code: string) {
     super(`Slack refused the alert: ${code}`);
@@ -24,7 +29,7 @@ export class PermanentSlackError extends Error {
 }
 
 /** Slack's error code of a failed call, or undefined for a network or HTTP failure. */
-function platformErrorCode(error: unknown): string | undefined {
+export function platformErrorCode(error: unknown): string | undefined {
   const e = error as { code?: string; data?: { error?: string } };
   return e.code === ErrorCode.PlatformError ? e.data?.error : undefined;
 }
@@ -175,18 +180,34 @@ export class SlackAlertSender {
     if (CHANNEL_ID.test(channel)) return channel;
     const cached = this.channelIds.get(channel) ?? (await this.options.lookupChannelId?.(channel));
     if (cached) return cached;
-    const name = channel.replace(/^#/, '');
-    let cursor: string | undefined;
-    do {
-      const answer = await this.client.conversations.list({ types: 'public_channel,private_channel', limit: 1000, cursor, exclude_archived: true });
-      const found = answer.channels?.find((c) => c.name === name);
-      if (found?.id) {
-        this.channelIds.set(channel, found.id);
-        return found.id;
-      }
-      cursor = answer.response_metadata?.next_cursor || undefined;
-    } while (cursor);
+    const found = await findChannelId(this.client, channel);
+    if (found) {
+      this.channelIds.set(channel, found);
+      return found;
+    }
     this.logger.warn({ channel }, 'could not find the channel to check for an earlier alert');
     return undefined;
   }
+}
+
+/**
+ * A channel's ID from its name (`#name` or `name`) or its ID, paging conversations.list (channels:read, and
+ * groups:read for private channels the app is in). Undefined when no such channel is visible.
+ */
+export async function findChannelId(client: WebClient, channel: string): Promise<string | undefined> {
+  if (CHANNEL_ID.test(channel)) return channel;
+  const name = channel.replace(/^#/, '');
+  let cursor: string | undefined;
+  do {
+    const answer = await client.conversations.list({
+      types: 'public_channel,private_channel',
+      limit: 1000,
+      cursor,
+      exclude_archived: true,
+    });
+    const found = answer.channels?.find((c) => c.name === name);
+    if (found?.id) return found.id;
+    cursor = answer.response_metadata?.next_cursor || undefined;
+  } while (cursor);
+  return undefined;
 }

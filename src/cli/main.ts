@@ -1,4 +1,4 @@
-/** `npm run cli -- <command>`: tokens, verify, send (SPEC section 10). */
+/** `npm run cli -- <command>`: tokens, verify, send, digest (SPEC section 10). */
 import { ConfigError } from '../config.ts';
 import { runCli, UsageError, USAGE, type CliIo } from './run.ts';
 

@@ -3,8 +3,10 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { createDb, ensureDatabase, migrateDatabase, type Database } from '../store/db.ts';
+import { digestCommand } from './digest.ts';
 import { sendCommand } from './send.ts';
 import { tokensCommand } from './tokens.ts';
+import { verifyDigestsCommand } from './verify-digests.ts';
 import { verifyCommand } from './verify.ts';
 
 export const USAGE = `usage: npm run cli -- <command>
@@ -13,6 +15,11 @@ export const USAGE = `usage: npm run cli -- <command>
   tokens list                            list tokens (never the tokens themselves)
   tokens revoke <id>                     revoke a token
   verify [--workspace W]                 check the hash chain of one or every workspace
+  verify --digests [--workspace W] [--public-key FILE]... [--channel C]
+                                         also check the chain against the signed digests in DIGEST_CHANNEL
+  digest [--workspace W]                 post the signed chain digests to DIGEST_CHANNEL now
+  digest keygen                          print a new Ed25519 key pair for DIGEST_SIGNING_KEY
+  digest public-key                      print the public key of DIGEST_SIGNING_KEY and its fingerprint
   send --type T --actor A --resource-type RT --resource-id RID [--actor-type user|token|system]
        [--actor-name N] [--actor-email E] [--resource-name N] [--id ID] [--metadata JSON]
        [--changes JSON] [--url http://127.0.0.1:3000] [--token T (or AUDIT_TOKEN)]
@@ -45,16 +52,21 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo):
     io.out(USAGE);
     return command ? 0 : 2;
   }
-  const config = loadConfig(env);
+  const config = loadConfig(env, { for: 'cli' });
   switch (command) {
     case 'tokens':
       return withDatabase(config.databaseUrl, (database) => tokensCommand(database, rest, io));
     case 'verify': {
+      if (rest.includes('--digests')) {
+        return verifyDigestsCommand(config, rest, io, (run) => withDatabase(config.databaseUrl, run));
+      }
       const { values } = parseArgs({ args: rest, options: { workspace: { type: 'string' } }, strict: true });
       return withDatabase(config.databaseUrl, (database) => verifyCommand(database, values.workspace, io));
     }
     case 'send':
       return sendCommand(config, env, rest, io);
+    case 'digest':
+      return digestCommand(config, rest, io, (run) => withDatabase(config.databaseUrl, run));
     default:
       throw new UsageError(`unknown command "${command}"`);
   }

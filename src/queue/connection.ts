@@ -1,7 +1,7 @@
 /** Redis connections and queues for BullMQ. */
 import { Queue, type DefaultJobOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
-import { AUDIT_EVENTS_QUEUE, EXPORTS_QUEUE, MAINTENANCE_QUEUE, type AuditEventJob, type ExportJob } from './names.ts';
+import { AUDIT_EVENTS_QUEUE, DIGEST_QUEUE, EXPORTS_QUEUE, MAINTENANCE_QUEUE, type AuditEventJob, type ExportJob } from './names.ts';
 
 /**
  * Workers block on Redis and must retry forever (BullMQ requires maxRetriesPerRequest: null).
@@ -33,6 +33,8 @@ export interface Queues {
   maintenance: Queue;
   /** `/audit export` jobs; the export worker builds and uploads the CSV. */
   exports: Queue<ExportJob>;
+  /** The daily signed chain digest (its job options are set by the job scheduler). */
+  digests: Queue;
   close(): Promise<void>;
 }
 
@@ -52,14 +54,17 @@ export function createQueues(connection: Redis, prefix: string): Queues {
     prefix,
     defaultJobOptions: { attempts: 3, backoff: { type: 'exponential', delay: 5000 }, removeOnComplete: { age: 86_400 }, removeOnFail: { age: 7 * 86_400 } },
   });
+  const digests = new Queue(DIGEST_QUEUE, { connection, prefix });
+  const all = [auditEvents, maintenance, exports, digests];
   // Errors while Redis is away surface through the calls that fail; the emitter must not crash the process.
-  for (const queue of [auditEvents, maintenance, exports]) queue.on('error', () => {});
+  for (const queue of all) queue.on('error', () => {});
   return {
     auditEvents,
     maintenance,
     exports,
+    digests,
     close: async () => {
-      await Promise.all([auditEvents.close(), maintenance.close(), exports.close()]);
+      await Promise.all(all.map((queue) => queue.close()));
     },
   };
 }

@@ -8,6 +8,11 @@ export const MAINTENANCE_QUEUE = 'audit-maintenance';
 export const RETENTION_JOB = 'retention-purge';
 export const RETENTION_SCHEDULER_ID = 'daily-retention-purge';
 
+/** Signed chain digests have a queue of their own, so a digest waiting out Slack never holds up the purge. */
+export const DIGEST_QUEUE = 'audit-digests';
+export const DIGEST_JOB = 'chain-digest';
+export const DIGEST_SCHEDULER_ID = 'daily-chain-digest';
+
 /** A reference, not the event: Postgres stays the one source of truth and job payloads stay small. */
 export const auditEventJobSchema = z.strictObject({
   workspaceId: z.string().min(1),

@@ -1,13 +1,35 @@
-/** The scheduler role: registers the daily retention purge and runs it (once a day across replicas). */
+/**
+ * The scheduler role: registers the daily retention purge and the daily signed chain digest, and runs them (each
+ * once a day across replicas).
+ */
+import type { RetryOptions } from '@slack/web-api';
 import type { Worker } from 'bullmq';
+import { createDigestSchedule, type DigestScheduleOptions } from '../scheduler/digest.ts';
 import { createMaintenanceWorker, scheduleRetention } from '../scheduler/retention.ts';
 import type { Role, SharedInfrastructure } from './role.ts';
 
 /** How long to wait before trying again to register the schedule while Redis is down. */
 const SCHEDULE_RETRY_MS = 30_000;
 
-export function createSchedulerRole(shared: SharedInfrastructure): Role {
+export interface SchedulerRoleOptions {
+  /** Daily chain digest job knobs (tests use short backoffs and no pacing). */
+  digests?: DigestScheduleOptions;
+  /** WebClient retry policy override for the digest posts (tests use a rapid one). */
+  slackRetryConfig?: RetryOptions;
+}
+
+export function createSchedulerRole(shared: SharedInfrastructure, options: SchedulerRoleOptions = {}): Role {
   const { config, logger } = shared;
+  // Signed chain digests (SPEC section 12); off without DIGEST_CHANNEL and the key, with a log line saying so.
+  const digests = createDigestSchedule({
+    config,
+    db: shared.database.db,
+    queue: shared.queues.digests,
+    connection: shared.redis('bullmq'),
+    metrics: shared.metrics,
+    logger: logger.child({ role: 'scheduler', component: 'digest' }),
+    options: { slackRetryConfig: options.slackRetryConfig, ...options.digests },
+  });
   let stopping = false;
   let retryTimer: NodeJS.Timeout | undefined;
   let worker: Worker | undefined;
@@ -29,11 +51,12 @@ export function createSchedulerRole(shared: SharedInfrastructure): Role {
         retentionDays: config.retentionDays,
         logger: logger.child({ role: 'scheduler' }),
       });
+      await digests.start();
     },
     async stop() {
       stopping = true;
       clearTimeout(retryTimer);
-      await worker?.close();
+      await Promise.all([worker?.close(), digests.stop()]);
     },
   };
 }
