@@ -1,12 +1,12 @@
 /** `/audit`: help, a page of events, a CSV export, or forwarding (SPEC section 5), for owners. */
 import type { AllMiddlewareArgs, SlackCommandMiddlewareArgs } from '@slack/bolt';
+import { filtersToJob } from '../../../export/worker.ts';
 import { EXPORT_JOB } from '../../../queue/names.ts';
 import { listEvents } from '../../../store/queries.ts';
 import { buildEventsPage } from '../../blocks/events-page.ts';
 import { buildHelpBlocks } from '../../blocks/help.ts';
 import { parseCommandText } from '../../command-text.ts';
 import { workspaceForTeam, type SlackDeps } from '../../context.ts';
-import { filtersToJob } from '../../export-worker.ts';
 import { escapeMrkdwn } from '../../mrkdwn.ts';
 import { forwardCommandProblem, runForwardCommand } from './forward.ts';
 
