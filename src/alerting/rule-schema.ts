@@ -2,8 +2,10 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { ALL_CATEGORIES, EVENT_TYPES } from '../catalog.ts';
+import { nearestName } from '../did-you-mean.ts';
+import { DURATION_HINT, tryParseDuration } from '../duration.ts';
 import { ACTOR_TYPES } from '../events.ts';
-import { DURATION_HINT, tryParseDuration } from './duration.ts';
+import { withoutUndefined } from '../json.ts';
 
 export const SEVERITIES = ['critical', 'warning', 'info'] as const;
 export type Severity = (typeof SEVERITIES)[number];
@@ -82,35 +84,6 @@ const FIELD_PATH = /^[^.]+(\.[^.]+)*$/;
 
 /** Stands for "this field is missing" until the issue is turned into a message naming the field. */
 const REQUIRED = '\u0000required';
-
-/** Nearest name by edit distance, ignoring case; undefined when nothing is close enough to help. */
-export function nearestName(input: string, candidates: readonly string[]): string | undefined {
-  const wanted = input.toLowerCase();
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of candidates) {
-    const distance = editDistance(wanted, candidate.toLowerCase());
-    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
-  }
-  // A third of the length tolerates a missing plural or a typo or two, not a different word.
-  return bestDistance <= Math.max(1, Math.floor(wanted.length / 3)) ? best : undefined;
-}
-
-/** Levenshtein distance that also counts swapping two neighbours as one edit (`emial` → `email`). */
-function editDistance(a: string, b: string): number {
-  const rows: number[][] = [Array.from({ length: b.length + 1 }, (_, j) => j)];
-  for (let i = 1; i <= a.length; i += 1) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j += 1) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let distance = Math.min(rows[i - 1]![j]! + 1, row[j - 1]! + 1, rows[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) distance = Math.min(distance, rows[i - 2]![j - 2]! + 1);
-      row[j] = distance;
-    }
-    rows.push(row);
-  }
-  return rows[a.length]![b.length]!;
-}
 
 function listOf(names: readonly string[]): string {
   return names.length === 1 ? names[0]! : `${names.slice(0, -1).join(', ')} or ${names.at(-1)!}`;
@@ -456,7 +429,7 @@ export function parseRule(data: unknown, source: { file: string; line?: number }
     id,
     description: parsed.description ?? id,
     enabled: parsed.enabled,
-    when: definedOnly(parsed.when),
+    when: withoutUndefined(parsed.when),
     channel: parsed.channel,
     mention: parsed.mention,
     severity: parsed.severity,
@@ -470,9 +443,4 @@ export function parseRule(data: unknown, source: { file: string; line?: number }
   if (throttle) rule.throttle = { withinMs: throttle.within, ...(throttle.by === undefined ? {} : { by: throttle.by }) };
   if (source.line !== undefined) rule.line = source.line;
   return { ok: true, rule };
-}
-
-/** Drops keys whose value is undefined, so optional fields stay absent (`exactOptionalPropertyTypes`). */
-function definedOnly<T extends object>(value: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(value).filter(([, item]) => item !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
 }

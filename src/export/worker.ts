@@ -8,9 +8,9 @@ import { UnrecoverableError, Worker } from 'bullmq';
 import type { WebClient } from '@slack/web-api';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
-import { EXPORTS_QUEUE, exportJobSchema, type ExportJob } from '../queue/names.ts';
+import { EXPORTS_QUEUE, exportJobFilters, exportJobSchema, type ExportJob } from '../queue/names.ts';
 import type { Database } from '../store/db.ts';
-import { exportEventRows, type EventFilters } from '../store/queries.ts';
+import { exportEventRows } from '../store/queries.ts';
 import { describeFilters } from '../slack/command-text.ts';
 import { escapeMrkdwn, slackDate } from '../slack/mrkdwn.ts';
 import { eventsCsv } from './csv.ts';
@@ -24,14 +24,6 @@ function uploadedFileOf(progress: unknown): string | undefined {
   return typeof id === 'string' ? id : undefined;
 }
 
-export function filtersToJob(filters: EventFilters): ExportJob['filters'] {
-  return { ...filters, types: filters.types ? [...filters.types] : undefined, since: filters.since?.toISOString(), until: filters.until?.toISOString() };
-}
-
-export function filtersFromJob(filters: ExportJob['filters']): EventFilters {
-  return { ...filters, since: filters.since ? new Date(filters.since) : undefined, until: filters.until ? new Date(filters.until) : undefined };
-}
-
 export function createExportWorker(deps: { database: Database; client: WebClient; connection: Redis; prefix: string; logger: Logger }): Worker<ExportJob> {
   const worker = new Worker<ExportJob>(
     EXPORTS_QUEUE,
@@ -39,7 +31,7 @@ export function createExportWorker(deps: { database: Database; client: WebClient
       const parsed = exportJobSchema.safeParse(job.data);
       if (!parsed.success) throw new UnrecoverableError(`invalid export job: ${parsed.error.message}`);
       const { workspaceId, channelId, userId } = parsed.data;
-      const filters = filtersFromJob(parsed.data.filters);
+      const filters = exportJobFilters(parsed.data.filters);
       const log = deps.logger.child({ jobId: job.id, workspaceId, channelId });
       // A retry of a job whose upload went through (it failed later) must not post the file twice.
       const done = uploadedFileOf(job.progress);

@@ -1,8 +1,10 @@
 /** Reads the text of the `/audit` slash command (SPEC section 5) into a subcommand with validated filters. */
-import { nearestName } from '../alerting/rule-schema.ts';
 import { ALL_CATEGORIES, EVENT_TYPES } from '../catalog.ts';
+import { nearestName } from '../did-you-mean.ts';
 import { ACTOR_TYPES, type ActorType } from '../events.ts';
+import { writeKeyProblem } from '../forwarding/settings.ts';
 import { checkRange, filterFieldsSchema, parseTimeSpec, TIME_HINT } from '../filters.ts';
+import { withoutUndefined } from '../json.ts';
 import type { EventFilters } from '../store/queries.ts';
 import { truncate } from './mrkdwn.ts';
 
@@ -25,6 +27,17 @@ export const FILTER_SYNTAX: readonly { key: FilterKey; example: string; meaning:
   { key: 'until', example: 'until:2026-11-01', meaning: 'before this time' },
   { key: 'limit', example: 'limit:20', meaning: `events per page, 1 to ${SLACK_PAGE_MAX} (default ${SLACK_PAGE_DEFAULT})` },
 ];
+
+/** The forms of `/audit forward`, as the help and the forwarding status show them. */
+export const FORWARD_SYNTAX = {
+  status: '/audit forward status',
+  on: '/audit forward on <writeKey> [name]',
+  backfill: '/audit forward on <writeKey> [name] --since 7d',
+  off: '/audit forward off',
+} as const;
+
+/** The same forms on one line, quoted by every answer to a malformed `/audit forward`. */
+export const FORWARD_USAGE = '/audit forward status | on <writeKey> [name] [--since 7d] | off';
 
 export type AuditCommand = HelpCommand | QueryCommand | ExportCommand | ForwardCommand | CommandError;
 
@@ -65,8 +78,6 @@ export interface CommandError {
 
 const FILTER_LIST = FILTER_KEYS.map((key) => `${key}:`).join(', ');
 const FILTER_EXAMPLE = 'type:"Warehouses Disabled"';
-const FORWARD_USAGE = '/audit forward status | on <writeKey> [name] [--since 7d] | off';
-const WRITE_KEY = /^[A-Za-z0-9._-]{1,256}$/;
 const MAX_NAME = 200;
 /** How much of a token an error message quotes: enough to recognise it, not a wall of text. */
 const QUOTED_TOKEN = 100;
@@ -334,10 +345,6 @@ function parseFilters(tokens: readonly Token[], mode: 'query' | 'export'): { fil
   return { filters, limit };
 }
 
-function withoutUndefined(fields: EventFilters): EventFilters {
-  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as EventFilters;
-}
-
 function exampleOf(key: FilterKey): string {
   return FILTER_SYNTAX.find((entry) => entry.key === key)?.example ?? FILTER_EXAMPLE;
 }
@@ -392,9 +399,9 @@ function parseForward(tokens: readonly Token[]): AuditCommand {
       since = parseTimeSpec(value.trim());
       if (!since) return fail(`${JSON.stringify(`--since ${truncate(value, QUOTED_TOKEN)}`)} is not a time: use ${TIME_HINT}`);
     } else if (writeKey === undefined) {
-      if (!WRITE_KEY.test(text)) {
-        return fail(`${show(token)} does not look like a Segment write key (letters, digits, ".", "-" and "_"): ${FORWARD_USAGE}`);
-      }
+      // The rules turnForwardingOn enforces; the message never quotes the key, which may be a real one mistyped.
+      const problem = writeKeyProblem(text);
+      if (problem) return fail(`${problem}: ${FORWARD_USAGE}`);
       writeKey = text;
     } else {
       nameWords.push(text);

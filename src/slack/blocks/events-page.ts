@@ -4,6 +4,7 @@ import type { types } from '@slack/bolt';
 import { z } from 'zod';
 import type { Actor, JsonObject, StoredEvent } from '../../events.ts';
 import { filterFieldsSchema } from '../../filters.ts';
+import { withoutUndefined } from '../../json.ts';
 import { decodeCursor, type EventFilters } from '../../store/queries.ts';
 import { describeFilters, SLACK_PAGE_MAX } from '../command-text.ts';
 import { NEXT_PAGE_ACTION } from '../ids.ts';
@@ -159,10 +160,6 @@ const wireSchema = z.strictObject({
 });
 
 type WireValue = z.infer<typeof wireSchema>;
-
-function withoutUndefined<T extends object>(object: T): T {
-  return Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined)) as T;
-}
 
 /**
  * One section per event; past MAX_EVENT_SECTIONS events (limit:100) several share a section, so the page never passes

@@ -1,14 +1,13 @@
 /** `/audit`: help, a page of events, a CSV export, or forwarding (SPEC section 5), for owners. */
 import type { AllMiddlewareArgs, SlackCommandMiddlewareArgs } from '@slack/bolt';
-import { filtersToJob } from '../../../export/worker.ts';
-import { EXPORT_JOB } from '../../../queue/names.ts';
+import { EXPORT_JOB, exportJob, exportJobId } from '../../../queue/names.ts';
 import { listEvents } from '../../../store/queries.ts';
 import { buildEventsPage } from '../../blocks/events-page.ts';
 import { buildHelpBlocks } from '../../blocks/help.ts';
 import { parseCommandText } from '../../command-text.ts';
 import { workspaceForTeam, type SlackDeps } from '../../context.ts';
 import { escapeMrkdwn } from '../../mrkdwn.ts';
-import { forwardCommandProblem, runForwardCommand } from './forward.ts';
+import { runForwardCommand } from './forward.ts';
 
 /** Acknowledged by the owner check in front of it, so every answer goes through respond(). */
 export function auditCommand(deps: SlackDeps) {
@@ -26,20 +25,11 @@ export function auditCommand(deps: SlackDeps) {
       }
       case 'export': {
         await respond({ response_type: 'ephemeral', text: ':hourglass_flowing_sand: Exporting… the CSV will be posted in this channel when it is ready.' });
-        // The trigger id makes a Slack retry of the same command one export, not two.
-        await deps.exports.add(
-          EXPORT_JOB,
-          { workspaceId, channelId: command.channel_id, userId: command.user_id, filters: filtersToJob(parsed.filters) },
-          { jobId: `export-${command.trigger_id}` },
-        );
+        const job = exportJob({ workspaceId, channelId: command.channel_id, userId: command.user_id, filters: parsed.filters });
+        await deps.exports.add(EXPORT_JOB, job, { jobId: exportJobId(command.trigger_id) });
         return;
       }
       case 'forward': {
-        const problem = forwardCommandProblem(parsed);
-        if (problem) {
-          await respond({ response_type: 'ephemeral', text: problem });
-          return;
-        }
         await runForwardCommand(deps, parsed, command, workspaceId, respond);
         return;
       }
