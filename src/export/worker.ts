@@ -1,4 +1,4 @@
-/** The `/audit export` job: builds the CSV in the background (streamed to a temp file) and uploads it to the channel. */
+/** The `/audit export` job: builds the CSV in the background, streamed to a temp file, and uploads it to the channel. */
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,7 @@ import type { Logger } from '../logger.ts';
 import { EXPORTS_QUEUE, exportJobFilters, exportJobSchema, type ExportJob } from '../queue/names.ts';
 import type { Database } from '../store/db.ts';
 import { exportEventRows } from '../store/queries.ts';
-import { describeFilters } from '../slack/command-text.ts';
+import { describeFilters } from '../slack/command/describe.ts';
 import { escapeMrkdwn, slackDate } from '../slack/mrkdwn.ts';
 import { eventsCsv } from './csv.ts';
 import { uploadFileToChannel } from './upload.ts';

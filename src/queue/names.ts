@@ -48,7 +48,12 @@ export const exportJobSchema = z.strictObject({
 export type ExportJob = z.infer<typeof exportJobSchema>;
 
 /** The export job for a request: who asked, in which channel, for which events. */
-export function exportJob(request: { workspaceId: string; channelId: string; userId: string; filters: EventFilters }): ExportJob {
+export function exportJob(request: {
+  workspaceId: string;
+  channelId: string;
+  userId: string;
+  filters: EventFilters;
+}): ExportJob {
   const { filters } = request;
   return {
     workspaceId: request.workspaceId,

@@ -142,6 +142,6 @@ export async function* exportEventRows(
     .toSQL();
 
   // Arrays, not objects: no keys made per row, and the order the CSV writes them in.
-  const cursor = sqlClient.unsafe(query.sql, query.params as postgres.ParameterOrJSON<never>[]).values().cursor(EXPORT_BATCH_ROWS);
-  for await (const batch of cursor) yield batch as unknown as ExportRow[];
+  const rows = sqlClient.unsafe(query.sql, query.params as postgres.ParameterOrJSON<never>[]).values();
+  for await (const batch of rows.cursor(EXPORT_BATCH_ROWS)) yield batch as unknown as ExportRow[];
 }

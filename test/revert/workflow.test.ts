@@ -38,7 +38,12 @@ afterAll(async () => {
 async function storeSourceDisabled(id: string, sourceId: string): Promise<void> {
   segment.setSource({ id: sourceId, enabled: false });
   await appendEventsTx(database.db, WORKSPACE, [
-    { id, type: 'Source Disabled', actor: { type: 'user', id: 'usr_oops' }, resource: { type: 'source', id: sourceId } },
+    {
+      id,
+      type: 'Source Disabled',
+      actor: { type: 'user', id: 'usr_oops' },
+      resource: { type: 'source', id: sourceId },
+    },
   ]);
 }
 
@@ -55,10 +60,10 @@ async function claimRow(eventId: string) {
 }
 
 describe('revertEvent', () => {
-  it('undoes the event once, records the inverse event with the requester, and marks the claim done with it', async () => {
+  it('undoes the event once, records the inverse with the requester, and marks the claim done with it', async () => {
     await storeSourceDisabled('wf_once', 'src_once');
     const result = await revertEvent(deps, request('wf_once'));
-    expect(result).toMatchObject({ status: 'reverted', summary: expect.any(String), revertEventId: expect.any(String) });
+    expect(result).toMatchObject({ status: 'reverted', summary: expect.any(String) });
     const revertEventId = (result as { revertEventId: string }).revertEventId;
     expect(await getEvent(database.db, WORKSPACE, revertEventId)).toMatchObject({
       type: 'Source Enabled',
@@ -69,16 +74,23 @@ describe('revertEvent', () => {
     });
     expect(await claimRow('wf_once')).toMatchObject({ status: 'done', revertEventId, requestedBy: 'U0OWNER1' });
 
-    expect(await revertEvent(deps, request('wf_once', 'U0OWNER2'))).toEqual({ status: 'already_reverted', by: 'U0OWNER1' });
+    const again = await revertEvent(deps, request('wf_once', 'U0OWNER2'));
+    expect(again).toEqual({ status: 'already_reverted', by: 'U0OWNER1' });
     expect(segment.callsTo('PATCH /sources/src_once')).toHaveLength(1);
   });
 
-  it('answers not_found for an event the workspace does not hold, and not_revertible where no target can undo it', async () => {
+  it('answers not_found for an event not in the workspace, and not_revertible where no target undoes it', async () => {
     expect(await revertEvent(deps, request('wf_missing'))).toEqual({ status: 'not_found' });
     await appendEventsTx(database.db, WORKSPACE, [
-      { id: 'wf_deleted', type: 'Source Deleted', actor: { type: 'user', id: 'u' }, resource: { type: 'source', id: 'src_gone' } },
+      {
+        id: 'wf_deleted',
+        type: 'Source Deleted',
+        actor: { type: 'user', id: 'u' },
+        resource: { type: 'source', id: 'src_gone' },
+      },
     ]);
-    expect(await revertEvent(deps, request('wf_deleted'))).toEqual({ status: 'not_revertible', eventType: 'Source Deleted' });
+    const deleted = await revertEvent(deps, request('wf_deleted'));
+    expect(deleted).toEqual({ status: 'not_revertible', eventType: 'Source Deleted' });
     await storeSourceDisabled('wf_no_target', 'src_no_target');
     expect(await revertEvent({ ...deps, target: undefined }, request('wf_no_target'))).toEqual({
       status: 'not_revertible',
@@ -96,7 +108,7 @@ describe('revertEvent', () => {
     expect(await revertEvent(deps, request('wf_fail'))).toMatchObject({ status: 'reverted' });
   });
 
-  it('turns a target that throws into a failure the requester can read, and shows a claim in progress to others', async () => {
+  it('turns a target that throws into a readable failure, and shows the claim in progress to others', async () => {
     await storeSourceDisabled('wf_throws', 'src_throws');
     let release!: () => void;
     let enter!: () => void;
@@ -112,7 +124,8 @@ describe('revertEvent', () => {
     };
     const first = revertEvent({ ...deps, target: throwing }, request('wf_throws'));
     await entered;
-    expect(await revertEvent({ ...deps, target: throwing }, request('wf_throws', 'U0OWNER2'))).toEqual({ status: 'in_progress', by: 'U0OWNER1' });
+    const second = await revertEvent({ ...deps, target: throwing }, request('wf_throws', 'U0OWNER2'));
+    expect(second).toEqual({ status: 'in_progress', by: 'U0OWNER1' });
     release();
     expect(await first).toEqual({ status: 'failed', reason: 'an unexpected error; see the service log' });
   });

@@ -112,7 +112,8 @@ describe('/audit', () => {
     // The first look at the owner group in this file (owners in AUDIT_OWNERS need none), held as a slow Slack holds it.
     const lookup = slack.hold('usergroups.users.list');
     const url = responseUrl();
-    const response = await postToSlackEndpoint(app.url, slashCommandBody({ text: 'help', userId: GROUPIE, responseUrl: url }));
+    const body = slashCommandBody({ text: 'help', userId: GROUPIE, responseUrl: url });
+    const response = await postToSlackEndpoint(app.url, body);
     expect(response.status).toBe(200);
     await lookup.waitUntilHeld(1);
     expect(slack.responses(decodeURIComponent(url.split('/').at(-1)!))).toHaveLength(0);
@@ -208,8 +209,13 @@ describe('the owner check on the other buttons', () => {
     ['audit_next_page', 'next page'],
   ])('refuses a %s click from someone who is not an owner and records it as "%s"', async (actionId, attempted) => {
     const url = await click(actionId, 'anything', STRANGER, { ts: '1.0' });
-    expect(await lastResponse(url)).toMatchObject({ response_type: 'ephemeral', replace_original: false, text: expect.stringContaining('Only audit owners') });
-    await expect.poll(async () => (await storedEvents('?type=Audit%20Access%20Denied')).some((e) => e.actor.id === STRANGER && e.metadata?.attempted === attempted)).toBe(true);
+    const text = expect.stringContaining('Only audit owners');
+    expect(await lastResponse(url)).toMatchObject({ response_type: 'ephemeral', replace_original: false, text });
+    const recorded = async () =>
+      (await storedEvents('?type=Audit%20Access%20Denied')).some(
+        (e) => e.actor.id === STRANGER && e.metadata?.attempted === attempted,
+      );
+    await expect.poll(recorded).toBe(true);
   });
 });
 

@@ -124,7 +124,9 @@ export type RuleParseResult = { ok: true; rule: Rule } | { ok: false; issues: Ru
  */
 export function parseRule(data: unknown, source: { file: string; line?: number }): RuleParseResult {
   const result = ruleFileSchema.safeParse(data, { error: ruleErrorMap });
-  if (!result.success) return { ok: false, issues: result.error.issues.flatMap((issue) => describeIssue(issue, KNOWN_KEYS)) };
+  if (!result.success) {
+    return { ok: false, issues: result.error.issues.flatMap((issue) => describeIssue(issue, KNOWN_KEYS)) };
+  }
   const parsed = result.data;
   const id = parsed.id ?? defaultRuleId(source.file);
   if (!RULE_ID.test(id)) {

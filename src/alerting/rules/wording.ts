@@ -62,7 +62,10 @@ function toPath(at: readonly PropertyKey[]): (string | number)[] {
  * Zod's issues as problems an operator can act on, each pointing at the YAML node to blame. `knownKeys` lists the
  * keys each mapping takes (by its path: '' for the top level), to suggest one for a key that is not.
  */
-export function describeIssue(issue: z.core.$ZodIssue, knownKeys: Readonly<Record<string, readonly string[]>>): RuleIssue[] {
+export function describeIssue(
+  issue: z.core.$ZodIssue,
+  knownKeys: Readonly<Record<string, readonly string[]>>,
+): RuleIssue[] {
   const at = toPath(issue.path);
   if (issue.code === 'unrecognized_keys') {
     const known = knownKeys[formatPath(at)] ?? [];

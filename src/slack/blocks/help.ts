@@ -1,7 +1,8 @@
 /** The answer to `/audit` and `/audit help`: what the command does, with examples to copy. */
 import type { types } from '@slack/bolt';
 import { TIME_HINT } from '../../filters.ts';
-import { FILTER_SYNTAX, FORWARD_SYNTAX, SLACK_PAGE_DEFAULT } from '../command-text.ts';
+import { FILTER_SYNTAX, SLACK_PAGE_DEFAULT } from '../command/filters.ts';
+import { FORWARD_SYNTAX } from '../command/forward.ts';
 import { escapeMrkdwn } from '../mrkdwn.ts';
 
 export interface HelpMessage {

@@ -1,5 +1,12 @@
 /** Registers every Slack listener on the app, each in its own file, behind the owner check where it is owner-only. */
-import type { App, BlockAction, ButtonAction, SlackActionMiddlewareArgs, SlackCommandMiddlewareArgs } from '@slack/bolt';
+import type {
+  App,
+  BlockAction,
+  ButtonAction,
+  Middleware,
+  SlackActionMiddlewareArgs,
+  SlackCommandMiddlewareArgs,
+} from '@slack/bolt';
 import type { SlackDeps } from '../context.ts';
 import { NEXT_PAGE_ACTION, REVERT_ACTION, SHOW_TRAIL_ACTION } from '../ids.ts';
 import { nextPageAction } from './actions/next-page.ts';
@@ -12,7 +19,6 @@ import { ownersOnly } from './owners-only.ts';
 type ButtonArgs = SlackActionMiddlewareArgs<BlockAction<ButtonAction>>;
 
 export function registerListeners(app: App, deps: SlackDeps): void {
-  const button = (actionId: string) => ({ action_id: actionId, type: 'block_actions' }) as const;
   const buttonValue = ({ action }: ButtonArgs) => action.value;
 
   app.command(
@@ -21,7 +27,9 @@ export function registerListeners(app: App, deps: SlackDeps): void {
     ownersOnly<SlackCommandMiddlewareArgs>(deps, '/audit', ({ command }) => maskWriteKeysInCommand(command.text ?? '')),
     auditCommand(deps),
   );
-  app.action<BlockAction<ButtonAction>>(button(NEXT_PAGE_ACTION), ownersOnly<ButtonArgs>(deps, 'next page'), nextPageAction(deps));
-  app.action<BlockAction<ButtonAction>>(button(SHOW_TRAIL_ACTION), ownersOnly<ButtonArgs>(deps, 'show trail', buttonValue), showTrailAction(deps));
-  app.action<BlockAction<ButtonAction>>(button(REVERT_ACTION), ownersOnly<ButtonArgs>(deps, 'revert', buttonValue), revertAction(deps));
+  const onButton = (actionId: string, ...listeners: Middleware<ButtonArgs>[]) =>
+    app.action<BlockAction<ButtonAction>>({ action_id: actionId, type: 'block_actions' }, ...listeners);
+  onButton(NEXT_PAGE_ACTION, ownersOnly(deps, 'next page'), nextPageAction(deps));
+  onButton(SHOW_TRAIL_ACTION, ownersOnly(deps, 'show trail', buttonValue), showTrailAction(deps));
+  onButton(REVERT_ACTION, ownersOnly(deps, 'revert', buttonValue), revertAction(deps));
 }

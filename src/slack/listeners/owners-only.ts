@@ -20,7 +20,8 @@ export type OwnerOnlyArgs = SlackCommandMiddlewareArgs | SlackActionMiddlewareAr
 export const ACCESS_DENIED_TYPE = 'Audit Access Denied';
 
 export const REFUSAL_TEXT =
-  'Only audit owners can use this. Ask an admin to add you to AUDIT_OWNERS or to the owner user group. (This attempt was recorded in the audit trail.)';
+  'Only audit owners can use this. Ask an admin to add you to AUDIT_OWNERS or to the owner user group. ' +
+  '(This attempt was recorded in the audit trail.)';
 
 /**
  * Lets owners through to the listener. `what` names the attempt in the record (`/audit`, `revert`); `detail` is what
@@ -58,7 +59,12 @@ interface Attempt {
 function attemptOf(args: OwnerOnlyArgs & AllMiddlewareArgs): Attempt {
   if ('command' in args) {
     const { command } = args;
-    return { userId: command.user_id, userName: command.user_name, teamId: command.team_id, channelId: command.channel_id };
+    return {
+      userId: command.user_id,
+      userName: command.user_name,
+      teamId: command.team_id,
+      channelId: command.channel_id,
+    };
   }
   const { body } = args;
   return { userId: body.user.id, userName: body.user.name, teamId: body.team?.id, channelId: body.channel?.id };
@@ -75,7 +81,10 @@ async function recordAccessDenied(
       actor: { type: 'user', id: attempt.userId, ...(attempt.userName && { name: attempt.userName }) },
       resource: { type: 'slack_app', id: attempt.what },
       context: { slackTeamId: attempt.teamId ?? null, slackChannelId: attempt.channelId ?? null },
-      metadata: { attempted: attempt.what, ...(attempt.detail !== undefined && { detail: attempt.detail.slice(0, 2000) }) },
+      metadata: {
+        attempted: attempt.what,
+        ...(attempt.detail !== undefined && { detail: attempt.detail.slice(0, 2000) }),
+      },
     },
   ]);
 }

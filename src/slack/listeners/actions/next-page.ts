@@ -4,8 +4,10 @@ import { decodeCursor, listEvents } from '../../../store/queries.ts';
 import { buildEventsPage, decodeNextPageValue } from '../../blocks/events-page.ts';
 import { workspaceForTeam, type SlackDeps } from '../../context.ts';
 
+type ButtonArgs = SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs;
+
 export function nextPageAction(deps: SlackDeps) {
-  return async ({ body, action, respond }: SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs): Promise<void> => {
+  return async ({ body, action, respond }: ButtonArgs): Promise<void> => {
     const workspaceId = workspaceForTeam(deps.config, body.team?.id);
     const value = decodeNextPageValue(action.value ?? '');
     const cursor = value && decodeCursor(value.cursor);

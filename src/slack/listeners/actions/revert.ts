@@ -18,8 +18,10 @@ function statusBlock(text: string): types.ContextBlock {
   return { type: 'context', block_id: STATUS_BLOCK_ID, elements: [{ type: 'mrkdwn', text: truncate(text, 1900) }] };
 }
 
+type ButtonArgs = SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs;
+
 export function revertAction(deps: SlackDeps) {
-  return async ({ body, action, client, respond }: SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs): Promise<void> => {
+  return async ({ body, action, client, respond }: ButtonArgs): Promise<void> => {
     const workspaceId = workspaceForTeam(deps.config, body.team?.id);
     const userId = body.user.id;
     const log = deps.logger.child({ action: 'revert', user: userId, workspaceId, value: action.value });
@@ -60,10 +62,11 @@ export function revertAction(deps: SlackDeps) {
           await tell(`Reverted: ${escapeMrkdwn(result.summary)}`);
           return;
         }
-        const status = `:leftwards_arrow_with_hook: Reverted by <@${userId}> at ${slackDate(new Date())}: ${escapeMrkdwn(result.summary)}`;
+        const summary = escapeMrkdwn(result.summary);
+        const status = `:leftwards_arrow_with_hook: Reverted by <@${userId}> at ${slackDate(new Date())}: ${summary}`;
         const blocks = [...original.filter((block) => block.type !== 'actions'), statusBlock(status)];
         await client.chat
-          .update({ channel, ts, blocks, text: `Reverted by <@${userId}>: ${escapeMrkdwn(result.summary)}` })
+          .update({ channel, ts, blocks, text: `Reverted by <@${userId}>: ${summary}` })
           .catch((error: unknown) => log.warn({ err: error }, 'reverted, but could not update the alert message'));
         return;
       }
@@ -72,9 +75,10 @@ export function revertAction(deps: SlackDeps) {
           await tell(`Revert failed: ${escapeMrkdwn(result.reason)}`);
           return;
         }
-        const status = `:x: Revert by <@${userId}> failed at ${slackDate(new Date())}: ${escapeMrkdwn(result.reason)}`;
+        const reason = escapeMrkdwn(result.reason);
+        const status = `:x: Revert by <@${userId}> failed at ${slackDate(new Date())}: ${reason}`;
         await client.chat
-          .update({ channel, ts, blocks: [...original, statusBlock(status)], text: `Revert failed: ${escapeMrkdwn(result.reason)}` })
+          .update({ channel, ts, blocks: [...original, statusBlock(status)], text: `Revert failed: ${reason}` })
           .catch((error: unknown) => log.warn({ err: error }, 'could not show the revert failure on the alert'));
         return;
       }

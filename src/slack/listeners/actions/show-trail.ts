@@ -7,8 +7,10 @@ import { workspaceForTeam, type SlackDeps } from '../../context.ts';
 
 const TRAIL_LENGTH = 10;
 
+type ButtonArgs = SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs;
+
 export function showTrailAction(deps: SlackDeps) {
-  return async ({ body, action, respond }: SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs): Promise<void> => {
+  return async ({ body, action, respond }: ButtonArgs): Promise<void> => {
     const workspaceId = workspaceForTeam(deps.config, body.team?.id);
     const value = parseAlertButtonValue(action.value);
     const event = value && value.w === workspaceId ? await getEvent(deps.database.db, workspaceId, value.e) : undefined;

@@ -4,7 +4,7 @@ import { EXPORT_JOB, exportJob, exportJobId } from '../../../queue/names.ts';
 import { listEvents } from '../../../store/queries.ts';
 import { buildEventsPage } from '../../blocks/events-page.ts';
 import { buildHelpBlocks } from '../../blocks/help.ts';
-import { parseCommandText } from '../../command-text.ts';
+import { parseCommandText } from '../../command/parse.ts';
 import { workspaceForTeam, type SlackDeps } from '../../context.ts';
 import { escapeMrkdwn } from '../../mrkdwn.ts';
 import { runForwardCommand } from './forward.ts';
@@ -20,12 +20,15 @@ export function auditCommand(deps: SlackDeps) {
         return;
       }
       case 'error': {
-        await respond({ response_type: 'ephemeral', text: `:warning: ${escapeMrkdwn(parsed.message)}\nType \`/audit help\` for the syntax.` });
+        const text = `:warning: ${escapeMrkdwn(parsed.message)}\nType \`/audit help\` for the syntax.`;
+        await respond({ response_type: 'ephemeral', text });
         return;
       }
       case 'export': {
-        await respond({ response_type: 'ephemeral', text: ':hourglass_flowing_sand: Exporting… the CSV will be posted in this channel when it is ready.' });
-        const job = exportJob({ workspaceId, channelId: command.channel_id, userId: command.user_id, filters: parsed.filters });
+        const text = ':hourglass_flowing_sand: Exporting… the CSV will be posted in this channel when it is ready.';
+        await respond({ response_type: 'ephemeral', text });
+        const { channel_id: channelId, user_id: userId } = command;
+        const job = exportJob({ workspaceId, channelId, userId, filters: parsed.filters });
         await deps.exports.add(EXPORT_JOB, job, { jobId: exportJobId(command.trigger_id) });
         return;
       }
@@ -35,7 +38,8 @@ export function auditCommand(deps: SlackDeps) {
       }
       case 'query': {
         const page = await listEvents(deps.database.db, workspaceId, parsed.filters, { limit: parsed.limit });
-        await respond({ response_type: 'ephemeral', ...buildEventsPage({ ...page, filters: parsed.filters, limit: parsed.limit, pageNumber: 1 }) });
+        const { filters, limit } = parsed;
+        await respond({ response_type: 'ephemeral', ...buildEventsPage({ ...page, filters, limit, pageNumber: 1 }) });
         return;
       }
     }

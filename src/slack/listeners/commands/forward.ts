@@ -4,7 +4,8 @@ import { turnForwardingOff, turnForwardingOn, type ToggleSource } from '../../..
 import { maskWriteKey } from '../../../forwarding/tracking-client.ts';
 import { getForwardingStatus } from '../../../store/forwarding.ts';
 import { buildForwardingStatus, NOT_SENT_WHILE_OFF } from '../../blocks/forwarding-status.ts';
-import { parseCommandText, type ForwardCommand } from '../../command-text.ts';
+import { parseCommandText } from '../../command/parse.ts';
+import type { ForwardCommand } from '../../command/types.ts';
 import type { SlackDeps } from '../../context.ts';
 import { escapeMrkdwn, slackDate, truncate } from '../../mrkdwn.ts';
 
