@@ -121,7 +121,8 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   const server = createServer((request, response) => {
     route(request).then(
       (answer) => send(response, answer),
-      (error: unknown) => send(response, { status: 500, body: { ok: false, error: 'fatal_error', detail: String(error) } }),
+      (error: unknown) =>
+        send(response, { status: 500, body: { ok: false, error: 'fatal_error', detail: String(error) } }),
     );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -151,8 +152,8 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
         const timer = setTimeout(() => {
           callListeners.delete(listener);
           const seen = calls.map((c) => c.method).join(', ') || 'none';
-          const got = fake.callsTo(method).length;
-          reject(new Error(`fake Slack: expected ${n} ${method} call(s) within ${timeoutMs} ms, got ${got} (calls: ${seen})`));
+          const got = `got ${fake.callsTo(method).length} (calls: ${seen})`;
+          reject(new Error(`fake Slack: expected ${n} ${method} call(s) within ${timeoutMs} ms, ${got}`));
         }, timeoutMs);
         callListeners.add(listener);
         check();
