@@ -40,7 +40,8 @@ export async function revertEvent(deps: RevertDeps, request: RevertRequest): Pro
   const log = deps.logger.child({ workspaceId, eventId: request.eventId, user: request.user.id });
   const event = await getEvent(deps.db, workspaceId, request.eventId);
   if (!event) return { status: 'not_found' };
-  if (!deps.target || !deps.target.canRevert(event)) return { status: 'not_revertible', eventType: event.type };
+  const { target } = deps;
+  if (!target?.canRevert(event)) return { status: 'not_revertible', eventType: event.type };
 
   const key = { workspaceId, eventId: event.id };
   const claim = await claimRevert(deps.db, key, request.user.id);
@@ -49,7 +50,7 @@ export async function revertEvent(deps: RevertDeps, request: RevertRequest): Pro
     return claim.existing.status === 'done' ? { status: 'already_reverted', by } : { status: 'in_progress', by };
   }
 
-  const outcome: RevertOutcome = await deps.target.revert(event).catch((error: unknown) => {
+  const outcome: RevertOutcome = await target.revert(event).catch((error: unknown) => {
     log.error({ err: error }, 'revert failed unexpectedly');
     return { ok: false, reason: 'an unexpected error; see the service log', retryable: true } as const;
   });

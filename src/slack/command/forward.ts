@@ -42,8 +42,13 @@ export function parseForward(tokens: readonly Token[]): AuditCommand {
     const option = token.quoted ? null : OPTION.exec(token.raw);
     if (option) {
       if (option[1]!.toLowerCase() !== 'since') return fail(`unknown option ${show(token)} — forward on takes --since, e.g. --since 7d`);
-      const valueToken = option[2] === undefined ? args[(i += 1)] : undefined;
-      const value = option[2] ?? (valueToken && textOf(valueToken));
+      let value = option[2];
+      if (value === undefined) {
+        // `--since 7d`: the time is the next token, which this option consumes.
+        i += 1;
+        const next = args[i];
+        value = next && textOf(next);
+      }
       if (!value) return fail(`--since needs a time, e.g. --since 7d`);
       since = parseTimeSpec(value.trim());
       if (!since) return fail(`${JSON.stringify(`--since ${truncate(value, QUOTED_TOKEN)}`)} is not a time: use ${TIME_HINT}`);

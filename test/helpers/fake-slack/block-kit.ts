@@ -80,7 +80,7 @@ function blockErrors(blocks: unknown): string[] {
         if (block.fields !== undefined) {
           const fields = Array.isArray(block.fields) ? block.fields : [];
           if (fields.length === 0 || fields.length > 10) errors.push(`must provide 1 to 10 fields [json-pointer:${path}/fields]`);
-          fields.forEach((field: unknown, i) => text(field, 2000, `${path}/fields/${i}`));
+          for (const [i, field] of fields.entries()) text(field, 2000, `${path}/fields/${i}`);
         }
         if (isRecord(block.accessory) && block.accessory.type === 'button') button(block.accessory, `${path}/accessory`);
         break;

@@ -30,7 +30,7 @@ export function fileMethods(state: SlackState): Record<string, Handler> {
       for (const entry of body.files as unknown[]) {
         const id = isRecord(entry) ? str(entry.id) : undefined;
         const file = id ? state.files.get(id) : undefined;
-        if (!file || !file.bytes) return platformError('file_not_found');
+        if (!file?.bytes) return platformError('file_not_found');
         const title = isRecord(entry) ? str(entry.title) : undefined;
         Object.assign(file, {
           completed: true,
