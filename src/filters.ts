@@ -1,7 +1,7 @@
 /** Event filters as clients write them: shared by GET /v1/events(.csv) and, later, /audit in Slack. */
 import { z } from 'zod';
 import { ALL_CATEGORIES } from './catalog.ts';
-import { DURATION_HINT, tryParseDuration } from './alerting/duration.ts';
+import { DURATION_HINT, tryParseDuration } from './duration.ts';
 import { ACTOR_TYPES } from './events.ts';
 import type { EventFilters } from './store/queries.ts';
 

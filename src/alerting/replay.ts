@@ -9,7 +9,7 @@ import type { DbOrTx } from '../store/db.ts';
 import { rowToEvent } from '../store/rows.ts';
 import { chainHeads, events } from '../store/schema/index.ts';
 import { groupKey, matchRule } from './match.ts';
-import type { Rule } from './rule-schema.ts';
+import type { Rule } from './rules/types.ts';
 
 export interface WouldBeAlert {
   rule: Rule;

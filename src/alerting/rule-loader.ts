@@ -3,7 +3,8 @@ import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
-import { defaultRuleId, parseRule, RULE_ID, type Rule } from './rule-schema.ts';
+import { defaultRuleId, parseRule, RULE_ID } from './rules/schema.ts';
+import type { Rule } from './rules/types.ts';
 
 export interface RuleProblem {
   /** The rule file, joined onto the rules directory as it was given (e.g. `rules/warehouse-disabled.yml`). */

@@ -11,7 +11,7 @@ import type { Db } from '../store/db.ts';
 import { getEvent } from '../store/queries.ts';
 import { groupKey, matchRule } from './match.ts';
 import type { RuleSet } from './rule-loader.ts';
-import type { Rule } from './rule-schema.ts';
+import type { Rule } from './rules/types.ts';
 import { PermanentSlackError, type SlackAlertSender } from './slack-sender.ts';
 import { acquireThrottle, recordThresholdMatch } from './window-state.ts';
 

@@ -1,5 +1,7 @@
 /** Queue and job names, and the payload schema of each job. */
 import { z } from 'zod';
+import { ACTOR_TYPES } from '../events.ts';
+import type { EventFilters } from '../store/queries.ts';
 
 export const AUDIT_EVENTS_QUEUE = 'audit-events';
 export const AUDIT_EVENT_JOB = 'audit-event';
@@ -32,7 +34,7 @@ export function auditEventJobId(workspaceId: string, eventId: string): string {
 export const EXPORTS_QUEUE = 'audit-exports';
 export const EXPORT_JOB = 'csv-export';
 
-/** Filters travel as JSON: dates as ISO strings. */
+/** What `/audit export` enqueues and the export worker consumes. Filters travel as JSON: dates as ISO strings. */
 export const exportJobSchema = z.strictObject({
   workspaceId: z.string().min(1),
   channelId: z.string().min(1),
@@ -41,7 +43,7 @@ export const exportJobSchema = z.strictObject({
     types: z.array(z.string()).optional(),
     category: z.string().optional(),
     actor: z.string().optional(),
-    actorType: z.enum(['user', 'token', 'system']).optional(),
+    actorType: z.enum(ACTOR_TYPES).optional(),
     resourceType: z.string().optional(),
     resourceId: z.string().optional(),
     since: z.iso.datetime().optional(),
@@ -49,3 +51,38 @@ export const exportJobSchema = z.strictObject({
   }),
 });
 export type ExportJob = z.infer<typeof exportJobSchema>;
+
+/** The export job for a request: who asked, in which channel, for which events. */
+export function exportJob(request: {
+  workspaceId: string;
+  channelId: string;
+  userId: string;
+  filters: EventFilters;
+}): ExportJob {
+  const { filters } = request;
+  return {
+    workspaceId: request.workspaceId,
+    channelId: request.channelId,
+    userId: request.userId,
+    filters: {
+      ...filters,
+      types: filters.types ? [...filters.types] : undefined,
+      since: filters.since?.toISOString(),
+      until: filters.until?.toISOString(),
+    },
+  };
+}
+
+/** The filters of an export job (checked with exportJobSchema), as the store takes them. */
+export function exportJobFilters(filters: ExportJob['filters']): EventFilters {
+  return {
+    ...filters,
+    since: filters.since ? new Date(filters.since) : undefined,
+    until: filters.until ? new Date(filters.until) : undefined,
+  };
+}
+
+/** One job per slash command: Slack's retry of the same command (same trigger id) is the same export. */
+export function exportJobId(triggerId: string): string {
+  return `export-${triggerId}`;
+}

@@ -1,7 +1,5 @@
-/** Reading events back: filtered pages with a keyset cursor, and a streamed CSV of every match. */
-import { Readable } from 'node:stream';
+/** Reading events back: filtered pages with a keyset cursor, and every match in batches for the CSV export. */
 import { and, eq, gte, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
-import { stringify } from 'csv-stringify/sync';
 import type postgres from 'postgres';
 import type { ActorType, StoredEvent } from '../events.ts';
 import type { DbOrTx } from './db.ts';
@@ -94,34 +92,31 @@ export async function getEvent(db: DbOrTx, workspaceId: string, id: string): Pro
   return row && rowToEvent(row);
 }
 
-export const CSV_COLUMNS = [
+/**
+ * What each row exportEventRows yields holds, in order, named as the CSV header (SPEC section 4) names them. The
+ * select below must list its columns in this order.
+ */
+export const EXPORT_COLUMNS = [
   'id', 'timestamp', 'type', 'category', 'actor_type', 'actor_id', 'actor_name', 'actor_email',
   'resource_type', 'resource_id', 'resource_name', 'changes', 'context', 'metadata',
 ] as const;
 
-/**
- * escape_formulas: a cell starting with = + - @ tab or CR (or their full-width forms) is run by Excel
- * or Sheets as a formula, so csv-stringify prefixes it with an apostrophe (OWASP's advice).
- */
-const CSV_OPTIONS = { escape_formulas: true } as const;
-
-/** Rows per CSV chunk written to the response. */
-const CSV_CHUNK_ROWS = 200;
+/** One exported event: every cell as text (JSON for changes, context and metadata), in EXPORT_COLUMNS order. */
+export type ExportRow = (string | null)[];
 
 /** Rows fetched from the Postgres cursor per round trip. */
-const CSV_BATCH = 2000;
+const EXPORT_BATCH_ROWS = 2000;
 
 /**
- * Every matching event as CSV, newest first, read through a Postgres cursor so memory stays flat
- * however many rows match. `onRow` lets a caller count rows or track the time range.
+ * Every matching event, newest first, read through a Postgres cursor in batches of EXPORT_BATCH_ROWS so memory
+ * stays flat however many rows match. Rows come as text, ready for a CSV cell.
  */
-export function exportEventsCsv(
+export async function* exportEventRows(
   db: DbOrTx,
   sqlClient: postgres.Sql,
   workspaceId: string,
   filters: EventFilters,
-  onRow?: (row: { timestamp: string }) => void,
-): Readable {
+): AsyncGenerator<ExportRow[]> {
   const query = db
     .select({
       id: events.id,
@@ -146,19 +141,7 @@ export function exportEventsCsv(
     .orderBy(...newestFirst)
     .toSQL();
 
-  // csv-stringify's sync API per cursor batch: one chunk of ~CSV_BATCH rows per write instead of a
-  // stream transition and a socket write per row, at the same flat memory (one batch at a time).
-  async function* chunks(): AsyncGenerator<string> {
-    yield stringify([[...CSV_COLUMNS]], CSV_OPTIONS);
-    const cursor = sqlClient.unsafe(query.sql, query.params as postgres.ParameterOrJSON<never>[]).values().cursor(CSV_BATCH);
-    for await (const batch of cursor) {
-      const rows = batch as unknown as (string | null)[][];
-      if (onRow) for (const row of rows) onRow({ timestamp: row[1]! });
-      // Slices keep each chunk under V8's large-object size (128 KB), so chunks die young instead of
-      // piling up in large-object space until a full GC: that is what keeps RSS flat.
-      for (let at = 0; at < rows.length; at += CSV_CHUNK_ROWS) yield stringify(rows.slice(at, at + CSV_CHUNK_ROWS), CSV_OPTIONS);
-    }
-  }
-
-  return Readable.from(chunks(), { objectMode: false });
+  // Arrays, not objects: no keys made per row, and the order the CSV writes them in.
+  const rows = sqlClient.unsafe(query.sql, query.params as postgres.ParameterOrJSON<never>[]).values();
+  for await (const batch of rows.cursor(EXPORT_BATCH_ROWS)) yield batch as unknown as ExportRow[];
 }

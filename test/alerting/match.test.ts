@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { categoryOf } from '../../src/catalog.ts';
 import type { StoredEvent } from '../../src/events.ts';
 import { groupKey, matchRule, resolvePath } from '../../src/alerting/match.ts';
-import { parseRule, type Rule } from '../../src/alerting/rule-schema.ts';
+import { parseRule } from '../../src/alerting/rules/schema.ts';
+import type { Rule } from '../../src/alerting/rules/types.ts';
 
 /** A rule built by the real schema from what a rule file would say. */
 function rule(fields: Record<string, unknown>): Rule {

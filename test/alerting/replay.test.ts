@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWindowSimulator, replayRules, type ReplayOptions, type ReplaySummary, type WouldBeAlert } from '../../src/alerting/replay.ts';
 import { loadRules } from '../../src/alerting/rule-loader.ts';
-import type { Rule } from '../../src/alerting/rule-schema.ts';
+import type { Rule } from '../../src/alerting/rules/types.ts';
 import { runRulesTest } from '../../src/cli/rules-test.ts';
 import { incomingEventSchema, type StoredEvent } from '../../src/events.ts';
 import { appendEventsTx } from '../../src/store/append.ts';

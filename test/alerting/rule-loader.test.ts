@@ -14,7 +14,7 @@ import {
   type RuleLogger,
   type RuleProblem,
 } from '../../src/alerting/rule-loader.ts';
-import type { Rule } from '../../src/alerting/rule-schema.ts';
+import type { Rule } from '../../src/alerting/rules/types.ts';
 
 const SHIPPED_RULES = fileURLToPath(new URL('../../rules', import.meta.url));
 

@@ -71,10 +71,14 @@ const lastResponse = async (url: string) => {
   return slack.responses(id).at(-1)!.body as { text?: string; blocks?: { type: string; elements?: { action_id?: string; value?: string }[] }[]; replace_original?: boolean };
 };
 
+/** Runs `/audit <text>`; `body` is the answer the user sees, which comes through response_url after an empty ack. */
 async function command(text: string, userId = OWNER) {
   const url = responseUrl();
   const response = await postToSlackEndpoint(app.url, slashCommandBody({ text, userId, responseUrl: url }));
-  return { response, url, body: response.headers.get('content-type')?.includes('json') ? ((await response.json()) as { text?: string; blocks?: unknown[] }) : undefined };
+  expect(response.status).toBe(200);
+  expect(await response.text()).toBe('');
+  const body = (await lastResponse(url)) as { response_type?: string; text?: string; blocks?: unknown[] };
+  return { response, url, body };
 }
 
 async function click(actionId: string, value: string, userId: string, message: { ts: string; blocks?: unknown[] }, channelId = 'C0000000001') {
@@ -104,6 +108,19 @@ describe('POST /slack/events signatures', () => {
 });
 
 describe('/audit', () => {
+  it('acknowledges at once, before the owner-group lookup answers, and answers once it does', async () => {
+    // The first look at the owner group in this file (owners in AUDIT_OWNERS need none), held as a slow Slack holds it.
+    const lookup = slack.hold('usergroups.users.list');
+    const url = responseUrl();
+    const body = slashCommandBody({ text: 'help', userId: GROUPIE, responseUrl: url });
+    const response = await postToSlackEndpoint(app.url, body);
+    expect(response.status).toBe(200);
+    await lookup.waitUntilHeld(1);
+    expect(slack.responses(decodeURIComponent(url.split('/').at(-1)!))).toHaveLength(0);
+    lookup.release();
+    expect(JSON.stringify(await lastResponse(url))).toContain('/audit export');
+  });
+
   it('refuses a non-owner ephemerally and records the attempt as an audit event', async () => {
     const { body } = await command('type:"Warehouses Disabled"', STRANGER);
     expect(body).toMatchObject({ response_type: 'ephemeral', text: expect.stringContaining('Only audit owners') });
@@ -183,6 +200,22 @@ describe('/audit', () => {
     await expect.poll(async () => (await app.service.queues.exports.getJob(job!.id!))?.finishedOn !== undefined && (await app.service.queues.exports.getJob(job!.id!))!.attemptsStarted > 1, { timeout: 10_000 }).toBe(true);
     expect(slack.files().length).toBe(uploads);
     expect(slack.callsTo('files.completeUploadExternal')).toHaveLength(1);
+  });
+});
+
+describe('the owner check on the other buttons', () => {
+  it.each([
+    ['audit_show_trail', 'show trail'],
+    ['audit_next_page', 'next page'],
+  ])('refuses a %s click from someone who is not an owner and records it as "%s"', async (actionId, attempted) => {
+    const url = await click(actionId, 'anything', STRANGER, { ts: '1.0' });
+    const text = expect.stringContaining('Only audit owners');
+    expect(await lastResponse(url)).toMatchObject({ response_type: 'ephemeral', replace_original: false, text });
+    const recorded = async () =>
+      (await storedEvents('?type=Audit%20Access%20Denied')).some(
+        (e) => e.actor.id === STRANGER && e.metadata?.attempted === attempted,
+      );
+    await expect.poll(recorded).toBe(true);
   });
 });
 

@@ -1,6 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { buildHelpBlocks } from '../../src/slack/blocks/help.ts';
-import { describeFilters, FILTER_KEYS, parseCommandText } from '../../src/slack/command-text.ts';
+import { describeFilters } from '../../src/slack/command/describe.ts';
+import { FILTER_KEYS } from '../../src/slack/command/filters.ts';
+import { parseCommandText } from '../../src/slack/command/parse.ts';
 
 const NOW = new Date('2026-11-25T10:00:00.000Z');
 const DAY = 86_400_000;
@@ -74,9 +76,14 @@ describe('parseCommandText: subcommands', () => {
   });
 
   it('reads forward on with only a write key, and --since=… or a phone’s em dash in place of --', () => {
-    expect(parseCommandText('forward on wk_1')).toEqual({ kind: 'forward', action: 'on', writeKey: 'wk_1' });
-    expect(parseCommandText('forward on wk_1 --since=2026-11-01')).toMatchObject({ since: new Date('2026-11-01T00:00:00.000Z') });
-    expect(parseCommandText('forward on wk_1 —since 12h')).toMatchObject({ since: new Date(NOW.getTime() - 12 * 3_600_000) });
+    const onlyKey = { kind: 'forward', action: 'on', writeKey: 'wk_1Ab2Cd3' };
+    expect(parseCommandText('forward on wk_1Ab2Cd3')).toEqual(onlyKey);
+    expect(parseCommandText('forward on wk_1Ab2Cd3 --since=2026-11-01')).toMatchObject({
+      since: new Date('2026-11-01T00:00:00.000Z'),
+    });
+    expect(parseCommandText('forward on wk_1Ab2Cd3 —since 12h')).toMatchObject({
+      since: new Date(NOW.getTime() - 12 * 3_600_000),
+    });
   });
 });
 
@@ -221,13 +228,21 @@ describe('parseCommandText: errors name the token', () => {
   it('asks forward on for a write key and names one that cannot be', () => {
     expect(errorOf('forward on')).toMatch(/^forward on needs the Segment source's write key/);
     expect(errorOf('forward on --since 7d')).toMatch(/^forward on needs the Segment source's write key/);
-    expect(errorOf('forward on "wk 1"')).toMatch(/^"wk 1" does not look like a Segment write key/);
+    // The rules (and words) of forwarding/settings.ts, never quoting what may be a real key mistyped.
+    expect(errorOf('forward on "wk 1"')).toMatch(/^a write key has no spaces: \/audit forward status/);
+    expect(errorOf('forward on wk$1Ab2Cd3')).toMatch(/^a write key holds only letters, digits, "\.", "-" and "_"/);
+    expect(errorOf('forward on wk_1')).toMatch(/^that write key is too short \(4 characters\)/);
+    for (const text of ['forward on "wk 1"', 'forward on wk$1Ab2Cd3', 'forward on wk_1']) {
+      expect(errorOf(text)).not.toContain('wk');
+    }
   });
 
   it('names a bad or missing --since and an unknown option of forward on', () => {
-    expect(errorOf('forward on wk_1 --since lately')).toMatch(/^"--since lately" is not a time: use /);
-    expect(errorOf('forward on wk_1 --since')).toBe('--since needs a time, e.g. --since 7d');
-    expect(errorOf('forward on wk_1 --until 7d')).toBe('unknown option "--until" — forward on takes --since, e.g. --since 7d');
+    expect(errorOf('forward on wk_1Ab2Cd3 --since lately')).toMatch(/^"--since lately" is not a time: use /);
+    expect(errorOf('forward on wk_1Ab2Cd3 --since')).toBe('--since needs a time, e.g. --since 7d');
+    expect(errorOf('forward on wk_1Ab2Cd3 --until 7d')).toBe(
+      'unknown option "--until" — forward on takes --since, e.g. --since 7d',
+    );
   });
 });
 

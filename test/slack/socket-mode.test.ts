@@ -69,8 +69,11 @@ describe('Socket Mode (SLACK_APP_TOKEN set)', () => {
         },
       }),
     );
+    // Acknowledged at once, before the owner check; the answer follows through response_url.
     const answer = await ack;
-    expect(JSON.stringify(answer.payload)).toContain('/audit export');
+    expect(answer.payload ?? {}).toEqual({});
+    await expect.poll(() => slack.responses('socket').length, { timeout: 10_000 }).toBe(1);
+    expect(JSON.stringify(slack.responses('socket')[0]!.body)).toContain('/audit export');
   });
 
   it('serves no /slack/events over HTTP', async () => {

@@ -7,11 +7,12 @@ import {
   MAX_EVENTS_PER_REQUEST,
   type IncomingEvent,
 } from '../../events.ts';
+import { eventsCsv } from '../../export/csv.ts';
 import { checkRange, filterFieldsSchema } from '../../filters.ts';
 import type { Metrics } from '../../metrics.ts';
 import { AppendersBusy, EventAppender } from '../../store/append.ts';
 import type { Database } from '../../store/db.ts';
-import { decodeCursor, exportEventsCsv, listEvents, MAX_PAGE_SIZE, type Cursor } from '../../store/queries.ts';
+import { decodeCursor, exportEventRows, listEvents, MAX_PAGE_SIZE, type Cursor } from '../../store/queries.ts';
 import { workspaceForToken } from '../../store/tokens.ts';
 import { AppError, badRequest, issuePath, payloadTooLarge, unauthorized, type ErrorDetail } from '../errors.ts';
 
@@ -166,7 +167,7 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
   app.get('/v1/events.csv', async (request, reply) => {
     const { filters } = parseListQuery(request.query, false);
     let rows = 0;
-    const csv = exportEventsCsv(database.db, database.sql, request.workspaceId, filters, () => {
+    const csv = eventsCsv(exportEventRows(database.db, database.sql, request.workspaceId, filters), () => {
       rows += 1;
     });
     csv.on('end', () => metrics.exportedRows.inc(rows));

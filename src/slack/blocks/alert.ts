@@ -1,11 +1,10 @@
 /** The Block Kit message posted to a channel when a rule matches an event (SPEC section 5). */
 import type { types } from '@slack/bolt';
+import type { Severity } from '../../alerting/rules/types.ts';
 import { RESOURCE_NOUN, revertPlanFor, type RevertPlan } from '../../catalog.ts';
 import type { JsonObject, StoredEvent } from '../../events.ts';
 import { REVERT_ACTION, SHOW_TRAIL_ACTION } from '../ids.ts';
 import { escapeMrkdwn, slackDate, truncate } from '../mrkdwn.ts';
-
-export type Severity = 'critical' | 'warning' | 'info';
 
 /** The parts of a rule the alert shows or obeys. */
 export interface AlertRule {

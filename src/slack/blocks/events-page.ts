@@ -4,8 +4,10 @@ import type { types } from '@slack/bolt';
 import { z } from 'zod';
 import type { Actor, JsonObject, StoredEvent } from '../../events.ts';
 import { filterFieldsSchema } from '../../filters.ts';
+import { withoutUndefined } from '../../json.ts';
 import { decodeCursor, type EventFilters } from '../../store/queries.ts';
-import { describeFilters, SLACK_PAGE_MAX } from '../command-text.ts';
+import { describeFilters } from '../command/describe.ts';
+import { SLACK_PAGE_MAX } from '../command/filters.ts';
 import { NEXT_PAGE_ACTION } from '../ids.ts';
 import { escapeMrkdwn, slackDate, truncate } from '../mrkdwn.ts';
 import { BLOCK_KIT_LIMITS } from './alert.ts';
@@ -159,10 +161,6 @@ const wireSchema = z.strictObject({
 });
 
 type WireValue = z.infer<typeof wireSchema>;
-
-function withoutUndefined<T extends object>(object: T): T {
-  return Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined)) as T;
-}
 
 /**
  * One section per event; past MAX_EVENT_SECTIONS events (limit:100) several share a section, so the page never passes

@@ -2,6 +2,7 @@
 import type { types } from '@slack/bolt';
 import { maskWriteKey } from '../../forwarding/tracking-client.ts';
 import type { ForwardingStatus } from '../../store/forwarding.ts';
+import { FORWARD_SYNTAX } from '../command/forward.ts';
 import { escapeMrkdwn, slackDate, truncate } from '../mrkdwn.ts';
 
 export interface ForwardingStatusMessage {
@@ -10,13 +11,15 @@ export interface ForwardingStatusMessage {
 }
 
 export const NOT_SENT_WHILE_OFF =
-  'Events stored while forwarding was off are not sent. To send them, turn it on again with a backfill, e.g. `/audit forward on <writeKey> --since 7d`.';
+  'Events stored while forwarding was off are not sent. ' +
+  `To send them, turn it on again with a backfill, e.g. \`${FORWARD_SYNTAX.backfill}\`.`;
 
 export function buildForwardingStatus(workspaceId: string, status: ForwardingStatus | undefined, now = new Date()): ForwardingStatusMessage {
   const workspace = `\`${escapeMrkdwn(workspaceId)}\``;
   if (!status) {
     const text = `Audit forwarding is off for workspace ${workspace}: it has never been turned on.`;
-    return message(text, [text, escapeMrkdwn('Turn it on with `/audit forward on <writeKey> [name]` to send every new audit event to a Segment source.')]);
+    const howTo = `Turn it on with \`${FORWARD_SYNTAX.on}\` to send every new audit event to a Segment source.`;
+    return message(text, [text, escapeMrkdwn(howTo)]);
   }
   const { settings } = status;
   const destination = `${settings.name ? `*${escapeMrkdwn(truncate(settings.name, 200))}* ` : ''}(write key \`${escapeMrkdwn(maskWriteKey(settings.writeKey))}\`)`;

@@ -1,7 +1,8 @@
 /** The answer to `/audit` and `/audit help`: what the command does, with examples to copy. */
 import type { types } from '@slack/bolt';
 import { TIME_HINT } from '../../filters.ts';
-import { FILTER_SYNTAX, SLACK_PAGE_DEFAULT } from '../command-text.ts';
+import { FILTER_SYNTAX, SLACK_PAGE_DEFAULT } from '../command/filters.ts';
+import { FORWARD_SYNTAX } from '../command/forward.ts';
 import { escapeMrkdwn } from '../mrkdwn.ts';
 
 export interface HelpMessage {
@@ -28,10 +29,10 @@ export function buildHelpBlocks(): HelpMessage {
       ),
       section(
         '*Forward to Segment* — send every new audit event to a Segment source as a `track` call:\n' +
-          '`/audit forward status` — is forwarding on, and where to\n' +
-          '`/audit forward on <writeKey> [name]` — turn it on, e.g. `/audit forward on wk_3xAmpl3 Audit source`\n' +
-          '`/audit forward on <writeKey> [name] --since 7d` — also send the events stored in the last 7 days\n' +
-          '`/audit forward off` — turn it off',
+          `\`${FORWARD_SYNTAX.status}\` — is forwarding on, and where to\n` +
+          `\`${FORWARD_SYNTAX.on}\` — turn it on, e.g. \`/audit forward on wk_3xAmpl3 Audit source\`\n` +
+          `\`${FORWARD_SYNTAX.backfill}\` — also send the events stored in the last 7 days\n` +
+          `\`${FORWARD_SYNTAX.off}\` — turn it off`,
       ),
       { type: 'divider' },
       section(`*Filters* — combine any of them; a filter not given matches everything:\n${filters}`),

@@ -1,15 +1,35 @@
-/** Registers every Slack listener on the app; each lives in its own file. */
-import type { App, BlockAction, ButtonAction } from '@slack/bolt';
+/** Registers every Slack listener on the app, each in its own file, behind the owner check where it is owner-only. */
+import type {
+  App,
+  BlockAction,
+  ButtonAction,
+  Middleware,
+  SlackActionMiddlewareArgs,
+  SlackCommandMiddlewareArgs,
+} from '@slack/bolt';
 import type { SlackDeps } from '../context.ts';
 import { NEXT_PAGE_ACTION, REVERT_ACTION, SHOW_TRAIL_ACTION } from '../ids.ts';
 import { nextPageAction } from './actions/next-page.ts';
 import { revertAction } from './actions/revert.ts';
 import { showTrailAction } from './actions/show-trail.ts';
 import { auditCommand } from './commands/audit.ts';
+import { maskWriteKeysInCommand } from './commands/forward.ts';
+import { ownersOnly } from './owners-only.ts';
+
+type ButtonArgs = SlackActionMiddlewareArgs<BlockAction<ButtonAction>>;
 
 export function registerListeners(app: App, deps: SlackDeps): void {
-  app.command('/audit', auditCommand(deps));
-  app.action<BlockAction<ButtonAction>>({ action_id: NEXT_PAGE_ACTION, type: 'block_actions' }, nextPageAction(deps));
-  app.action<BlockAction<ButtonAction>>({ action_id: SHOW_TRAIL_ACTION, type: 'block_actions' }, showTrailAction(deps));
-  app.action<BlockAction<ButtonAction>>({ action_id: REVERT_ACTION, type: 'block_actions' }, revertAction(deps));
+  const buttonValue = ({ action }: ButtonArgs) => action.value;
+
+  app.command(
+    '/audit',
+    // A non-owner may paste a real write key into `/audit forward on`: it must not reach the trail in full.
+    ownersOnly<SlackCommandMiddlewareArgs>(deps, '/audit', ({ command }) => maskWriteKeysInCommand(command.text ?? '')),
+    auditCommand(deps),
+  );
+  const onButton = (actionId: string, ...listeners: Middleware<ButtonArgs>[]) =>
+    app.action<BlockAction<ButtonAction>>({ action_id: actionId, type: 'block_actions' }, ...listeners);
+  onButton(NEXT_PAGE_ACTION, ownersOnly(deps, 'next page'), nextPageAction(deps));
+  onButton(SHOW_TRAIL_ACTION, ownersOnly(deps, 'show trail', buttonValue), showTrailAction(deps));
+  onButton(REVERT_ACTION, ownersOnly(deps, 'revert', buttonValue), revertAction(deps));
 }

@@ -1,18 +1,14 @@
-/** The "Next" button under a page of /audit results: the following page, in place of the current one. */
+/** The "Next" button under a page of /audit results: the following page, in place of the current one (owners only). */
 import type { AllMiddlewareArgs, BlockAction, ButtonAction, SlackActionMiddlewareArgs } from '@slack/bolt';
 import { decodeCursor, listEvents } from '../../../store/queries.ts';
 import { buildEventsPage, decodeNextPageValue } from '../../blocks/events-page.ts';
-import { recordAccessDenied, REFUSAL_TEXT, workspaceForTeam, type SlackDeps } from '../../context.ts';
+import { workspaceForTeam, type SlackDeps } from '../../context.ts';
+
+type ButtonArgs = SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs;
 
 export function nextPageAction(deps: SlackDeps) {
-  return async ({ ack, body, action, respond }: SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs): Promise<void> => {
-    await ack();
+  return async ({ body, action, respond }: ButtonArgs): Promise<void> => {
     const workspaceId = workspaceForTeam(deps.config, body.team?.id);
-    if (!(await deps.owners.isOwner(body.user.id))) {
-      await respond({ response_type: 'ephemeral', replace_original: false, text: REFUSAL_TEXT });
-      await recordAccessDenied(deps, { workspaceId, userId: body.user.id, teamId: body.team?.id, what: 'next page' });
-      return;
-    }
     const value = decodeNextPageValue(action.value ?? '');
     const cursor = value && decodeCursor(value.cursor);
     if (!value || !cursor) {

@@ -1,16 +1,12 @@
 /**
- * The alert's Revert button: owners only, one Segment API call per event however many clicks, the
- * revert recorded as an audit event, and the alert updated in place with who reverted it (or why not).
+ * The alert's Revert button, for owners: runs the revert workflow (revert/workflow.ts) and shows how it ended,
+ * on the alert itself (updated in place with who reverted it, or why not) or, failing that, to the clicker.
  */
 import type { AllMiddlewareArgs, BlockAction, ButtonAction, SlackActionMiddlewareArgs } from '@slack/bolt';
 import type { types } from '@slack/bolt';
-import type { StoredEvent } from '../../../events.ts';
-import type { RevertOutcome } from '../../../revert/types.ts';
-import { appendEvents } from '../../../store/append.ts';
-import { getEvent } from '../../../store/queries.ts';
-import { claimRevert, finishRevert } from '../../../store/reverts.ts';
+import { revertEvent, type RevertResult } from '../../../revert/workflow.ts';
 import { parseAlertButtonValue } from '../../blocks/alert.ts';
-import { recordAccessDenied, REFUSAL_TEXT, workspaceForTeam, type SlackDeps } from '../../context.ts';
+import { workspaceForTeam, type SlackDeps } from '../../context.ts';
 import { escapeMrkdwn, slackDate, truncate } from '../../mrkdwn.ts';
 
 /** The context block this listener adds to an alert; replaced, never stacked, on later clicks. */
@@ -22,87 +18,70 @@ function statusBlock(text: string): types.ContextBlock {
   return { type: 'context', block_id: STATUS_BLOCK_ID, elements: [{ type: 'mrkdwn', text: truncate(text, 1900) }] };
 }
 
+type ButtonArgs = SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs;
+
 export function revertAction(deps: SlackDeps) {
-  return async ({ ack, body, action, client, respond }: SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs): Promise<void> => {
-    await ack();
+  return async ({ body, action, client, respond }: ButtonArgs): Promise<void> => {
     const workspaceId = workspaceForTeam(deps.config, body.team?.id);
     const userId = body.user.id;
     const log = deps.logger.child({ action: 'revert', user: userId, workspaceId, value: action.value });
     const tell = (text: string) => respond({ response_type: 'ephemeral', replace_original: false, text });
 
-    if (!(await deps.owners.isOwner(userId))) {
-      await tell(REFUSAL_TEXT);
-      await recordAccessDenied(deps, { workspaceId, userId, userName: body.user.name, teamId: body.team?.id, channelId: body.channel?.id, what: 'revert', detail: action.value });
-      log.info('refused a Revert click from a non-owner');
-      return;
-    }
     const value = parseAlertButtonValue(action.value);
-    const event = value && value.w === workspaceId ? await getEvent(deps.database.db, workspaceId, value.e) : undefined;
-    if (!event) {
-      await tell('That event is not in this workspace’s audit trail any more, so it cannot be reverted from here.');
-      return;
-    }
-    if (!deps.revertTarget || !deps.revertTarget.canRevert(event)) {
-      await tell(`A ${escapeMrkdwn(event.type)} event cannot be reverted automatically.`);
-      return;
-    }
+    const result: RevertResult =
+      value && value.w === workspaceId
+        ? await revertEvent(
+            { db: deps.database.db, target: deps.revertTarget, logger: deps.logger.child({ action: 'revert' }) },
+            {
+              workspaceId,
+              eventId: value.e,
+              user: { id: userId, name: body.user.name },
+              context: { via: 'slack', slackTeamId: body.team?.id ?? null, slackChannelId: body.channel?.id ?? null },
+            },
+          )
+        : { status: 'not_found' };
 
-    const key = { workspaceId, eventId: event.id };
-    const claim = await claimRevert(deps.database.db, key, userId);
-    if (!claim.claimed) {
-      const by = `<@${claim.existing.requestedBy}>`;
-      await tell(claim.existing.status === 'done' ? `This change was already reverted by ${by}.` : `${by} is reverting this change right now.`);
-      return;
-    }
-
-    const outcome: RevertOutcome = await deps.revertTarget.revert(event).catch((error: unknown) => {
-      log.error({ err: error }, 'revert failed unexpectedly');
-      return { ok: false, reason: 'an unexpected error; see the service log', retryable: true } as const;
-    });
     const channel = body.channel?.id;
     const ts = body.message?.ts;
     const original = ((body.message?.blocks ?? []) as Block[]).filter((block) => block.block_id !== STATUS_BLOCK_ID);
-
-    if (outcome.ok) {
-      const revertEventId = await deps.database.db.transaction(async (tx) => {
-        const { stored } = await appendEvents(tx, workspaceId, [revertEventFor(event, outcome, body)]);
-        const recorded = stored[0]!.id;
-        await finishRevert(tx, key, { status: 'done', revertEventId: recorded });
-        return recorded;
-      });
-      log.info({ eventId: event.id, revertEventId }, outcome.summary);
-      if (channel && ts) {
-        const blocks = [...original.filter((block) => block.type !== 'actions'), statusBlock(`:leftwards_arrow_with_hook: Reverted by <@${userId}> at ${slackDate(new Date())}: ${escapeMrkdwn(outcome.summary)}`)];
+    switch (result.status) {
+      case 'not_found':
+        await tell('That event is not in this workspace’s audit trail any more, so it cannot be reverted from here.');
+        return;
+      case 'not_revertible':
+        await tell(`A ${escapeMrkdwn(result.eventType)} event cannot be reverted automatically.`);
+        return;
+      case 'already_reverted':
+        await tell(`This change was already reverted by <@${result.by}>.`);
+        return;
+      case 'in_progress':
+        await tell(`<@${result.by}> is reverting this change right now.`);
+        return;
+      case 'reverted': {
+        if (!channel || !ts) {
+          await tell(`Reverted: ${escapeMrkdwn(result.summary)}`);
+          return;
+        }
+        const summary = escapeMrkdwn(result.summary);
+        const status = `:leftwards_arrow_with_hook: Reverted by <@${userId}> at ${slackDate(new Date())}: ${summary}`;
+        const blocks = [...original.filter((block) => block.type !== 'actions'), statusBlock(status)];
         await client.chat
-          .update({ channel, ts, blocks, text: `Reverted by <@${userId}>: ${escapeMrkdwn(outcome.summary)}` })
+          .update({ channel, ts, blocks, text: `Reverted by <@${userId}>: ${summary}` })
           .catch((error: unknown) => log.warn({ err: error }, 'reverted, but could not update the alert message'));
-      } else {
-        await tell(`Reverted: ${escapeMrkdwn(outcome.summary)}`);
+        return;
       }
-      return;
+      case 'failed': {
+        if (!channel || !ts) {
+          await tell(`Revert failed: ${escapeMrkdwn(result.reason)}`);
+          return;
+        }
+        const reason = escapeMrkdwn(result.reason);
+        const status = `:x: Revert by <@${userId}> failed at ${slackDate(new Date())}: ${reason}`;
+        await client.chat
+          .update({ channel, ts, blocks: [...original, statusBlock(status)], text: `Revert failed: ${reason}` })
+          .catch((error: unknown) => log.warn({ err: error }, 'could not show the revert failure on the alert'));
+        return;
+      }
     }
-
-    await finishRevert(deps.database.db, key, { status: 'failed', reason: outcome.reason });
-    log.warn({ eventId: event.id, reason: outcome.reason }, 'revert failed');
-    if (channel && ts) {
-      const blocks = [...original, statusBlock(`:x: Revert by <@${userId}> failed at ${slackDate(new Date())}: ${escapeMrkdwn(outcome.reason)}`)];
-      await client.chat
-        .update({ channel, ts, blocks, text: `Revert failed: ${escapeMrkdwn(outcome.reason)}` })
-        .catch((error: unknown) => log.warn({ err: error }, 'could not show the revert failure on the alert'));
-    } else {
-      await tell(`Revert failed: ${escapeMrkdwn(outcome.reason)}`);
-    }
-  };
-}
-
-/** The audit event of a revert: the inverse type, the clicker as actor, and a link to the original. */
-function revertEventFor(event: StoredEvent, outcome: Extract<RevertOutcome, { ok: true }>, body: BlockAction) {
-  return {
-    type: outcome.inverseType,
-    actor: { type: 'user' as const, id: body.user.id, ...(body.user.name && { name: body.user.name }) },
-    resource: event.resource,
-    changes: outcome.changes,
-    context: { via: 'slack', slackTeamId: body.team?.id ?? null, slackChannelId: body.channel?.id ?? null },
-    metadata: { revertOf: event.id, revertedType: event.type, ...(event.metadata?.destinationId !== undefined && { destinationId: event.metadata.destinationId }) },
   };
 }

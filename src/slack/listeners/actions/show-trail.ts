@@ -1,21 +1,17 @@
-/** The alert's "Show trail" button: the recent history of the same resource, to the clicker only. */
+/** The alert's "Show trail" button: the recent history of the same resource, to the clicker only (owners only). */
 import type { AllMiddlewareArgs, BlockAction, ButtonAction, SlackActionMiddlewareArgs } from '@slack/bolt';
 import { getEvent, listEvents } from '../../../store/queries.ts';
 import { parseAlertButtonValue } from '../../blocks/alert.ts';
 import { buildEventsPage } from '../../blocks/events-page.ts';
-import { recordAccessDenied, REFUSAL_TEXT, workspaceForTeam, type SlackDeps } from '../../context.ts';
+import { workspaceForTeam, type SlackDeps } from '../../context.ts';
 
 const TRAIL_LENGTH = 10;
 
+type ButtonArgs = SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs;
+
 export function showTrailAction(deps: SlackDeps) {
-  return async ({ ack, body, action, respond }: SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs): Promise<void> => {
-    await ack();
+  return async ({ body, action, respond }: ButtonArgs): Promise<void> => {
     const workspaceId = workspaceForTeam(deps.config, body.team?.id);
-    if (!(await deps.owners.isOwner(body.user.id))) {
-      await respond({ response_type: 'ephemeral', replace_original: false, text: REFUSAL_TEXT });
-      await recordAccessDenied(deps, { workspaceId, userId: body.user.id, teamId: body.team?.id, what: 'show trail', detail: action.value });
-      return;
-    }
     const value = parseAlertButtonValue(action.value);
     const event = value && value.w === workspaceId ? await getEvent(deps.database.db, workspaceId, value.e) : undefined;
     if (!event) {

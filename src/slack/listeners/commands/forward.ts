@@ -1,21 +1,13 @@
 /** `/audit forward status|on|off` (SPEC section 9), for owners; the toggles are recorded as audit events. */
 import type { RespondFn, SlashCommand } from '@slack/bolt';
-import { turnForwardingOff, turnForwardingOn, writeKeyProblem, type ToggleSource } from '../../../forwarding/settings.ts';
+import { turnForwardingOff, turnForwardingOn, type ToggleSource } from '../../../forwarding/settings.ts';
 import { maskWriteKey } from '../../../forwarding/tracking-client.ts';
 import { getForwardingStatus } from '../../../store/forwarding.ts';
 import { buildForwardingStatus, NOT_SENT_WHILE_OFF } from '../../blocks/forwarding-status.ts';
-import { parseCommandText, type ForwardCommand } from '../../command-text.ts';
+import { parseCommandText } from '../../command/parse.ts';
+import type { ForwardCommand } from '../../command/types.ts';
 import type { SlackDeps } from '../../context.ts';
 import { escapeMrkdwn, slackDate, truncate } from '../../mrkdwn.ts';
-
-const USAGE = '/audit forward status | on <writeKey> [name] [--since 7d] | off';
-
-/** What to answer at once, before any work: an error in the command, or nothing (the answer follows via respond). */
-export function forwardCommandProblem(parsed: ForwardCommand): string | undefined {
-  if (parsed.action !== 'on') return undefined;
-  const problem = writeKeyProblem(parsed.writeKey);
-  return problem && `:warning: ${escapeMrkdwn(problem)}: ${escapeMrkdwn(USAGE)}`;
-}
 
 export async function runForwardCommand(
   deps: SlackDeps,

@@ -1,0 +1,89 @@
+/**
+ * The revert workflow behind the alert's Revert button: claim the event (so it is undone at most once, however many
+ * clicks), undo it at the target, and record how it ended; a success is an audit event committed with its claim.
+ */
+import type { StoredEvent } from '../events.ts';
+import type { Logger } from '../logger.ts';
+import { appendEvents } from '../store/append.ts';
+import type { Db } from '../store/db.ts';
+import { getEvent } from '../store/queries.ts';
+import { claimRevert, finishRevert } from '../store/reverts.ts';
+import type { RevertOutcome, RevertSuccess, RevertTarget } from './types.ts';
+
+export interface RevertDeps {
+  db: Db;
+  /** Undefined when no target is configured (no SEGMENT_API_TOKEN): nothing can be reverted. */
+  target: RevertTarget | undefined;
+  logger: Logger;
+}
+
+export interface RevertRequest {
+  workspaceId: string;
+  eventId: string;
+  /** Who asked: the actor of the recorded revert. */
+  user: { id: string; name?: string | undefined };
+  /** Where the request came from, kept as the recorded revert's context (e.g. `{ via: 'slack', … }`). */
+  context: Record<string, unknown>;
+}
+
+/** How a request ended. Every expected refusal and failure is a value, for the caller to show as it sees fit. */
+export type RevertResult =
+  | { status: 'not_found' }
+  | { status: 'not_revertible'; eventType: string }
+  | { status: 'already_reverted'; by: string }
+  | { status: 'in_progress'; by: string }
+  | { status: 'reverted'; summary: string; revertEventId: string }
+  | { status: 'failed'; reason: string };
+
+export async function revertEvent(deps: RevertDeps, request: RevertRequest): Promise<RevertResult> {
+  const { workspaceId } = request;
+  const log = deps.logger.child({ workspaceId, eventId: request.eventId, user: request.user.id });
+  const event = await getEvent(deps.db, workspaceId, request.eventId);
+  if (!event) return { status: 'not_found' };
+  const { target } = deps;
+  if (!target?.canRevert(event)) return { status: 'not_revertible', eventType: event.type };
+
+  const key = { workspaceId, eventId: event.id };
+  const claim = await claimRevert(deps.db, key, request.user.id);
+  if (!claim.claimed) {
+    const by = claim.existing.requestedBy;
+    return claim.existing.status === 'done' ? { status: 'already_reverted', by } : { status: 'in_progress', by };
+  }
+
+  const outcome: RevertOutcome = await target.revert(event).catch((error: unknown) => {
+    log.error({ err: error }, 'revert failed unexpectedly');
+    return { ok: false, reason: 'an unexpected error; see the service log', retryable: true } as const;
+  });
+
+  if (outcome.ok) {
+    const revertEventId = await deps.db.transaction(async (tx) => {
+      const { stored } = await appendEvents(tx, workspaceId, [revertEventFor(event, outcome, request)]);
+      const recorded = stored[0]!.id;
+      await finishRevert(tx, key, { status: 'done', revertEventId: recorded });
+      return recorded;
+    });
+    log.info({ revertEventId }, outcome.summary);
+    return { status: 'reverted', summary: outcome.summary, revertEventId };
+  }
+
+  await finishRevert(deps.db, key, { status: 'failed', reason: outcome.reason });
+  log.warn({ reason: outcome.reason }, 'revert failed');
+  return { status: 'failed', reason: outcome.reason };
+}
+
+/** The audit event of a revert: the inverse type, the requester as actor, and a link to the original. */
+function revertEventFor(event: StoredEvent, outcome: RevertSuccess, request: RevertRequest) {
+  const { user } = request;
+  return {
+    type: outcome.inverseType,
+    actor: { type: 'user' as const, id: user.id, ...(user.name && { name: user.name }) },
+    resource: event.resource,
+    changes: outcome.changes,
+    context: request.context,
+    metadata: {
+      revertOf: event.id,
+      revertedType: event.type,
+      ...(event.metadata?.destinationId !== undefined && { destinationId: event.metadata.destinationId }),
+    },
+  };
+}
