@@ -1,7 +1,7 @@
 /** Whether a stored event meets a rule's `when`, and which threshold/throttle group it falls in. */
 import type { StoredEvent } from '../events.ts';
 import { isRecord } from '../json.ts';
-import { MATCHED_OBJECTS, type FieldMatcher, type Rule, type RuleWhen, type Scalar, type ValueTest } from './rule-schema.ts';
+import { MATCHED_OBJECTS, type FieldMatcher, type Rule, type RuleWhen, type Scalar, type ValueTest } from './rules/types.ts';
 
 /**
  * True when the rule is enabled and every condition of its `when` holds. Disabled rules are checked

@@ -14,6 +14,7 @@ import {
   readDigestMessages,
   verifyDigests,
   type AnchorCheck,
+  type DigestMessage,
   type SignatureProblem,
   type WorkspaceReport,
 } from '../digest/verify.ts';
@@ -66,7 +67,7 @@ export async function verifyDigestsCommand(
   }
 
   const client = createSlackClient(config.slack.botToken, config.slack.apiUrl, createLogger('warn', process.stderr));
-  let messages;
+  let messages: DigestMessage[];
   try {
     messages = await readDigestMessages(client, channel);
   } catch (error) {

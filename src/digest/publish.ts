@@ -207,11 +207,12 @@ async function forwardOnce(
       deps.metrics?.digestForwards.inc({ outcome: 'failed' });
       log.error({ status: outcome.status, reason: outcome.reason }, 'Segment refused the forwarded chain digest');
       return 'done';
-    default:
+    default: {
       deps.metrics?.digestForwards.inc({ outcome: 'retried' });
       const reason = 'reason' in outcome ? outcome.reason : 'stopping';
       log.warn({ reason }, 'could not forward the digest to Segment; will retry');
       return 'retry';
+    }
   }
 }
 

@@ -8,7 +8,7 @@ import { loadRuleSet, type RuleSet, type RulesWatcher, watchRules } from '../ale
 import { SlackAlertSender } from '../alerting/slack-sender.ts';
 import { createAlertWorker } from '../alerting/worker.ts';
 import { AuditForwarder, type ForwarderOptions } from '../forwarding/forwarder.ts';
-import { createExportWorker } from '../slack/export-worker.ts';
+import { createExportWorker } from '../export/worker.ts';
 import { knownChannelId } from '../store/alerts.ts';
 import type { Role, SharedInfrastructure } from './role.ts';
 
