@@ -9,6 +9,10 @@ export const MAX_EVENT_BYTES = 32 * 1024;
 export const MAX_EVENTS_PER_REQUEST = 1000;
 export const MAX_REQUEST_BYTES = 1024 * 1024;
 
+/** SPEC section 3: an event's `timestamp` lies between the Unix epoch and 24 hours after receipt. */
+export const EARLIEST_TIMESTAMP_MS = Date.UTC(1970, 0, 1);
+export const MAX_TIMESTAMP_AHEAD_MS = 24 * 3_600_000;
+
 /**
  * Postgres refuses NUL in text and jsonb, and lone UTF-16 surrogates in jsonb; both would otherwise
  * surface as a 500 halfway through a batch, so they are rejected up front with the field's path.
@@ -47,10 +51,27 @@ function* unstorableJson(value: unknown, path: (string | number)[]): Generator<{
   }
 }
 
+const isoDateTime = z.iso.datetime({ offset: true });
+
+/**
+ * The range keeps out years 0000–0099 (which Postgres stores but its text form reads back as 19xx in
+ * JavaScript) and years past 9999 (which Postgres refuses): both would break the chain and paging.
+ */
+const eventTimestamp = z.string('must be a string').superRefine((text, ctx) => {
+  if (!isoDateTime.safeParse(text).success) {
+    ctx.addIssue({ code: 'custom', message: 'must be an ISO 8601 date-time, e.g. 2026-11-25T10:00:00.000Z' });
+    return;
+  }
+  const ms = Date.parse(text);
+  if (!(ms >= EARLIEST_TIMESTAMP_MS && ms <= Date.now() + MAX_TIMESTAMP_AHEAD_MS)) {
+    ctx.addIssue({ code: 'custom', message: 'must lie between 1970-01-01T00:00:00Z and 24 hours after receipt' });
+  }
+});
+
 export const incomingEventSchema = z.strictObject({
   id: requiredText(200).optional(),
   type: requiredText(200),
-  timestamp: z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time, e.g. 2026-11-25T10:00:00.000Z' }).optional(),
+  timestamp: eventTimestamp.optional(),
   actor: z.strictObject({
     type: z.enum(ACTOR_TYPES, { message: `must be one of ${ACTOR_TYPES.join(', ')}` }),
     id: requiredText(256),

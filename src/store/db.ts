@@ -25,7 +25,9 @@ export function createDb(databaseUrl: string, options: { max?: number } = {}): D
   const sql = postgres(databaseUrl, {
     max: options.max ?? 10,
     onnotice: () => {},
-    connection: { application_name: 'audit-trail' },
+    // UTC sessions: timestamps come back as "…+00" whatever the server's TimeZone, never an offset with
+    // seconds (Africa/Monrovia in 1970) that JavaScript's Date cannot parse.
+    connection: { application_name: 'audit-trail', TimeZone: 'UTC' },
   });
   return { db: drizzle(sql, { schema }), sql, close: () => sql.end({ timeout: 5 }) };
 }
