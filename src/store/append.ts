@@ -202,7 +202,7 @@ async function lockChainHead(tx: DbOrTx, workspaceId: string): Promise<{ seq: nu
  * workspace pays one lock hand-off, one statement and one commit per group instead of per request.
  */
 export class EventAppender {
-  private readonly queues = new Map<string, { batch: readonly IncomingEvent[]; resolve: (r: AppendResult) => void; reject: (e: unknown) => void }[]>();
+  private readonly queues = new Map<string, Waiter[]>();
 
   private readonly waiting = new Map<string, number>();
 
@@ -241,7 +241,7 @@ export class EventAppender {
   private async drain(workspaceId: string): Promise<void> {
     const queue = this.queues.get(workspaceId)!;
     while (queue.length > 0) {
-      const group: typeof queue = [];
+      const group: Waiter[] = [];
       let size = 0;
       while (queue.length > 0 && (group.length === 0 || size + queue[0]!.batch.length <= (this.limits.maxEventsPerGroup ?? 4000))) {
         const next = queue.shift()!;
@@ -249,10 +249,11 @@ export class EventAppender {
         group.push(next);
       }
       try {
-        const results = await this.db.transaction((tx) => appendEventGroups(tx, workspaceId, group.map((g) => g.batch)));
+        const results = await this.commit(workspaceId, group.map((g) => g.batch));
         group.forEach((waiter, index) => waiter.resolve(results[index]!));
       } catch (error) {
-        group.forEach((waiter) => waiter.reject(error));
+        if (group.length === 1) group[0]!.reject(error);
+        else await this.commitOneByOne(workspaceId, group);
       } finally {
         this.waiting.set(workspaceId, (this.waiting.get(workspaceId) ?? 0) - size);
       }
@@ -260,6 +261,32 @@ export class EventAppender {
     this.queues.delete(workspaceId);
     this.waiting.delete(workspaceId);
   }
+
+  private commit(workspaceId: string, batches: readonly (readonly IncomingEvent[])[]): Promise<AppendResult[]> {
+    return this.db.transaction((tx) => appendEventGroups(tx, workspaceId, batches));
+  }
+
+  /**
+   * A failed group transaction stored nothing, and the failure may belong to one request alone (something
+   * only Postgres could refuse): each request then gets a transaction of its own, in the same order, so a
+   * request's failure never touches another request's events. Only a failing group pays for this.
+   */
+  private async commitOneByOne(workspaceId: string, group: readonly Waiter[]): Promise<void> {
+    for (const waiter of group) {
+      try {
+        const [result] = await this.commit(workspaceId, [waiter.batch]);
+        waiter.resolve(result!);
+      } catch (error) {
+        waiter.reject(error);
+      }
+    }
+  }
+}
+
+interface Waiter {
+  batch: readonly IncomingEvent[];
+  resolve: (result: AppendResult) => void;
+  reject: (error: unknown) => void;
 }
 
 export class AppendersBusy extends Error {

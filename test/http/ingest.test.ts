@@ -195,6 +195,28 @@ describe('POST /v1/events', () => {
     }
   });
 
+  it('fails only the request Postgres refuses among 30 concurrent ones, storing every other', async () => {
+    await app.service.database.db.execute(sql.raw(`
+      create function refuse_poison() returns trigger language plpgsql as $$
+      begin
+        if new.resource_id = 'poison' then raise exception 'poisoned resource'; end if;
+        return new;
+      end $$;
+      create trigger refuse_poison before insert on events for each row execute function refuse_poison();`));
+    const t = await app.token('concurrent');
+    const batches = Array.from({ length: 30 }, (_, i) => ({
+      events: [sampleEvent({ id: `evt_c${i}a` }), sampleEvent({ id: `evt_c${i}b`, resource: { type: 'warehouse', id: i === 17 ? 'poison' : `wh_c${i}` } })],
+    }));
+    const statuses = await Promise.all(batches.map(async (batch) => (await postEvents(app.url, t, batch)).status));
+    expect(statuses.filter((s) => s !== 201)).toEqual([500]);
+    expect(statuses[17]).toBe(500);
+    expect(await countEvents('concurrent')).toBe(58);
+    const stored = await app.service.database.db.execute<{ id: string }>(
+      sql`select id from events where workspace_id = 'concurrent' and id like 'evt_c17%'`,
+    );
+    expect(stored).toEqual([]);
+  });
+
   it('answers unknown routes with a JSON 404', async () => {
     const response = await fetch(`${app.url}/v1/nothing`, { headers: { authorization: `Bearer ${token}` } });
     expect(response.status).toBe(404);
