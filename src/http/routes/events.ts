@@ -47,8 +47,13 @@ const listQuerySchema = z.strictObject({
   cursor: z.string().optional(),
 });
 
-function parseListQuery(query: unknown, allowPaging: boolean) {
-  const raw = listQuerySchema.safeParse(query ?? {});
+function parseListQuery(request: FastifyRequest, allowPaging: boolean) {
+  const undecodable = undecodableParameter(request.url);
+  if (undecodable !== undefined) {
+    const message = 'is not valid percent-encoded UTF-8';
+    throw badRequest(`invalid query: ${undecodable}: ${message}`, [{ path: undecodable, message }]);
+  }
+  const raw = listQuerySchema.safeParse(request.query ?? {});
   if (!raw.success) throw queryError(raw.error.issues);
   const { type, limit, cursor, ...rest } = raw.data;
   if (!allowPaging && (limit !== undefined || cursor !== undefined)) {
@@ -66,6 +71,31 @@ function parseListQuery(query: unknown, allowPaging: boolean) {
     if (!decoded) throw badRequest('invalid cursor', [{ path: 'cursor', message: 'use the nextCursor of a previous page as it was given' }]);
   }
   return { filters: filters.data, limit, cursor: decoded };
+}
+
+/**
+ * The query parser keeps a value it cannot percent-decode as it was ("%FF" stays "%FF"), which would
+ * then be searched for as text; such a parameter is refused instead, named as far as it decodes.
+ */
+function undecodableParameter(url: string): string | undefined {
+  const at = url.indexOf('?');
+  if (at < 0) return undefined;
+  for (const pair of url.slice(at + 1).split('&')) {
+    const split = pair.indexOf('=');
+    const [key, value] = split < 0 ? [pair, ''] : [pair.slice(0, split), pair.slice(split + 1)];
+    const decoded = tryDecode(key);
+    if (decoded === undefined) return key;
+    if (tryDecode(value) === undefined) return decoded;
+  }
+  return undefined;
+}
+
+function tryDecode(text: string): string | undefined {
+  try {
+    return decodeURIComponent(text.replaceAll('+', ' '));
+  } catch {
+    return undefined;
+  }
 }
 
 function queryError(issues: z.core.$ZodIssue[]): AppError {
@@ -159,12 +189,12 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
   });
 
   app.get('/v1/events', async (request) => {
-    const { filters, limit, cursor } = parseListQuery(request.query, true);
+    const { filters, limit, cursor } = parseListQuery(request, true);
     return listEvents(database.db, request.workspaceId, filters, { limit, cursor });
   });
 
   app.get('/v1/events.csv', async (request, reply) => {
-    const { filters } = parseListQuery(request.query, false);
+    const { filters } = parseListQuery(request, false);
     let rows = 0;
     const csv = exportEventsCsv(database.db, database.sql, request.workspaceId, filters, () => {
       rows += 1;
