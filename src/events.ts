@@ -9,6 +9,9 @@ export const MAX_EVENT_BYTES = 32 * 1024;
 export const MAX_EVENTS_PER_REQUEST = 1000;
 export const MAX_REQUEST_BYTES = 1024 * 1024;
 
+/** SPEC section 3: objects (and arrays) nest at most this deep, the event itself being level 1. */
+export const MAX_NESTING = 32;
+
 /** SPEC section 3: an event's `timestamp` lies between the Unix epoch and 24 hours after receipt. */
 export const EARLIEST_TIMESTAMP_MS = Date.UTC(1970, 0, 1);
 export const MAX_TIMESTAMP_AHEAD_MS = 24 * 3_600_000;
@@ -28,9 +31,48 @@ const storableText = (max: number) =>
 
 const requiredText = (max: number) => storableText(max).refine((s) => s.trim().length > 0, 'must not be empty');
 
+/**
+ * The path to the first object or array nested deeper than `maxDepth` levels (`value` being level 1),
+ * found without recursion: JSON.stringify, canonicalJson and the storable-text walk all recurse, and a
+ * body nested thousands deep would overflow their stack.
+ */
+export function nestedTooDeep(value: unknown, maxDepth: number): (string | number)[] | undefined {
+  interface Node {
+    value: unknown;
+    depth: number;
+    parent?: Node;
+    key?: string | number;
+  }
+  const stack: Node[] = [{ value, depth: 1 }];
+  while (stack.length > 0) {
+    const node = stack.pop()!;
+    if (node.value === null || typeof node.value !== 'object') continue;
+    if (node.depth > maxDepth) {
+      const path: (string | number)[] = [];
+      for (let at: Node | undefined = node; at?.parent; at = at.parent) path.unshift(at.key!);
+      return path;
+    }
+    const children = Array.isArray(node.value) ? [...node.value.entries()] : Object.entries(node.value);
+    // Reversed, so the first offender in document order is the one reported.
+    for (let i = children.length - 1; i >= 0; i--) {
+      const [key, child] = children[i]!;
+      stack.push({ value: child, depth: node.depth + 1, parent: node, key });
+    }
+  }
+  return undefined;
+}
+
+export const TOO_DEEP = `nests deeper than ${MAX_NESTING} levels`;
+
 const jsonObject = z
   .record(z.string(), z.unknown(), 'must be a JSON object')
   .superRefine((value, ctx) => {
+    // These objects sit at level 2 of the event.
+    const deep = nestedTooDeep(value, MAX_NESTING - 1);
+    if (deep) {
+      ctx.addIssue({ code: 'custom', path: deep, message: TOO_DEEP });
+      return;
+    }
     // JSON.stringify writes NUL and lone surrogates as \u escapes, so one regex clears almost every
     // object; the walk that names the offending path runs only when it matches.
     if (!/\\u(0000|d[89a-f])/i.test(JSON.stringify(value))) return;

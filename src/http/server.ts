@@ -1,10 +1,11 @@
 /** The one HTTP server: /v1/*, health and metrics (and /slack/events once the Slack app mounts there). */
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { MAX_REQUEST_BYTES } from '../events.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import { AppError } from './errors.ts';
+import { AppError, badRequest } from './errors.ts';
 
 export function createHttpServer(logger: Logger, metrics: Metrics): FastifyInstance {
   const app = Fastify({
@@ -15,6 +16,18 @@ export function createHttpServer(logger: Logger, metrics: Metrics): FastifyInsta
     genReqId: () => randomUUID(),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+  });
+
+  // Fastify's own JSON parser decodes bytes that are not UTF-8 into replacement characters, which would be
+  // stored as if the producer had sent them; such a body is refused instead (SPEC section 3).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    const bytes = body as Buffer;
+    if (!isUtf8(bytes)) {
+      done(badRequest('request body is not valid UTF-8'), undefined);
+      return;
+    }
+    parseJson(request, bytes.toString('utf8'), done);
   });
 
   app.addHook('onSend', async (request, reply) => {

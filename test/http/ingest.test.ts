@@ -89,6 +89,43 @@ describe('POST /v1/events', () => {
     expect(paths).toEqual(['0:colour', '1:timestamp', '2:metadata.note', '3:actor.type']);
   });
 
+  it('accepts objects nested 32 levels deep and refuses 33 or 5,000 with a 400 naming the path', async () => {
+    const nest = (levels: number): Record<string, unknown> => (levels <= 1 ? {} : { a: nest(levels - 1) });
+    const deepest = (levels: number) => ['metadata', ...Array<string>(levels - 1).fill('a')].join('.');
+    const before = await countEvents('acme');
+    // The event is level 1 and metadata level 2, so metadata may hold 31 levels.
+    expect((await postEvents(app.url, token, sampleEvent({ metadata: nest(31) }))).status).toBe(201);
+    const over = await postEvents(app.url, token, { events: [sampleEvent(), sampleEvent({ metadata: nest(32) })] });
+    expect(over.status).toBe(400);
+    expect((await over.json()).details).toEqual([{ index: 1, path: deepest(32), message: 'nests deeper than 32 levels' }]);
+
+    const stack = `{"events":[${'{"type":"X","actor":{"type":"system","id":"s"},"resource":{"type":"r","id":"1"},"metadata":'}${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}}]}`;
+    const deep = await postEvents(app.url, token, stack);
+    expect(deep.status).toBe(400);
+    expect((await deep.json()).details[0]).toMatchObject({ index: 0, message: 'nests deeper than 32 levels' });
+    const arrays = await postEvents(app.url, token, `{"events":[${'['.repeat(5000)}${']'.repeat(5000)}]}`);
+    expect(arrays.status).toBe(400);
+    expect((await arrays.json()).details[0]).toMatchObject({ index: 0, message: 'nests deeper than 32 levels' });
+    expect(await countEvents('acme')).toBe(before + 1);
+  });
+
+  it('refuses a body that is not valid UTF-8 instead of storing replacement characters', async () => {
+    const before = await countEvents('acme');
+    const json = Buffer.from(JSON.stringify(sampleEvent({ id: 'evt_latin1', metadata: { note: 'caf_' } })));
+    json[json.indexOf('caf_') + 3] = 0xe9; // "café" in Latin-1: one byte that is not UTF-8
+    const response = await postEvents(app.url, token, json.toString('latin1'), {});
+    // fetch would re-encode a string as UTF-8, so send the bytes themselves.
+    const raw = await fetch(`${app.url}/v1/events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: json,
+    });
+    expect(response.status).toBe(201); // the same text, sent as proper UTF-8, is fine
+    expect(raw.status).toBe(400);
+    expect((await raw.json()).error).toMatch(/not valid UTF-8/);
+    expect(await countEvents('acme')).toBe(before + 1);
+  });
+
   it('counts an id already stored as a duplicate and stores it once', async () => {
     const first = await postEvents(app.url, token, sampleEvent({ id: 'evt_dup' }));
     expect((await first.json()).accepted).toBe(1);

@@ -5,6 +5,9 @@ import {
   incomingEventSchema,
   MAX_EVENT_BYTES,
   MAX_EVENTS_PER_REQUEST,
+  MAX_NESTING,
+  nestedTooDeep,
+  TOO_DEEP,
   type IncomingEvent,
 } from '../../events.ts';
 import { checkRange, filterFieldsSchema } from '../../filters.ts';
@@ -126,6 +129,11 @@ function parseIngestBody(body: unknown): IncomingEvent[] {
   const invalid: ErrorDetail[] = [];
   const events: IncomingEvent[] = [];
   for (const [index, item] of items.entries()) {
+    const deep = nestedTooDeep(item, MAX_NESTING);
+    if (deep) {
+      invalid.push({ index, path: issuePath(deep), message: TOO_DEEP });
+      continue;
+    }
     const bytes = Buffer.byteLength(JSON.stringify(item) ?? '');
     if (bytes > MAX_EVENT_BYTES) {
       tooLarge.push({ index, path: '(event)', message: `event is ${bytes} bytes; the limit is ${MAX_EVENT_BYTES} bytes (32 KB)` });
