@@ -5,7 +5,11 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import { MAX_REQUEST_BYTES } from '../events.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
+import { isDatabaseUnavailable } from '../store/db.ts';
 import { AppError, badRequest } from './errors.ts';
+
+/** Postgres restarts and failovers take seconds; a producer told to come back sooner would only add load. */
+const DATABASE_RETRY_AFTER_SECONDS = 5;
 
 export function createHttpServer(logger: Logger, metrics: Metrics): FastifyInstance {
   const app = Fastify({
@@ -46,6 +50,11 @@ export function createHttpServer(logger: Logger, metrics: Metrics): FastifyInsta
     if (error instanceof AppError) {
       if (error.retryAfter !== undefined) void reply.header('retry-after', String(error.retryAfter));
       return reply.code(error.status).send({ error: error.message, ...(error.details && { details: error.details }) });
+    }
+    if (isDatabaseUnavailable(error)) {
+      request.log.warn({ err: error }, 'Postgres unavailable');
+      void reply.header('retry-after', String(DATABASE_RETRY_AFTER_SECONDS));
+      return reply.code(503).send({ error: `the database is unavailable; retry in ${DATABASE_RETRY_AFTER_SECONDS} seconds` });
     }
     const status = error.statusCode ?? 500;
     if (status < 500) {

@@ -4,7 +4,7 @@ import { eq, sql } from 'drizzle-orm';
 import { categoryOf } from '../catalog.ts';
 import type { IncomingEvent, StoredEvent } from '../events.ts';
 import { canonicalTemplate, GENESIS_HASH, hashLink } from './chain.ts';
-import type { DbOrTx } from './db.ts';
+import { isDatabaseUnavailable, type DbOrTx } from './db.ts';
 import { chainHeads, events } from './schema/index.ts';
 
 /** The channel the relay LISTENs on; the payload is the workspace id. */
@@ -252,7 +252,9 @@ export class EventAppender {
         const results = await this.commit(workspaceId, group.map((g) => g.batch));
         group.forEach((waiter, index) => waiter.resolve(results[index]!));
       } catch (error) {
-        if (group.length === 1) group[0]!.reject(error);
+        // A Postgres that is down or out of time fails every request alike: retrying one by one would
+        // only hold them longer.
+        if (group.length === 1 || isDatabaseUnavailable(error)) group.forEach((waiter) => waiter.reject(error));
         else await this.commitOneByOne(workspaceId, group);
       } finally {
         this.waiting.set(workspaceId, (this.waiting.get(workspaceId) ?? 0) - size);

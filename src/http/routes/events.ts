@@ -1,4 +1,5 @@
 /** The producer and owner API: POST /v1/events, GET /v1/events and GET /v1/events.csv. */
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
@@ -13,7 +14,7 @@ import {
 import { checkRange, filterFieldsSchema } from '../../filters.ts';
 import type { Metrics } from '../../metrics.ts';
 import { AppendersBusy, EventAppender } from '../../store/append.ts';
-import type { Database } from '../../store/db.ts';
+import { withDeadline, type Database } from '../../store/db.ts';
 import { decodeCursor, exportEventsCsv, listEvents, MAX_PAGE_SIZE, type Cursor } from '../../store/queries.ts';
 import { workspaceForToken } from '../../store/tokens.ts';
 import { AppError, badRequest, issuePath, payloadTooLarge, unauthorized, type ErrorDetail } from '../errors.ts';
@@ -29,6 +30,9 @@ export interface EventRoutesOptions {
   metrics: Metrics;
   appendLimits?: ConstructorParameters<typeof EventAppender>[1];
 }
+
+/** The token lookup is one indexed row; Postgres that cannot answer it this fast is as good as down. */
+const TOKEN_LOOKUP_DEADLINE_MS = 3_000;
 
 const repeatable = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v]));
 
@@ -168,7 +172,9 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
     const header = request.headers.authorization ?? '';
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match) throw unauthorized(header ? 'Authorization must be "Bearer <token>"' : 'missing bearer token');
-    const workspaceId = await workspaceForToken(database.db, match[1]!);
+    // Every request starts with this indexed lookup, so it doubles as the liveness probe: a Postgres
+    // that cannot answer it in time is treated as down (503) instead of holding the request.
+    const workspaceId = await withDeadline(workspaceForToken(database.db, match[1]!), TOKEN_LOOKUP_DEADLINE_MS, 'token lookup');
     if (!workspaceId) throw unauthorized('invalid or revoked token');
     request.workspaceId = workspaceId;
   });
@@ -207,12 +213,26 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
     const csv = exportEventsCsv(database.db, database.sql, request.workspaceId, filters, () => {
       rows += 1;
     });
-    csv.on('end', () => metrics.exportedRows.inc(rows));
-    csv.on('error', (error) => request.log.error({ err: error, rows }, 'CSV export failed mid-stream'));
+    // The header row and the first batch are read before answering, so a query Postgres refuses or cannot
+    // run yet is still a JSON error (400, 503), not a 200 cut off after the header.
+    const chunks = csv[Symbol.asyncIterator]() as AsyncIterator<string>;
+    const head: string[] = [];
+    for (let next = await chunks.next(); ; next = await chunks.next()) {
+      if (next.done) break;
+      head.push(next.value);
+      if (head.length === 2) break;
+    }
+    async function* body(): AsyncGenerator<string> {
+      yield* head;
+      yield* { [Symbol.asyncIterator]: () => chunks };
+      metrics.exportedRows.inc(rows);
+    }
+    const stream = Readable.from(body(), { objectMode: false });
+    stream.on('error', (error) => request.log.error({ err: error, rows }, 'CSV export failed mid-stream'));
     return reply
       .header('content-type', 'text/csv; charset=utf-8')
       .header('content-disposition', `attachment; filename="audit-events-${request.workspaceId.replace(/[^\w.-]/g, '_')}.csv"`)
-      .send(csv);
+      .send(stream);
   });
 }
 
