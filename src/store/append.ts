@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
 import { categoryOf } from '../catalog.ts';
 import type { IncomingEvent, StoredEvent } from '../events.ts';
-import { canonicalTemplate, GENESIS_HASH, hashLink } from './chain.ts';
+import { canonicalTemplate, GENESIS_HASH, hashLink, type LateFields } from './chain.ts';
 import { isDatabaseUnavailable, type DbOrTx } from './db.ts';
 import { chainHeads, events } from './schema/index.ts';
 
@@ -40,14 +40,16 @@ export async function appendEventGroups(
   workspaceId: string,
   groups: readonly (readonly IncomingEvent[])[],
 ): Promise<AppendResult[]> {
-  const receivedAt = new Date().toISOString();
   const ids = groups.map((batch) => batch.map((event) => event.id ?? newEventId()));
-  // Everything but seq and the hash is prepared before the lock, so concurrent batches of one
-  // workspace wait on each other only for the chaining and the insert.
+  // Everything but seq, receivedAt and the hash is prepared before the lock, so concurrent batches of
+  // one workspace wait on each other only for the chaining and the insert.
   const prepared = groups.flatMap((batch, group) =>
-    batch.map((event, index) => prepareEvent(group, workspaceId, ids[group]![index]!, event, receivedAt)),
+    batch.map((event, index) => prepareEvent(group, workspaceId, ids[group]![index]!, event)),
   );
   const head = await lockChainHead(tx, workspaceId);
+  // Taken under the lock, and never earlier than the head's: receivedAt then never decreases along seq,
+  // even between processes whose clocks differ, and the retention purge relies on that.
+  const receivedAt = new Date(Math.max(Date.now(), head.receivedAt.getTime())).toISOString();
 
   // Optimistic: repeats of stored ids are rare, so insert with ON CONFLICT DO NOTHING inside a savepoint
   // and only when some row was skipped roll back and chain again without the ids now known to exist.
@@ -55,7 +57,7 @@ export async function appendEventGroups(
   let known = new Set<string>();
   let stored: (StoredEvent & { group: number })[];
   for (;;) {
-    stored = chainBatch(prepared, head, known);
+    stored = chainBatch(prepared, head, known, receivedAt);
     if (stored.length === 0) break;
     const batchRows = stored;
     const conflicts = await tx
@@ -77,7 +79,7 @@ export async function appendEventGroups(
     // NOTIFY is delivered at commit, so the relay wakes exactly when the rows become visible.
     await tx.execute(sql`
       with advanced as (
-        update ${chainHeads} set seq = ${last.seq}, hash = ${last.hash}, updated_at = now()
+        update ${chainHeads} set seq = ${last.seq}, hash = ${last.hash}, updated_at = ${receivedAt}
         where ${chainHeads.workspaceId} = ${workspaceId} returning 1
       )
       select pg_notify(${OUTBOX_CHANNEL}, ${workspaceId}) from advanced`);
@@ -96,18 +98,18 @@ class ExistingIds extends Error {
 
 interface PreparedEvent {
   group: number;
-  fields: Omit<StoredEvent, 'seq' | 'hash'>;
-  canonical: (seq: number) => string;
+  fields: Omit<StoredEvent, 'seq' | 'hash' | 'receivedAt' | 'timestamp'> & { timestamp?: string };
+  canonical: (late: LateFields) => string;
 }
 
-function prepareEvent(group: number, workspaceId: string, id: string, event: IncomingEvent, receivedAt: string): PreparedEvent {
+function prepareEvent(group: number, workspaceId: string, id: string, event: IncomingEvent): PreparedEvent {
   const fields = {
     id,
     workspaceId,
     type: event.type,
     category: categoryOf(event.type),
-    timestamp: event.timestamp ? new Date(event.timestamp).toISOString() : receivedAt,
-    receivedAt,
+    // Without one, the timestamp is the receipt time, known only under the lock.
+    timestamp: event.timestamp ? new Date(event.timestamp).toISOString() : undefined,
     actor: event.actor,
     resource: event.resource,
     changes: event.changes ?? null,
@@ -122,6 +124,7 @@ function chainBatch(
   prepared: readonly PreparedEvent[],
   head: { seq: number; hash: string },
   known: ReadonlySet<string>,
+  receivedAt: string,
 ): (StoredEvent & { group: number })[] {
   const seen = new Set(known);
   let { seq, hash } = head;
@@ -130,8 +133,9 @@ function chainBatch(
     if (seen.has(fields.id)) continue;
     seen.add(fields.id);
     seq += 1;
-    hash = hashLink(hash, canonical(seq));
-    stored.push({ ...fields, seq, hash, group });
+    const timestamp = fields.timestamp ?? receivedAt;
+    hash = hashLink(hash, canonical({ seq, receivedAt, timestamp }));
+    stored.push({ ...fields, timestamp, receivedAt, seq, hash, group });
   }
   return stored;
 }
@@ -180,11 +184,14 @@ export function appendEventsTx(db: DbOrTx, workspaceId: string, batch: readonly 
   return db.transaction((tx) => appendEvents(tx, workspaceId, batch));
 }
 
-/** Locks the workspace's chain head for the rest of the transaction, creating it on first use. */
-async function lockChainHead(tx: DbOrTx, workspaceId: string): Promise<{ seq: number; hash: string }> {
+/**
+ * Locks the workspace's chain head for the rest of the transaction, creating it on first use. Its
+ * updated_at is the receivedAt of the newest event (an older head: the time of its last append).
+ */
+async function lockChainHead(tx: DbOrTx, workspaceId: string): Promise<{ seq: number; hash: string; receivedAt: Date }> {
   const select = () =>
     tx
-      .select({ seq: chainHeads.seq, hash: chainHeads.hash })
+      .select({ seq: chainHeads.seq, hash: chainHeads.hash, receivedAt: chainHeads.updatedAt })
       .from(chainHeads)
       .where(eq(chainHeads.workspaceId, workspaceId))
       .for('update');
