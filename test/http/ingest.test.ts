@@ -177,6 +177,19 @@ describe('POST /v1/events', () => {
     expect(await text.json()).toEqual({ error: 'Content-Type must be application/json' });
   });
 
+  it('answers 415 for a compressed body or a charset other than UTF-8, storing nothing', async () => {
+    const before = await countEvents('acme');
+    const gzip = await postEvents(app.url, token, sampleEvent(), { 'content-encoding': 'gzip' });
+    expect(gzip.status).toBe(415);
+    expect((await gzip.json()).error).toMatch(/Content-Encoding "gzip" is not supported/);
+    const latin1 = await postEvents(app.url, token, sampleEvent(), { 'content-type': 'application/json; charset=latin1' });
+    expect(latin1.status).toBe(415);
+    expect((await latin1.json()).error).toMatch(/charset "latin1" is not supported/);
+    expect(await countEvents('acme')).toBe(before);
+    const utf8 = await postEvents(app.url, token, sampleEvent(), { 'content-type': 'application/json; charset=UTF-8' });
+    expect(utf8.status).toBe(201);
+  });
+
   it('answers 401 without a token, with a wrong token and with a revoked token', async () => {
     const none = await fetch(`${app.url}/v1/events`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
     expect(none.status).toBe(401);
