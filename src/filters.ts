@@ -11,7 +11,11 @@ export const TIME_HINT = `an ISO date or time (2026-11-01, 2026-11-01T10:00:00Z)
 export const EARLIEST_QUERY_TIME_MS = EARLIEST_TIMESTAMP_MS;
 export const LATEST_QUERY_TIME_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
-const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|([+-])(\d{2}):?(\d{2}))?)?$/;
+/** Groups: 1 year, 2 month, 3 day, 4 hour, 5 minute, 6 second, 7 fraction, 8 zone, 9 sign, 10-11 offset. */
+const ISO_TIME = new RegExp(
+  '^(\\d{4})-(\\d{2})-(\\d{2})' +
+    '(?:[T ](\\d{2}):(\\d{2})(?::(\\d{2})(?:\\.(\\d{1,9}))?)?(Z|([+-])(\\d{2}):?(\\d{2}))?)?$',
+);
 
 /**
  * `7d` → now minus seven days; an ISO date or date-time → that instant; otherwise why not, as a message.

@@ -54,7 +54,8 @@ export function createHttpServer(logger: Logger, metrics: Metrics): FastifyInsta
     if (isDatabaseUnavailable(error)) {
       request.log.warn({ err: error }, 'Postgres unavailable');
       void reply.header('retry-after', String(DATABASE_RETRY_AFTER_SECONDS));
-      return reply.code(503).send({ error: `the database is unavailable; retry in ${DATABASE_RETRY_AFTER_SECONDS} seconds` });
+      const message = `the database is unavailable; retry in ${DATABASE_RETRY_AFTER_SECONDS} seconds`;
+      return reply.code(503).send({ error: message });
     }
     const status = error.statusCode ?? 500;
     if (status < 500) {

@@ -188,7 +188,10 @@ export function appendEventsTx(db: DbOrTx, workspaceId: string, batch: readonly 
  * Locks the workspace's chain head for the rest of the transaction, creating it on first use. Its
  * updated_at is the receivedAt of the newest event (an older head: the time of its last append).
  */
-async function lockChainHead(tx: DbOrTx, workspaceId: string): Promise<{ seq: number; hash: string; receivedAt: Date }> {
+async function lockChainHead(
+  tx: DbOrTx,
+  workspaceId: string,
+): Promise<{ seq: number; hash: string; receivedAt: Date }> {
   const select = () =>
     tx
       .select({ seq: chainHeads.seq, hash: chainHeads.hash, receivedAt: chainHeads.updatedAt })

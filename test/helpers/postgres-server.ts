@@ -42,7 +42,8 @@ function family(postmaster: number): { pid: number; state: string }[] {
       // pid (comm) state ppid …; comm may hold spaces, so read after its closing parenthesis.
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(entry) === postmaster || Number(ppid) === postmaster) found.push({ pid: Number(entry), state: state! });
+      const pid = Number(entry);
+      if (pid === postmaster || Number(ppid) === postmaster) found.push({ pid, state: state! });
     } catch {
       // The process exited while we looked.
     }
@@ -68,10 +69,8 @@ export async function ownPostgres(): Promise<OwnPostgres> {
   const user = runAs();
   if (user.uid !== undefined) chownSync(dir, user.uid, user.gid!);
   const data = join(dir, 'data');
-  const init = spawnSync(join(BIN, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync'], {
-    ...user,
-    encoding: 'utf8',
-  });
+  const initdbArgs = ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync'];
+  const init = spawnSync(join(BIN, 'initdb'), initdbArgs, { ...user, encoding: 'utf8' });
   if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   let child: ChildProcess | undefined;

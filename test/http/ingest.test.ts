@@ -97,9 +97,12 @@ describe('POST /v1/events', () => {
     expect((await postEvents(app.url, token, sampleEvent({ metadata: nest(31) }))).status).toBe(201);
     const over = await postEvents(app.url, token, { events: [sampleEvent(), sampleEvent({ metadata: nest(32) })] });
     expect(over.status).toBe(400);
-    expect((await over.json()).details).toEqual([{ index: 1, path: deepest(32), message: 'nests deeper than 32 levels' }]);
+    expect((await over.json()).details).toEqual([
+      { index: 1, path: deepest(32), message: 'nests deeper than 32 levels' },
+    ]);
 
-    const stack = `{"events":[${'{"type":"X","actor":{"type":"system","id":"s"},"resource":{"type":"r","id":"1"},"metadata":'}${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}}]}`;
+    const start = '{"type":"X","actor":{"type":"system","id":"s"},"resource":{"type":"r","id":"1"},"metadata":';
+    const stack = `{"events":[${start}${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}}]}`;
     const deep = await postEvents(app.url, token, stack);
     expect(deep.status).toBe(400);
     expect((await deep.json()).details[0]).toMatchObject({ index: 0, message: 'nests deeper than 32 levels' });
@@ -182,7 +185,9 @@ describe('POST /v1/events', () => {
     const gzip = await postEvents(app.url, token, sampleEvent(), { 'content-encoding': 'gzip' });
     expect(gzip.status).toBe(415);
     expect((await gzip.json()).error).toMatch(/Content-Encoding "gzip" is not supported/);
-    const latin1 = await postEvents(app.url, token, sampleEvent(), { 'content-type': 'application/json; charset=latin1' });
+    const latin1 = await postEvents(app.url, token, sampleEvent(), {
+      'content-type': 'application/json; charset=latin1',
+    });
     expect(latin1.status).toBe(415);
     expect((await latin1.json()).error).toMatch(/charset "latin1" is not supported/);
     expect(await countEvents('acme')).toBe(before);
@@ -255,7 +260,10 @@ describe('POST /v1/events', () => {
       create trigger refuse_poison before insert on events for each row execute function refuse_poison();`));
     const t = await app.token('concurrent');
     const batches = Array.from({ length: 30 }, (_, i) => ({
-      events: [sampleEvent({ id: `evt_c${i}a` }), sampleEvent({ id: `evt_c${i}b`, resource: { type: 'warehouse', id: i === 17 ? 'poison' : `wh_c${i}` } })],
+      events: [
+        sampleEvent({ id: `evt_c${i}a` }),
+        sampleEvent({ id: `evt_c${i}b`, resource: { type: 'warehouse', id: i === 17 ? 'poison' : `wh_c${i}` } }),
+      ],
     }));
     const statuses = await Promise.all(batches.map(async (batch) => (await postEvents(app.url, t, batch)).status));
     expect(statuses.filter((s) => s !== 201)).toEqual([500]);

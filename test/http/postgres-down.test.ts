@@ -38,7 +38,8 @@ async function timed(request: () => Promise<Response>) {
   return { status: response.status, retryAfter: response.headers.get('retry-after'), text, ms: Date.now() - started };
 }
 
-const csv = (query = '') => fetch(`${app.url}/v1/events.csv${query}`, { headers: { authorization: `Bearer ${token}` } });
+const csv = (query = '') =>
+  fetch(`${app.url}/v1/events.csv${query}`, { headers: { authorization: `Bearer ${token}` } });
 const readyz = () => fetch(`${app.url}/readyz`);
 
 async function expectUnavailable(request: () => Promise<Response>, what: string) {
@@ -51,7 +52,8 @@ async function expectUnavailable(request: () => Promise<Response>, what: string)
 }
 
 async function expectRecovered() {
-  await expect.poll(async () => (await postEvents(app.url, token, sampleEvent())).status, { timeout: 15_000 }).toBe(201);
+  const stored = async () => (await postEvents(app.url, token, sampleEvent())).status;
+  await expect.poll(stored, { timeout: 15_000 }).toBe(201);
   expect((await getEvents(app.url, token)).status).toBe(200);
   expect((await readyz()).status).toBe(200);
 }

@@ -174,7 +174,8 @@ describe('bad query input', () => {
 
   it('makes the CSV export answer every bad query with a JSON 400 before sending any row', async () => {
     for (const [query, parameter] of [...badQueries, ['?since=1d&cursor=x', 'cursor'] as [string, string]]) {
-      const response = await fetch(`${app.url}/v1/events.csv${query}`, { headers: { authorization: `Bearer ${token}` } });
+      const headers = { authorization: `Bearer ${token}` };
+      const response = await fetch(`${app.url}/v1/events.csv${query}`, { headers });
       expect(response.status, query).toBe(400);
       expect(response.headers.get('content-type'), query).toMatch(/^application\/json/);
       const body = await response.json();

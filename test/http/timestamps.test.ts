@@ -94,7 +94,7 @@ describe('event timestamps', () => {
     }
   });
 
-  it('refuses timestamps before 1970 or more than 24 hours ahead with a 400 naming the field, storing nothing', async () => {
+  it('refuses timestamps before 1970 or over 24 hours ahead with a 400 naming the field, storing nothing', async () => {
     const token = await app.token('bad-times');
     const cases = [
       '0000-01-01T00:00:00Z',

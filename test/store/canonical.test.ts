@@ -23,7 +23,8 @@ describe('canonical JSON', () => {
   it('splits around seq and receivedAt without changing a byte of the canonical form', () => {
     const { receivedAt, ...early } = fields;
     for (const seq of [1, 42, 9_007_199_254_740_991]) {
-      expect(canonicalTemplate(early)({ seq, receivedAt, timestamp: 'unused' })).toBe(canonicalJson({ ...fields, seq }));
+      const canonical = canonicalTemplate(early)({ seq, receivedAt, timestamp: 'unused' });
+      expect(canonical).toBe(canonicalJson({ ...fields, seq }));
     }
     const late = { seq: 7, receivedAt, timestamp: fields.timestamp };
     expect(hashLink(GENESIS_HASH, canonicalTemplate(early)(late))).toBe(chainHash(GENESIS_HASH, { ...fields, seq: 7 }));

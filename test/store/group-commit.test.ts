@@ -57,9 +57,9 @@ async function holdChainHead(workspaceId: string): Promise<{ release(): Promise<
 }
 
 async function waitForLockWaiter(): Promise<void> {
-  await expect
-    .poll(async () => (await store.sql`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock'`)[0]!.n)
-    .toBeGreaterThan(0);
+  const waiting = async () =>
+    (await store.sql`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock'`)[0]!.n;
+  await expect.poll(waiting).toBeGreaterThan(0);
 }
 
 describe('the group commit', () => {
@@ -71,7 +71,8 @@ describe('the group commit', () => {
     const pending: Promise<AppendResult>[] = [appender.append('grouped', [event('alone', 'evt_alone')])];
     await waitForLockWaiter();
     for (let i = 0; i < 29; i++) {
-      const batch = i === 13 ? [event('fine-13a', 'evt_13a'), event('poison', 'evt_13p')] : [event(`fine-${i}`, `evt_${i}`)];
+      const batch =
+        i === 13 ? [event('fine-13a', 'evt_13a'), event('poison', 'evt_13p')] : [event(`fine-${i}`, `evt_${i}`)];
       pending.push(appender.append('grouped', batch));
     }
     await hold.release();
@@ -80,7 +81,9 @@ describe('the group commit', () => {
     const failed = outcomes.flatMap((outcome, index) => (outcome.status === 'rejected' ? [index] : []));
     expect(failed).toEqual([14]);
     expect(String(((outcomes[14] as PromiseRejectedResult).reason as Error).cause)).toMatch(/poisoned resource/);
-    const stored = await store.db.execute<{ id: string }>(sql`select id from events where workspace_id = 'grouped' order by seq`);
+    const stored = await store.db.execute<{ id: string }>(
+      sql`select id from events where workspace_id = 'grouped' order by seq`,
+    );
     const ids = stored.map((row) => row.id);
     expect(ids).toHaveLength(1 + 1 + 28);
     expect(ids).not.toContain('evt_13a'); // the refused request's valid event is not stored either
@@ -100,7 +103,8 @@ describe('the group commit', () => {
     expect(results.map((r) => r.stored.length)).toEqual(Array(11).fill(1));
     // One transaction for the ten queued requests: their rows share one xmin.
     const xmins = await store.db.execute<{ n: number }>(
-      sql`select count(distinct xmin::text)::int as n from events where workspace_id = 'together' and resource_id like 'r%'`,
+      sql`select count(distinct xmin::text)::int as n from events
+          where workspace_id = 'together' and resource_id like 'r%'`,
     );
     expect(xmins[0]!.n).toBe(1);
   });

@@ -78,7 +78,9 @@ async function receivedAlongSeq(workspaceId: string): Promise<{ seq: number; rec
   const rows = await near.db.execute<{ seq: string; received_at: string }>(
     sql`select seq, received_at::text from events where workspace_id = ${workspaceId} order by seq`,
   );
-  return rows.map((row) => ({ seq: Number(row.seq), receivedAt: Date.parse(row.received_at.replace(' ', 'T').replace(/\+00$/, 'Z')) }));
+  // Sessions run in UTC, so the text is "2026-11-25 10:00:00.123+00".
+  const parse = (text: string) => Date.parse(text.replace(' ', 'T').replace(/\+00$/, 'Z'));
+  return rows.map((row) => ({ seq: Number(row.seq), receivedAt: parse(row.received_at) }));
 }
 
 function decreases(rows: { seq: number; receivedAt: number }[]): number[] {

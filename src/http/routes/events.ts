@@ -174,7 +174,8 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
     if (!match) throw unauthorized(header ? 'Authorization must be "Bearer <token>"' : 'missing bearer token');
     // Every request starts with this indexed lookup, so it doubles as the liveness probe: a Postgres
     // that cannot answer it in time is treated as down (503) instead of holding the request.
-    const workspaceId = await withDeadline(workspaceForToken(database.db, match[1]!), TOKEN_LOOKUP_DEADLINE_MS, 'token lookup');
+    const lookup = workspaceForToken(database.db, match[1]!);
+    const workspaceId = await withDeadline(lookup, TOKEN_LOOKUP_DEADLINE_MS, 'token lookup');
     if (!workspaceId) throw unauthorized('invalid or revoked token');
     request.workspaceId = workspaceId;
   });
@@ -191,7 +192,8 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
     }
     const encoding = request.headers['content-encoding'];
     if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
-      throw new AppError(415, `Content-Encoding ${JSON.stringify(encoding)} is not supported: send the JSON uncompressed`);
+      const message = `Content-Encoding ${JSON.stringify(encoding)} is not supported: send the JSON uncompressed`;
+      throw new AppError(415, message);
     }
     return payload;
   };
