@@ -32,32 +32,50 @@ const storableText = (max: number) =>
 const requiredText = (max: number) => storableText(max).refine((s) => s.trim().length > 0, 'must not be empty');
 
 /**
- * The path to the first object or array nested deeper than `maxDepth` levels (`value` being level 1),
- * found without recursion: JSON.stringify, canonicalJson and the storable-text walk all recurse, and a
- * body nested thousands deep would overflow their stack.
+ * The path to the first object or array nested deeper than `maxDepth` levels (`value` being level 1).
+ * JSON.stringify, canonicalJson and the storable-text walk all recurse, and a body nested thousands
+ * deep would overflow their stack, so this first pass uses a stack of its own; it runs on every event,
+ * so it pushes only objects and allocates nothing else. Only a refused value is walked again, to name it.
  */
 export function nestedTooDeep(value: unknown, maxDepth: number): (string | number)[] | undefined {
-  interface Node {
-    value: unknown;
-    depth: number;
-    parent?: Node;
-    key?: string | number;
+  const stack: object[] = [];
+  const depths: number[] = [];
+  if (value !== null && typeof value === 'object') {
+    stack.push(value);
+    depths.push(1);
   }
-  const stack: Node[] = [{ value, depth: 1 }];
   while (stack.length > 0) {
     const node = stack.pop()!;
-    if (node.value === null || typeof node.value !== 'object') continue;
-    if (node.depth > maxDepth) {
-      const path: (string | number)[] = [];
-      for (let at: Node | undefined = node; at?.parent; at = at.parent) path.unshift(at.key!);
-      return path;
+    const depth = depths.pop()!;
+    if (depth > maxDepth) return pathToDepth(value, maxDepth + 1);
+    if (Array.isArray(node)) {
+      for (const item of node) {
+        if (item !== null && typeof item === 'object') {
+          stack.push(item as object);
+          depths.push(depth + 1);
+        }
+      }
+    } else {
+      for (const key in node) {
+        const item = (node as Record<string, unknown>)[key];
+        if (item !== null && typeof item === 'object') {
+          stack.push(item);
+          depths.push(depth + 1);
+        }
+      }
     }
-    const children = Array.isArray(node.value) ? [...node.value.entries()] : Object.entries(node.value);
-    // Reversed, so the first offender in document order is the one reported.
-    for (let i = children.length - 1; i >= 0; i--) {
-      const [key, child] = children[i]!;
-      stack.push({ value: child, depth: node.depth + 1, parent: node, key });
-    }
+  }
+  return undefined;
+}
+
+/** The path to the first object or array at `depth`, in document order; recursion at most `depth` deep. */
+function pathToDepth(value: unknown, depth: number): (string | number)[] | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  if (depth === 1) return [];
+  const entries: [string | number, unknown][] = Array.isArray(value) ? [...value.entries()] : Object.entries(value);
+  for (const [key, item] of entries) {
+    const rest = pathToDepth(item, depth - 1);
+    if (rest) return [key, ...rest];
   }
   return undefined;
 }

@@ -56,23 +56,37 @@ export function canonicalTemplate(
   const values = fields as Record<string, unknown>;
   const late = LATE_KEYS.filter((key) => values[key] === undefined);
   const keys = [...Object.keys(values).filter((key) => values[key] !== undefined), ...late].sort();
-  // Alternating fixed text and late keys: fixed[0] late[0] fixed[1] late[1] … fixed[n].
-  const fixed: string[] = [''];
+  // Fixed text and late keys alternate: fixed[0] late[0] fixed[1] late[1] … fixed[n]. The fixed parts
+  // are joined, not built with +=, so they are flat strings: a rope is flattened again for every hash.
+  const segments: string[][] = [[]];
   const slots: (keyof LateFields)[] = [];
   keys.forEach((key, i) => {
     const prefix = `${i > 0 ? ',' : '{'}${JSON.stringify(key)}:`;
     if ((late as string[]).includes(key)) {
-      fixed[fixed.length - 1] += prefix;
+      segments.at(-1)!.push(prefix);
       slots.push(key as keyof LateFields);
-      fixed.push('');
+      segments.push([]);
     } else {
-      fixed[fixed.length - 1] += `${prefix}${canonicalJson(values[key])}`;
+      segments.at(-1)!.push(prefix, canonicalJson(values[key]));
     }
   });
-  fixed[fixed.length - 1] += '}';
-  return (lateValues) => {
+  segments.at(-1)!.push('}');
+  return fillSlots(segments.map((parts) => parts.join('')), slots);
+}
+
+/**
+ * The template itself, made in a scope of its own: a closure keeps its whole scope alive, and the one
+ * above holds the event and the unjoined parts, which kept every prepared batch twice in memory
+ * (measured: 2× the GC time on the ingest path).
+ */
+function fillSlots(fixed: readonly string[], slots: readonly (keyof LateFields)[]): (late: LateFields) => string {
+  return (late) => {
     let out = fixed[0]!;
-    for (let i = 0; i < slots.length; i++) out += JSON.stringify(lateValues[slots[i]!]) + fixed[i + 1]!;
+    for (let i = 0; i < slots.length; i++) {
+      const key = slots[i]!;
+      // The late strings are ISO times from toISOString: JSON.stringify would only add the quotes.
+      out += `${key === 'seq' ? late.seq : `"${late[key]}"`}${fixed[i + 1]!}`;
+    }
     return out;
   };
 }
