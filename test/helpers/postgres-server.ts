@@ -119,12 +119,15 @@ export async function ownPostgres(): Promise<OwnPostgres> {
       if (running()) signalFamily(child!.pid!, 'SIGCONT');
     },
     async cleanup() {
-      if (running()) {
-        const exited = new Promise((r) => child!.once('exit', r));
-        signalFamily(child!.pid!, 'SIGKILL');
-        await exited;
+      try {
+        if (running()) {
+          const exited = new Promise((r) => child!.once('exit', r));
+          signalFamily(child!.pid!, 'SIGKILL');
+          await exited;
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
       }
-      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
