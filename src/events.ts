@@ -9,6 +9,13 @@ export const MAX_EVENT_BYTES = 32 * 1024;
 export const MAX_EVENTS_PER_REQUEST = 1000;
 export const MAX_REQUEST_BYTES = 1024 * 1024;
 
+/** SPEC section 3: objects (and arrays) nest at most this deep, the event itself being level 1. */
+export const MAX_NESTING = 32;
+
+/** SPEC section 3: an event's `timestamp` lies between the Unix epoch and 24 hours after receipt. */
+export const EARLIEST_TIMESTAMP_MS = Date.UTC(1970, 0, 1);
+export const MAX_TIMESTAMP_AHEAD_MS = 24 * 3_600_000;
+
 /**
  * Postgres refuses NUL in text and jsonb, and lone UTF-16 surrogates in jsonb; both would otherwise
  * surface as a 500 halfway through a batch, so they are rejected up front with the field's path.
@@ -24,9 +31,66 @@ const storableText = (max: number) =>
 
 const requiredText = (max: number) => storableText(max).refine((s) => s.trim().length > 0, 'must not be empty');
 
+/**
+ * The path to the first object or array nested deeper than `maxDepth` levels (`value` being level 1).
+ * JSON.stringify, canonicalJson and the storable-text walk all recurse, and a body nested thousands
+ * deep would overflow their stack, so this first pass uses a stack of its own; it runs on every event,
+ * so it pushes only objects and allocates nothing else. Only a refused value is walked again, to name it.
+ */
+export function nestedTooDeep(value: unknown, maxDepth: number): (string | number)[] | undefined {
+  const stack: object[] = [];
+  const depths: number[] = [];
+  if (value !== null && typeof value === 'object') {
+    stack.push(value);
+    depths.push(1);
+  }
+  while (stack.length > 0) {
+    const node = stack.pop()!;
+    const depth = depths.pop()!;
+    if (depth > maxDepth) return pathToDepth(value, maxDepth + 1);
+    if (Array.isArray(node)) {
+      for (const item of node) {
+        if (item !== null && typeof item === 'object') {
+          stack.push(item as object);
+          depths.push(depth + 1);
+        }
+      }
+    } else {
+      for (const key in node) {
+        const item = (node as Record<string, unknown>)[key];
+        if (item !== null && typeof item === 'object') {
+          stack.push(item);
+          depths.push(depth + 1);
+        }
+      }
+    }
+  }
+  return undefined;
+}
+
+/** The path to the first object or array at `depth`, in document order; recursion at most `depth` deep. */
+function pathToDepth(value: unknown, depth: number): (string | number)[] | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  if (depth === 1) return [];
+  const entries: [string | number, unknown][] = Array.isArray(value) ? [...value.entries()] : Object.entries(value);
+  for (const [key, item] of entries) {
+    const rest = pathToDepth(item, depth - 1);
+    if (rest) return [key, ...rest];
+  }
+  return undefined;
+}
+
+export const TOO_DEEP = `nests deeper than ${MAX_NESTING} levels`;
+
 const jsonObject = z
   .record(z.string(), z.unknown(), 'must be a JSON object')
   .superRefine((value, ctx) => {
+    // These objects sit at level 2 of the event.
+    const deep = nestedTooDeep(value, MAX_NESTING - 1);
+    if (deep) {
+      ctx.addIssue({ code: 'custom', path: deep, message: TOO_DEEP });
+      return;
+    }
     // JSON.stringify writes NUL and lone surrogates as \u escapes, so one regex clears almost every
     // object; the walk that names the offending path runs only when it matches.
     if (!/\\u(0000|d[89a-f])/i.test(JSON.stringify(value))) return;
@@ -47,10 +111,27 @@ function* unstorableJson(value: unknown, path: (string | number)[]): Generator<{
   }
 }
 
+const isoDateTime = z.iso.datetime({ offset: true });
+
+/**
+ * The range keeps out years 0000–0099 (which Postgres stores but its text form reads back as 19xx in
+ * JavaScript) and years past 9999 (which Postgres refuses): both would break the chain and paging.
+ */
+const eventTimestamp = z.string('must be a string').superRefine((text, ctx) => {
+  if (!isoDateTime.safeParse(text).success) {
+    ctx.addIssue({ code: 'custom', message: 'must be an ISO 8601 date-time, e.g. 2026-11-25T10:00:00.000Z' });
+    return;
+  }
+  const ms = Date.parse(text);
+  if (!(ms >= EARLIEST_TIMESTAMP_MS && ms <= Date.now() + MAX_TIMESTAMP_AHEAD_MS)) {
+    ctx.addIssue({ code: 'custom', message: 'must lie between 1970-01-01T00:00:00Z and 24 hours after receipt' });
+  }
+});
+
 export const incomingEventSchema = z.strictObject({
   id: requiredText(200).optional(),
   type: requiredText(200),
-  timestamp: z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time, e.g. 2026-11-25T10:00:00.000Z' }).optional(),
+  timestamp: eventTimestamp.optional(),
   actor: z.strictObject({
     type: z.enum(ACTOR_TYPES, { message: `must be one of ${ACTOR_TYPES.join(', ')}` }),
     id: requiredText(256),

@@ -1,10 +1,15 @@
 /** The one HTTP server: /v1/*, health and metrics (and /slack/events once the Slack app mounts there). */
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { MAX_REQUEST_BYTES } from '../events.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import { AppError } from './errors.ts';
+import { isDatabaseUnavailable } from '../store/db.ts';
+import { AppError, badRequest } from './errors.ts';
+
+/** Postgres restarts and failovers take seconds; a producer told to come back sooner would only add load. */
+const DATABASE_RETRY_AFTER_SECONDS = 5;
 
 export function createHttpServer(logger: Logger, metrics: Metrics): FastifyInstance {
   const app = Fastify({
@@ -15,6 +20,18 @@ export function createHttpServer(logger: Logger, metrics: Metrics): FastifyInsta
     genReqId: () => randomUUID(),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+  });
+
+  // Fastify's own JSON parser decodes bytes that are not UTF-8 into replacement characters, which would be
+  // stored as if the producer had sent them; such a body is refused instead (SPEC section 3).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    const bytes = body as Buffer;
+    if (!isUtf8(bytes)) {
+      done(badRequest('request body is not valid UTF-8'), undefined);
+      return;
+    }
+    parseJson(request, bytes.toString('utf8'), done);
   });
 
   app.addHook('onSend', async (request, reply) => {
@@ -33,6 +50,12 @@ export function createHttpServer(logger: Logger, metrics: Metrics): FastifyInsta
     if (error instanceof AppError) {
       if (error.retryAfter !== undefined) void reply.header('retry-after', String(error.retryAfter));
       return reply.code(error.status).send({ error: error.message, ...(error.details && { details: error.details }) });
+    }
+    if (isDatabaseUnavailable(error)) {
+      request.log.warn({ err: error }, 'Postgres unavailable');
+      void reply.header('retry-after', String(DATABASE_RETRY_AFTER_SECONDS));
+      const message = `the database is unavailable; retry in ${DATABASE_RETRY_AFTER_SECONDS} seconds`;
+      return reply.code(503).send({ error: message });
     }
     const status = error.statusCode ?? 500;
     if (status < 500) {

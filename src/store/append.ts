@@ -3,8 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
 import { categoryOf } from '../catalog.ts';
 import type { IncomingEvent, StoredEvent } from '../events.ts';
-import { canonicalTemplate, GENESIS_HASH, hashLink } from './chain.ts';
-import type { DbOrTx } from './db.ts';
+import { canonicalTemplate, GENESIS_HASH, hashLink, type LateFields } from './chain.ts';
+import { isDatabaseUnavailable, type DbOrTx } from './db.ts';
 import { chainHeads, events } from './schema/index.ts';
 
 /** The channel the relay LISTENs on; the payload is the workspace id. */
@@ -40,14 +40,16 @@ export async function appendEventGroups(
   workspaceId: string,
   groups: readonly (readonly IncomingEvent[])[],
 ): Promise<AppendResult[]> {
-  const receivedAt = new Date().toISOString();
   const ids = groups.map((batch) => batch.map((event) => event.id ?? newEventId()));
-  // Everything but seq and the hash is prepared before the lock, so concurrent batches of one
-  // workspace wait on each other only for the chaining and the insert.
+  // Everything but seq, receivedAt and the hash is prepared before the lock, so concurrent batches of
+  // one workspace wait on each other only for the chaining and the insert.
   const prepared = groups.flatMap((batch, group) =>
-    batch.map((event, index) => prepareEvent(group, workspaceId, ids[group]![index]!, event, receivedAt)),
+    batch.map((event, index) => prepareEvent(group, workspaceId, ids[group]![index]!, event)),
   );
   const head = await lockChainHead(tx, workspaceId);
+  // Taken under the lock, and never earlier than the head's: receivedAt then never decreases along seq,
+  // even between processes whose clocks differ, and the retention purge relies on that.
+  const receivedAt = new Date(Math.max(Date.now(), head.receivedAt.getTime())).toISOString();
 
   // Optimistic: repeats of stored ids are rare, so insert with ON CONFLICT DO NOTHING inside a savepoint
   // and only when some row was skipped roll back and chain again without the ids now known to exist.
@@ -55,7 +57,7 @@ export async function appendEventGroups(
   let known = new Set<string>();
   let stored: (StoredEvent & { group: number })[];
   for (;;) {
-    stored = chainBatch(prepared, head, known);
+    stored = chainBatch(prepared, head, known, receivedAt);
     if (stored.length === 0) break;
     const batchRows = stored;
     const conflicts = await tx
@@ -77,7 +79,7 @@ export async function appendEventGroups(
     // NOTIFY is delivered at commit, so the relay wakes exactly when the rows become visible.
     await tx.execute(sql`
       with advanced as (
-        update ${chainHeads} set seq = ${last.seq}, hash = ${last.hash}, updated_at = now()
+        update ${chainHeads} set seq = ${last.seq}, hash = ${last.hash}, updated_at = ${receivedAt}
         where ${chainHeads.workspaceId} = ${workspaceId} returning 1
       )
       select pg_notify(${OUTBOX_CHANNEL}, ${workspaceId}) from advanced`);
@@ -96,18 +98,18 @@ class ExistingIds extends Error {
 
 interface PreparedEvent {
   group: number;
-  fields: Omit<StoredEvent, 'seq' | 'hash'>;
-  canonical: (seq: number) => string;
+  fields: Omit<StoredEvent, 'seq' | 'hash' | 'receivedAt' | 'timestamp'> & { timestamp?: string };
+  canonical: (late: LateFields) => string;
 }
 
-function prepareEvent(group: number, workspaceId: string, id: string, event: IncomingEvent, receivedAt: string): PreparedEvent {
+function prepareEvent(group: number, workspaceId: string, id: string, event: IncomingEvent): PreparedEvent {
   const fields = {
     id,
     workspaceId,
     type: event.type,
     category: categoryOf(event.type),
-    timestamp: event.timestamp ? new Date(event.timestamp).toISOString() : receivedAt,
-    receivedAt,
+    // Without one, the timestamp is the receipt time, known only under the lock.
+    timestamp: event.timestamp ? new Date(event.timestamp).toISOString() : undefined,
     actor: event.actor,
     resource: event.resource,
     changes: event.changes ?? null,
@@ -122,6 +124,7 @@ function chainBatch(
   prepared: readonly PreparedEvent[],
   head: { seq: number; hash: string },
   known: ReadonlySet<string>,
+  receivedAt: string,
 ): (StoredEvent & { group: number })[] {
   const seen = new Set(known);
   let { seq, hash } = head;
@@ -130,8 +133,9 @@ function chainBatch(
     if (seen.has(fields.id)) continue;
     seen.add(fields.id);
     seq += 1;
-    hash = hashLink(hash, canonical(seq));
-    stored.push({ ...fields, seq, hash, group });
+    const timestamp = fields.timestamp ?? receivedAt;
+    hash = hashLink(hash, canonical({ seq, receivedAt, timestamp }));
+    stored.push({ ...fields, timestamp, receivedAt, seq, hash, group });
   }
   return stored;
 }
@@ -180,11 +184,17 @@ export function appendEventsTx(db: DbOrTx, workspaceId: string, batch: readonly 
   return db.transaction((tx) => appendEvents(tx, workspaceId, batch));
 }
 
-/** Locks the workspace's chain head for the rest of the transaction, creating it on first use. */
-async function lockChainHead(tx: DbOrTx, workspaceId: string): Promise<{ seq: number; hash: string }> {
+/**
+ * Locks the workspace's chain head for the rest of the transaction, creating it on first use. Its
+ * updated_at is the receivedAt of the newest event (an older head: the time of its last append).
+ */
+async function lockChainHead(
+  tx: DbOrTx,
+  workspaceId: string,
+): Promise<{ seq: number; hash: string; receivedAt: Date }> {
   const select = () =>
     tx
-      .select({ seq: chainHeads.seq, hash: chainHeads.hash })
+      .select({ seq: chainHeads.seq, hash: chainHeads.hash, receivedAt: chainHeads.updatedAt })
       .from(chainHeads)
       .where(eq(chainHeads.workspaceId, workspaceId))
       .for('update');
@@ -202,7 +212,7 @@ async function lockChainHead(tx: DbOrTx, workspaceId: string): Promise<{ seq: nu
  * workspace pays one lock hand-off, one statement and one commit per group instead of per request.
  */
 export class EventAppender {
-  private readonly queues = new Map<string, { batch: readonly IncomingEvent[]; resolve: (r: AppendResult) => void; reject: (e: unknown) => void }[]>();
+  private readonly queues = new Map<string, Waiter[]>();
 
   private readonly waiting = new Map<string, number>();
 
@@ -241,7 +251,7 @@ export class EventAppender {
   private async drain(workspaceId: string): Promise<void> {
     const queue = this.queues.get(workspaceId)!;
     while (queue.length > 0) {
-      const group: typeof queue = [];
+      const group: Waiter[] = [];
       let size = 0;
       while (queue.length > 0 && (group.length === 0 || size + queue[0]!.batch.length <= (this.limits.maxEventsPerGroup ?? 4000))) {
         const next = queue.shift()!;
@@ -249,10 +259,15 @@ export class EventAppender {
         group.push(next);
       }
       try {
-        const results = await this.db.transaction((tx) => appendEventGroups(tx, workspaceId, group.map((g) => g.batch)));
+        const results = await this.commit(workspaceId, group.map((g) => g.batch));
         for (const [index, waiter] of group.entries()) waiter.resolve(results[index]!);
       } catch (error) {
-        for (const waiter of group) waiter.reject(error);
+        // A Postgres that is down or out of time fails every request alike: retrying one by one would
+        // only hold them longer.
+        if (group.length === 1 || isDatabaseUnavailable(error)) {
+          for (const waiter of group) waiter.reject(error);
+        }
+        else await this.commitOneByOne(workspaceId, group);
       } finally {
         this.waiting.set(workspaceId, (this.waiting.get(workspaceId) ?? 0) - size);
       }
@@ -260,6 +275,32 @@ export class EventAppender {
     this.queues.delete(workspaceId);
     this.waiting.delete(workspaceId);
   }
+
+  private commit(workspaceId: string, batches: readonly (readonly IncomingEvent[])[]): Promise<AppendResult[]> {
+    return this.db.transaction((tx) => appendEventGroups(tx, workspaceId, batches));
+  }
+
+  /**
+   * A failed group transaction stored nothing, and the failure may belong to one request alone (something
+   * only Postgres could refuse): each request then gets a transaction of its own, in the same order, so a
+   * request's failure never touches another request's events. Only a failing group pays for this.
+   */
+  private async commitOneByOne(workspaceId: string, group: readonly Waiter[]): Promise<void> {
+    for (const waiter of group) {
+      try {
+        const [result] = await this.commit(workspaceId, [waiter.batch]);
+        waiter.resolve(result!);
+      } catch (error) {
+        waiter.reject(error);
+      }
+    }
+  }
+}
+
+interface Waiter {
+  batch: readonly IncomingEvent[];
+  resolve: (result: AppendResult) => void;
+  reject: (error: unknown) => void;
 }
 
 export class AppendersBusy extends Error {

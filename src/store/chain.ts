@@ -36,18 +36,59 @@ export function canonicalJson(value: unknown): string {
 /** Everything stored about an event except its own hash. */
 export type ChainedFields = Omit<StoredEvent, 'hash'>;
 
+/** What only the workspace lock decides: the seq, the receipt time, and the timestamp when it defaults to it. */
+export interface LateFields {
+  seq: number;
+  receivedAt: string;
+  timestamp: string;
+}
+
+const LATE_KEYS: readonly (keyof LateFields)[] = ['seq', 'receivedAt', 'timestamp'];
+
 /**
- * canonicalJson of an event split around its seq, the one field known only under the workspace lock:
- * the expensive part is done before the lock and `(seq) => string` is a concatenation.
+ * canonicalJson of an event split around the fields known only under the workspace lock: the expensive
+ * part (sorting, escaping, nested objects) is done before the lock and the function is a concatenation.
+ * `timestamp` is late only when `fields` has none (it then defaults to the receipt time).
  */
-export function canonicalTemplate(fields: Omit<ChainedFields, 'seq'>): (seq: number) => string {
-  const keys = [...Object.keys(fields).filter((key) => fields[key as keyof typeof fields] !== undefined), 'seq'].sort();
-  const at = keys.indexOf('seq');
-  const part = (key: string) => `${JSON.stringify(key)}:${canonicalJson(fields[key as keyof typeof fields])}`;
-  const head = `{${keys.slice(0, at).map(part).join(',')}${at > 0 ? ',' : ''}"seq":`;
-  const rest = keys.slice(at + 1).map(part).join(',');
-  const tail = `${rest ? `,${rest}` : ''}}`;
-  return (seq) => `${head}${seq}${tail}`;
+export function canonicalTemplate(
+  fields: Omit<ChainedFields, keyof LateFields> & { timestamp?: string },
+): (late: LateFields) => string {
+  const values = fields as Record<string, unknown>;
+  const late = LATE_KEYS.filter((key) => values[key] === undefined);
+  const keys = [...Object.keys(values).filter((key) => values[key] !== undefined), ...late].sort();
+  // Fixed text and late keys alternate: fixed[0] late[0] fixed[1] late[1] … fixed[n]. The fixed parts
+  // are joined, not built with +=, so they are flat strings: a rope is flattened again for every hash.
+  const segments: string[][] = [[]];
+  const slots: (keyof LateFields)[] = [];
+  keys.forEach((key, i) => {
+    const prefix = `${i > 0 ? ',' : '{'}${JSON.stringify(key)}:`;
+    if ((late as string[]).includes(key)) {
+      segments.at(-1)!.push(prefix);
+      slots.push(key as keyof LateFields);
+      segments.push([]);
+    } else {
+      segments.at(-1)!.push(prefix, canonicalJson(values[key]));
+    }
+  });
+  segments.at(-1)!.push('}');
+  return fillSlots(segments.map((parts) => parts.join('')), slots);
+}
+
+/**
+ * The template itself, made in a scope of its own: a closure keeps its whole scope alive, and the one
+ * above holds the event and the unjoined parts, which kept every prepared batch twice in memory
+ * (measured: 2× the GC time on the ingest path).
+ */
+function fillSlots(fixed: readonly string[], slots: readonly (keyof LateFields)[]): (late: LateFields) => string {
+  return (late) => {
+    let out = fixed[0]!;
+    for (let i = 0; i < slots.length; i++) {
+      const key = slots[i]!;
+      // The late strings are ISO times from toISOString: JSON.stringify would only add the quotes.
+      out += `${key === 'seq' ? late.seq : `"${late[key]}"`}${fixed[i + 1]!}`;
+    }
+    return out;
+  };
 }
 
 export function hashLink(prevHash: string, canonical: string): string {

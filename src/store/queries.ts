@@ -33,13 +33,21 @@ export function encodeCursor(cursor: Cursor): string {
   return Buffer.from(JSON.stringify([cursor.timestamp, cursor.seq])).toString('base64url');
 }
 
-/** The cursor, or undefined when the text is not one this service made. */
+/** The only form encodeCursor writes (Date#toISOString of a stored timestamp, years 1970–9999). */
+const CURSOR_TIME = /^(19[7-9]\d|[2-9]\d{3})-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+/**
+ * The cursor, or undefined when the text is not one this service made. Its time must be exactly what
+ * toISOString writes: JavaScript's Date accepts far more (2026-02-30, "Mon, 30 Feb 2026") than Postgres.
+ */
 export function decodeCursor(text: string): Cursor | undefined {
   try {
     const value: unknown = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
     if (!Array.isArray(value) || value.length !== 2) return undefined;
     const [timestamp, seq] = value as unknown[];
-    if (typeof timestamp !== 'string' || Number.isNaN(Date.parse(timestamp))) return undefined;
+    if (typeof timestamp !== 'string' || !CURSOR_TIME.test(timestamp)) return undefined;
+    const ms = Date.parse(timestamp);
+    if (Number.isNaN(ms) || new Date(ms).toISOString() !== timestamp) return undefined;
     if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) return undefined;
     return { timestamp, seq };
   } catch {

@@ -89,6 +89,46 @@ describe('POST /v1/events', () => {
     expect(paths).toEqual(['0:colour', '1:timestamp', '2:metadata.note', '3:actor.type']);
   });
 
+  it('accepts objects nested 32 levels deep and refuses 33 or 5,000 with a 400 naming the path', async () => {
+    const nest = (levels: number): Record<string, unknown> => (levels <= 1 ? {} : { a: nest(levels - 1) });
+    const deepest = (levels: number) => ['metadata', ...Array<string>(levels - 1).fill('a')].join('.');
+    const before = await countEvents('acme');
+    // The event is level 1 and metadata level 2, so metadata may hold 31 levels.
+    expect((await postEvents(app.url, token, sampleEvent({ metadata: nest(31) }))).status).toBe(201);
+    const over = await postEvents(app.url, token, { events: [sampleEvent(), sampleEvent({ metadata: nest(32) })] });
+    expect(over.status).toBe(400);
+    expect((await over.json()).details).toEqual([
+      { index: 1, path: deepest(32), message: 'nests deeper than 32 levels' },
+    ]);
+
+    const start = '{"type":"X","actor":{"type":"system","id":"s"},"resource":{"type":"r","id":"1"},"metadata":';
+    const stack = `{"events":[${start}${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}}]}`;
+    const deep = await postEvents(app.url, token, stack);
+    expect(deep.status).toBe(400);
+    expect((await deep.json()).details[0]).toMatchObject({ index: 0, message: 'nests deeper than 32 levels' });
+    const arrays = await postEvents(app.url, token, `{"events":[${'['.repeat(5000)}${']'.repeat(5000)}]}`);
+    expect(arrays.status).toBe(400);
+    expect((await arrays.json()).details[0]).toMatchObject({ index: 0, message: 'nests deeper than 32 levels' });
+    expect(await countEvents('acme')).toBe(before + 1);
+  });
+
+  it('refuses a body that is not valid UTF-8 instead of storing replacement characters', async () => {
+    const before = await countEvents('acme');
+    const json = Buffer.from(JSON.stringify(sampleEvent({ id: 'evt_latin1', metadata: { note: 'caf_' } })));
+    json[json.indexOf('caf_') + 3] = 0xe9; // "café" in Latin-1: one byte that is not UTF-8
+    const response = await postEvents(app.url, token, json.toString('latin1'), {});
+    // fetch would re-encode a string as UTF-8, so send the bytes themselves.
+    const raw = await fetch(`${app.url}/v1/events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: json,
+    });
+    expect(response.status).toBe(201); // the same text, sent as proper UTF-8, is fine
+    expect(raw.status).toBe(400);
+    expect((await raw.json()).error).toMatch(/not valid UTF-8/);
+    expect(await countEvents('acme')).toBe(before + 1);
+  });
+
   it('counts an id already stored as a duplicate and stores it once', async () => {
     const first = await postEvents(app.url, token, sampleEvent({ id: 'evt_dup' }));
     expect((await first.json()).accepted).toBe(1);
@@ -138,6 +178,21 @@ describe('POST /v1/events', () => {
     const text = await postEvents(app.url, token, 'hello', { 'content-type': 'text/plain' });
     expect(text.status).toBe(415);
     expect(await text.json()).toEqual({ error: 'Content-Type must be application/json' });
+  });
+
+  it('answers 415 for a compressed body or a charset other than UTF-8, storing nothing', async () => {
+    const before = await countEvents('acme');
+    const gzip = await postEvents(app.url, token, sampleEvent(), { 'content-encoding': 'gzip' });
+    expect(gzip.status).toBe(415);
+    expect((await gzip.json()).error).toMatch(/Content-Encoding "gzip" is not supported/);
+    const latin1 = await postEvents(app.url, token, sampleEvent(), {
+      'content-type': 'application/json; charset=latin1',
+    });
+    expect(latin1.status).toBe(415);
+    expect((await latin1.json()).error).toMatch(/charset "latin1" is not supported/);
+    expect(await countEvents('acme')).toBe(before);
+    const utf8 = await postEvents(app.url, token, sampleEvent(), { 'content-type': 'application/json; charset=UTF-8' });
+    expect(utf8.status).toBe(201);
   });
 
   it('answers 401 without a token, with a wrong token and with a revoked token', async () => {
@@ -193,6 +248,31 @@ describe('POST /v1/events', () => {
       await hold.close();
       await busy.stop();
     }
+  });
+
+  it('fails only the request Postgres refuses among 30 concurrent ones, storing every other', async () => {
+    await app.service.database.db.execute(sql.raw(`
+      create function refuse_poison() returns trigger language plpgsql as $$
+      begin
+        if new.resource_id = 'poison' then raise exception 'poisoned resource'; end if;
+        return new;
+      end $$;
+      create trigger refuse_poison before insert on events for each row execute function refuse_poison();`));
+    const t = await app.token('concurrent');
+    const batches = Array.from({ length: 30 }, (_, i) => ({
+      events: [
+        sampleEvent({ id: `evt_c${i}a` }),
+        sampleEvent({ id: `evt_c${i}b`, resource: { type: 'warehouse', id: i === 17 ? 'poison' : `wh_c${i}` } }),
+      ],
+    }));
+    const statuses = await Promise.all(batches.map(async (batch) => (await postEvents(app.url, t, batch)).status));
+    expect(statuses.filter((s) => s !== 201)).toEqual([500]);
+    expect(statuses[17]).toBe(500);
+    expect(await countEvents('concurrent')).toBe(58);
+    const stored = await app.service.database.db.execute<{ id: string }>(
+      sql`select id from events where workspace_id = 'concurrent' and id like 'evt_c17%'`,
+    );
+    expect(stored).toEqual([]);
   });
 
   it('answers unknown routes with a JSON 404', async () => {

@@ -114,6 +114,76 @@ describe('GET /v1/events', () => {
   });
 });
 
+const forgedCursor = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+
+/** Inputs the review found answered with 500 (or, for the CSV, 200 and a dropped connection): [query, parameter]. */
+const badQueries: [string, string][] = [
+  ['?actor=a%00b', 'actor'],
+  ['?type=Source%20Deleted&type=x%00', 'type'],
+  ['?resourceId=%00', 'resourceId'],
+  ['?resourceType=source%00', 'resourceType'],
+  ['?category=%00', 'category'],
+  ['?actor=%FF', 'actor'],
+  ['?since=0000-01-01', 'since'],
+  ['?since=0050-01-01T00:00:00Z', 'since'],
+  ['?until=1969-12-31', 'until'],
+  ['?since=100000000d', 'since'],
+  ['?since=2026-02-30', 'since'],
+  ['?until=2026-11-01T24:00', 'until'],
+  ['?until=2026-11-01T10:60:00Z', 'until'],
+  ['?until=9999-12-31T23:00:00-05:00', 'until'],
+  ['?since=2026-11-02&until=2026-11-01', 'since'],
+];
+
+const badCursors: [string, unknown][] = [
+  ['year 0000', ['0000-01-01T00:00:00.000Z', 5]],
+  ['year 275760', ['+275760-09-13T00:00:00.000Z', 5]],
+  ['an impossible day', ['2026-02-30T00:00:00.000Z', 5]],
+  ['a date JavaScript reads loosely', ['Mon, 30 Feb 2026 00:00:00 GMT', 5]],
+  ['a NUL', ['2026-11-20T00:00:00.000Z\u0000', 5]],
+  ['a negative seq', ['2026-11-20T00:00:00.000Z', -1]],
+  ['a fractional seq', ['2026-11-20T00:00:00.000Z', 1.5]],
+  ['an object', { timestamp: '2026-11-20T00:00:00.000Z', seq: 1 }],
+];
+
+describe('bad query input', () => {
+  it('answers 400 naming the parameter, never 500', async () => {
+    for (const [query, parameter] of badQueries) {
+      const response = await getEvents(app.url, token, query);
+      expect(response.status, query).toBe(400);
+      const body = await response.json();
+      expect(body.details?.map((d: { path: string }) => d.path.split('.')[0]), query).toContain(parameter);
+    }
+  });
+
+  it('refuses forged cursors, even ones JavaScript would parse', async () => {
+    for (const [what, value] of badCursors) {
+      const response = await getEvents(app.url, token, `?cursor=${forgedCursor(value)}`);
+      expect(response.status, what).toBe(400);
+      expect(await response.json(), what).toMatchObject({ error: 'invalid cursor', details: [{ path: 'cursor' }] });
+    }
+  });
+
+  it('accepts the cursor it made and dates at the edges of the range', async () => {
+    const first = await (await getEvents(app.url, token, '?limit=2')).json();
+    expect((await getEvents(app.url, token, `?limit=2&cursor=${first.nextCursor}`)).status).toBe(200);
+    expect(await ids('?since=1970-01-01&until=9999-12-31T23:59:59.999Z')).toEqual(['e5', 'e4', 'e3', 'e2', 'e1']);
+    expect(await ids('?since=2024-02-29&until=2026-11-20T00:01:00%2B00:00')).toEqual([]);
+    expect(await ids('?since=2026-11-20T05:31:30%2B05:30')).toEqual(['e5', 'e4', 'e3', 'e2']);
+  });
+
+  it('makes the CSV export answer every bad query with a JSON 400 before sending any row', async () => {
+    for (const [query, parameter] of [...badQueries, ['?since=1d&cursor=x', 'cursor'] as [string, string]]) {
+      const headers = { authorization: `Bearer ${token}` };
+      const response = await fetch(`${app.url}/v1/events.csv${query}`, { headers });
+      expect(response.status, query).toBe(400);
+      expect(response.headers.get('content-type'), query).toMatch(/^application\/json/);
+      const body = await response.json();
+      expect(body.details?.map((d: { path: string }) => d.path.split('.')[0]), query).toContain(parameter);
+    }
+  });
+});
+
 describe('GET /v1/events.csv', () => {
   it('streams every match with the SPEC columns, JSON cells, and neutralised formulas', async () => {
     const ws = await app.token('csv');

@@ -20,10 +20,19 @@ describe('canonical JSON', () => {
     expect(canonicalJson({ b: 1, a: { d: [2, 1], c: 'x' } })).toBe('{"a":{"c":"x","d":[2,1]},"b":1}');
   });
 
-  it('splits around seq without changing a byte of the canonical form', () => {
+  it('splits around seq and receivedAt without changing a byte of the canonical form', () => {
+    const { receivedAt, ...early } = fields;
     for (const seq of [1, 42, 9_007_199_254_740_991]) {
-      expect(canonicalTemplate(fields)(seq)).toBe(canonicalJson({ ...fields, seq }));
+      const canonical = canonicalTemplate(early)({ seq, receivedAt, timestamp: 'unused' });
+      expect(canonical).toBe(canonicalJson({ ...fields, seq }));
     }
-    expect(hashLink(GENESIS_HASH, canonicalTemplate(fields)(7))).toBe(chainHash(GENESIS_HASH, { ...fields, seq: 7 }));
+    const late = { seq: 7, receivedAt, timestamp: fields.timestamp };
+    expect(hashLink(GENESIS_HASH, canonicalTemplate(early)(late))).toBe(chainHash(GENESIS_HASH, { ...fields, seq: 7 }));
+  });
+
+  it('takes the timestamp late too when the event has none', () => {
+    const { receivedAt, timestamp: _, ...early } = fields;
+    const late = { seq: 3, receivedAt, timestamp: receivedAt };
+    expect(canonicalTemplate(early)(late)).toBe(canonicalJson({ ...fields, ...late }));
   });
 });

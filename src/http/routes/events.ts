@@ -1,17 +1,21 @@
 /** The producer and owner API: POST /v1/events, GET /v1/events and GET /v1/events.csv. */
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
   incomingEventSchema,
   MAX_EVENT_BYTES,
   MAX_EVENTS_PER_REQUEST,
+  MAX_NESTING,
+  nestedTooDeep,
+  TOO_DEEP,
   type IncomingEvent,
 } from '../../events.ts';
 import { eventsCsv } from '../../export/csv.ts';
 import { checkRange, filterFieldsSchema } from '../../filters.ts';
 import type { Metrics } from '../../metrics.ts';
 import { AppendersBusy, EventAppender } from '../../store/append.ts';
-import type { Database } from '../../store/db.ts';
+import { withDeadline, type Database } from '../../store/db.ts';
 import { decodeCursor, exportEventRows, listEvents, MAX_PAGE_SIZE, type Cursor } from '../../store/queries.ts';
 import { workspaceForToken } from '../../store/tokens.ts';
 import { AppError, badRequest, issuePath, payloadTooLarge, unauthorized, type ErrorDetail } from '../errors.ts';
@@ -27,6 +31,9 @@ export interface EventRoutesOptions {
   metrics: Metrics;
   appendLimits?: ConstructorParameters<typeof EventAppender>[1];
 }
+
+/** The token lookup is one indexed row; Postgres that cannot answer it this fast is as good as down. */
+const TOKEN_LOOKUP_DEADLINE_MS = 3_000;
 
 const repeatable = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v]));
 
@@ -48,8 +55,13 @@ const listQuerySchema = z.strictObject({
   cursor: z.string().optional(),
 });
 
-function parseListQuery(query: unknown, allowPaging: boolean) {
-  const raw = listQuerySchema.safeParse(query ?? {});
+function parseListQuery(request: FastifyRequest, allowPaging: boolean) {
+  const undecodable = undecodableParameter(request.url);
+  if (undecodable !== undefined) {
+    const message = 'is not valid percent-encoded UTF-8';
+    throw badRequest(`invalid query: ${undecodable}: ${message}`, [{ path: undecodable, message }]);
+  }
+  const raw = listQuerySchema.safeParse(request.query ?? {});
   if (!raw.success) throw queryError(raw.error.issues);
   const { type, limit, cursor, ...rest } = raw.data;
   if (!allowPaging && (limit !== undefined || cursor !== undefined)) {
@@ -67,6 +79,31 @@ function parseListQuery(query: unknown, allowPaging: boolean) {
     if (!decoded) throw badRequest('invalid cursor', [{ path: 'cursor', message: 'use the nextCursor of a previous page as it was given' }]);
   }
   return { filters: filters.data, limit, cursor: decoded };
+}
+
+/**
+ * The query parser keeps a value it cannot percent-decode as it was ("%FF" stays "%FF"), which would
+ * then be searched for as text; such a parameter is refused instead, named as far as it decodes.
+ */
+function undecodableParameter(url: string): string | undefined {
+  const at = url.indexOf('?');
+  if (at < 0) return undefined;
+  for (const pair of url.slice(at + 1).split('&')) {
+    const split = pair.indexOf('=');
+    const [key, value] = split < 0 ? [pair, ''] : [pair.slice(0, split), pair.slice(split + 1)];
+    const decoded = tryDecode(key);
+    if (decoded === undefined) return key;
+    if (tryDecode(value) === undefined) return decoded;
+  }
+  return undefined;
+}
+
+function tryDecode(text: string): string | undefined {
+  try {
+    return decodeURIComponent(text.replaceAll('+', ' '));
+  } catch {
+    return undefined;
+  }
 }
 
 function queryError(issues: z.core.$ZodIssue[]): AppError {
@@ -97,6 +134,11 @@ function parseIngestBody(body: unknown): IncomingEvent[] {
   const invalid: ErrorDetail[] = [];
   const events: IncomingEvent[] = [];
   for (const [index, item] of items.entries()) {
+    const deep = nestedTooDeep(item, MAX_NESTING);
+    if (deep) {
+      invalid.push({ index, path: issuePath(deep), message: TOO_DEEP });
+      continue;
+    }
     const bytes = Buffer.byteLength(JSON.stringify(item) ?? '');
     if (bytes > MAX_EVENT_BYTES) {
       tooLarge.push({ index, path: '(event)', message: `event is ${bytes} bytes; the limit is ${MAX_EVENT_BYTES} bytes (32 KB)` });
@@ -131,16 +173,33 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
     const header = request.headers.authorization ?? '';
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match) throw unauthorized(header ? 'Authorization must be "Bearer <token>"' : 'missing bearer token');
-    const workspaceId = await workspaceForToken(database.db, match[1]!);
+    // Every request starts with this indexed lookup, so it doubles as the liveness probe: a Postgres
+    // that cannot answer it in time is treated as down (503) instead of holding the request.
+    const lookup = workspaceForToken(database.db, match[1]!);
+    const workspaceId = await withDeadline(lookup, TOKEN_LOOKUP_DEADLINE_MS, 'token lookup');
     if (!workspaceId) throw unauthorized('invalid or revoked token');
     request.workspaceId = workspaceId;
   });
 
-  app.post('/v1/events', async (request, reply) => {
-    // Fastify also parses text/plain; producers must say JSON, so anything else is refused up front.
-    if (!/^application\/json\s*(;|$)/i.test(request.headers['content-type'] ?? '')) {
-      throw new AppError(415, 'Content-Type must be application/json');
+  // Checked before the body is read or parsed: Fastify also parses text/plain, and it ignores
+  // Content-Encoding, so a gzipped body would be read as text (and a stray header would be ignored).
+  const plainJson = async (request: FastifyRequest, _reply: unknown, payload: unknown) => {
+    const type = request.headers['content-type'] ?? '';
+    if (!/^application\/json\s*(;|$)/i.test(type)) throw new AppError(415, 'Content-Type must be application/json');
+    // JSON is UTF-8 (RFC 8259); a body declared as anything else would be read as what it is not.
+    const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(type)?.[1];
+    if (charset !== undefined && !/^utf-?8$/i.test(charset)) {
+      throw new AppError(415, `Content-Type charset ${JSON.stringify(charset)} is not supported: send UTF-8`);
     }
+    const encoding = request.headers['content-encoding'];
+    if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+      const message = `Content-Encoding ${JSON.stringify(encoding)} is not supported: send the JSON uncompressed`;
+      throw new AppError(415, message);
+    }
+    return payload;
+  };
+
+  app.post('/v1/events', { preParsing: plainJson }, async (request, reply) => {
     let events: IncomingEvent[];
     try {
       events = parseIngestBody(request.body);
@@ -160,22 +219,36 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
   });
 
   app.get('/v1/events', async (request) => {
-    const { filters, limit, cursor } = parseListQuery(request.query, true);
+    const { filters, limit, cursor } = parseListQuery(request, true);
     return listEvents(database.db, request.workspaceId, filters, { limit, cursor });
   });
 
   app.get('/v1/events.csv', async (request, reply) => {
-    const { filters } = parseListQuery(request.query, false);
+    const { filters } = parseListQuery(request, false);
     let rows = 0;
     const csv = eventsCsv(exportEventRows(database.db, database.sql, request.workspaceId, filters), () => {
       rows += 1;
     });
-    csv.on('end', () => metrics.exportedRows.inc(rows));
-    csv.on('error', (error) => request.log.error({ err: error, rows }, 'CSV export failed mid-stream'));
+    // The header row and the first batch are read before answering, so a query Postgres refuses or cannot
+    // run yet is still a JSON error (400, 503), not a 200 cut off after the header.
+    const chunks = csv[Symbol.asyncIterator]() as AsyncIterator<string>;
+    const head: string[] = [];
+    for (let next = await chunks.next(); ; next = await chunks.next()) {
+      if (next.done) break;
+      head.push(next.value);
+      if (head.length === 2) break;
+    }
+    async function* body(): AsyncGenerator<string> {
+      yield* head;
+      yield* { [Symbol.asyncIterator]: () => chunks };
+      metrics.exportedRows.inc(rows);
+    }
+    const stream = Readable.from(body(), { objectMode: false });
+    stream.on('error', (error) => request.log.error({ err: error, rows }, 'CSV export failed mid-stream'));
     return reply
       .header('content-type', 'text/csv; charset=utf-8')
       .header('content-disposition', `attachment; filename="audit-events-${request.workspaceId.replace(/[^\w.-]/g, '_')}.csv"`)
-      .send(csv);
+      .send(stream);
   });
 }
 

@@ -9,6 +9,7 @@ export const chainHeads = pgTable('chain_heads', {
   workspaceId: text('workspace_id').primaryKey(),
   seq: bigint('seq', { mode: 'number' }).notNull(),
   hash: text('hash').notNull(),
+  /** The receivedAt of the head event: the next append's receivedAt is never earlier (see appendEventGroups). */
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
 
