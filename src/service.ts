@@ -55,7 +55,7 @@ export interface ServiceOptions {
 export function createService(config: Config, logger: Logger, options: ServiceOptions = {}): Service {
   const roles = config.roles;
   const database = createDb(config.databaseUrl);
-  const producerRedis = createRedis(config.redisUrl, 'producer');
+  const producerRedis = createRedis(config.redisUrl, 'producer', logger);
   const workerRedis = createRedis(config.redisUrl, 'worker');
   const queues = createQueues(producerRedis, config.queuePrefix);
   const metrics = createMetrics();

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { afterAll, describe, expect, it } from 'vitest';
 import postgres from 'postgres';
 import { deleteRedisPrefix, missingDatabaseUrl, redisUrl, uniqueName } from './helpers/database.ts';
-import { freePort } from './helpers/redis-server.ts';
+import { freePort, ownRedis } from './helpers/redis-server.ts';
 
 const fresh = missingDatabaseUrl();
 const prefixes: string[] = [];
@@ -38,6 +38,16 @@ async function waitForHttp(url: string, timeoutMs = 20_000): Promise<Response> {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+}
+
+/** Resolves once `predicate` holds for the output, polling; the test's own timeout bounds the wait. */
+async function waitForOutput(output: () => string, predicate: (text: string) => boolean): Promise<string> {
+  while (!predicate(output())) await new Promise((r) => setTimeout(r, 100));
+  return output();
+}
+
+function jsonLines(text: string): Record<string, unknown>[] {
+  return text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 describe('npm start', () => {
@@ -106,4 +116,56 @@ describe('npm start', () => {
     expect(text).toContain('Invalid configuration:');
     for (const variable of ['PORT', 'LOG_LEVEL', 'DATABASE_URL', 'RETENTION_DAYS']) expect(text).toContain(`  - ${variable}: `);
   });
+
+  it('stops with one line naming Postgres and its address, without the password or a stack, when Postgres is unreachable', async () => {
+    const closed = await freePort();
+    const { child, output } = startProcess({
+      DATABASE_URL: `postgres://postgres:hunter2@127.0.0.1:${closed}/audit_trail`,
+      REDIS_URL: redisUrl(),
+      PORT: String(await freePort()),
+      QUEUE_PREFIX: prefix(),
+    });
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(1);
+    const lines = output().trim().split('\n');
+    expect(lines).toEqual([`audit-trail cannot start: Postgres at 127.0.0.1:${closed} is unreachable (connect ECONNREFUSED 127.0.0.1:${closed})`]);
+    expect(output()).not.toContain('hunter2');
+  });
+
+  it('serves /readyz (503 naming Redis) and says every few seconds where Redis is while it is down, then recovers', async () => {
+    const redisPort = await freePort();
+    const port = await freePort();
+    const { child, output } = startProcess({
+      DATABASE_URL: fresh.url,
+      REDIS_URL: `redis://:s3cret@127.0.0.1:${redisPort}`,
+      QUEUE_PREFIX: prefix(),
+      PORT: String(port),
+      LOG_LEVEL: 'info',
+    });
+    const redis = await ownRedis(redisPort);
+    try {
+      const notReady = await waitForHttp(`http://127.0.0.1:${port}/readyz`);
+      expect(notReady.status).toBe(503);
+      expect(await notReady.json()).toMatchObject({ error: 'not ready: redis unavailable', postgres: 'ok' });
+      const unreachable = (line: Record<string, unknown>) => line.msg === `Redis at 127.0.0.1:${redisPort} is unreachable (connect ECONNREFUSED 127.0.0.1:${redisPort}); retrying`;
+      // Said again while it stays down: two warnings, a few seconds apart, and not one per reconnect.
+      const text = await waitForOutput(output, (t) => jsonLines(t).filter(unreachable).length >= 2);
+      const warnings = jsonLines(text).filter(unreachable);
+      expect(warnings[0]).toMatchObject({ level: 40, redis: `127.0.0.1:${redisPort}`, error: 'ECONNREFUSED' });
+      expect(Date.parse(String(warnings[1]!.time)) - Date.parse(String(warnings[0]!.time))).toBeGreaterThanOrEqual(4000);
+      expect(text).not.toContain('s3cret');
+      // BullMQ's workers' own reconnect errors are left to the warning above rather than logged on each try.
+      expect(jsonLines(text).filter((l) => String(l.msg).endsWith('worker error'))).toEqual([]);
+
+      await redis.start();
+      await waitForOutput(output, (t) => jsonLines(t).some((l) => l.msg === `Redis at 127.0.0.1:${redisPort} is reachable again`));
+      const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+      expect(ready.status).toBe(200);
+    } finally {
+      child.kill('SIGTERM');
+      const [code] = await once(child, 'exit');
+      expect(code).toBe(0);
+      await redis.cleanup();
+    }
+  }, 60_000);
 });

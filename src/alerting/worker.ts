@@ -5,6 +5,7 @@ import type { StoredEvent } from '../events.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { AUDIT_EVENTS_QUEUE, auditEventJobSchema, type AuditEventJob } from '../queue/names.ts';
+import { logWorkerErrors } from '../queue/connection.ts';
 import { buildAlertMessage } from '../slack/blocks/alert.ts';
 import { claimAlert, markAlertFailed, markAlertLogged, markAlertSent, recordAlertError } from '../store/alerts.ts';
 import type { Db } from '../store/db.ts';
@@ -117,6 +118,6 @@ export function createAlertWorker(deps: AlertWorkerDeps): Worker<AuditEventJob> 
   worker.on('failed', (job, error) => {
     deps.logger.warn({ jobId: job?.id, attempts: job?.attemptsMade, err: error }, 'alert job failed; BullMQ will retry it');
   });
-  worker.on('error', (error) => deps.logger.warn({ err: error }, 'alert worker error'));
+  logWorkerErrors(worker, deps.logger, 'alert worker error');
   return worker;
 }
