@@ -1,10 +1,18 @@
 /** `verify [--workspace W]`: prints `ok N events, head <hash>` or where the chain breaks (exit 1). */
+import { GENESIS_HASH } from '../store/chain.ts';
 import type { Database } from '../store/db.ts';
 import { listWorkspaces, verifyChain } from '../store/verify.ts';
 import type { CliIo } from './run.ts';
 
+export const VERIFY_USAGE = `usage: npm run cli -- verify [--workspace W]
+
+  Walks the hash chain of one workspace (or of every workspace) and prints
+  "ok N events, head <hash>", or the first seq where the chain breaks.
+  Exit 0 when every chain checks out; 1 when one breaks, or when --workspace names a workspace
+  with no events (a typo, or every event and the chain head deleted).`;
+
 export async function verifyCommand(database: Database, workspace: string | undefined, io: CliIo): Promise<number> {
-  const workspaces = workspace ? [workspace] : await listWorkspaces(database.db);
+  const workspaces = workspace !== undefined ? [workspace] : await listWorkspaces(database.db);
   if (workspaces.length === 0) {
     io.out('ok 0 events (no workspaces yet)');
     return 0;
@@ -12,7 +20,14 @@ export async function verifyCommand(database: Database, workspace: string | unde
   let broken = 0;
   for (const workspaceId of workspaces) {
     const result = await verifyChain(database.db, workspaceId);
-    const suffix = workspace ? '' : ` (workspace ${workspaceId})`;
+    // Nothing walked and nothing to start from: no event was ever stored under this name (or all were deleted).
+    if (workspace !== undefined && result.ok && result.count === 0 && result.head === GENESIS_HASH) {
+      const known = await listWorkspaces(database.db);
+      const some = known.slice(0, 10).join(', ') + (known.length > 10 ? ', …' : '');
+      io.err(`no events stored for workspace "${workspace}" (${known.length ? `workspaces with events: ${some}` : 'no workspace has events yet'})`);
+      return 1;
+    }
+    const suffix = workspace !== undefined ? '' : ` (workspace ${workspaceId})`;
     if (result.ok) io.out(`ok ${result.count} events, head ${result.head}${suffix}`);
     else {
       broken += 1;
