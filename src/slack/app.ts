@@ -3,10 +3,10 @@
  * signatures checked by Bolt's receiver) or over Socket Mode when SLACK_APP_TOKEN is set.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createRequire } from 'node:module';
 import type { App } from '@slack/bolt';
 import { slackLogger } from './client.ts';
 import type { SlackDeps } from './context.ts';
+import { loadBolt } from './libraries.ts';
 import { registerListeners } from './listeners/index.ts';
 
 export const SLACK_EVENTS_PATH = '/slack/events';
@@ -17,15 +17,6 @@ export interface SlackApp {
   handleHttp?: (request: IncomingMessage & { rawBody?: Buffer }, response: ServerResponse) => void;
   start(): Promise<void>;
   stop(): Promise<void>;
-}
-
-/**
- * Bolt (with Express, undici and Socket Mode behind it) is loaded when the app is made, not when this module is
- * imported: a process without SLACK_BOT_TOKEN, or without the slack role, never loads it, which saves it about
- * 15 MB of resident memory and a third of its start-up time (measured with `npm run bench -- startup`).
- */
-function loadBolt(): typeof import('@slack/bolt') {
-  return createRequire(import.meta.url)('@slack/bolt') as typeof import('@slack/bolt');
 }
 
 export function createSlackApp(deps: SlackDeps): SlackApp {
