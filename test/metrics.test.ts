@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import webApi from '@slack/web-api';
 import { ALERT_OUTCOMES } from '../src/metrics.ts';
@@ -99,6 +100,17 @@ describe('metrics', () => {
     expect(metrics.get(alerts('user-removed', 'posted'))).toBe(0);
     expect(metrics.get('audit_ingest_events_total{outcome="accepted"}')).toBe(4);
     expect(metrics.get('audit_alert_latency_seconds_count{severity="critical"}')).toBe(1);
+  });
+
+  it("has every metric the Grafana dashboard queries (but the Segment import's, which that feature adds)", async () => {
+    const text = await (await fetch(`${app.url}/metrics`)).text();
+    const families = new Set([...text.matchAll(/^# TYPE (\S+) (\w+)$/gm)].map(([, name]) => name!));
+    const dashboard = readFileSync('docs/grafana/audit-trail.json', 'utf8');
+    const queried = new Set([...dashboard.matchAll(/\b((?:audit|process|nodejs)_[a-z0-9_]+)\b/g)].map(([, name]) => name!));
+    const family = (name: string) => [name, name.replace(/_(bucket|count|sum)$/, '')].find((candidate) => families.has(candidate));
+    const unknown = [...queried].filter((name) => !family(name) && !name.startsWith('audit_import_'));
+    expect(queried.size).toBeGreaterThan(10);
+    expect(unknown).toEqual([]);
   });
 
   it('reports a rule added while running at 0, without waiting for it to match', async () => {
