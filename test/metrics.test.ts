@@ -113,6 +113,14 @@ describe('metrics', () => {
     expect(unknown).toEqual([]);
   });
 
+  it('has each of its own metrics described in the operations guide', async () => {
+    const text = await (await fetch(`${app.url}/metrics`)).text();
+    const own = [...text.matchAll(/^# TYPE (audit_\S+) /gm)].map(([, name]) => name!);
+    const operations = readFileSync('docs/operations.md', 'utf8');
+    expect(own.length).toBeGreaterThan(5);
+    expect(own.filter((name) => !operations.includes(`\`${name}`))).toEqual([]);
+  });
+
   it('reports a rule added while running at 0, without waiting for it to match', async () => {
     rules.write('source-deleted.yml', 'when: { type: [Source Deleted] }\nchannel: "#sources"\nseverity: warning\n');
     await expect.poll(async () => (await scrape()).get(alerts('source-deleted', 'posted')), { timeout: 15_000 }).toBe(0);
