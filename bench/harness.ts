@@ -57,9 +57,17 @@ const ENTRY_ARGS: Record<ServiceEntry, string[]> = {
   tsx: ['--import', 'tsx', 'src/main.ts'],
 };
 
-/** The real service, as `npm start` runs it (`npm run bench` builds first), in its own process so its memory can be measured alone. */
-export async function startServiceProcess(env: Record<string, string>, entry: ServiceEntry = 'compiled'): Promise<ServiceProcess> {
-  if (entry === 'compiled' && !existsSync('dist/main.js')) throw new Error('dist/main.js is missing: run `npm run build` (npm run bench does)');
+/**
+ * The real service, as `npm start` runs it (`npm run bench` builds first), in its own process so its memory can be
+ * measured alone.
+ */
+export async function startServiceProcess(
+  env: Record<string, string>,
+  entry: ServiceEntry = 'compiled',
+): Promise<ServiceProcess> {
+  if (entry === 'compiled' && !existsSync('dist/main.js')) {
+    throw new Error('dist/main.js is missing: run `npm run build` (npm run bench does)');
+  }
   const port = await freePort();
   const started = performance.now();
   const flags = [

@@ -18,6 +18,7 @@ const SETTLE_MS = 40_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (values: number[]) => summarise(values).p50;
+const range = (values: number[]) => `${fmt(Math.min(...values))}–${fmt(Math.max(...values))}`;
 
 interface Variant {
   label: string;
@@ -37,10 +38,16 @@ export async function benchStartup(): Promise<{ readyMs: number; rssMb: number; 
   ];
   let run = 0;
   const start = (variant: Variant) =>
-    startServiceProcess({ DATABASE_URL: db.url, QUEUE_PREFIX: `bench${process.pid}s${run++}`, ...variant.env }, variant.entry);
+    startServiceProcess(
+      { DATABASE_URL: db.url, QUEUE_PREFIX: `bench${process.pid}s${run++}`, ...variant.env },
+      variant.entry,
+    );
   const figures = new Map<string, { readyMs: number; rssMb: number }>();
   try {
-    line(`startup: every role, migrated database, ${RUNS} runs each (tsx ${TSX_RUNS}); RSS ${IDLE_MS / 1000} s after ready`);
+    line(
+      `startup: every role, migrated database, ${RUNS} runs each (tsx ${TSX_RUNS}); ` +
+        `RSS ${IDLE_MS / 1000} s after ready`,
+    );
     for (const variant of variants) {
       const ready: number[] = [];
       const rss: number[] = [];
@@ -55,8 +62,8 @@ export async function benchStartup(): Promise<{ readyMs: number; rssMb: number; 
       const rssMb = median(rss);
       figures.set(variant.label, { readyMs, rssMb });
       line(
-        `  ${variant.label.padEnd(22)} start to /readyz ${fmt(readyMs)} ms (${fmt(Math.min(...ready))}–${fmt(Math.max(...ready))}),` +
-          ` idle RSS ${fmt(rssMb)} MB (${fmt(Math.min(...rss))}–${fmt(Math.max(...rss))})`,
+        `  ${variant.label.padEnd(22)} start to /readyz ${fmt(readyMs)} ms (${range(ready)}),` +
+          ` idle RSS ${fmt(rssMb)} MB (${range(rss)})`,
       );
     }
 
@@ -75,11 +82,15 @@ export async function benchStartup(): Promise<{ readyMs: number; rssMb: number; 
     const compiled = figures.get(variants[0]!.label)!;
     const tsx = figures.get('tsx (before)')!;
     line(
-      `  goals: idle RSS ≤ ${GOAL_RSS_MB} MB ${settled <= GOAL_RSS_MB ? 'met' : 'MISSED'} (${fmt(settled)} MB settled, ` +
+      `  goals: idle RSS ≤ ${GOAL_RSS_MB} MB ${settled <= GOAL_RSS_MB ? 'met' : 'MISSED'} ` +
+        `(${fmt(settled)} MB settled, ` +
         `${fmt(compiled.rssMb)} MB at 5 s), start to /readyz ≤ ${GOAL_READY_MS} ms ` +
         `${compiled.readyMs <= GOAL_READY_MS ? 'met' : 'MISSED'} (${fmt(compiled.readyMs)} ms median)`,
     );
-    line(`  compiled vs tsx, 5 s after ready: ${fmt(tsx.rssMb - compiled.rssMb)} MB and ${fmt(tsx.readyMs - compiled.readyMs)} ms less`);
+    line(
+      `  compiled vs tsx, 5 s after ready: ${fmt(tsx.rssMb - compiled.rssMb)} MB and ` +
+        `${fmt(tsx.readyMs - compiled.readyMs)} ms less`,
+    );
     return { ...compiled, settledRssMb: settled };
   } finally {
     await slack.close();

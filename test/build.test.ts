@@ -13,7 +13,13 @@ import { freePort } from './helpers/redis-server.ts';
 const run = promisify(execFile);
 const database = missingDatabaseUrl();
 const prefix = uniqueName('build');
-const env = { ...process.env, DATABASE_URL: database.url, REDIS_URL: redisUrl(), QUEUE_PREFIX: prefix, LOG_LEVEL: 'info' };
+const env = {
+  ...process.env,
+  DATABASE_URL: database.url,
+  REDIS_URL: redisUrl(),
+  QUEUE_PREFIX: prefix,
+  LOG_LEVEL: 'info',
+};
 
 beforeAll(async () => {
   await run('npm', ['run', '-s', 'build']);
@@ -40,7 +46,14 @@ describe('the compiled build', () => {
     child.stderr.on('data', (chunk) => (output += chunk));
     try {
       await expect
-        .poll(() => fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => 0), { timeout: 60_000, interval: 200 })
+        .poll(
+          () =>
+            fetch(`http://127.0.0.1:${port}/readyz`).then(
+              (r) => r.status,
+              () => 0,
+            ),
+          { timeout: 60_000, interval: 200 },
+        )
         .toBe(200);
       expect(output).toContain('node dist/main.js');
       expect(output).not.toContain('tsx');
@@ -55,7 +68,11 @@ describe('the compiled build', () => {
   }, 90_000);
 
   it('npm run -s cli prints the new token alone on its last line, with no npm banner', async () => {
-    const { stdout } = await run('npm', ['run', '-s', 'cli', '--', 'tokens', 'create', '--workspace', 'build-ws', '--name', 'ci'], { env });
+    const { stdout } = await run(
+      'npm',
+      ['run', '-s', 'cli', '--', 'tokens', 'create', '--workspace', 'build-ws', '--name', 'ci'],
+      { env },
+    );
     const lines = stdout.trim().split('\n');
     expect(lines).toHaveLength(2);
     expect(lines[1]).toMatch(/^atk_\S+$/);

@@ -35,7 +35,8 @@ describe('the Dockerfile', () => {
     expect(build).toContain('tsc -b tsconfig.build.json');
     expect(build).toContain('npm prune --omit=dev');
     const copied = all('COPY').join('\n');
-    for (const left of ['test', 'bench', 'src', 'tsconfig']) expect(copied).not.toMatch(new RegExp(`(^|\\s)\\.?/?${left}`, 'm'));
+    for (const left of ['test', 'bench', 'src', 'tsconfig'])
+      expect(copied).not.toMatch(new RegExp(`(^|\\s)\\.?/?${left}`, 'm'));
     for (const needed of ['dist', 'node_modules', 'drizzle', 'rules', 'package.json']) expect(copied).toContain(needed);
   });
 
@@ -61,8 +62,11 @@ describe('the Dockerfile', () => {
 
 describe('.dockerignore', () => {
   it('keeps secrets, local installs, build output, tests and benchmarks out of the build context', () => {
-    const ignored = readFileSync('.dockerignore', 'utf8').split('\n').map((l) => l.trim());
-    for (const entry of ['.env', '.env.*', 'node_modules', 'dist', 'test', 'bench', '.git']) expect(ignored).toContain(entry);
+    const ignored = readFileSync('.dockerignore', 'utf8')
+      .split('\n')
+      .map((l) => l.trim());
+    for (const entry of ['.env', '.env.*', 'node_modules', 'dist', 'test', 'bench', '.git'])
+      expect(ignored).toContain(entry);
   });
 });
 
@@ -73,7 +77,15 @@ describe('docker-compose.yml', () => {
   const environment = compose.services.app!.environment!;
 
   it('passes every variable the service reads through to it, and the ones features read later', () => {
-    const later = ['ALERT_MAX_AGE', 'SEGMENT_PULL_WORKSPACE', 'SEGMENT_PULL_INTERVAL', 'SEGMENT_PULL_SINCE', 'DIGEST_CHANNEL', 'DIGEST_SIGNING_KEY', 'RESOURCE_URLS'];
+    const later = [
+      'ALERT_MAX_AGE',
+      'SEGMENT_PULL_WORKSPACE',
+      'SEGMENT_PULL_INTERVAL',
+      'SEGMENT_PULL_SINCE',
+      'DIGEST_CHANNEL',
+      'DIGEST_SIGNING_KEY',
+      'RESOURCE_URLS',
+    ];
     const missing = [...ENV_VARIABLES, ...later].filter((name) => !(name in environment));
     expect(missing).toEqual([]);
   });

@@ -9,13 +9,24 @@ import { EVENT_TYPES, REVERT_MAP } from '../src/catalog.ts';
 import { ENV_VARIABLES } from '../src/config.ts';
 
 const read = (file: string) => readFileSync(file, 'utf8');
-const pages = ['README.md', ...readdirSync('docs').filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`)];
+const pages = [
+  'README.md',
+  ...readdirSync('docs')
+    .filter((name) => name.endsWith('.md'))
+    .map((name) => `docs/${name}`),
+];
 
 /** GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens. */
 function anchors(markdown: string): Set<string> {
   const found = new Set<string>();
   for (const [, heading] of markdown.matchAll(/^#{1,6} (.+)$/gm)) {
-    found.add(heading!.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-'));
+    found.add(
+      heading!
+        .trim()
+        .toLowerCase()
+        .replace(/[^\p{L}\p{N} _-]/gu, '')
+        .replace(/ /g, '-'),
+    );
   }
   return found;
 }
@@ -31,7 +42,9 @@ describe('docs', () => {
 
   it('describes every environment variable the service reads, in the operations guide', () => {
     const operations = read('docs/operations.md');
-    expect(ENV_VARIABLES.filter((name) => !operations.includes(`| \`${name}\``) && !operations.includes(`/ \`${name}\``))).toEqual([]);
+    expect(
+      ENV_VARIABLES.filter((name) => !operations.includes(`| \`${name}\``) && !operations.includes(`/ \`${name}\``)),
+    ).toEqual([]);
   });
 
   it('lists every catalog type and every revertible type', () => {
@@ -48,7 +61,8 @@ describe('docs', () => {
         const [path, anchor] = target!.split('#') as [string, string | undefined];
         const file = path ? join(dirname(page), path) : page;
         if (!existsSync(file)) broken.push(`${page}: ${target} (no file ${file})`);
-        else if (anchor && file.endsWith('.md') && !anchors(read(file)).has(anchor)) broken.push(`${page}: ${target} (no heading)`);
+        else if (anchor && file.endsWith('.md') && !anchors(read(file)).has(anchor))
+          broken.push(`${page}: ${target} (no heading)`);
       }
     }
     expect(broken).toEqual([]);

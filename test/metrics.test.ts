@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import webApi from '@slack/web-api';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALERT_OUTCOMES } from '../src/metrics.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
-import { startFakeSlack, type FakeSlack } from './helpers/fake-slack.ts';
+import { type FakeSlack, startFakeSlack } from './helpers/fake-slack.ts';
 import { rulesDir } from './helpers/rules-dir.ts';
 import { logCapture, postEvents, sampleEvent, startTestService, type TestService } from './helpers/service.ts';
 
@@ -17,7 +17,9 @@ let token: string;
 const logs = logCapture();
 const rules = rulesDir({
   'warehouse-disabled.yml': 'when: { type: [Warehouses Disabled] }\nchannel: "#data-alerts"\nseverity: critical\n',
-  'run-failed.yml': 'when: { type: [Warehouse Run Failed] }\nthrottle: { within: 15m, by: resource.id }\nchannel: "#runs"\nseverity: warning\n',
+  'run-failed.yml':
+    'when: { type: [Warehouse Run Failed] }\nthrottle: { within: 15m, by: resource.id }\n' +
+    'channel: "#runs"\nseverity: warning\n',
   'user-removed.yml': 'when: { type: [User Removed] }\nchannel: "#people"\nseverity: info\n',
 });
 
@@ -62,7 +64,12 @@ const alerts = (rule: string, outcome: string) => `audit_alerts_total{outcome="$
 describe('metrics', () => {
   it("exposes Node's default metrics under their standard names, with no prefix", async () => {
     const names = [...(await scrape()).keys()].map((key) => key.slice(0, key.indexOf('{')));
-    for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_seconds']) {
+    for (const name of [
+      'process_cpu_seconds_total',
+      'process_resident_memory_bytes',
+      'nodejs_heap_size_used_bytes',
+      'nodejs_eventloop_lag_seconds',
+    ]) {
       expect(names).toContain(name);
     }
     expect(names.filter((name) => name.startsWith('audit_process_') || name.startsWith('audit_nodejs_'))).toEqual([]);
@@ -73,10 +80,14 @@ describe('metrics', () => {
     for (const rule of ['warehouse-disabled', 'run-failed', 'user-removed']) {
       for (const outcome of ALERT_OUTCOMES) expect(metrics.get(alerts(rule, outcome)), `${rule} ${outcome}`).toBe(0);
     }
-    for (const outcome of ['accepted', 'duplicate', 'rejected']) expect(metrics.get(`audit_ingest_events_total{outcome="${outcome}"}`)).toBe(0);
-    for (const severity of ['critical', 'warning', 'info']) expect(metrics.get(`audit_alert_latency_seconds_count{severity="${severity}"}`)).toBe(0);
-    for (const outcome of ['delivered', 'failed']) expect(metrics.get(`audit_forwarding_events_total{outcome="${outcome}"}`)).toBe(0);
-    for (const outcome of ['delivered', 'failed', 'retried']) expect(metrics.get(`audit_forwarding_batches_total{outcome="${outcome}"}`)).toBe(0);
+    for (const outcome of ['accepted', 'duplicate', 'rejected'])
+      expect(metrics.get(`audit_ingest_events_total{outcome="${outcome}"}`)).toBe(0);
+    for (const severity of ['critical', 'warning', 'info'])
+      expect(metrics.get(`audit_alert_latency_seconds_count{severity="${severity}"}`)).toBe(0);
+    for (const outcome of ['delivered', 'failed'])
+      expect(metrics.get(`audit_forwarding_events_total{outcome="${outcome}"}`)).toBe(0);
+    for (const outcome of ['delivered', 'failed', 'retried'])
+      expect(metrics.get(`audit_forwarding_batches_total{outcome="${outcome}"}`)).toBe(0);
     expect(metrics.get('audit_outbox_relayed_total{}')).toBe(0);
   });
 
@@ -86,14 +97,23 @@ describe('metrics', () => {
     expect((await postEvents(app.url, token, sampleEvent({ type: 'User Removed' }))).status).toBe(201);
     await expect.poll(async () => (await scrape()).get(alerts('user-removed', 'failed')), { timeout: 10_000 }).toBe(1);
     const runFailed = { type: 'Warehouse Run Failed', resource: { type: 'warehouse', id: 'wh_throttled' } };
-    const sent = await postEvents(app.url, token, { events: [sampleEvent(), sampleEvent(runFailed), sampleEvent(runFailed)] });
+    const sent = await postEvents(app.url, token, {
+      events: [sampleEvent(), sampleEvent(runFailed), sampleEvent(runFailed)],
+    });
     expect(sent.status).toBe(201);
 
     await expect
-      .poll(async () => {
-        const metrics = await scrape();
-        return [alerts('warehouse-disabled', 'posted'), alerts('run-failed', 'posted'), alerts('run-failed', 'throttled')].map((key) => metrics.get(key));
-      }, { timeout: 10_000 })
+      .poll(
+        async () => {
+          const metrics = await scrape();
+          return [
+            alerts('warehouse-disabled', 'posted'),
+            alerts('run-failed', 'posted'),
+            alerts('run-failed', 'throttled'),
+          ].map((key) => metrics.get(key));
+        },
+        { timeout: 10_000 },
+      )
       .toEqual([1, 1, 1]);
     const metrics = await scrape();
     expect(metrics.get(alerts('warehouse-disabled', 'throttled'))).toBe(0);
@@ -106,8 +126,11 @@ describe('metrics', () => {
     const text = await (await fetch(`${app.url}/metrics`)).text();
     const families = new Set([...text.matchAll(/^# TYPE (\S+) (\w+)$/gm)].map(([, name]) => name!));
     const dashboard = readFileSync('docs/grafana/audit-trail.json', 'utf8');
-    const queried = new Set([...dashboard.matchAll(/\b((?:audit|process|nodejs)_[a-z0-9_]+)\b/g)].map(([, name]) => name!));
-    const family = (name: string) => [name, name.replace(/_(bucket|count|sum)$/, '')].find((candidate) => families.has(candidate));
+    const queried = new Set(
+      [...dashboard.matchAll(/\b((?:audit|process|nodejs)_[a-z0-9_]+)\b/g)].map(([, name]) => name!),
+    );
+    const family = (name: string) =>
+      [name, name.replace(/_(bucket|count|sum)$/, '')].find((candidate) => families.has(candidate));
     const unknown = [...queried].filter((name) => !family(name) && !name.startsWith('audit_import_'));
     expect(queried.size).toBeGreaterThan(10);
     expect(unknown).toEqual([]);
@@ -123,7 +146,9 @@ describe('metrics', () => {
 
   it('reports a rule added while running at 0, without waiting for it to match', async () => {
     rules.write('source-deleted.yml', 'when: { type: [Source Deleted] }\nchannel: "#sources"\nseverity: warning\n');
-    await expect.poll(async () => (await scrape()).get(alerts('source-deleted', 'posted')), { timeout: 15_000 }).toBe(0);
+    await expect
+      .poll(async () => (await scrape()).get(alerts('source-deleted', 'posted')), { timeout: 15_000 })
+      .toBe(0);
   });
 });
 
@@ -134,7 +159,11 @@ describe('request logs', () => {
 
     // Fastify's two lines per request: "incoming request" (with req) and "request completed" (same reqId, with res).
     const requestLines = (path: string) => {
-      const ids = new Set(logs.lines.filter((line) => (line.req as { url?: string } | undefined)?.url?.startsWith(path)).map((line) => line.reqId));
+      const ids = new Set(
+        logs.lines
+          .filter((line) => (line.req as { url?: string } | undefined)?.url?.startsWith(path))
+          .map((line) => line.reqId),
+      );
       return logs.lines.filter((line) => ids.has(line.reqId) && (line.req || line.res));
     };
     for (const path of ['/healthz', '/readyz', '/metrics']) {

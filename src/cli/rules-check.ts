@@ -33,7 +33,8 @@ if (invokedDirectly) {
   if (args.includes('--help') || args.includes('-h')) {
     process.stdout.write(`${RULES_CHECK_USAGE}\n`);
   } else if (args.length > 1 || args[0]?.startsWith('-')) {
-    process.stderr.write(`error: rules:check takes one directory at most (got ${args.join(' ')})\n\n${RULES_CHECK_USAGE}\n`);
+    const got = args.join(' ');
+    process.stderr.write(`error: rules:check takes one directory at most (got ${got})\n\n${RULES_CHECK_USAGE}\n`);
     process.exitCode = 2;
   } else {
     // A command-line entry point, like config.ts, is where the environment is read.

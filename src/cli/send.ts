@@ -14,7 +14,7 @@ function jsonOption(name: string, text: string | undefined): Record<string, unkn
   throw new UsageError(`--${name} must be a JSON object, e.g. '{"key":"value"}'`);
 }
 
-export const SEND_USAGE = `usage: npm run -s cli -- send --type T --actor A --resource-type RT --resource-id RID [options]
+export const SEND_USAGE = `usage: npm run -s cli -- send --type T --actor A --resource-type RT --resource-id RID [opts]
 
   Posts one event to a running service (POST /v1/events), for trying it out; prints the status and the answer.
 

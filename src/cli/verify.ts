@@ -24,7 +24,8 @@ export async function verifyCommand(database: Database, workspace: string | unde
     if (workspace !== undefined && result.ok && result.count === 0 && result.head === GENESIS_HASH) {
       const known = await listWorkspaces(database.db);
       const some = known.slice(0, 10).join(', ') + (known.length > 10 ? ', …' : '');
-      io.err(`no events stored for workspace "${workspace}" (${known.length ? `workspaces with events: ${some}` : 'no workspace has events yet'})`);
+      const hint = known.length ? `workspaces with events: ${some}` : 'no workspace has events yet';
+      io.err(`no events stored for workspace "${workspace}" (${hint})`);
       return 1;
     }
     const suffix = workspace !== undefined ? '' : ` (workspace ${workspaceId})`;

@@ -51,24 +51,39 @@ function reportOutages(redis: Redis, address: string, logger: Logger): void {
   });
   redis.on('ready', () => {
     if (downSince === undefined) return;
-    logger.info({ redis: address, downForSeconds: Math.round((Date.now() - downSince) / 1000) }, `Redis at ${address} is reachable again`);
+    const downForSeconds = Math.round((Date.now() - downSince) / 1000);
+    logger.info({ redis: address, downForSeconds }, `Redis at ${address} is reachable again`);
     downSince = undefined;
     lastWarning = 0;
   });
 }
 
 /** Socket-level failures: Redis is away, which the producer connection's outage warnings already say. */
-const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+]);
 
 export function isRedisConnectionError(error: Error & { code?: string }): boolean {
-  return (error.code !== undefined && CONNECTION_ERROR_CODES.has(error.code)) || error.message === 'Connection is closed.';
+  if (error.code !== undefined && CONNECTION_ERROR_CODES.has(error.code)) return true;
+  return error.message === 'Connection is closed.';
 }
 
 /**
  * Logs a BullMQ worker's errors, except the failed reconnects it reports every few hundred milliseconds while
  * Redis is down: those are said once every few seconds, with the address, by the outage warnings instead.
  */
-export function logWorkerErrors(worker: { on(event: 'error', listener: (error: Error) => void): unknown }, logger: Logger, message: string): void {
+export function logWorkerErrors(
+  worker: { on(event: 'error', listener: (error: Error) => void): unknown },
+  logger: Logger,
+  message: string,
+): void {
   worker.on('error', (error) => {
     if (!isRedisConnectionError(error)) logger.warn({ err: error }, message);
   });

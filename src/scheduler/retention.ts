@@ -16,11 +16,16 @@ export const SCHEDULE_TIMEOUT_MS = 3000;
 export async function scheduleRetention(queue: Queue, timeoutMs = SCHEDULE_TIMEOUT_MS): Promise<void> {
   // BullMQ waits for its connection to be ready with no limit, which held start-up (and the HTTP listener)
   // for as long as Redis was down. The upsert left running after the timeout is harmless: it is idempotent.
-  const upsert = queue.upsertJobScheduler(RETENTION_SCHEDULER_ID, { pattern: RETENTION_CRON, tz: 'UTC' }, { name: RETENTION_JOB });
+  const upsert = queue.upsertJobScheduler(
+    RETENTION_SCHEDULER_ID,
+    { pattern: RETENTION_CRON, tz: 'UTC' },
+    { name: RETENTION_JOB },
+  );
   upsert.catch(() => {}); // a late failure is the retry's to report
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Redis did not take the schedule within ${timeoutMs / 1000} s`)), timeoutMs);
+    const late = new Error(`Redis did not take the schedule within ${timeoutMs / 1000} s`);
+    timer = setTimeout(() => reject(late), timeoutMs);
   });
   try {
     await Promise.race([upsert, timeout]);

@@ -101,7 +101,9 @@ export function postgresConnectionProblem(error: unknown, databaseUrl: string): 
   const { code, message } = error as { code?: string; message?: string };
   const address = postgresAddress(databaseUrl);
   if (code && CONNECTION_ERROR_CODES.has(code)) return `Postgres at ${address} is unreachable (${message ?? code})`;
-  if (code?.startsWith('28') || code === '57P03') return `Postgres at ${address} refused the connection (${message ?? code})`;
+  if (code?.startsWith('28') || code === '57P03') {
+    return `Postgres at ${address} refused the connection (${message ?? code})`;
+  }
   return undefined;
 }
 

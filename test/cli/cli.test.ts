@@ -95,7 +95,7 @@ describe('the CLI', () => {
     const verified = await cli(['verify', '--workspace', 'no-such-ws']);
     expect(verified.code).toBe(1);
     expect(verified.stdout).toBe('');
-    expect(verified.stderr).toMatch(/^no events stored for workspace "no-such-ws" \((workspaces with events: |no workspace)/);
+    expect(verified.stderr).toMatch(/^no events stored for workspace "no-such-ws" \((workspaces with events|no wor)/);
   });
 
   it('prints usage and exits 0 for --help on every command, without a database or a valid configuration', async () => {
@@ -113,8 +113,13 @@ describe('the CLI', () => {
       expect(result, args.join(' ')).toMatchObject({ code: 0, stderr: '' });
       expect(result.stdout).toContain(expected);
     }
-    for (const [script, expected] of [['src/cli/rules-check.ts', 'usage: npm run rules:check'], ['src/cli/rules-test.ts', 'usage: npm run rules:test']]) {
-      const { stdout } = await run('node', ['--import', 'tsx', script!, '--help'], { env: { ...process.env, ...noConfig } });
+    const scripts = [
+      ['src/cli/rules-check.ts', 'usage: npm run rules:check'],
+      ['src/cli/rules-test.ts', 'usage: npm run rules:test'],
+    ];
+    for (const [script, expected] of scripts) {
+      const env = { ...process.env, ...noConfig };
+      const { stdout } = await run('node', ['--import', 'tsx', script!, '--help'], { env });
       expect(stdout).toContain(expected);
     }
   });

@@ -4,8 +4,9 @@
  * answers; else a testcontainers container when a Docker engine answers; else nothing, and one message
  * saying what to start or set.
  */
-import postgres from 'postgres';
+
 import { Redis } from 'ioredis';
+import postgres from 'postgres';
 
 export const LOCAL_POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 export const LOCAL_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -19,24 +20,33 @@ export interface ServerProbes {
 
 export type ServerChoice = { kind: 'env' | 'local'; url: string } | { kind: 'container' };
 
-export type TestServerPlan =
-  | { ok: true; postgres: ServerChoice; redis: ServerChoice }
-  | { ok: false; message: string };
+export type TestServerPlan = { ok: true; postgres: ServerChoice; redis: ServerChoice } | { ok: false; message: string };
 
 /** The decision, with the probes passed in so it can be tested without stopping the shared servers. */
-export async function chooseTestServers(env: Record<string, string | undefined>, probes: ServerProbes): Promise<TestServerPlan> {
+export async function chooseTestServers(
+  env: Record<string, string | undefined>,
+  probes: ServerProbes,
+): Promise<TestServerPlan> {
   let docker: Promise<string | undefined> | undefined;
   const dockerProblem = () => (docker ??= probes.docker());
   const problems: string[] = [];
 
-  async function choose(name: 'Postgres' | 'Redis', variable: string, localUrl: string, probe: (url: string) => Promise<string | undefined>) {
+  async function choose(
+    name: 'Postgres' | 'Redis',
+    variable: string,
+    localUrl: string,
+    probe: (url: string) => Promise<string | undefined>,
+  ) {
     const fromEnv = env[variable];
     if (fromEnv) return { kind: 'env', url: fromEnv } as const;
     const localProblem = await probe(localUrl);
     if (localProblem === undefined) return { kind: 'local', url: localUrl } as const;
     const noDocker = await dockerProblem();
     if (noDocker === undefined) return { kind: 'container' } as const;
-    problems.push(`${name}: ${variable} is not set, ${new URL(localUrl).host} did not answer (${localProblem}), and no Docker engine answered for testcontainers (${noDocker})`);
+    problems.push(
+      `${name}: ${variable} is not set, ${new URL(localUrl).host} did not answer (${localProblem}), ` +
+        `and no Docker engine answered for testcontainers (${noDocker})`,
+    );
     return undefined;
   }
 
@@ -49,7 +59,8 @@ export async function chooseTestServers(env: Record<string, string | undefined>,
       'The tests need Postgres 15+ and Redis 7, and found no way to reach them:',
       ...problems.map((problem) => `  - ${problem}`),
       'Do one of these:',
-      '  - start Postgres (user postgres, trust auth) on 127.0.0.1:5432 and Redis on 127.0.0.1:6379 (.ci/run does this);',
+      '  - start Postgres (user postgres, trust auth) on 127.0.0.1:5432 and Redis on 127.0.0.1:6379' +
+        ' (.ci/run does this);',
       `  - set TEST_DATABASE_URL (e.g. ${LOCAL_POSTGRES_URL}) and TEST_REDIS_URL (e.g. ${LOCAL_REDIS_URL});`,
       '  - start Docker, so the tests can run both in containers.',
     ].join('\n'),
