@@ -45,6 +45,11 @@ export interface ServiceProcess {
   pid: number;
   /** Milliseconds from spawning the process to its first 200 from /readyz. */
   readyMs: number;
+  /**
+   * CPU milliseconds the process had used by then (all its threads, 10 ms resolution): what start-up costs whatever
+   * else the machine is doing, where readyMs also counts the time spent waiting for a core.
+   */
+  readyCpuMs: number;
   rssMb(): number;
   stop(): Promise<void>;
 }
@@ -92,10 +97,12 @@ export async function startServiceProcess(
     await new Promise((r) => setTimeout(r, 10));
   }
   const readyMs = performance.now() - started;
+  const readyCpuMs = cpuSeconds(child.pid!) * 1000;
   return {
     url,
     pid: child.pid!,
     readyMs,
+    readyCpuMs,
     rssMb() {
       const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
       return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;

@@ -50,10 +50,12 @@ export async function benchStartup(): Promise<{ readyMs: number; rssMb: number; 
     );
     for (const variant of variants) {
       const ready: number[] = [];
+      const cpu: number[] = [];
       const rss: number[] = [];
       for (let i = 0; i < variant.runs; i++) {
         const service = await start(variant);
         ready.push(service.readyMs);
+        cpu.push(service.readyCpuMs);
         await sleep(IDLE_MS);
         rss.push(service.rssMb());
         await service.stop();
@@ -63,7 +65,7 @@ export async function benchStartup(): Promise<{ readyMs: number; rssMb: number; 
       figures.set(variant.label, { readyMs, rssMb });
       line(
         `  ${variant.label.padEnd(22)} start to /readyz ${fmt(readyMs)} ms (${range(ready)}),` +
-          ` idle RSS ${fmt(rssMb)} MB (${range(rss)})`,
+          ` CPU used by then ${fmt(median(cpu))} ms, idle RSS ${fmt(rssMb)} MB (${range(rss)})`,
       );
     }
 
