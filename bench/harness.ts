@@ -1,7 +1,7 @@
 /** Shared pieces of the benchmarks: a bench database, the service as a child process, percentiles, RSS. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import postgres from 'postgres';
 import { createLogger } from '../src/logger.ts';
@@ -43,30 +43,66 @@ export async function createBenchDatabase(): Promise<{ url: string; sql: postgre
 export interface ServiceProcess {
   url: string;
   pid: number;
+  /** Milliseconds from spawning the process to its first 200 from /readyz. */
+  readyMs: number;
+  /**
+   * CPU milliseconds the process had used by then (all its threads, 10 ms resolution): what start-up costs whatever
+   * else the machine is doing, where readyMs also counts the time spent waiting for a core.
+   */
+  readyCpuMs: number;
   rssMb(): number;
   stop(): Promise<void>;
 }
 
-/** The real service, as `npm start` runs it, in its own process so its memory can be measured alone. */
-export async function startServiceProcess(env: Record<string, string>): Promise<ServiceProcess> {
+/** How the service is run: `compiled` is what `npm start` and the container run; `tsx` is the old TypeScript loader. */
+export type ServiceEntry = 'compiled' | 'tsx';
+
+const ENTRY_ARGS: Record<ServiceEntry, string[]> = {
+  compiled: ['dist/main.js'],
+  tsx: ['--import', 'tsx', 'src/main.ts'],
+};
+
+/**
+ * The real service, as `npm start` runs it (`npm run bench` builds first), in its own process so its memory can be
+ * measured alone.
+ */
+export async function startServiceProcess(
+  env: Record<string, string>,
+  entry: ServiceEntry = 'compiled',
+): Promise<ServiceProcess> {
+  if (entry === 'compiled' && !existsSync('dist/main.js')) {
+    throw new Error('dist/main.js is missing: run `npm run build` (npm run bench does)');
+  }
   const port = await freePort();
-  const child: ChildProcess = spawn('node', [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/cpuprof'] : []), '--import', 'tsx', 'src/main.ts'], {
+  const started = performance.now();
+  const flags = [
+    ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/cpuprof'] : []),
+    // To compare Node/V8 flags, e.g. BENCH_NODE_FLAGS=--max-semi-space-size=4
+    ...(process.env.BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? []),
+  ];
+  const child: ChildProcess = spawn('node', [...flags, ...ENTRY_ARGS[entry]], {
     env: { ...process.env, PORT: String(port), LOG_LEVEL: 'warn', REDIS_URL, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
+  // Polled every 10 ms, so readyMs is accurate to about that.
+  const deadline = started + 30_000;
+  for (;;) {
     if (child.exitCode !== null) throw new Error(`service exited with code ${child.exitCode} before it was ready`);
     try {
       if ((await fetch(`${url}/readyz`)).ok) break;
     } catch {
-      if (i > 300) throw new Error('service did not start');
+      if (performance.now() > deadline) throw new Error('service did not start');
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 10));
   }
+  const readyMs = performance.now() - started;
+  const readyCpuMs = cpuSeconds(child.pid!) * 1000;
   return {
     url,
     pid: child.pid!,
+    readyMs,
+    readyCpuMs,
     rssMb() {
       const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
       return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;

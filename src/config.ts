@@ -117,6 +117,9 @@ const envSchema = envFields.superRefine(
 
 type Env = z.infer<typeof envSchema>;
 
+/** Every variable the service reads, for checks that deployment files pass each one through. */
+export const ENV_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
+
 export interface Config {
   databaseUrl: string;
   redisUrl: string;

@@ -3,7 +3,7 @@ import { RuleProblemsError } from './alerting/rule-loader.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { createService } from './service.ts';
-import { ensureDatabase, migrateDatabase } from './store/db.ts';
+import { ensureDatabase, migrateDatabase, postgresConnectionProblem } from './store/db.ts';
 
 const SHUTDOWN_TIMEOUT_MS = 15_000;
 
@@ -19,8 +19,18 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger(config.logLevel);
-  await ensureDatabase(config.databaseUrl, logger);
-  await migrateDatabase(config.databaseUrl, logger);
+  try {
+    await ensureDatabase(config.databaseUrl, logger);
+    await migrateDatabase(config.databaseUrl, logger);
+  } catch (error) {
+    // An operator's mistake or an outage, not a bug: one line saying where, no stack trace.
+    const problem = postgresConnectionProblem(error, config.databaseUrl);
+    if (problem) {
+      process.stderr.write(`audit-trail cannot start: ${problem}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
 
   const service = createService(config, logger);
   let stopping = false;

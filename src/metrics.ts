@@ -1,13 +1,46 @@
-/** Prometheus metrics, one registry per service instance so tests can run several side by side. */
+/**
+ * Prometheus metrics, one registry per service instance so tests can run several side by side. Every series
+ * whose labels are known up front exists from the start at 0, so a rate or an alert on it never sees "no data".
+ */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
+/** What became of a rule's match; `audit_alerts_total{rule,outcome}`. */
+export const ALERT_OUTCOMES = [
+  'posted', // Slack accepted the message (or it was found already in the channel after a crash)
+  'logged', // no SLACK_BOT_TOKEN: written to the log instead
+  'below_threshold', // counted toward the rule's threshold, which it has not reached
+  'throttled', // suppressed by the rule's throttle
+  'failed', // Slack refused it for good (channel_not_found, not_in_channel, invalid_auth, …)
+  'retried', // a passing failure; the job is retried
+] as const;
+export type AlertOutcome = (typeof ALERT_OUTCOMES)[number];
+
+const SEVERITIES = ['critical', 'warning', 'info'] as const;
+
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'audit_' });
-  return {
+  // No prefix: Node's process_* and nodejs_* names are what stock Node.js dashboards and alerts query.
+  collectDefaultMetrics({ register: registry });
+  let ruleIds: () => readonly string[] = () => [];
+  const alerts = new Counter({
+    name: 'audit_alerts_total',
+    help: `Rule matches by rule and outcome (${ALERT_OUTCOMES.join(', ')})`,
+    labelNames: ['rule', 'outcome'] as const,
+    registers: [registry],
+    collect() {
+      // Rules loaded or reloaded since the last scrape start at 0 too.
+      for (const rule of ruleIds()) for (const outcome of ALERT_OUTCOMES) this.inc({ rule, outcome }, 0);
+    },
+  });
+  const metrics = {
     registry,
+    alerts,
+    /** The rule ids to report `audit_alerts_total` for, read at each scrape (the worker's live rule set). */
+    trackRules(current: () => readonly string[]) {
+      ruleIds = current;
+    },
     ingestedEvents: new Counter({
       name: 'audit_ingest_events_total',
       help: 'Events received through POST /v1/events, by outcome (accepted, duplicate, rejected)',
@@ -95,4 +128,9 @@ export function createMetrics() {
       });
     },
   };
+  for (const outcome of ['accepted', 'duplicate', 'rejected']) metrics.ingestedEvents.inc({ outcome }, 0);
+  for (const severity of SEVERITIES) metrics.alertLatency.zero({ severity });
+  for (const outcome of ['delivered', 'failed']) metrics.forwardedEvents.inc({ outcome }, 0);
+  for (const outcome of ['delivered', 'failed', 'retried']) metrics.forwardingBatches.inc({ outcome }, 0);
+  return metrics;
 }

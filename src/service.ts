@@ -49,7 +49,7 @@ const START_ORDER: readonly RoleName[] = ['api', 'relay', 'scheduler', 'slack', 
 
 export function createService(config: Config, logger: Logger, options: ServiceOptions = {}): Service {
   const database = createDb(config.databaseUrl);
-  const producerRedis = createRedis(config.redisUrl, 'producer');
+  const producerRedis = createRedis(config.redisUrl, 'producer', logger);
   const queues = createQueues(producerRedis, config.queuePrefix);
   const metrics = createMetrics();
   const http = createHttpServer(logger, metrics);

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { afterAll, describe, expect, it } from 'vitest';
 import postgres from 'postgres';
 import { deleteRedisPrefix, missingDatabaseUrl, redisUrl, uniqueName } from './helpers/database.ts';
-import { freePort } from './helpers/redis-server.ts';
+import { freePort, ownRedis } from './helpers/redis-server.ts';
 
 const fresh = missingDatabaseUrl();
 const prefixes: string[] = [];
@@ -40,6 +40,16 @@ async function waitForHttp(url: string, timeoutMs = 20_000): Promise<Response> {
   }
 }
 
+/** Resolves once `predicate` holds for the output, polling; the test's own timeout bounds the wait. */
+async function waitForOutput(output: () => string, predicate: (text: string) => boolean): Promise<string> {
+  while (!predicate(output())) await new Promise((r) => setTimeout(r, 100));
+  return output();
+}
+
+function jsonLines(text: string): Record<string, unknown>[] {
+  return text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
 describe('npm start', () => {
   it('creates the missing database, migrates it, serves, and exits 0 on SIGTERM', async () => {
     const port = await freePort();
@@ -66,9 +76,10 @@ describe('npm start', () => {
     const lines = output().trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
     expect(lines.some((l) => l.msg === 'created database')).toBe(true);
     expect(lines.some((l) => l.msg === 'shutting down')).toBe(true);
-    // Every request line carries its request id.
+    // Every request line carries its request id; the /readyz polls above are at debug, so only the POST's show.
     const requestLines = lines.filter((l) => l.req || l.res);
-    expect(requestLines.length).toBeGreaterThanOrEqual(4);
+    expect(requestLines.length).toBe(2);
+    expect(requestLines[0].req.url).toBe('/v1/events');
     expect(requestLines.every((l) => typeof l.reqId === 'string')).toBe(true);
 
     const check = postgres(fresh.url, { max: 1 });
@@ -106,4 +117,61 @@ describe('npm start', () => {
     expect(text).toContain('Invalid configuration:');
     for (const variable of ['PORT', 'LOG_LEVEL', 'DATABASE_URL', 'RETENTION_DAYS']) expect(text).toContain(`  - ${variable}: `);
   });
+
+  it('stops with one line naming Postgres and its address (no password, no stack) when it is unreachable', async () => {
+    const closed = await freePort();
+    const { child, output } = startProcess({
+      DATABASE_URL: `postgres://postgres:hunter2@127.0.0.1:${closed}/audit_trail`,
+      REDIS_URL: redisUrl(),
+      PORT: String(await freePort()),
+      QUEUE_PREFIX: prefix(),
+    });
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(1);
+    const lines = output().trim().split('\n');
+    const reason = `connect ECONNREFUSED 127.0.0.1:${closed}`;
+    expect(lines).toEqual([`audit-trail cannot start: Postgres at 127.0.0.1:${closed} is unreachable (${reason})`]);
+    expect(output()).not.toContain('hunter2');
+  });
+
+  it('serves /readyz (503 naming Redis), says every few seconds where Redis is while down, recovers', async () => {
+    const redisPort = await freePort();
+    const port = await freePort();
+    const { child, output } = startProcess({
+      DATABASE_URL: fresh.url,
+      REDIS_URL: `redis://:s3cret@127.0.0.1:${redisPort}`,
+      QUEUE_PREFIX: prefix(),
+      PORT: String(port),
+      LOG_LEVEL: 'info',
+    });
+    const redis = await ownRedis(redisPort);
+    try {
+      const notReady = await waitForHttp(`http://127.0.0.1:${port}/readyz`);
+      expect(notReady.status).toBe(503);
+      expect(await notReady.json()).toMatchObject({ error: 'not ready: redis unavailable', postgres: 'ok' });
+      const address = `127.0.0.1:${redisPort}`;
+      const warning = `Redis at ${address} is unreachable (connect ECONNREFUSED ${address}); retrying`;
+      const unreachable = (line: Record<string, unknown>) => line.msg === warning;
+      // Said again while it stays down: two warnings, a few seconds apart, and not one per reconnect.
+      const text = await waitForOutput(output, (t) => jsonLines(t).filter(unreachable).length >= 2);
+      const warnings = jsonLines(text).filter(unreachable);
+      expect(warnings[0]).toMatchObject({ level: 40, redis: address, error: 'ECONNREFUSED' });
+      const apart = Date.parse(String(warnings[1]!.time)) - Date.parse(String(warnings[0]!.time));
+      expect(apart).toBeGreaterThanOrEqual(4000);
+      expect(text).not.toContain('s3cret');
+      // BullMQ's workers' own reconnect errors are left to the warning above rather than logged on each try.
+      expect(jsonLines(text).filter((l) => String(l.msg).endsWith('worker error'))).toEqual([]);
+
+      await redis.start();
+      const back = `Redis at ${address} is reachable again`;
+      await waitForOutput(output, (t) => jsonLines(t).some((l) => l.msg === back));
+      const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+      expect(ready.status).toBe(200);
+    } finally {
+      child.kill('SIGTERM');
+      const [code] = await once(child, 'exit');
+      expect(code).toBe(0);
+      await redis.cleanup();
+    }
+  }, 60_000);
 });

@@ -3,11 +3,12 @@
  * event order per channel within a process, 429s waited out (Retry-After, inside WebClient), permanent
  * errors told apart from ones worth retrying.
  */
-import { ErrorCode, type WebClient } from '@slack/web-api';
+import type { WebClient } from '@slack/web-api';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { ALERT_METADATA_TYPE, type AlertMessage } from '../slack/blocks/alert.ts';
+import { loadWebApi } from '../slack/libraries.ts';
 
 /** Errors a retry cannot fix: the alert is recorded as failed and logged once. */
 const PERMANENT_ERRORS = new Set([
@@ -31,7 +32,7 @@ export class PermanentSlackError extends Error {
 /** Slack's error code of a failed call, or undefined for a network or HTTP failure. */
 export function platformErrorCode(error: unknown): string | undefined {
   const e = error as { code?: string; data?: { error?: string } };
-  return e.code === ErrorCode.PlatformError ? e.data?.error : undefined;
+  return e.code === loadWebApi().ErrorCode.PlatformError ? e.data?.error : undefined;
 }
 
 const CHANNEL_ID = /^[CGD][A-Z0-9]{6,}$/;

@@ -5,6 +5,7 @@ import type { StoredEvent } from '../events.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { AUDIT_EVENTS_QUEUE, auditEventJobSchema, type AuditEventJob } from '../queue/names.ts';
+import { logWorkerErrors } from '../queue/connection.ts';
 import { buildAlertMessage } from '../slack/blocks/alert.ts';
 import { claimAlert, markAlertFailed, markAlertLogged, markAlertSent, recordAlertError } from '../store/alerts.ts';
 import type { Db } from '../store/db.ts';
@@ -33,17 +34,22 @@ export interface AlertWorkerDeps {
 
 export function createAlertWorker(deps: AlertWorkerDeps): Worker<AuditEventJob> {
   const statePrefix = `${deps.prefix}:rule-state:`;
+  deps.metrics.trackRules(() => deps.rules.current().map((rule) => rule.id));
 
   async function alertFor(rule: Rule, event: StoredEvent, log: Logger): Promise<void> {
     if (rule.threshold) {
       const { count, withinMs, by } = rule.threshold;
       const fired = await recordThresholdMatch(deps.stateRedis, statePrefix, rule.id, groupKey(by, event), event.id, Date.parse(event.timestamp), withinMs, count);
-      if (!fired) return;
+      if (!fired) {
+        deps.metrics.alerts.inc({ rule: rule.id, outcome: 'below_threshold' });
+        return;
+      }
     }
     if (rule.throttle) {
       const allowed = await acquireThrottle(deps.stateRedis, statePrefix, rule.id, groupKey(rule.throttle.by, event), event.id, rule.throttle.withinMs);
       if (!allowed) {
         log.debug('alert throttled');
+        deps.metrics.alerts.inc({ rule: rule.id, outcome: 'throttled' });
         return;
       }
     }
@@ -55,6 +61,7 @@ export function createAlertWorker(deps: AlertWorkerDeps): Worker<AuditEventJob> 
     if (!deps.sender) {
       log.warn({ channel: rule.channel, alert: { channel: rule.channel, ...message } }, 'alert (SLACK_BOT_TOKEN is not set, so it was not posted)');
       await markAlertLogged(deps.db, key);
+      deps.metrics.alerts.inc({ rule: rule.id, outcome: 'logged' });
       return;
     }
     if (!fresh) {
@@ -65,6 +72,7 @@ export function createAlertWorker(deps: AlertWorkerDeps): Worker<AuditEventJob> 
       });
       if (found) {
         await markAlertSent(deps.db, key, found);
+        deps.metrics.alerts.inc({ rule: rule.id, outcome: 'posted' });
         log.info({ channel: rule.channel, ts: found.ts }, 'alert was already in the channel; recorded it');
         return;
       }
@@ -72,15 +80,18 @@ export function createAlertWorker(deps: AlertWorkerDeps): Worker<AuditEventJob> 
     try {
       const posted = await deps.sender.post(rule.channel, message, [Date.parse(event.receivedAt), event.seq]);
       await markAlertSent(deps.db, key, posted);
+      deps.metrics.alerts.inc({ rule: rule.id, outcome: 'posted' });
       deps.metrics.alertLatency.observe({ severity: rule.severity }, (Date.now() - Date.parse(event.receivedAt)) / 1000);
       log.info({ channel: rule.channel, ts: posted.ts }, 'alert posted');
     } catch (error) {
       if (error instanceof PermanentSlackError) {
         await markAlertFailed(deps.db, key, error.code);
+        deps.metrics.alerts.inc({ rule: rule.id, outcome: 'failed' });
         log.error({ channel: rule.channel, error: error.code }, `alert not posted: Slack answered ${error.code}; it will not be retried`);
         return;
       }
       await recordAlertError(deps.db, key, (error as Error).message ?? String(error));
+      deps.metrics.alerts.inc({ rule: rule.id, outcome: 'retried' });
       throw error;
     }
   }
@@ -117,6 +128,6 @@ export function createAlertWorker(deps: AlertWorkerDeps): Worker<AuditEventJob> 
   worker.on('failed', (job, error) => {
     deps.logger.warn({ jobId: job?.id, attempts: job?.attemptsMade, err: error }, 'alert job failed; BullMQ will retry it');
   });
-  worker.on('error', (error) => deps.logger.warn({ err: error }, 'alert worker error'));
+  logWorkerErrors(worker, deps.logger, 'alert worker error');
   return worker;
 }

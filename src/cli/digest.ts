@@ -10,6 +10,16 @@ import { createSlackClient } from '../slack/client.ts';
 import type { Database } from '../store/db.ts';
 import { UsageError, type CliIo } from './run.ts';
 
+export const DIGEST_USAGE = `usage: npm run -s cli -- digest [--workspace W]
+       npm run -s cli -- digest keygen
+       npm run -s cli -- digest public-key
+
+  digest             signs the chain head (and retention checkpoint) of every workspace, or of W, and posts
+                     them to DIGEST_CHANNEL now (also forwarded to Segment where forwarding is on)
+  digest keygen      prints a new Ed25519 private key (PKCS#8 PEM, for DIGEST_SIGNING_KEY), its public key and
+                     fingerprint
+  digest public-key  prints the public key and fingerprint of DIGEST_SIGNING_KEY, for auditors`;
+
 export async function digestCommand(
   config: Config,
   args: string[],

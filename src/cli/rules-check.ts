@@ -11,6 +11,13 @@ export interface RulesCheckOutput {
   stderr: string;
 }
 
+export const RULES_CHECK_USAGE = `usage: npm run rules:check [-- DIR]
+
+  Validates every rule file (*.yml, *.yaml) in DIR (default RULES_DIR, then ./rules) and prints
+  "file:line: message" for each problem: unknown keys, unknown event types (with a suggestion),
+  bad durations, bad regular expressions, duplicate ids. Exit 1 on any problem, else prints
+  "ok N rules in DIR" and exits 0.`;
+
 export async function checkRules(dir: string): Promise<RulesCheckOutput> {
   const { rules, problems } = await loadRules(dir);
   if (problems.length > 0) {
@@ -22,10 +29,19 @@ export async function checkRules(dir: string): Promise<RulesCheckOutput> {
 const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 
 if (invokedDirectly) {
-  // A command-line entry point, like config.ts, is where the environment is read.
-  const dir = process.argv[2] ?? process.env.RULES_DIR ?? './rules';
-  const output = await checkRules(dir);
-  process.stdout.write(output.stdout);
-  process.stderr.write(output.stderr);
-  process.exitCode = output.exitCode;
+  const args = process.argv.slice(2);
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(`${RULES_CHECK_USAGE}\n`);
+  } else if (args.length > 1 || args[0]?.startsWith('-')) {
+    const got = args.join(' ');
+    process.stderr.write(`error: rules:check takes one directory at most (got ${got})\n\n${RULES_CHECK_USAGE}\n`);
+    process.exitCode = 2;
+  } else {
+    // A command-line entry point, like config.ts, is where the environment is read.
+    const dir = args[0] ?? process.env.RULES_DIR ?? './rules';
+    const output = await checkRules(dir);
+    process.stdout.write(output.stdout);
+    process.stderr.write(output.stderr);
+    process.exitCode = output.exitCode;
+  }
 }

@@ -3,13 +3,13 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { createDb, ensureDatabase, migrateDatabase, type Database } from '../store/db.ts';
-import { digestCommand } from './digest.ts';
-import { sendCommand } from './send.ts';
-import { tokensCommand } from './tokens.ts';
+import { DIGEST_USAGE, digestCommand } from './digest.ts';
+import { SEND_USAGE, sendCommand } from './send.ts';
+import { TOKENS_USAGE, tokensCommand } from './tokens.ts';
 import { verifyDigestsCommand } from './verify-digests.ts';
-import { verifyCommand } from './verify.ts';
+import { VERIFY_USAGE, verifyCommand } from './verify.ts';
 
-export const USAGE = `usage: npm run cli -- <command>
+export const USAGE = `usage: npm run -s cli -- <command>   (-s: npm does not echo the command line, tokens included)
 
   tokens create --workspace W --name N   create a producer token (printed once, on the last line)
   tokens list                            list tokens (never the tokens themselves)
@@ -24,7 +24,15 @@ export const USAGE = `usage: npm run cli -- <command>
        [--actor-name N] [--actor-email E] [--resource-name N] [--id ID] [--metadata JSON]
        [--changes JSON] [--url http://127.0.0.1:3000] [--token T (or AUDIT_TOKEN)]
                                          post one event to a running service
+
+  <command> --help                       usage of one command
 `;
+
+/** Each command's own usage, for `<command> --help` (a function: the command modules import this one). */
+function commandUsage(command: string): string | undefined {
+  const usages: Record<string, string> = { tokens: TOKENS_USAGE, verify: VERIFY_USAGE, send: SEND_USAGE, digest: DIGEST_USAGE };
+  return usages[command];
+}
 
 /** A mistake in how the command was called: printed with the usage, exit 2. */
 export class UsageError extends Error {}
@@ -51,6 +59,13 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo):
   if (!command || command === 'help' || command === '--help') {
     io.out(USAGE);
     return command ? 0 : 2;
+  }
+  // Before the configuration is read: asking how to call a command needs no database and no valid environment.
+  if (rest.includes('--help') || rest.includes('-h')) {
+    const usage = commandUsage(command);
+    if (!usage) throw new UsageError(`unknown command "${command}"`);
+    io.out(usage);
+    return 0;
   }
   const config = loadConfig(env, { for: 'cli' });
   switch (command) {

@@ -14,6 +14,21 @@ function jsonOption(name: string, text: string | undefined): Record<string, unkn
   throw new UsageError(`--${name} must be a JSON object, e.g. '{"key":"value"}'`);
 }
 
+export const SEND_USAGE = `usage: npm run -s cli -- send --type T --actor A --resource-type RT --resource-id RID [opts]
+
+  Posts one event to a running service (POST /v1/events), for trying it out; prints the status and the answer.
+
+  --type T             event type, e.g. "Warehouses Disabled"
+  --actor A            actor id                      --actor-type user|token|system (default user)
+  --actor-name N       actor display name            --actor-email E
+  --resource-type RT   e.g. warehouse                --resource-id RID
+  --resource-name N    resource display name         --id ID   your event id (the idempotency key)
+  --changes JSON       e.g. '{"before":{"enabled":true},"after":{"enabled":false}}'
+  --metadata JSON      any JSON object
+  --url URL            the service (default http://HOST:PORT from the environment)
+  --token T            a producer token; better: AUDIT_TOKEN=… in the environment, which neither npm
+                       nor the process list shows`;
+
 export async function sendCommand(config: Config, env: NodeJS.ProcessEnv, args: string[], io: CliIo): Promise<number> {
   const { values } = parseArgs({
     args,

@@ -4,6 +4,14 @@ import type { Database } from '../store/db.ts';
 import { createIngestToken, listIngestTokens, revokeIngestToken } from '../store/tokens.ts';
 import { UsageError, type CliIo } from './run.ts';
 
+export const TOKENS_USAGE = `usage: npm run -s cli -- tokens <create|list|revoke>
+
+  tokens create --workspace W --name N   create a producer token for workspace W; the token is printed
+                                         once, alone on the last line (only its hash is stored):
+                                           TOKEN=$(npm run -s cli -- tokens create --workspace W --name N | tail -n1)
+  tokens list                            id, workspace, name, created and status of every token
+  tokens revoke <id>                     revoke a token by its id (tok_…, from tokens list)`;
+
 export async function tokensCommand(database: Database, args: string[], io: CliIo): Promise<number> {
   const [sub, ...rest] = args;
   switch (sub) {

@@ -8,6 +8,7 @@ import { UnrecoverableError, Worker } from 'bullmq';
 import type { WebClient } from '@slack/web-api';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
+import { logWorkerErrors } from '../queue/connection.ts';
 import { EXPORTS_QUEUE, exportJobFilters, exportJobSchema, type ExportJob } from '../queue/names.ts';
 import type { Database } from '../store/db.ts';
 import { exportEventRows } from '../store/queries.ts';
@@ -86,6 +87,6 @@ export function createExportWorker(deps: { database: Database; client: WebClient
     { connection: deps.connection, prefix: deps.prefix, concurrency: 2 },
   );
   worker.on('failed', (job, error) => deps.logger.warn({ jobId: job?.id, err: error }, 'export failed'));
-  worker.on('error', (error) => deps.logger.warn({ err: error }, 'export worker error'));
+  logWorkerErrors(worker, deps.logger, 'export worker error');
   return worker;
 }

@@ -1,7 +1,14 @@
 /** The one HTTP server: /v1/*, health and metrics (and /slack/events once the Slack app mounts there). */
 import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import { MAX_REQUEST_BYTES } from '../events.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
@@ -11,8 +18,28 @@ import { AppError, badRequest } from './errors.ts';
 /** Postgres restarts and failovers take seconds; a producer told to come back sooner would only add load. */
 const DATABASE_RETRY_AFTER_SECONDS = 5;
 
+/** Load balancers, orchestrators and Prometheus call these every few seconds; at info they would drown the log. */
+const PROBE_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+
+/** Fastify's request lines, at debug for probes and at info (as Fastify has them) for everything else. */
+class QuietProbesLogController extends LogController {
+  override incomingRequest(request: FastifyRequest, reply: FastifyReply): void {
+    if (PROBE_ROUTES.has(request.routeOptions.url ?? '')) request.log.debug({ req: request }, 'incoming request');
+    else super.incomingRequest(request, reply);
+  }
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (!error && PROBE_ROUTES.has(request.routeOptions.url ?? '')) {
+      reply.log.debug({ res: reply, responseTime: reply.elapsedTime }, 'request completed');
+    } else {
+      super.requestCompleted(error, request, reply);
+    }
+  }
+}
+
 export function createHttpServer(logger: Logger, metrics: Metrics): FastifyInstance {
   const app = Fastify({
+    logController: new QuietProbesLogController(),
     // pino's Logger is a FastifyBaseLogger; the cast keeps FastifyInstance's default generics.
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: MAX_REQUEST_BYTES,

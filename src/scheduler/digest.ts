@@ -3,7 +3,7 @@
  * of the scheduler role makes it each day however many run. Off, with a log line saying why, unless
  * DIGEST_CHANNEL, DIGEST_SIGNING_KEY and SLACK_BOT_TOKEN are all set.
  */
-import webApi, { type RetryOptions } from '@slack/web-api';
+import type { RetryOptions } from '@slack/web-api';
 import { type Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
@@ -12,12 +12,12 @@ import { digestSetup } from '../digest/setup.ts';
 import { TrackingClient } from '../forwarding/tracking-client.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
+import { logWorkerErrors } from '../queue/connection.ts';
 import { DIGEST_JOB, DIGEST_QUEUE, DIGEST_SCHEDULER_ID } from '../queue/names.ts';
 import { createSlackClient } from '../slack/client.ts';
+import { loadWebApi } from '../slack/libraries.ts';
 import type { Db } from '../store/db.ts';
 
-// WebClientEvent is not among the names Node's ESM loader detects in this CommonJS package.
-const { WebClientEvent } = webApi;
 
 /** 00:05 UTC: the day's digest, just after midnight, well before the 03:17 retention purge. */
 export const DIGEST_CRON = '5 0 * * *';
@@ -90,7 +90,7 @@ export function createDigestSchedule(deps: {
       }
       const retryConfig = options.slackRetryConfig;
       const client = createSlackClient(config.slack.botToken, config.slack.apiUrl, logger, { retryConfig });
-      client.on(WebClientEvent.RATE_LIMITED, (_seconds: number, request: { url?: string }) => {
+      client.on(loadWebApi().WebClientEvent.RATE_LIMITED, (_seconds: number, request: { url?: string }) => {
         if (request.url?.endsWith('chat.postMessage')) metrics.digestRateLimited.inc();
       });
       const publisher = {
@@ -120,7 +120,7 @@ export function createDigestSchedule(deps: {
         },
         { connection: deps.connection, prefix: config.queuePrefix, concurrency: 1 },
       );
-      worker.on('error', (error) => logger.warn({ err: error }, 'digest worker error'));
+      logWorkerErrors(worker, logger, 'digest worker error');
       logger.info({ channel: setup.channel, cron: DIGEST_CRON }, 'signed chain digests are on');
     },
     async stop() {

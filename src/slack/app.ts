@@ -3,9 +3,10 @@
  * signatures checked by Bolt's receiver) or over Socket Mode when SLACK_APP_TOKEN is set.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { App, HTTPReceiver, SocketModeReceiver } from '@slack/bolt';
+import type { App } from '@slack/bolt';
 import { slackLogger } from './client.ts';
 import type { SlackDeps } from './context.ts';
+import { loadBolt } from './libraries.ts';
 import { registerListeners } from './listeners/index.ts';
 
 export const SLACK_EVENTS_PATH = '/slack/events';
@@ -19,6 +20,7 @@ export interface SlackApp {
 }
 
 export function createSlackApp(deps: SlackDeps): SlackApp {
+  const { App, HTTPReceiver, SocketModeReceiver } = loadBolt();
   const { slack } = deps.config;
   const logger = slackLogger(deps.logger, 'bolt');
   const clientOptions = { slackApiUrl: slack.apiUrl };

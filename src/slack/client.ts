@@ -1,9 +1,7 @@
 /** The Slack Web API client, pointed at SLACK_API_URL and logging through pino. */
-import webApi, { LogLevel, WebClient, type Logger as SlackLogger, type RetryOptions } from '@slack/web-api';
-
-// retryPolicies is not among the names Node's ESM loader detects in this CommonJS package.
-const { retryPolicies } = webApi;
+import type { LogLevel, Logger as SlackLogger, RetryOptions, WebClient } from '@slack/web-api';
 import type { Logger } from '../logger.ts';
+import { loadWebApi } from './libraries.ts';
 
 /** @slack/logger's interface over a pino child, so Bolt's and the client's warnings (rate limits) land in our log. */
 export function slackLogger(logger: Logger, component: string): SlackLogger {
@@ -15,7 +13,7 @@ export function slackLogger(logger: Logger, component: string): SlackLogger {
     warn: (...msg: unknown[]) => log.warn(text(msg)),
     error: (...msg: unknown[]) => log.error(text(msg)),
     setLevel: () => {},
-    getLevel: () => LogLevel.INFO,
+    getLevel: (): LogLevel => loadWebApi().LogLevel.INFO,
     setName: () => {},
   };
 }
@@ -26,6 +24,7 @@ export function createSlackClient(
   logger: Logger,
   options: { retryConfig?: RetryOptions } = {},
 ): WebClient {
+  const { WebClient, retryPolicies } = loadWebApi();
   return new WebClient(token, {
     slackApiUrl: apiUrl,
     logger: slackLogger(logger, 'slack-web-api'),

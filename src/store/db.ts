@@ -129,6 +129,41 @@ export async function migrateDatabase(databaseUrl: string, logger: Logger): Prom
   }
 }
 
+/** `host:port` of a Postgres URL, for messages: never the user name or password. */
+export function postgresAddress(databaseUrl: string): string {
+  const parsed = new URL(databaseUrl);
+  return `${parsed.hostname}:${parsed.port || '5432'}`;
+}
+
+/** Errors that mean "could not get a working connection", from the socket or from postgres.js. */
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'CONNECT_TIMEOUT',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+]);
+
+/**
+ * Why Postgres could not be used, in one line naming it and its address, when the error says it could not be
+ * reached or refused the login (SQLSTATE class 28, or 57P03 while it starts up); undefined for anything else.
+ */
+export function postgresConnectionProblem(error: unknown, databaseUrl: string): string | undefined {
+  const { code, message } = error as { code?: string; message?: string };
+  const address = postgresAddress(databaseUrl);
+  if (code && CONNECTION_ERROR_CODES.has(code)) return `Postgres at ${address} is unreachable (${message ?? code})`;
+  if (code?.startsWith('28') || code === '57P03') {
+    return `Postgres at ${address} refused the connection (${message ?? code})`;
+  }
+  return undefined;
+}
+
 function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }

@@ -90,4 +90,38 @@ describe('the CLI', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown command "frobnicate"');
   });
+
+  it('exits 1 and says so when verify --workspace names a workspace with no events', async () => {
+    const verified = await cli(['verify', '--workspace', 'no-such-ws']);
+    expect(verified.code).toBe(1);
+    expect(verified.stdout).toBe('');
+    expect(verified.stderr).toMatch(/^no events stored for workspace "no-such-ws" \((workspaces with events|no wor)/);
+  });
+
+  it('prints usage and exits 0 for --help on every command, without a database or a valid configuration', async () => {
+    const noConfig = { DATABASE_URL: 'mysql://nowhere', RULES_DIR: '/nonexistent' };
+    const cases: [string[], string][] = [
+      [['--help'], 'usage: npm run -s cli -- <command>'],
+      [['help'], 'usage: npm run -s cli -- <command>'],
+      [['tokens', '--help'], 'usage: npm run -s cli -- tokens'],
+      [['tokens', 'create', '--help'], 'TOKEN=$(npm run -s cli -- tokens create'],
+      [['verify', '--help'], 'usage: npm run -s cli -- verify [--workspace W]'],
+      [['digest', '--help'], 'npm run -s cli -- digest keygen'],
+      [['send', '-h'], 'AUDIT_TOKEN'],
+    ];
+    for (const [args, expected] of cases) {
+      const result = await cli(args, noConfig);
+      expect(result, args.join(' ')).toMatchObject({ code: 0, stderr: '' });
+      expect(result.stdout).toContain(expected);
+    }
+    const scripts = [
+      ['src/cli/rules-check.ts', 'usage: npm run rules:check'],
+      ['src/cli/rules-test.ts', 'usage: npm run rules:test'],
+    ];
+    for (const [script, expected] of scripts) {
+      const env = { ...process.env, ...noConfig };
+      const { stdout } = await run('node', ['--import', 'tsx', script!, '--help'], { env });
+      expect(stdout).toContain(expected);
+    }
+  });
 });

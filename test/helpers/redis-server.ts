@@ -26,8 +26,9 @@ export interface OwnRedis {
   cleanup(): Promise<void>;
 }
 
-export async function ownRedis(): Promise<OwnRedis> {
-  const port = await freePort();
+/** On `port` when given (a test may point a service at it before starting it), else on a free one. */
+export async function ownRedis(requestedPort?: number): Promise<OwnRedis> {
+  const port = requestedPort ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'audit-redis-'));
   let child: ChildProcess | undefined;
   const url = `redis://127.0.0.1:${port}`;
