@@ -21,7 +21,7 @@ const keysUsed: string[] = [];
 const answers: unknown[] = [];
 
 /** One Slack team per test, each mapped to its own audit workspace, so tests do not see each other's events. */
-const TEAMS = ['T0NEW', 'T0SINCE', 'T0OFF', 'T0STATUS', 'T0SIZE', 'T0RETRY', 'T0AUTH', 'T0REFUSE', 'T0DENIED'] as const;
+const TEAMS = ['T0NEW', 'T0SINCE', 'T0OFF', 'T0STATUS', 'T0SIZE', 'T0RETRY', 'T0AUTH', 'T0REFUSE', 'T0DENIED', 'T0NUL'] as const;
 type Team = (typeof TEAMS)[number];
 const workspaceOf = (team: Team) => `ws_${team.slice(2).toLowerCase()}`;
 
@@ -174,6 +174,18 @@ describe('/audit forward on', () => {
     expect(answer).toContain('too short');
     expect(answer).not.toContain('short1');
     expect(await storedEvents('T0NEW', '?type=Audit%20Forwarding%20Enabled')).toHaveLength(1);
+  });
+});
+
+describe('/audit forward with text Postgres cannot store', () => {
+  it('turns forwarding on and records the toggle when the source name holds NUL, escaped', async () => {
+    const key = writeKey('nul');
+    const answer = await audit('T0NUL', `forward on ${key} Com\u0000pliance`);
+    expect(answer).toContain('Audit forwarding is on');
+    const [enabled] = await storedEvents('T0NUL', '?type=Audit%20Forwarding%20Enabled');
+    expect(enabled).toMatchObject({ actor: { id: OWNER }, resource: { name: 'Com\\u0000pliance' } });
+    expect(await audit('T0NUL', 'forward status')).toContain('Com\\\\u0000pliance');
+    expect(await audit('T0NUL', 'forward off')).toContain('Audit forwarding is off');
   });
 });
 
