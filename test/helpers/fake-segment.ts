@@ -84,6 +84,11 @@ export interface FakeSegment {
   batches(writeKey?: string): TrackingBatch[];
   /** The calls inside accepted batches, flattened. */
   trackedEvents(writeKey?: string): Record<string, unknown>[];
+  /**
+   * The calls Segment would keep: it de-duplicates on messageId across every source and workspace (for about a day),
+   * so a call whose messageId came earlier, under any write key, is dropped even though its batch got a 200.
+   */
+  keptEvents(writeKey?: string): Record<string, unknown>[];
   close(): Promise<void>;
 }
 
@@ -365,6 +370,18 @@ export async function startFakeSegment(options: FakeSegmentOptions = {}): Promis
 
     batches: (writeKey) => batches.filter((b) => writeKey === undefined || b.writeKey === writeKey).map((b) => structuredClone(b)),
     trackedEvents: (writeKey) => fake.batches(writeKey).flatMap((b) => b.body.batch),
+    keptEvents(writeKey) {
+      const seen = new Set<unknown>();
+      const kept: { writeKey: string; call: Record<string, unknown> }[] = [];
+      for (const batch of fake.batches()) {
+        for (const call of batch.body.batch) {
+          if (seen.has(call.messageId)) continue;
+          seen.add(call.messageId);
+          kept.push({ writeKey: batch.writeKey, call });
+        }
+      }
+      return kept.filter((k) => writeKey === undefined || k.writeKey === writeKey).map((k) => k.call);
+    },
     async close() {
       for (const hold of holds.values()) hold.release();
       server.closeAllConnections();
