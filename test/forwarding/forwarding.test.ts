@@ -22,7 +22,7 @@ const keysUsed: string[] = [];
 const answers: unknown[] = [];
 
 /** One Slack team per test, each mapped to its own audit workspace, so tests do not see each other's events. */
-const TEAMS = ['T0NEW', 'T0SINCE', 'T0OFF', 'T0STATUS', 'T0SIZE', 'T0RETRY', 'T0AUTH', 'T0REFUSE', 'T0DENIED', 'T0NUL', 'T0TWINA', 'T0TWINB'] as const;
+const TEAMS = ['T0NEW', 'T0SINCE', 'T0OFF', 'T0STATUS', 'T0SIZE', 'T0RETRY', 'T0AUTH', 'T0REFUSE', 'T0DENIED', 'T0NUL', 'T0TWINA', 'T0TWINB', 'T0CODES'] as const;
 type Team = (typeof TEAMS)[number];
 const workspaceOf = (team: Team) => `ws_${team.slice(2).toLowerCase()}`;
 
@@ -353,6 +353,26 @@ describe('delivery', () => {
     expect(Number(failures[0]!.to_seq) - Number(failures[0]!.from_seq)).toBe(2);
     expect(await metricsText()).toMatch(/audit_forwarding_events_total\{outcome="failed"\} 3\b/);
     expect(await metricsText()).toMatch(/audit_forwarding_batches_total\{outcome="failed"\} 1\b/);
+  });
+
+  it('retries 408, 410 and 460 as Segment’s analytics-node does, and records a 501 as failed and moves on', async () => {
+    // After the 400 test: the failure metrics that one checks count this 501 too.
+    const key = writeKey('codes');
+    await audit('T0CODES', `forward on ${key}`);
+    await expect.poll(() => forwardedIds(key).length, { timeout: 10_000 }).toBe(1);
+    for (const status of [408, 410, 460]) segment.failNext(BATCH_ROUTE, { status });
+    const kept = await ingest('T0CODES', [sampleEvent(), sampleEvent()]);
+    await expect.poll(() => forwardedIds(key).slice(1), { timeout: 10_000 }).toEqual(kept);
+    await expect.poll(() => deliveredSeq(workspaceOf('T0CODES')), { timeout: 10_000 }).toBe(await headSeq(workspaceOf('T0CODES')));
+
+    segment.failNext(BATCH_ROUTE, { status: 501 });
+    const refused = await ingest('T0CODES', [sampleEvent()]);
+    await expect.poll(() => deliveredSeq(workspaceOf('T0CODES')), { timeout: 10_000 }).toBe(await headSeq(workspaceOf('T0CODES')));
+    const later = await ingest('T0CODES', [sampleEvent()]);
+    await expect.poll(() => forwardedIds(key).slice(3), { timeout: 10_000 }).toEqual(later);
+    expect(forwardedIds(key)).not.toContain(refused[0]);
+    const failures = await app.service.database.db.execute<{ status: number }>(sql`select status from forwarding_failures where workspace_id = ${workspaceOf('T0CODES')}`);
+    expect(failures.map((row) => row.status)).toEqual([501]);
   });
 });
 
