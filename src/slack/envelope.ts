@@ -207,7 +207,8 @@ function screenPayload(body: unknown): Screening {
   if (body.event !== undefined) return check('event_callback', eventCallback, body);
   if (body.command !== undefined) return check('slash command', slashCommand, body);
   if (body.name !== undefined || body.type === 'block_suggestion') return check(kindOf(body), options, body);
-  if (body.actions !== undefined) {
+  // A block_actions without actions is not one Bolt would dispatch, and not one Slack sends: refused, not acked.
+  if (body.actions !== undefined || body.type === 'block_actions') {
     return check(kindOf(body), body.type === 'block_actions' ? blockActions : legacyActions, body);
   }
   if (body.type === 'dialog_submission') return check('dialog_submission', dialogSubmission, body);

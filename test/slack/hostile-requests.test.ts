@@ -72,6 +72,14 @@ describe('a signed request Bolt would crash on', () => {
   });
 });
 
+describe('a body over the size limit', () => {
+  it.each([1024 * 1024 + 1, 3 * 1024 * 1024])('answers %i bytes with 413 once it has them all, not a reset', async (bytes) => {
+    const response = await post(`payload=${'x'.repeat(bytes)}`);
+    expect(response.status).toBe(413);
+    expect(await errorOf(response)).toMatch(/larger than 1 MB/);
+  });
+});
+
 describe('a signed request Bolt would answer 500', () => {
   const click = (change: (payload: Record<string, unknown>) => void) => {
     const body = blockActionBody({ actionId: 'audit_show_trail', value: 'x', userId: OWNER, channelId: 'C1', message: { ts: '1.0' }, responseUrl: slack.responseUrl('r') });
