@@ -192,14 +192,22 @@ const handledByStranger: fc.Arbitrary<Case> = fc.oneof(
       who: strangerArb,
       button: fc.constantFrom<[string, string, boolean]>(['audit_show_trail', 'show trail', true], ['audit_revert', 'revert', true], ['audit_next_page', 'next page', false]),
       value: nasty,
+      // An org-wide install sends team: null; a payload may also leave it out (Bolt then reads user.team_id).
+      team: fc.constantFrom('given', 'null', 'absent'),
     })
-    .map(({ who, button: [actionId, attempted, keepsValue], value }): Case => ({
-      label: `${actionId} from a non-owner`,
-      body: asForm(blockActions(who, { actionId, value })),
-      contentType: FORM,
-      expected: { status: 200 },
-      records: refusalOf(who, attempted, keepsValue ? value : undefined),
-    })),
+    .map(({ who, button: [actionId, attempted, keepsValue], value, team }): Case => {
+      const payload = blockActions(who, { actionId, value });
+      if (team === 'null') payload.team = null;
+      if (team === 'absent') delete payload.team;
+      const refusal = refusalOf(who, attempted, keepsValue ? value : undefined);
+      return {
+        label: `${actionId} from a non-owner, team ${team}`,
+        body: asForm(payload),
+        contentType: FORM,
+        expected: { status: 200 },
+        records: team === 'given' ? refusal : { ...refusal, workspaceId: 'default', context: { ...refusal.context, slackTeamId: null } },
+      };
+    }),
 );
 
 /** Well-formed, but nothing here handles it: acked at once, nothing stored. */
