@@ -67,7 +67,8 @@ export interface TurnOnResult {
 export async function turnForwardingOn(db: Db, asked: TurnOnRequest): Promise<TurnOnResult> {
   const problem = writeKeyProblem(asked.writeKey);
   if (problem) throw new Error(problem);
-  const request = { ...asked, ...storableSource(asked), ...(asked.name !== undefined && { name: storableText(asked.name) }) };
+  const name = asked.name === undefined ? {} : { name: storableText(asked.name) };
+  const request = { ...asked, ...storableSource(asked), ...name };
   const { workspaceId } = request;
   return db.transaction(async (tx) => {
     // The settings row first, then the chain head (inside appendEvents): the forwarder holds only the settings
@@ -105,7 +106,10 @@ export interface TurnOffRequest extends ToggleSource {
 }
 
 /** Undefined when forwarding was not on (nothing changes, nothing is recorded). */
-export async function turnForwardingOff(db: Db, asked: TurnOffRequest): Promise<{ eventId: string; undelivered: number } | undefined> {
+export async function turnForwardingOff(
+  db: Db,
+  asked: TurnOffRequest,
+): Promise<{ eventId: string; undelivered: number } | undefined> {
   const request = { ...asked, ...storableSource(asked) };
   const { workspaceId } = request;
   return db.transaction(async (tx) => {

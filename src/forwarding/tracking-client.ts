@@ -29,7 +29,7 @@ export interface TrackingClientOptions {
  * for conditions that pass.
  */
 const RETRIED_STATUSES: ReadonlySet<number> = new Set([408, 410, 460]);
-/** 5xx that analytics-node does not retry: they say the request itself will never work (not implemented, HTTP version). */
+/** 5xx that analytics-node does not retry: the request itself will never work (not implemented, HTTP version). */
 const FINAL_SERVER_STATUSES: ReadonlySet<number> = new Set([501, 505, 511]);
 
 /** How much of Segment's error text is kept for status and the log. */

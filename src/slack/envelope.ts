@@ -47,7 +47,12 @@ export function screenSlackRequest(request: {
   return screenPayload(parsed.body);
 }
 
-function signatureProblem(headers: IncomingHttpHeaders, text: string, secret: string, nowMs: number): string | undefined {
+function signatureProblem(
+  headers: IncomingHttpHeaders,
+  text: string,
+  secret: string,
+  nowMs: number,
+): string | undefined {
   const timestamp = headers['x-slack-request-timestamp'];
   const signature = headers['x-slack-signature'];
   if (typeof timestamp !== 'string' || !/^\d{1,15}$/.test(timestamp)) {
@@ -143,7 +148,12 @@ const viewPayload = z.looseObject({
   }),
 });
 
-const shortcut = z.looseObject({ ...interactive, type: z.literal('shortcut'), callback_id: z.string(), trigger_id: z.string() });
+const shortcut = z.looseObject({
+  ...interactive,
+  type: z.literal('shortcut'),
+  callback_id: z.string(),
+  trigger_id: z.string(),
+});
 const messageAction = z.looseObject({
   ...interactive,
   type: z.literal('message_action'),

@@ -77,7 +77,23 @@ type AuthProblem =
 // ---------------------------------------------------------------------------------------------------------------
 // Text: ordinary strings salted with what breaks stores, parsers and Slack markup.
 
-const SALT = ['\u0000', '\ud800', '\udfff', '\ud83d', '😀', '<!channel>', '\\u0000', '"', "'", '%00', '&', '=', '+', '\n', ' '];
+const SALT = [
+  '\u0000',
+  '\ud800',
+  '\udfff',
+  '\ud83d',
+  '😀',
+  '<!channel>',
+  '\\u0000',
+  '"',
+  "'",
+  '%00',
+  '&',
+  '=',
+  '+',
+  '\n',
+  ' ',
+];
 const nasty = fc
   .array(fc.oneof({ weight: 3, arbitrary: fc.string({ maxLength: 10 }) }, fc.constantFrom(...SALT)), { maxLength: 8 })
   .map((parts) => parts.join(''));
@@ -94,7 +110,11 @@ const nonObject = fc.oneof(
   nasty,
 );
 /** An object whose keys can never be one of the fields Bolt dispatches on. */
-const plainObject = fc.dictionary(nasty.map((key) => `k${key}`), anyJson, { maxKeys: 4 });
+const plainObject = fc.dictionary(
+  nasty.map((key) => `k${key}`),
+  anyJson,
+  { maxKeys: 4 },
+);
 
 let responses = 0;
 const responseUrl = () => slack.responseUrl(`fz${++responses}`);
@@ -133,7 +153,16 @@ function blockActions(who: Who, action: { actionId: string; value: string }): Re
     message: { type: 'message', ts: '1.0', text: '', blocks: [] },
     state: { values: {} },
     response_url: responseUrl(),
-    actions: [{ action_id: action.actionId, block_id: 'actions', text: { type: 'plain_text', text: 'B' }, value: action.value, type: 'button', action_ts: '1.0' }],
+    actions: [
+      {
+        action_id: action.actionId,
+        block_id: 'actions',
+        text: { type: 'plain_text', text: 'B' },
+        value: action.value,
+        type: 'button',
+        action_ts: '1.0',
+      },
+    ],
   };
 }
 
@@ -156,7 +185,15 @@ function slashCommand(who: Who, command: string, text: string): Record<string, s
 }
 
 function eventCallback(event: Record<string, unknown>): Record<string, unknown> {
-  return { token: 't', team_id: 'T0001', api_app_id: 'A0001', type: 'event_callback', event_id: 'Ev1', event_time: 1, event };
+  return {
+    token: 't',
+    team_id: 'T0001',
+    api_app_id: 'A0001',
+    type: 'event_callback',
+    event_id: 'Ev1',
+    event_time: 1,
+    event,
+  };
 }
 
 function refusalOf(who: Who, attempted: string, detail: string | undefined): Refusal {
@@ -190,7 +227,11 @@ const handledByStranger: fc.Arbitrary<Case> = fc.oneof(
   fc
     .record({
       who: strangerArb,
-      button: fc.constantFrom<[string, string, boolean]>(['audit_show_trail', 'show trail', true], ['audit_revert', 'revert', true], ['audit_next_page', 'next page', false]),
+      button: fc.constantFrom<[string, string, boolean]>(
+        ['audit_show_trail', 'show trail', true],
+        ['audit_revert', 'revert', true],
+        ['audit_next_page', 'next page', false],
+      ),
       value: nasty,
       // An org-wide install sends team: null; a payload may also leave it out (Bolt then reads user.team_id).
       team: fc.constantFrom('given', 'null', 'absent'),
@@ -205,62 +246,115 @@ const handledByStranger: fc.Arbitrary<Case> = fc.oneof(
         body: asForm(payload),
         contentType: FORM,
         expected: { status: 200 },
-        records: team === 'given' ? refusal : { ...refusal, workspaceId: 'default', context: { ...refusal.context, slackTeamId: null } },
+        records:
+          team === 'given'
+            ? refusal
+            : { ...refusal, workspaceId: 'default', context: { ...refusal.context, slackTeamId: null } },
       };
     }),
 );
 
 /** Well-formed, but nothing here handles it: acked at once, nothing stored. */
 const unhandled: fc.Arbitrary<Case> = fc.oneof(
-  fc.record({ who: strangerArb, actionId: nasty, value: nasty }).map(({ who, actionId, value }): Case => ({
-    label: 'a button of another app',
-    body: asForm(blockActions(who, { actionId: `other_${actionId}`, value })),
-    contentType: FORM,
-    expected: { status: 200 },
-  })),
-  fc.record({ who: strangerArb, command: fc.stringMatching(/^\/[a-z]{1,12}$/), text: nasty }).map(({ who, command, text }): Case => ({
-    label: 'another slash command',
-    body: new URLSearchParams(slashCommand(who, command === '/audit' ? '/auditx' : command, text)).toString(),
-    contentType: FORM,
-    expected: { status: 200 },
-  })),
-  fc.record({ type: nonEmptyNasty, extra: plainObject }).map(({ type, extra }): Case => ({
-    label: 'a payload type nothing knows',
-    body: asForm({ ...extra, type: `t_${type}` }),
-    contentType: FORM,
-    expected: { status: 200 },
-  })),
-  fc.record({ type: nonEmptyNasty, user: fc.option(nasty, { nil: undefined }), extra: plainObject }).map(({ type, user, extra }): Case => ({
-    label: 'an event nothing subscribes to',
-    body: JSON.stringify(eventCallback({ ...extra, type, ...(user !== undefined && { user }) })),
-    contentType: JSON_TYPE,
-    expected: { status: 200 },
-  })),
-  fc.record({ who: strangerArb, viewType: fc.constantFrom('view_submission', 'view_closed') }).map(({ who, viewType }): Case => ({
-    label: `a ${viewType} nothing handles`,
-    body: asForm({ type: viewType, team: { id: who.teamId }, user: { id: who.userId, name: who.userName }, api_app_id: 'A1', view: { id: 'V1', type: 'modal', callback_id: 'cb', state: { values: {} } } }),
-    contentType: FORM,
-    expected: { status: 200 },
-  })),
+  fc.record({ who: strangerArb, actionId: nasty, value: nasty }).map(
+    ({ who, actionId, value }): Case => ({
+      label: 'a button of another app',
+      body: asForm(blockActions(who, { actionId: `other_${actionId}`, value })),
+      contentType: FORM,
+      expected: { status: 200 },
+    }),
+  ),
+  fc.record({ who: strangerArb, command: fc.stringMatching(/^\/[a-z]{1,12}$/), text: nasty }).map(
+    ({ who, command, text }): Case => ({
+      label: 'another slash command',
+      body: new URLSearchParams(slashCommand(who, command === '/audit' ? '/auditx' : command, text)).toString(),
+      contentType: FORM,
+      expected: { status: 200 },
+    }),
+  ),
+  fc.record({ type: nonEmptyNasty, extra: plainObject }).map(
+    ({ type, extra }): Case => ({
+      label: 'a payload type nothing knows',
+      body: asForm({ ...extra, type: `t_${type}` }),
+      contentType: FORM,
+      expected: { status: 200 },
+    }),
+  ),
+  fc.record({ type: nonEmptyNasty, user: fc.option(nasty, { nil: undefined }), extra: plainObject }).map(
+    ({ type, user, extra }): Case => ({
+      label: 'an event nothing subscribes to',
+      body: JSON.stringify(eventCallback({ ...extra, type, ...(user !== undefined && { user }) })),
+      contentType: JSON_TYPE,
+      expected: { status: 200 },
+    }),
+  ),
+  fc.record({ who: strangerArb, viewType: fc.constantFrom('view_submission', 'view_closed') }).map(
+    ({ who, viewType }): Case => ({
+      label: `a ${viewType} nothing handles`,
+      body: asForm({
+        type: viewType,
+        team: { id: who.teamId },
+        user: { id: who.userId, name: who.userName },
+        api_app_id: 'A1',
+        view: { id: 'V1', type: 'modal', callback_id: 'cb', state: { values: {} } },
+      }),
+      contentType: FORM,
+      expected: { status: 200 },
+    }),
+  ),
 );
 
 /** Signed, but not what Slack sends: 400, nothing stored. */
 const malformed: fc.Arbitrary<Case> = fc.oneof(
-  nonObject.map((value): Case => ({ label: 'payload= not an object', body: asForm(value), contentType: FORM, expected: { status: 400 } })),
-  nonObject.map((value): Case => ({ label: 'JSON body not an object', body: JSON.stringify(value), contentType: JSON_TYPE, expected: { status: 400 } })),
+  nonObject.map(
+    (value): Case => ({
+      label: 'payload= not an object',
+      body: asForm(value),
+      contentType: FORM,
+      expected: { status: 400 },
+    }),
+  ),
+  nonObject.map(
+    (value): Case => ({
+      label: 'JSON body not an object',
+      body: JSON.stringify(value),
+      contentType: JSON_TYPE,
+      expected: { status: 400 },
+    }),
+  ),
   nasty
     .filter((text) => !parses(text))
-    .map((text): Case => ({ label: 'payload= not JSON', body: new URLSearchParams({ payload: text }).toString(), contentType: FORM, expected: { status: 400 } })),
+    .map(
+      (text): Case => ({
+        label: 'payload= not JSON',
+        body: new URLSearchParams({ payload: text }).toString(),
+        contentType: FORM,
+        expected: { status: 400 },
+      }),
+    ),
   nasty
     .filter((text) => !parses(text))
-    .map((text): Case => ({ label: 'JSON body not JSON', body: text, contentType: JSON_TYPE, expected: { status: 400 } })),
-  plainObject.map((value): Case => ({ label: 'an object that is no Slack payload', body: JSON.stringify(value), contentType: JSON_TYPE, expected: { status: 400 } })),
-  plainObject.map((value): Case => ({
-    label: 'a form that is no Slack payload',
-    body: new URLSearchParams(Object.fromEntries(Object.entries(value).map(([k, v]) => [k, JSON.stringify(v) ?? '']))).toString(),
-    contentType: FORM,
-    expected: { status: 400 },
-  })),
+    .map(
+      (text): Case => ({ label: 'JSON body not JSON', body: text, contentType: JSON_TYPE, expected: { status: 400 } }),
+    ),
+  plainObject.map(
+    (value): Case => ({
+      label: 'an object that is no Slack payload',
+      body: JSON.stringify(value),
+      contentType: JSON_TYPE,
+      expected: { status: 400 },
+    }),
+  ),
+  plainObject.map(
+    (value): Case => ({
+      label: 'a form that is no Slack payload',
+      body: new URLSearchParams(
+        Object.fromEntries(Object.entries(value).map(([k, v]) => [k, JSON.stringify(v) ?? ''])),
+      ).toString(),
+      contentType: FORM,
+      expected: { status: 400 },
+    }),
+  ),
   fc
     .record({
       who: strangerArb,
@@ -296,16 +390,32 @@ const malformed: fc.Arbitrary<Case> = fc.oneof(
         if (value === undefined) delete payload[field];
         else payload[field] = value;
       }
-      return { label: `block_actions with ${JSON.stringify(breakIt)}`, body: asForm(payload), contentType: FORM, expected: { status: 400 } };
+      return {
+        label: `block_actions with ${JSON.stringify(breakIt)}`,
+        body: asForm(payload),
+        contentType: FORM,
+        expected: { status: 400 },
+      };
     }),
   fc
-    .record({ viewType: fc.constantFrom('view_submission', 'view_closed'), view: fc.oneof(nonObject, fc.constant({}), fc.constant(undefined)) })
-    .map(({ viewType, view }): Case => ({
-      label: `${viewType} with view ${JSON.stringify(view)}`,
-      body: asForm({ type: viewType, team: { id: 'T0001' }, user: { id: 'U1' }, api_app_id: 'A1', ...(view !== undefined && { view }) }),
-      contentType: FORM,
-      expected: { status: 400 },
-    })),
+    .record({
+      viewType: fc.constantFrom('view_submission', 'view_closed'),
+      view: fc.oneof(nonObject, fc.constant({}), fc.constant(undefined)),
+    })
+    .map(
+      ({ viewType, view }): Case => ({
+        label: `${viewType} with view ${JSON.stringify(view)}`,
+        body: asForm({
+          type: viewType,
+          team: { id: 'T0001' },
+          user: { id: 'U1' },
+          api_app_id: 'A1',
+          ...(view !== undefined && { view }),
+        }),
+        contentType: FORM,
+        expected: { status: 400 },
+      }),
+    ),
   fc
     .constantFrom<[string, unknown]>(
       ['event', null],
@@ -325,10 +435,19 @@ const malformed: fc.Arbitrary<Case> = fc.oneof(
       ['type', 'block_actions'],
     )
     .map(([field, value]): Case => {
-      const body = eventCallback({ type: 'reaction_added', user: 'U1', item: { type: 'message', channel: 'C1', ts: '1.0' } });
+      const body = eventCallback({
+        type: 'reaction_added',
+        user: 'U1',
+        item: { type: 'message', channel: 'C1', ts: '1.0' },
+      });
       if (value === undefined) delete body[field];
       else body[field] = value;
-      return { label: `event_callback with ${field} = ${JSON.stringify(value)}`, body: JSON.stringify(body), contentType: JSON_TYPE, expected: { status: 400 } };
+      return {
+        label: `event_callback with ${field} = ${JSON.stringify(value)}`,
+        body: JSON.stringify(body),
+        contentType: JSON_TYPE,
+        expected: { status: 400 },
+      };
     }),
   fc
     .record({
@@ -341,31 +460,71 @@ const malformed: fc.Arbitrary<Case> = fc.oneof(
       const form = new URLSearchParams(fields);
       if (how === 'drop') form.delete(field);
       else form.append(field, fields[field]!);
-      return { label: `slash command with ${field} ${how}`, body: form.toString(), contentType: FORM, expected: { status: 400 } };
+      return {
+        label: `slash command with ${field} ${how}`,
+        body: form.toString(),
+        contentType: FORM,
+        expected: { status: 400 },
+      };
     }),
   fc
-    .record({ who: strangerArb, garbled: fc.constantFrom<[string, string]>(['response_url', 'not a url'], ['response_url', 'ftp://x'], ['command', 'audit'], ['command', '/a b']) })
+    .record({
+      who: strangerArb,
+      garbled: fc.constantFrom<[string, string]>(
+        ['response_url', 'not a url'],
+        ['response_url', 'ftp://x'],
+        ['command', 'audit'],
+        ['command', '/a b'],
+      ),
+    })
     .map(({ who, garbled: [field, value] }): Case => {
       const form = new URLSearchParams({ ...slashCommand(who, '/audit', 'help'), [field]: value });
-      return { label: `slash command with ${field} = ${value}`, body: form.toString(), contentType: FORM, expected: { status: 400 } };
+      return {
+        label: `slash command with ${field} = ${value}`,
+        body: form.toString(),
+        contentType: FORM,
+        expected: { status: 400 },
+      };
     }),
 );
 
 /** Anything at all, as JSON or inside payload=: it must simply never be a 5xx or stop the service. */
 const random: fc.Arbitrary<Case> = fc.oneof(
-  fc.jsonValue().map((value): Case => ({ label: 'random JSON body', body: JSON.stringify(value) ?? 'null', contentType: JSON_TYPE, expected: { status: 'not 5xx' } })),
-  fc.jsonValue().map((value): Case => ({ label: 'random payload=', body: asForm(value), contentType: FORM, expected: { status: 'not 5xx' } })),
-  fc.record({ body: nasty, contentType: fc.constantFrom(FORM, JSON_TYPE, 'text/plain', `${FORM}; charset=utf-8`) }).map(
-    ({ body, contentType }): Case => ({ label: 'random bytes', body, contentType, expected: { status: 'not 5xx' } }),
-  ),
+  fc
+    .jsonValue()
+    .map(
+      (value): Case => ({
+        label: 'random JSON body',
+        body: JSON.stringify(value) ?? 'null',
+        contentType: JSON_TYPE,
+        expected: { status: 'not 5xx' },
+      }),
+    ),
+  fc
+    .jsonValue()
+    .map(
+      (value): Case => ({
+        label: 'random payload=',
+        body: asForm(value),
+        contentType: FORM,
+        expected: { status: 'not 5xx' },
+      }),
+    ),
+  fc
+    .record({ body: nasty, contentType: fc.constantFrom(FORM, JSON_TYPE, 'text/plain', `${FORM}; charset=utf-8`) })
+    .map(
+      ({ body, contentType }): Case => ({ label: 'random bytes', body, contentType, expected: { status: 'not 5xx' } }),
+    ),
 );
 
-const huge: fc.Arbitrary<Case> = fc.constantFrom(1024 * 1024 + 1, 3 * 1024 * 1024).map((bytes): Case => ({
-  label: `a ${bytes}-byte body`,
-  body: `payload=${'x'.repeat(bytes)}`,
-  contentType: FORM,
-  expected: { status: 413 },
-}));
+const huge: fc.Arbitrary<Case> = fc.constantFrom(1024 * 1024 + 1, 3 * 1024 * 1024).map(
+  (bytes): Case => ({
+    label: `a ${bytes}-byte body`,
+    body: `payload=${'x'.repeat(bytes)}`,
+    contentType: FORM,
+    expected: { status: 413 },
+  }),
+);
 
 const authProblem: fc.Arbitrary<AuthProblem> = fc.oneof(
   fc.constant({ kind: 'unsigned' as const }),
@@ -373,14 +532,25 @@ const authProblem: fc.Arbitrary<AuthProblem> = fc.oneof(
   fc.constant({ kind: 'wrong-secret' as const }),
   fc.constant({ kind: 'tampered' as const }),
   // A margin past the 5 minutes, so the clock ticking between signing and checking cannot matter.
-  fc.record({ kind: fc.constantFrom('old' as const, 'future' as const), seconds: fc.integer({ min: 5 * 60 + 10, max: 10 ** 9 }) }),
+  fc.record({
+    kind: fc.constantFrom('old' as const, 'future' as const),
+    seconds: fc.integer({ min: 5 * 60 + 10, max: 10 ** 9 }),
+  }),
   fc.record({ kind: fc.constantFrom('bad-timestamp' as const, 'bad-signature' as const), value: headerText }),
 );
 
 /** A request that would have effects (a handled one, or any other), sent with a bad signature: 401 and no effect. */
 const badlySigned: fc.Arbitrary<Case> = fc
   .record({ inner: fc.oneof(handledByStranger, unhandled, malformed), auth: authProblem })
-  .map(({ inner, auth }): Case => ({ label: `${inner.label}, ${auth.kind}`, body: inner.body, contentType: inner.contentType, auth, expected: { status: 401 } }));
+  .map(
+    ({ inner, auth }): Case => ({
+      label: `${inner.label}, ${auth.kind}`,
+      body: inner.body,
+      contentType: inner.contentType,
+      auth,
+      expected: { status: 401 },
+    }),
+  );
 
 const cases: fc.Arbitrary<Case> = fc.oneof(
   { weight: 3, arbitrary: handledByStranger },
@@ -425,7 +595,11 @@ function headersFor(testCase: Case): Record<string, string> {
     case 'future':
       return { ...headers, ...signed(SIGNING_SECRET, now + auth.seconds) };
     case 'bad-timestamp':
-      return { ...headers, 'x-slack-request-timestamp': auth.value, 'x-slack-signature': sign(SIGNING_SECRET, now, body) };
+      return {
+        ...headers,
+        'x-slack-request-timestamp': auth.value,
+        'x-slack-signature': sign(SIGNING_SECRET, now, body),
+      };
     case 'bad-signature':
       return { ...headers, 'x-slack-request-timestamp': String(now), 'x-slack-signature': auth.value };
   }
@@ -450,7 +624,8 @@ describe('POST /slack/events under generated hostile requests', () => {
         const why = `${testCase.label}: ${response.status} ${text.slice(0, 300)}`;
         expect(response.status, why).toBeLessThan(500);
         if (testCase.expected.status !== 'not 5xx') expect(response.status, why).toBe(testCase.expected.status);
-        if (response.status >= 400) expect(JSON.parse(text), why).toEqual(expect.objectContaining({ error: expect.any(String) }));
+        if (response.status >= 400)
+          expect(JSON.parse(text), why).toEqual(expect.objectContaining({ error: expect.any(String) }));
         expect(service.exited(), service.output().slice(-2000)).toBeUndefined();
         if (sent % 100 === 0) expect((await fetch(`${service.url}/readyz`)).status).toBe(200);
       }),
@@ -471,7 +646,8 @@ describe('POST /slack/events under generated hostile requests', () => {
       const rows = await stored();
       expect(rows.every((row) => row.type === 'Audit Access Denied')).toBe(true);
       expect(rows.map(asRefusal).map(sortedJson).sort()).toEqual(expectedRefusals.map(sortedJson).sort());
-      for (const workspaceId of await listWorkspaces(db)) expect(await verifyChain(db, workspaceId)).toMatchObject({ ok: true });
+      for (const workspaceId of await listWorkspaces(db))
+        expect(await verifyChain(db, workspaceId)).toMatchObject({ ok: true });
     } finally {
       await close();
     }
@@ -495,7 +671,11 @@ interface StoredRow {
 function asRefusal(row: StoredRow): Refusal {
   return {
     workspaceId: row.workspace_id,
-    actor: { type: row.actor_type as 'user', id: row.actor_id, ...(row.actor_name !== null && { name: row.actor_name }) },
+    actor: {
+      type: row.actor_type as 'user',
+      id: row.actor_id,
+      ...(row.actor_name !== null && { name: row.actor_name }),
+    },
     resource: { type: row.resource_type as 'slack_app', id: row.resource_id },
     context: row.context as Refusal['context'],
     metadata: row.metadata as Refusal['metadata'],
@@ -508,7 +688,11 @@ function sortedJson(value: unknown): string {
     Array.isArray(value)
       ? value.map(sort)
       : value && typeof value === 'object'
-        ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [k, sort(v)]))
+        ? Object.fromEntries(
+            Object.entries(value)
+              .sort(([a], [b]) => (a < b ? -1 : 1))
+              .map(([k, v]) => [k, sort(v)]),
+          )
         : value;
   return JSON.stringify(sort(value));
 }

@@ -73,7 +73,8 @@ function attemptOf(args: OwnerOnlyArgs & AllMiddlewareArgs): Attempt {
 
 /**
  * A refused attempt is itself an audit event, so owners see who tried (and a rule can alert on it). Everything in it
- * came from Slack, so text Postgres refuses (NUL, a lone surrogate) is escaped: the attempt is recorded whatever it held.
+ * came from Slack, so text Postgres refuses (NUL, a lone surrogate) is escaped: the attempt is recorded, whatever it
+ * held.
  */
 async function recordAccessDenied(
   deps: SlackDeps,
