@@ -19,6 +19,12 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger(config.logLevel);
+  // Last line of defence, not the fix: every request path answers its own failures (Slack requests are screened
+  // before Bolt, listener errors go to app.error), so a rejection nobody handled is a bug. Node would exit on it and
+  // take every role down with it; logging it keeps the others serving.
+  process.on('unhandledRejection', (reason) => {
+    logger.error({ err: reason }, 'unhandled promise rejection (a bug: please report it); the service keeps running');
+  });
   try {
     await ensureDatabase(config.databaseUrl, logger);
     await migrateDatabase(config.databaseUrl, logger);

@@ -6,7 +6,7 @@
  * row (FOR UPDATE SKIP LOCKED, so another replica skips the workspace rather than sending the same batch), and the
  * cursor moves in the transaction that saw Segment's answer. A crash before the answer rolls back and the batch is
  * sent again; the one window where Segment has the batch but the cursor did not commit (its 200 is in flight, or
- * the commit fails) is covered by Segment de-duplicating on messageId, which is the event id.
+ * the commit fails) is covered by Segment de-duplicating on messageId, derived from the workspace and event id.
  */
 import type postgres from 'postgres';
 import { withoutUndefined } from '../json.ts';

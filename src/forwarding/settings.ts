@@ -13,6 +13,7 @@ import {
   saveForwardingOn,
   seqBeforeReceived,
 } from '../store/forwarding.ts';
+import { storableJson, storableText } from '../store/storable.ts';
 import { maskWriteKey } from './tracking-client.ts';
 
 export const FORWARDING_ENABLED_TYPE = 'Audit Forwarding Enabled';
@@ -39,6 +40,11 @@ export interface ToggleSource {
   context?: Record<string, unknown>;
 }
 
+/** Who toggled and from where came from Slack: text Postgres refuses is escaped, so the toggle is always recorded. */
+function storableSource(source: ToggleSource): ToggleSource {
+  return { actor: storableJson(source.actor), ...(source.context && { context: storableJson(source.context) }) };
+}
+
 export interface TurnOnRequest extends ToggleSource {
   workspaceId: string;
   writeKey: string;
@@ -58,9 +64,11 @@ export interface TurnOnResult {
   backfill: number;
 }
 
-export async function turnForwardingOn(db: Db, request: TurnOnRequest): Promise<TurnOnResult> {
-  const problem = writeKeyProblem(request.writeKey);
+export async function turnForwardingOn(db: Db, asked: TurnOnRequest): Promise<TurnOnResult> {
+  const problem = writeKeyProblem(asked.writeKey);
   if (problem) throw new Error(problem);
+  const name = asked.name === undefined ? {} : { name: storableText(asked.name) };
+  const request = { ...asked, ...storableSource(asked), ...name };
   const { workspaceId } = request;
   return db.transaction(async (tx) => {
     // The settings row first, then the chain head (inside appendEvents): the forwarder holds only the settings
@@ -98,7 +106,11 @@ export interface TurnOffRequest extends ToggleSource {
 }
 
 /** Undefined when forwarding was not on (nothing changes, nothing is recorded). */
-export async function turnForwardingOff(db: Db, request: TurnOffRequest): Promise<{ eventId: string; undelivered: number } | undefined> {
+export async function turnForwardingOff(
+  db: Db,
+  asked: TurnOffRequest,
+): Promise<{ eventId: string; undelivered: number } | undefined> {
+  const request = { ...asked, ...storableSource(asked) };
   const { workspaceId } = request;
   return db.transaction(async (tx) => {
     const current = await lockExistingForwarding(tx, workspaceId);

@@ -1,4 +1,5 @@
 /** A stored audit event as a Segment `track` call (SPEC section 9), serialised under the Tracking API's 32 KB per call. */
+import { createHash } from 'node:crypto';
 import type { StoredEvent } from '../events.ts';
 
 /**
@@ -18,13 +19,22 @@ export interface SerialisedCall {
   trimmed: Trimmable[];
 }
 
+/**
+ * The call's messageId. Segment de-duplicates on messageId across every workspace and source for about a day, so the
+ * bare event id would drop the second of two workspaces' events with equal ids (producers choose ids). A hash of
+ * workspace and id is unique to the event, the same on every resend (so a resent batch is still harmless), and 76
+ * characters whatever the lengths of both, under the 100 Segment accepts.
+ */
+export function trackMessageId(workspaceId: string, eventId: string): string {
+  return `audit-event-${createHash('sha256').update(JSON.stringify([workspaceId, eventId])).digest('hex')}`;
+}
+
 export function trackCall(event: StoredEvent): Record<string, unknown> {
   return {
     type: 'track',
     event: event.type,
     userId: event.actor.id,
-    // Segment de-duplicates on messageId, which makes a resent batch harmless.
-    messageId: event.id,
+    messageId: trackMessageId(event.workspaceId, event.id),
     timestamp: event.timestamp,
     properties: {
       actor: event.actor,
@@ -34,6 +44,8 @@ export function trackCall(event: StoredEvent): Record<string, unknown> {
       ...(event.metadata && { metadata: event.metadata }),
       category: event.category,
       workspace: event.workspaceId,
+      // messageId is derived from it (and the workspace); here it is as the API and verify show it.
+      eventId: event.id,
     },
     context: { library: { name: 'audit-trail' } },
   };

@@ -1,13 +1,17 @@
 /**
  * One POST to the Segment HTTP Tracking API's `/batch`, sorted into what the forwarder should do next. Segment
  * answers 200 to everything it can parse, 400 to a batch over its size limits or not JSON, and 401/403 to a bad
- * write key; 429 and 5xx are load and outages.
+ * write key; the statuses its own analytics-node retries (408, 410, 429, 460, and 5xx but 501, 505 and 511) are load,
+ * outages and throttling.
  */
 import { networkCause, retryAfterMs } from '../retry.ts';
 
 export type BatchOutcome =
   | { kind: 'delivered'; status: number }
-  /** Try the same batch again later: 429, 5xx, 401/403 (a wrong key must not skip events), network errors, timeouts. */
+  /**
+   * Try the same batch again later: what analytics-node retries (RETRIED_STATUSES), 401/403 (a wrong key must not
+   * skip events), network errors, timeouts.
+   */
   | { kind: 'retry'; status?: number; reason: string; retryAfterMs?: number }
   /** Segment will never take this batch as it is. */
   | { kind: 'rejected'; status: number; reason: string }
@@ -19,6 +23,14 @@ export interface TrackingClientOptions {
   trackingUrl: string;
   timeoutMs?: number;
 }
+
+/**
+ * Besides 429 and 5xx: 408 (timeout), 410 and 460 are what Segment's analytics-node also retries, so Segment uses them
+ * for conditions that pass.
+ */
+const RETRIED_STATUSES: ReadonlySet<number> = new Set([408, 410, 460]);
+/** 5xx that analytics-node does not retry: the request itself will never work (not implemented, HTTP version). */
+const FINAL_SERVER_STATUSES: ReadonlySet<number> = new Set([501, 505, 511]);
 
 /** How much of Segment's error text is kept for status and the log. */
 const MAX_REASON = 300;
@@ -58,7 +70,9 @@ export class TrackingClient {
     const reason = redactKey(`${status} ${segmentMessage(text) ?? response.statusText}`.trim(), writeKey);
     if (status === 429) return { kind: 'retry', status, reason, retryAfterMs: retryAfterMs(response.headers.get('retry-after')) };
     if (status === 401 || status === 403) return { kind: 'retry', status, reason: `${reason} (check the source's write key)` };
-    if (status >= 500 || status === 408) return { kind: 'retry', status, reason };
+    if (RETRIED_STATUSES.has(status) || (status >= 500 && !FINAL_SERVER_STATUSES.has(status))) {
+      return { kind: 'retry', status, reason };
+    }
     if (status >= 400) return { kind: 'rejected', status, reason };
     // 1xx/3xx: fetch follows redirects, so this is a misconfigured SEGMENT_TRACKING_URL; keep the events and retry.
     return { kind: 'retry', status, reason: `unexpected ${reason}` };

@@ -104,7 +104,7 @@ async function runPlan(client: SegmentClient, plan: RevertPlan, at: Located, eve
     }
     case 'restore': {
       const restored = pick(asRecord(event.changes?.before), plan.fields);
-      const body: Record<string, unknown> = { ...restored };
+      const body: Record<string, unknown> = { ...restored, ...removedSettings(at, restored, event) };
       // A warehouse PATCH without settings is refused, so a change that left them alone sends the current ones.
       if (at.target === 'warehouses' && !('settings' in body)) body.settings = (await currentWarehouse(client, at)).settings;
       await client.patch(at.path, body);
@@ -118,6 +118,22 @@ async function runPlan(client: SegmentClient, plan: RevertPlan, at: Located, eve
       };
     }
   }
+}
+
+/** Where Segment upserts `settings` key by key (a PATCH leaves keys it does not name), and takes null to remove one. */
+const UPSERTS_SETTINGS: ReadonlySet<RestoreTarget> = new Set(['sources', 'destinations', 'warehouses']);
+
+/**
+ * Restoring `changes.before.settings` alone would leave the keys the change added; each is sent as null, as Segment's
+ * own Terraform provider does. Nothing when the event does not give both sides' settings as objects.
+ */
+function removedSettings(at: Located, restored: Record<string, unknown>, event: StoredEvent): Record<string, unknown> {
+  const before = restored.settings;
+  const after = asRecord(event.changes?.after).settings;
+  if (!UPSERTS_SETTINGS.has(at.target) || !isRecord(before) || !isRecord(after)) return {};
+  const added = Object.keys(after).filter((key) => !(key in before));
+  if (added.length === 0) return {};
+  return { settings: { ...before, ...Object.fromEntries(added.map((key) => [key, null])) } };
 }
 
 async function currentWarehouse(client: SegmentClient, at: Located): Promise<{ settings: Record<string, unknown>; enabled: unknown }> {

@@ -8,6 +8,7 @@ import { appendEvents } from '../store/append.ts';
 import type { Db } from '../store/db.ts';
 import { getEvent } from '../store/queries.ts';
 import { claimRevert, finishRevert } from '../store/reverts.ts';
+import { storableJson } from '../store/storable.ts';
 import type { RevertOutcome, RevertSuccess, RevertTarget } from './types.ts';
 
 export interface RevertDeps {
@@ -35,7 +36,9 @@ export type RevertResult =
   | { status: 'reverted'; summary: string; revertEventId: string }
   | { status: 'failed'; reason: string };
 
-export async function revertEvent(deps: RevertDeps, request: RevertRequest): Promise<RevertResult> {
+export async function revertEvent(deps: RevertDeps, asked: RevertRequest): Promise<RevertResult> {
+  // Who asked and from where came from Slack: escaped so that, once Segment has changed, the record cannot fail on it.
+  const request: RevertRequest = { ...asked, user: storableJson(asked.user), context: storableJson(asked.context) };
   const { workspaceId } = request;
   const log = deps.logger.child({ workspaceId, eventId: request.eventId, user: request.user.id });
   const event = await getEvent(deps.db, workspaceId, request.eventId);

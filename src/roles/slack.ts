@@ -33,7 +33,7 @@ export function createSlackRole(shared: SharedInfrastructure): Role {
       ? createSegmentRevertTarget({ apiUrl, apiToken, logger: logger.child({ component: 'segment' }) })
       : undefined,
   });
-  if (slackApp.handleHttp) void shared.http.register(slackRoutes, { handle: slackApp.handleHttp });
+  if (slackApp.http) void shared.http.register(slackRoutes, slackApp.http);
   return {
     start: () => slackApp.start(),
     // Socket Mode closes its connection here; a failure to close it must not keep the process from stopping.

@@ -1,11 +1,12 @@
 /**
- * The Slack app: one Bolt App, listening on the service's own port at /slack/events (HTTP mode,
- * signatures checked by Bolt's receiver) or over Socket Mode when SLACK_APP_TOKEN is set.
+ * The Slack app: one Bolt App, listening on the service's own port at /slack/events (HTTP mode: each request
+ * screened by envelope.ts, then verified again by Bolt's receiver) or over Socket Mode when SLACK_APP_TOKEN is set.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { App } from '@slack/bolt';
 import { slackLogger } from './client.ts';
 import type { SlackDeps } from './context.ts';
+import { type Screening, screenSlackRequest } from './envelope.ts';
 import { loadBolt } from './libraries.ts';
 import { registerListeners } from './listeners/index.ts';
 
@@ -13,8 +14,13 @@ export const SLACK_EVENTS_PATH = '/slack/events';
 
 export interface SlackApp {
   app: App;
-  /** HTTP mode only: hands a request whose raw body was already read to Bolt's receiver. */
-  handleHttp?: (request: IncomingMessage & { rawBody?: Buffer }, response: ServerResponse) => void;
+  /** HTTP mode only: what POST /slack/events needs (http/routes/slack.ts). */
+  http?: {
+    /** Signature, timestamp window and payload shape, checked before Bolt sees the request. */
+    screen: (headers: IncomingHttpHeaders, body: Buffer) => Screening;
+    /** Hands a screened request, its raw body already read, to Bolt's receiver. */
+    handle: (request: IncomingMessage & { rawBody?: Buffer }, response: ServerResponse) => void;
+  };
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -47,7 +53,8 @@ export function createSlackApp(deps: SlackDeps): SlackApp {
     signingSecret: slack.signingSecret,
     endpoints: SLACK_EVENTS_PATH,
     logger,
-    // Listeners ack first and work after; a listener that never acks is answered 500 after this long.
+    // Listeners ack first and work after, and what no listener matches is acked by listeners/ack-unhandled.ts; a
+    // request still unanswered after this long is answered 404 by Bolt.
     unhandledRequestTimeoutMillis: 3001,
   });
   const app = new App({ token: slack.botToken, receiver, logger, clientOptions });
@@ -55,7 +62,10 @@ export function createSlackApp(deps: SlackDeps): SlackApp {
   app.error(async (error) => deps.logger.error({ err: error }, 'Slack listener failed'));
   return {
     app,
-    handleHttp: (request, response) => receiver.requestListener(request, response),
+    http: {
+      screen: (headers, body) => screenSlackRequest({ headers, body, signingSecret: slack.signingSecret }),
+      handle: (request, response) => receiver.requestListener(request, response),
+    },
     // The service's HTTP server is the listener; the receiver never opens a port of its own.
     start: async () => {},
     stop: async () => {},

@@ -2,6 +2,7 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { DbOrTx } from './db.ts';
 import { reverts, type RevertRow } from './schema/index.ts';
+import { storableText } from './storable.ts';
 
 export type RevertClaim = { claimed: true } | { claimed: false; existing: RevertRow };
 
@@ -34,7 +35,8 @@ export async function finishRevert(
     .set({
       status: outcome.status,
       revertEventId: outcome.status === 'done' ? outcome.revertEventId : null,
-      reason: outcome.status === 'failed' ? outcome.reason : null,
+      // Segment's messages quote what was sent, which may hold anything an event held.
+      reason: outcome.status === 'failed' ? storableText(outcome.reason) : null,
       finishedAt: new Date(),
     })
     .where(and(eq(reverts.workspaceId, key.workspaceId), eq(reverts.eventId, key.eventId)));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../../src/events.ts';
-import { MAX_CALL_BYTES, serialiseTrackCall } from '../../src/forwarding/track-call.ts';
+import { MAX_CALL_BYTES, serialiseTrackCall, trackMessageId } from '../../src/forwarding/track-call.ts';
 import { retryAfterMs } from '../../src/retry.ts';
 
 function event(overrides: Partial<StoredEvent> = {}): StoredEvent {
@@ -29,9 +29,9 @@ describe('serialiseTrackCall', () => {
       type: 'track',
       event: 'Warehouses Disabled',
       userId: 'usr_1',
-      messageId: 'evt_1',
+      messageId: trackMessageId('acme', 'evt_1'),
       timestamp: '2026-11-25T10:00:00.000Z',
-      properties: { actor: { type: 'user', id: 'usr_1', email: 'jane@acme.com' }, resource: { type: 'warehouse', id: 'wh_1' }, category: 'Warehouses', workspace: 'acme' },
+      properties: { actor: { type: 'user', id: 'usr_1', email: 'jane@acme.com' }, resource: { type: 'warehouse', id: 'wh_1' }, category: 'Warehouses', workspace: 'acme', eventId: 'evt_1' },
       context: { library: { name: 'audit-trail' } },
     });
   });
@@ -53,6 +53,16 @@ describe('serialiseTrackCall', () => {
   it('counts bytes, not characters', () => {
     const result = serialiseTrackCall(event({ metadata: { text: '€'.repeat(11_000) } }));
     expect(result.trimmed).toEqual(['metadata']);
+  });
+});
+
+describe('trackMessageId', () => {
+  it('is stable, differs between workspaces and ids, and stays under Segment’s 100 characters whatever their length', () => {
+    expect(trackMessageId('acme', 'evt_1')).toBe(trackMessageId('acme', 'evt_1'));
+    expect(trackMessageId('acme', 'evt_1')).not.toBe(trackMessageId('globex', 'evt_1'));
+    // No separator to forge: ('a:b', 'c') and ('a', 'b:c') are different events.
+    expect(trackMessageId('a:b', 'c')).not.toBe(trackMessageId('a', 'b:c'));
+    expect(trackMessageId('w'.repeat(500), 'e'.repeat(256))).toMatch(/^audit-event-[0-9a-f]{64}$/);
   });
 });
 

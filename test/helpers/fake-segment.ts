@@ -84,6 +84,11 @@ export interface FakeSegment {
   batches(writeKey?: string): TrackingBatch[];
   /** The calls inside accepted batches, flattened. */
   trackedEvents(writeKey?: string): Record<string, unknown>[];
+  /**
+   * The calls Segment would keep: it de-duplicates on messageId across every source and workspace (for about a day),
+   * so a call whose messageId came earlier, under any write key, is dropped even though its batch got a 200.
+   */
+  keptEvents(writeKey?: string): Record<string, unknown>[];
   close(): Promise<void>;
 }
 
@@ -95,18 +100,28 @@ interface KindRules {
   /** Fields a PATCH may carry (UpdateXV1Input in Segment's API); anything else is a validation failure. */
   patchable: Readonly<Record<string, FieldCheck>>;
   required?: readonly string[];
+  /**
+   * A PATCH upserts `settings` key by key, and a key sent as null is removed, as Segment does for sources,
+   * destinations and warehouses (its Terraform provider sends null for each key it wants gone).
+   */
+  upsertsSettings?: boolean;
 }
 
 type FieldCheck = 'string' | 'boolean' | 'object' | 'array' | 'object-or-array' | 'nullable-string';
 
 const KINDS: Readonly<Record<Kind, KindRules>> = {
-  sources: { key: 'source', patchable: { name: 'string', slug: 'string', enabled: 'boolean', settings: 'object' } },
-  destinations: { key: 'destination', patchable: { name: 'string', enabled: 'boolean', settings: 'object' } },
+  sources: {
+    key: 'source',
+    patchable: { name: 'string', slug: 'string', enabled: 'boolean', settings: 'object' },
+    upsertsSettings: true,
+  },
+  destinations: { key: 'destination', patchable: { name: 'string', enabled: 'boolean', settings: 'object' }, upsertsSettings: true },
   // Segment's UpdateWarehouseV1Input requires settings, which is why Revert reads them first.
   warehouses: {
     key: 'warehouse',
     patchable: { name: 'nullable-string', enabled: 'boolean', settings: 'object' },
     required: ['settings'],
+    upsertsSettings: true,
   },
   filters: {
     key: 'filter',
@@ -195,7 +210,9 @@ export async function startFakeSegment(options: FakeSegmentOptions = {}): Promis
     const problems = validatePatch(rules, patch);
     if (problems.length) return { status: 422, body: { errors: problems.map((message) => ({ type: 'validation', message })) } };
 
-    Object.assign(resource, structuredClone(patch));
+    for (const [field, value] of Object.entries(structuredClone(patch))) {
+      resource[field] = field === 'settings' && rules.upsertsSettings ? upsertSettings(resource.settings, value) : value;
+    }
     if ('updatedAt' in resource) resource.updatedAt = new Date().toISOString();
     const data =
       target.kind === 'tracking-plans'
@@ -353,6 +370,18 @@ export async function startFakeSegment(options: FakeSegmentOptions = {}): Promis
 
     batches: (writeKey) => batches.filter((b) => writeKey === undefined || b.writeKey === writeKey).map((b) => structuredClone(b)),
     trackedEvents: (writeKey) => fake.batches(writeKey).flatMap((b) => b.body.batch),
+    keptEvents(writeKey) {
+      const seen = new Set<unknown>();
+      const kept: { writeKey: string; call: Record<string, unknown> }[] = [];
+      for (const batch of fake.batches()) {
+        for (const call of batch.body.batch) {
+          if (seen.has(call.messageId)) continue;
+          seen.add(call.messageId);
+          kept.push({ writeKey: batch.writeKey, call });
+        }
+      }
+      return kept.filter((k) => writeKey === undefined || k.writeKey === writeKey).map((k) => k.call);
+    },
     async close() {
       for (const hold of holds.values()) hold.release();
       server.closeAllConnections();
@@ -398,6 +427,16 @@ function validatePatch(rules: KindRules, patch: Record<string, unknown>): string
     if (!(key in patch)) problems.push(`Field "${key}" is required`);
   }
   return problems;
+}
+
+/** Segment's settings update: each key sent replaces that key, null removes it, and keys not sent stay. */
+function upsertSettings(current: unknown, patch: unknown): Record<string, unknown> {
+  const settings: Record<string, unknown> = isRecord(current) ? { ...current } : {};
+  for (const [key, value] of Object.entries(isRecord(patch) ? patch : {})) {
+    if (value === null) delete settings[key];
+    else settings[key] = value;
+  }
+  return settings;
 }
 
 function fits(check: FieldCheck, value: unknown): boolean {

@@ -187,6 +187,40 @@ describe('reverting each row of the revert table through the Segment Public API'
     expect(segment.getWarehouse('wh_1')).toMatchObject({ name: 'Snowflake', settings: { name: 'old', database: 'OLD' } });
   });
 
+  it('removes the settings keys a change added, by sending each as null, since Segment upserts settings', async () => {
+    segment.setSource({ id: 'src_1', settings: { trackPages: false, apiHost: 'eu.example', keep: 1 } });
+    segment.setDestination({ id: 'dst_1', settings: { url: 'https://new.example', headers: { a: 'b' } } });
+    segment.setWarehouse({ id: 'wh_1', settings: { name: 'Prod', database: 'PROD', schema: 'added' } });
+    const target = revertTarget();
+
+    const source = await target.revert(
+      event('Source Modified', { type: 'source', id: 'src_1' }, {
+        changes: { before: { settings: { trackPages: true } }, after: { settings: { trackPages: false, apiHost: 'eu.example' } } },
+      }),
+    );
+    await target.revert(
+      event('Integrations Modified', { type: 'destination', id: 'dst_1' }, {
+        changes: { before: { settings: { url: 'https://old.example' } }, after: { settings: { url: 'https://new.example', headers: { a: 'b' } } } },
+      }),
+    );
+    await target.revert(
+      event('Warehouses Modified', { type: 'warehouse', id: 'wh_1' }, {
+        changes: { before: { settings: { name: 'Prod', database: 'PROD' } }, after: { settings: { name: 'Prod', database: 'PROD', schema: 'added' } } },
+      }),
+    );
+
+    expect(source).toMatchObject({ ok: true, changes: { after: { settings: { trackPages: true } } } });
+    expect(received().map((call) => call.body)).toEqual([
+      { settings: { trackPages: true, apiHost: null } },
+      { settings: { url: 'https://old.example', headers: null } },
+      { settings: { name: 'Prod', database: 'PROD', schema: null } },
+    ]);
+    // Keys the change did not touch stay, as they would in Segment; the ones it added are gone.
+    expect(segment.getSource('src_1')?.settings).toEqual({ trackPages: true, keep: 1 });
+    expect(segment.getDestination('dst_1')?.settings).toEqual({ url: 'https://old.example' });
+    expect(segment.getWarehouse('wh_1')?.settings).toEqual({ name: 'Prod', database: 'PROD' });
+  });
+
   it('sends a modified warehouse’s current settings along when changes.before has none, because Segment requires them', async () => {
     segment.setWarehouse({ id: 'wh_1', name: 'Snowflake (new)', settings: { name: 'Prod', database: 'PROD' } });
 

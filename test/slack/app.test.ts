@@ -299,6 +299,20 @@ describe('the Revert button', () => {
     expect(JSON.stringify(latest(message.ts).blocks)).not.toContain('failed');
   });
 
+  it('acknowledges the click at once, waits out Segment’s rate limit, and updates the alert when the revert ends', async () => {
+    segment.setSource({ id: 'src_limited', enabled: false });
+    const { message, revert } = await alertFor({ id: 'rev_limited', type: 'Source Disabled', actor: { type: 'user', id: 'u' }, resource: { type: 'source', id: 'src_limited' } });
+    const hold = segment.hold('PATCH /sources/src_limited');
+    segment.failNext('PATCH /sources/src_limited', { status: 429, retryAfter: 1 });
+    await click('audit_revert', revert!.value, OWNER, message, channelId());
+    // The click was answered while Segment had not even answered the first PATCH.
+    await hold.waitUntilHeld(1, 5000);
+    expect(JSON.stringify(latest(message.ts).blocks)).not.toContain('Reverted by');
+    hold.release();
+    await expect.poll(() => JSON.stringify(latest(message.ts).blocks), { timeout: 10_000 }).toContain('Reverted by');
+    expect(segment.callsTo('PATCH /sources/src_limited')).toHaveLength(2);
+  });
+
   it('refuses a click from someone who is not an owner, records it, and calls nothing', async () => {
     segment.setWarehouse({ id: 'wh_stranger', enabled: false, settings: {} });
     const { message, revert } = await alertFor({ id: 'rev_stranger', type: 'Warehouses Disabled', actor: { type: 'user', id: 'u' }, resource: { type: 'warehouse', id: 'wh_stranger' } });
@@ -308,8 +322,42 @@ describe('the Revert button', () => {
     expect(segment.callsTo('PATCH /warehouses/wh_stranger')).toHaveLength(0);
   });
 
+  it('records a revert whose clicker has NUL and a lone surrogate in their Slack name, escaped', async () => {
+    segment.setSource({ id: 'src_nul', enabled: false });
+    const { message, revert } = await alertFor({ id: 'rev_nul', type: 'Source Disabled', actor: { type: 'user', id: 'u' }, resource: { type: 'source', id: 'src_nul' } });
+    const url = responseUrl();
+    const body = blockActionBody({ actionId: 'audit_revert', value: revert!.value, userId: OWNER, userName: 'ja\u0000ne\ud800', channelId: channelId(), message, responseUrl: url });
+    expect((await postToSlackEndpoint(app.url, body)).status).toBe(200);
+    await expect.poll(() => JSON.stringify(latest(message.ts).blocks), { timeout: 10_000 }).toContain('Reverted by');
+    const recorded = (await storedEvents('?type=Source%20Enabled')).find((e) => e.metadata?.revertOf === 'rev_nul');
+    expect(recorded).toMatchObject({ actor: { id: OWNER, name: 'ja\\u0000ne\\ud800' } });
+  });
+
   it('never offers Revert on an event that is not revertible', async () => {
     const { revert } = await alertFor({ id: 'rev_deleted', type: 'Source Deleted', actor: { type: 'user', id: 'u' }, resource: { type: 'source', id: 'src_gone' } });
     expect(revert).toBeUndefined();
+  });
+});
+
+describe('Slack text that Postgres cannot store as it is', () => {
+  const NUL_STRANGER = 'U0NULTEXT';
+  const deniedFor = async (userId: string) => (await storedEvents('?type=Audit%20Access%20Denied')).filter((e) => e.actor.id === userId);
+
+  it('records a refused /audit whose text holds NUL, the NUL escaped where it was', async () => {
+    const { body } = await command('type:a\u0000b since:7d', NUL_STRANGER);
+    expect(body.text).toContain('Only audit owners');
+    await expect.poll(async () => (await deniedFor(NUL_STRANGER)).length).toBe(1);
+    const [denied] = await deniedFor(NUL_STRANGER);
+    expect(denied!.metadata).toMatchObject({ attempted: '/audit', detail: 'type:a\\u0000b since:7d' });
+  });
+
+  it('records a refused click from a user whose name holds a lone surrogate and NUL', async () => {
+    const url = responseUrl();
+    const body = blockActionBody({ actionId: 'audit_show_trail', value: 'x', userId: 'U0SURROGATE', userName: 'x\ud800\u0000y', channelId: 'C0000000001', message: { ts: '1.0' }, responseUrl: url });
+    expect((await postToSlackEndpoint(app.url, body)).status).toBe(200);
+    expect((await lastResponse(url)).text).toContain('Only audit owners');
+    await expect.poll(async () => (await deniedFor('U0SURROGATE')).length).toBe(1);
+    const [denied] = (await storedEvents('?type=Audit%20Access%20Denied')).filter((e) => e.actor.id === 'U0SURROGATE') as unknown as { actor: { name: string } }[];
+    expect(denied!.actor.name).toBe('x\\ud800\\u0000y');
   });
 });

@@ -9,6 +9,7 @@ import type {
 } from '@slack/bolt';
 import type { SlackDeps } from '../context.ts';
 import { NEXT_PAGE_ACTION, REVERT_ACTION, SHOW_TRAIL_ACTION } from '../ids.ts';
+import { ackUnhandled } from './ack-unhandled.ts';
 import { nextPageAction } from './actions/next-page.ts';
 import { revertAction } from './actions/revert.ts';
 import { showTrailAction } from './actions/show-trail.ts';
@@ -20,6 +21,7 @@ type ButtonArgs = SlackActionMiddlewareArgs<BlockAction<ButtonAction>>;
 
 export function registerListeners(app: App, deps: SlackDeps): void {
   const buttonValue = ({ action }: ButtonArgs) => action.value;
+  app.use(ackUnhandled);
 
   app.command(
     '/audit',

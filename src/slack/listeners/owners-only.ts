@@ -12,6 +12,7 @@ import type {
   SlackCommandMiddlewareArgs,
 } from '@slack/bolt';
 import { appendEventsTx } from '../../store/append.ts';
+import { storableJson } from '../../store/storable.ts';
 import { workspaceForTeam, type SlackDeps } from '../context.ts';
 
 export type OwnerOnlyArgs = SlackCommandMiddlewareArgs | SlackActionMiddlewareArgs<BlockAction<ButtonAction>>;
@@ -70,13 +71,17 @@ function attemptOf(args: OwnerOnlyArgs & AllMiddlewareArgs): Attempt {
   return { userId: body.user.id, userName: body.user.name, teamId: body.team?.id, channelId: body.channel?.id };
 }
 
-/** A refused attempt is itself an audit event, so owners see who tried (and a rule can alert on it). */
+/**
+ * A refused attempt is itself an audit event, so owners see who tried (and a rule can alert on it). Everything in it
+ * came from Slack, so text Postgres refuses (NUL, a lone surrogate) is escaped: the attempt is recorded, whatever it
+ * held.
+ */
 async function recordAccessDenied(
   deps: SlackDeps,
   attempt: Attempt & { workspaceId: string; what: string; detail?: string | undefined },
 ): Promise<void> {
   await appendEventsTx(deps.database.db, attempt.workspaceId, [
-    {
+    storableJson({
       type: ACCESS_DENIED_TYPE,
       actor: { type: 'user', id: attempt.userId, ...(attempt.userName && { name: attempt.userName }) },
       resource: { type: 'slack_app', id: attempt.what },
@@ -85,6 +90,6 @@ async function recordAccessDenied(
         attempted: attempt.what,
         ...(attempt.detail !== undefined && { detail: attempt.detail.slice(0, 2000) }),
       },
-    },
+    }),
   ]);
 }
