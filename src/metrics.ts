@@ -3,6 +3,15 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
+/** The outcomes `audit_alerts_total` counts per rule. */
+export const ALERT_OUTCOMES = ['posted', 'silenced', 'acknowledged', 'reverted'] as const;
+export type AlertOutcome = (typeof ALERT_OUTCOMES)[number];
+
+/** Every outcome's series at 0 for each rule, so a rule that has not alerted yet still shows (and rate() works). */
+export function initAlertSeries(metrics: Metrics, ruleIds: readonly string[]): void {
+  for (const rule of ruleIds) for (const outcome of ALERT_OUTCOMES) metrics.alerts.inc({ rule, outcome }, 0);
+}
+
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'audit_' });
@@ -36,6 +45,14 @@ export function createMetrics() {
       help: 'Time from an event being stored to its Slack alert being accepted by Slack',
       labelNames: ['severity'] as const,
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    alerts: new Counter({
+      name: 'audit_alerts_total',
+      help:
+        'Alerts by rule and outcome: posted to Slack, silenced (held back, not posted), and what owners did with them ' +
+        '(acknowledged, reverted)',
+      labelNames: ['rule', 'outcome'] as const,
       registers: [registry],
     }),
     slackErrors: new Counter({
