@@ -12,6 +12,8 @@ import { ALERT_ACKNOWLEDGED_TYPE } from '../../store/alerts.ts';
 import { ALERT_SILENCED_TYPE, ALERT_UNSILENCED_TYPE } from '../../store/silences.ts';
 import { maskWriteKey } from '../../forwarding/tracking-client.ts';
 import type { ImportStatusForHome } from '../home/import-status.ts';
+import { FORWARD_SYNTAX } from '../command/forward.ts';
+import { SILENCE_SYNTAX } from '../command/silence.ts';
 import { HOME_QUERY_ACTION } from '../ids.ts';
 import { ACCESS_DENIED_TYPE } from '../listeners/owners-only.ts';
 import { escapeMrkdwn, slackDate, truncate } from '../mrkdwn.ts';
@@ -92,7 +94,7 @@ export function buildOwnerHome(input: OwnerHomeInput): types.HomeView {
   blocks.push({ type: 'divider' }, section('*Silences*'));
   if (input.silences.length === 0) {
     blocks.push(
-      context('None running. Silence an alert from its *Silence…* menu, or with `/audit silence <rule-id> for:8h`.'),
+      context(`None running. Silence an alert from its *Silence…* menu, or with \`${escapeMrkdwn(SILENCE_SYNTAX.silence)}\`.`),
     );
   }
   for (const silence of input.silences) {
@@ -155,7 +157,7 @@ function alertLine({ alert, event, state, revertedBy }: AlertWithState): string 
 }
 
 function forwardingLine(status: ForwardingStatus | undefined): string {
-  if (!status) return ':black_circle_for_record: Off (never turned on). `/audit forward on <writeKey> [name]` turns it on.';
+  if (!status) return `:black_circle_for_record: Off (never turned on). \`${escapeMrkdwn(FORWARD_SYNTAX.on)}\` turns it on.`;
   const { settings } = status;
   const to = `${settings.name ? `*${part(settings.name)}* ` : ''}(write key \`${part(maskWriteKey(settings.writeKey))}\`)`;
   if (!settings.enabled) return `:black_circle_for_record: Off since ${slackDate(settings.changedAt)}; it last went to ${to}.`;

@@ -8,6 +8,7 @@ import type { StoredEvent } from '../../events.ts';
 import type { SilenceRow } from '../../store/schema/index.ts';
 import type { ActiveSilence } from '../../store/silences.ts';
 import { SHOW_HELD_BACK_ACTION, UNSILENCE_ACTION } from '../ids.ts';
+import { SILENCE_SYNTAX } from '../command/silence.ts';
 import { escapeMrkdwn, slackDate, truncate } from '../mrkdwn.ts';
 import { BLOCK_KIT_LIMITS } from './alert.ts';
 import { eventSections } from './events-page.ts';
@@ -18,9 +19,8 @@ export const SILENCE_SUMMARY_METADATA_TYPE = 'audit_silence_summary';
 /** Alerts per "Show them" page: each is a section, so a page stays well under 50 blocks. */
 export const HELD_BACK_PAGE = 20;
 
-/** What "Show them" and its Next button carry. */
+/** What "Show them" and its Next button carry (the workspace is the clicker's, checked against the silence's). */
 export interface HeldBackValue {
-  w: string;
   s: number;
   /** Page number, from 1. */
   p: number;
@@ -58,7 +58,8 @@ export function buildSilencesList(workspaceId: string, silences: readonly Active
   const workspace = `\`${part(workspaceId)}\``;
   if (silences.length === 0) {
     const text = `No silences are running in workspace ${workspace}.`;
-    const how = 'Silence an alert from its *Silence…* menu, or with `/audit silence <rule-id> [resource:<id>] for:8h`.';
+    // Our own text, but `<rule-id>` would still read as markup to Slack.
+    const how = `Silence an alert from its *Silence…* menu, or with \`${escapeMrkdwn(SILENCE_SYNTAX.silence)}\`.`;
     return { text, blocks: [section(`${text}\n${how}`)] };
   }
   const count = total === 1 ? '1 silence' : `${total} silences`;
@@ -90,7 +91,7 @@ export function buildSilenceSummary(silence: SilenceRow, heldBack: number): Sile
           type: 'button',
           action_id: SHOW_HELD_BACK_ACTION,
           text: { type: 'plain_text', text: 'Show them' },
-          value: encodeHeldBackValue({ w: silence.workspaceId, s: silence.id, p: 1 }),
+          value: encodeHeldBackValue({ s: silence.id, p: 1 }),
         },
       ],
     });
@@ -129,7 +130,7 @@ export function buildHeldBackPage(
           type: 'button',
           action_id: SHOW_HELD_BACK_ACTION,
           text: { type: 'plain_text', text: 'Next' },
-          value: encodeHeldBackValue({ w: silence.workspaceId, s: silence.id, p: page.number + 1 }),
+          value: encodeHeldBackValue({ s: silence.id, p: page.number + 1 }),
         },
       ],
     });
@@ -153,9 +154,9 @@ export function encodeHeldBackValue(value: HeldBackValue): string {
 export function decodeHeldBackValue(text: string | undefined): HeldBackValue | undefined {
   if (!text || text.length > BLOCK_KIT_LIMITS.buttonValue) return undefined;
   try {
-    const { w, s, p } = JSON.parse(text) as Record<string, unknown>;
+    const { s, p } = JSON.parse(text) as Record<string, unknown>;
     const whole = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 1;
-    return typeof w === 'string' && whole(s) && whole(p) ? { w, s, p } : undefined;
+    return whole(s) && whole(p) ? { s, p } : undefined;
   } catch {
     return undefined;
   }

@@ -11,7 +11,8 @@ export function showHeldBackAction(deps: SlackDeps) {
     const workspaceId = workspaceForTeam(deps.config, body.team?.id);
     const value = decodeHeldBackValue(action.value);
     const { db } = deps.database;
-    const silence = value && value.w === workspaceId ? await getSilence(db, workspaceId, value.s) : undefined;
+    // The silence must be of the clicker's workspace: another team's summary shows nothing here.
+    const silence = value && (await getSilence(db, workspaceId, value.s));
     if (!value || !silence) {
       await respond({ response_type: 'ephemeral', replace_original: false, text: 'That silence is not in this workspace.' });
       return;
