@@ -50,8 +50,8 @@ export function createMetrics() {
     alerts: new Counter({
       name: 'audit_alerts_total',
       help:
-        'Alerts by rule and outcome: posted to Slack, silenced (held back, not posted), and what owners did with them ' +
-        '(acknowledged, reverted)',
+        'Alerts by rule and outcome: posted to Slack, silenced (held back, not posted), ' +
+        'and what owners did with them (acknowledged, reverted)',
       labelNames: ['rule', 'outcome'] as const,
       registers: [registry],
     }),

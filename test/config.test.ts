@@ -56,7 +56,9 @@ describe('configuration', () => {
 
     let error: ConfigError | undefined;
     try {
-      loadConfig({ RESOURCE_URLS: 'warehouse=https://x/{id},source=https://x/no-id,=https://x/{id},fn=javascript:alert({id}),bare' });
+      const good = 'warehouse=https://x/{id}';
+      const pairs = [good, 'source=https://x/no-id', '=https://x/{id}', 'fn=javascript:alert({id})', 'bare'];
+      loadConfig({ RESOURCE_URLS: pairs.join(',') });
     } catch (e) {
       error = e as ConfigError;
     }

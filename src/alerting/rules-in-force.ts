@@ -20,7 +20,10 @@ export async function loadRulesInForce(rulesDir: string, log: Logger, metrics: M
   log.info({ rules: ids, fingerprint: fingerprint(rules) }, `loaded ${ids.length} rules from ${rulesDir}`);
   const watcher = watchRules(rulesDir, log, (next) => {
     rules.replace(next);
-    initAlertSeries(metrics, next.map((r) => r.id));
+    initAlertSeries(
+      metrics,
+      next.map((r) => r.id),
+    );
     log.info({ fingerprint: fingerprint(rules) }, 'rule set fingerprint');
   });
   return { rules, close: () => watcher.close() };

@@ -9,12 +9,7 @@ import type { Logger } from '../logger.ts';
 import { buildSilenceSummary, SILENCE_SUMMARY_METADATA_TYPE } from '../slack/blocks/silences.ts';
 import type { Db } from '../store/db.ts';
 import type { SilenceRow } from '../store/schema/index.ts';
-import {
-  claimDueSilenceSummary,
-  countHeldBack,
-  markSilenceSummary,
-  retrySilenceSummaryIn,
-} from '../store/silences.ts';
+import { claimDueSilenceSummary, countHeldBack, markSilenceSummary, retrySilenceSummaryIn } from '../store/silences.ts';
 import type { RuleSet } from './rule-loader.ts';
 import { findChannelId, findMessageByMetadata, isPermanentSlackError, platformErrorCode } from './slack-sender.ts';
 
@@ -63,8 +58,12 @@ export function createSilenceSummaries(deps: {
       const channelId = await findChannelId(client, channel);
       const ts =
         channelId &&
-        (await findMessageByMetadata(client, channelId, SILENCE_SUMMARY_METADATA_TYPE, silence.endsAt.getTime(), (payload) =>
-          payload.workspace_id === silence.workspaceId && payload.silence_id === silence.id,
+        (await findMessageByMetadata(
+          client,
+          channelId,
+          SILENCE_SUMMARY_METADATA_TYPE,
+          silence.endsAt.getTime(),
+          (payload) => payload.workspace_id === silence.workspaceId && payload.silence_id === silence.id,
         ));
       if (channelId && ts) {
         await markSilenceSummary(db, silence.id, { status: 'posted', channelId, ts });
@@ -81,7 +80,11 @@ export function createSilenceSummaries(deps: {
         unfurl_links: false,
         unfurl_media: false,
       });
-      await markSilenceSummary(db, silence.id, { status: 'posted', channelId: String(answer.channel), ts: String(answer.ts) });
+      await markSilenceSummary(db, silence.id, {
+        status: 'posted',
+        channelId: String(answer.channel),
+        ts: String(answer.ts),
+      });
       slog.info({ heldBack }, 'silence summary posted');
     } catch (error) {
       const code = platformErrorCode(error);

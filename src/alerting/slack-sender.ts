@@ -191,9 +191,8 @@ export async function findMessageByMetadata(
     });
     for (const message of answer.messages ?? []) {
       const metadata = message.metadata as { event_type?: string; event_payload?: Record<string, unknown> } | undefined;
-      if (metadata?.event_type === eventType && metadata.event_payload && matches(metadata.event_payload) && message.ts) {
-        return message.ts;
-      }
+      const payload = metadata?.event_type === eventType ? metadata.event_payload : undefined;
+      if (payload && matches(payload) && message.ts) return message.ts;
     }
     cursor = answer.response_metadata?.next_cursor || undefined;
     if (!cursor) break;

@@ -4,7 +4,11 @@
  */
 import type { Worker, WorkerOptions } from 'bullmq';
 import type { StoredEvent } from '../events.ts';
-import { createSilenceSummaries, type SilenceSummaries, type SilenceSummaryOptions } from '../alerting/silence-summaries.ts';
+import {
+  createSilenceSummaries,
+  type SilenceSummaries,
+  type SilenceSummaryOptions,
+} from '../alerting/silence-summaries.ts';
 import { SlackAlertSender } from '../alerting/slack-sender.ts';
 import { createAlertWorker } from '../alerting/worker.ts';
 import { AuditForwarder, type ForwarderOptions } from '../forwarding/forwarder.ts';
@@ -81,7 +85,8 @@ export function createWorkerRole(shared: SharedInfrastructure, options: WorkerRo
         workerOptions: options.alertWorker,
       }),
     );
-    summaries = createSilenceSummaries({ db: database.db, client, rules, logger: log, options: options.silenceSummaries });
+    const summaryOptions = options.silenceSummaries;
+    summaries = createSilenceSummaries({ db: database.db, client, rules, logger: log, options: summaryOptions });
     summaries.start();
   }
 

@@ -4,8 +4,8 @@
  * out without the mention rather than late, and the answer, when it comes, serves the next alert.
  */
 import type { WebClient } from '@slack/web-api';
-import type { Logger } from '../logger.ts';
 import { platformErrorCode } from '../alerting/slack-sender.ts';
+import type { Logger } from '../logger.ts';
 
 export interface SlackUserLookup {
   /** The Slack user ID for an email, or undefined when there is none, or Slack did not say within `waitMs`. */
@@ -70,7 +70,10 @@ export function createSlackUserLookup(options: SlackUserLookupOptions): SlackUse
         const kind = code ?? (error as { code?: string }).code ?? 'unknown';
         if (!warned.has(kind)) {
           warned.add(kind);
-          logger.warn({ err: error, error: kind }, 'could not look up a Slack user by email; alerts show the actor without a mention');
+          logger.warn(
+            { err: error, error: kind },
+            'could not look up a Slack user by email; alerts show the actor without a mention',
+          );
         }
         return undefined;
       })

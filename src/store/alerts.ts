@@ -65,7 +65,10 @@ export function getAlert(db: DbOrTx, key: AlertKey) {
 }
 
 /** The alert a Slack message shows, found by the message's channel and ts (what a click on it names). */
-export async function alertByMessage(db: DbOrTx, message: { channelId: string; ts: string }): Promise<AlertRow | undefined> {
+export async function alertByMessage(
+  db: DbOrTx,
+  message: { channelId: string; ts: string },
+): Promise<AlertRow | undefined> {
   const [row] = await db
     .select()
     .from(alerts)
@@ -95,8 +98,13 @@ export async function acknowledgeAlert(
   return db.transaction(async (tx) => {
     const [row] = await tx.select().from(alerts).where(whereKey(key)).for('update');
     if (!row) return { status: 'not_found' };
-    if (row.acknowledgedBy && row.acknowledgedAt) return { status: 'already_acknowledged', by: row.acknowledgedBy, at: row.acknowledgedAt };
-    const [event] = await tx.select().from(events).where(and(eq(events.workspaceId, key.workspaceId), eq(events.id, key.eventId)));
+    if (row.acknowledgedBy && row.acknowledgedAt) {
+      return { status: 'already_acknowledged', by: row.acknowledgedBy, at: row.acknowledgedAt };
+    }
+    const [event] = await tx
+      .select()
+      .from(events)
+      .where(and(eq(events.workspaceId, key.workspaceId), eq(events.id, key.eventId)));
     const at = new Date();
     await tx.update(alerts).set({ acknowledgedBy: request.actor.id, acknowledgedAt: at }).where(whereKey(key));
     const { stored } = await appendEvents(tx, key.workspaceId, [

@@ -48,11 +48,18 @@ export async function createSilence(db: Db, request: NewSilence): Promise<Silenc
   const resourceId = request.resourceId ?? null;
   return db.transaction(async (tx) => {
     // Two owners silencing the same thing at once queue here instead of making two rows.
-    await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`silence:${workspaceId}:${ruleId}:${resourceId ?? ''}`}))`);
+    await tx.execute(
+      sql`select pg_advisory_xact_lock(hashtext(${`silence:${workspaceId}:${ruleId}:${resourceId ?? ''}`}))`,
+    );
     const [current] = await tx
       .select()
       .from(silences)
-      .where(and(activeSilence(workspaceId, ruleId), resourceId === null ? isNull(silences.resourceId) : eq(silences.resourceId, resourceId)))
+      .where(
+        and(
+          activeSilence(workspaceId, ruleId),
+          resourceId === null ? isNull(silences.resourceId) : eq(silences.resourceId, resourceId),
+        ),
+      )
       .orderBy(desc(silences.endsAt))
       .limit(1)
       .for('update');
@@ -88,7 +95,10 @@ export type SilenceEnded =
   | { status: 'already_ended'; silence: SilenceRow };
 
 /** Ends a silence early (`/audit unsilence`, the Unsilence button); its summary follows as when time runs out. */
-export async function endSilence(db: Db, request: SilenceRequester & { workspaceId: string; id: number }): Promise<SilenceEnded> {
+export async function endSilence(
+  db: Db,
+  request: SilenceRequester & { workspaceId: string; id: number },
+): Promise<SilenceEnded> {
   const { workspaceId } = request;
   return db.transaction(async (tx) => {
     const [current] = await tx
@@ -146,7 +156,10 @@ export interface ActiveSilence extends SilenceRow {
 /** The workspace's running silences, ending soonest first, each with how many alerts it has held back. */
 export async function listActiveSilences(db: DbOrTx, workspaceId: string, limit = 100): Promise<ActiveSilence[]> {
   const rows = await db
-    .select({ ...getTableColumns(silences), heldBack: sql<number>`(select count(*) from ${alerts} where ${alerts.silenceId} = ${silences.id})::int` })
+    .select({
+      ...getTableColumns(silences),
+      heldBack: sql<number>`(select count(*) from ${alerts} where ${alerts.silenceId} = ${silences.id})::int`,
+    })
     .from(silences)
     .where(activeSilence(workspaceId))
     .orderBy(asc(silences.endsAt), asc(silences.id))
@@ -160,7 +173,10 @@ export async function countActiveSilences(db: DbOrTx, workspaceId: string): Prom
 }
 
 export async function getSilence(db: DbOrTx, workspaceId: string, id: number): Promise<SilenceRow | undefined> {
-  const [row] = await db.select().from(silences).where(and(eq(silences.workspaceId, workspaceId), eq(silences.id, id)));
+  const [row] = await db
+    .select()
+    .from(silences)
+    .where(and(eq(silences.workspaceId, workspaceId), eq(silences.id, id)));
   return row;
 }
 

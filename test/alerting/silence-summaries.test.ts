@@ -1,5 +1,4 @@
-import { LogLevel, WebClient } from '@slack/web-api';
-import webApi from '@slack/web-api';
+import webApi, { LogLevel, WebClient } from '@slack/web-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RuleSet } from '../../src/alerting/rule-loader.ts';
 import { createSilenceSummaries } from '../../src/alerting/silence-summaries.ts';
@@ -23,7 +22,11 @@ beforeAll(async () => {
   database = await createTestDatabase();
   store = createDb(database.url);
   slack = await startFakeSlack();
-  client = new WebClient(slack.botToken, { slackApiUrl: slack.url, retryConfig: retryPolicies.rapidRetryPolicy, logLevel: LogLevel.ERROR });
+  client = new WebClient(slack.botToken, {
+    slackApiUrl: slack.url,
+    retryConfig: retryPolicies.rapidRetryPolicy,
+    logLevel: LogLevel.ERROR,
+  });
 });
 
 afterAll(async () => {
@@ -49,8 +52,10 @@ async function endedSilence() {
   return silence;
 }
 
-const summariesOf = (id: number) => slack.messages('#silenced').filter((m) => m.metadata?.event_payload.silence_id === id);
-const summaries = () => createSilenceSummaries({ db: store.db, client, rules, logger, options: { intervalMs: 20, leaseMs: 60_000 } });
+const summariesOf = (id: number) =>
+  slack.messages('#silenced').filter((m) => m.metadata?.event_payload.silence_id === id);
+const summaries = () =>
+  createSilenceSummaries({ db: store.db, client, rules, logger, options: { intervalMs: 20, leaseMs: 60_000 } });
 
 describe('silence summaries', () => {
   it('posts one summary per ended silence when several workers sweep at once', async () => {
@@ -74,7 +79,10 @@ describe('silence summaries', () => {
     await summaries().sweep();
 
     expect(summariesOf(silence.id)).toHaveLength(1);
-    expect(await getSilence(store.db, 'acme', silence.id)).toMatchObject({ summaryStatus: 'posted', summaryTs: posted.ts });
+    expect(await getSilence(store.db, 'acme', silence.id)).toMatchObject({
+      summaryStatus: 'posted',
+      summaryTs: posted.ts,
+    });
   });
 
   it('tries again after Slack fails, and posts once', async () => {

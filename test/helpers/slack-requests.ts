@@ -102,7 +102,10 @@ export function selectActionBody(fields: {
       type: 'static_select',
       action_id: fields.actionId,
       block_id: 'actions',
-      selected_option: { text: { type: 'plain_text', text: fields.label ?? fields.value, emoji: true }, value: fields.value },
+      selected_option: {
+        text: { type: 'plain_text', text: fields.label ?? fields.value, emoji: true },
+        value: fields.value,
+      },
       placeholder: { type: 'plain_text', text: 'Silence…', emoji: true },
       action_ts: String(Date.now() / 1000),
     },
@@ -176,5 +179,6 @@ export function eventCallbackBody(event: Record<string, unknown>, teamId = 'T000
 
 /** app_home_opened for the Home tab, as a user opening it sends it. */
 export function appHomeOpenedEvent(userId: string): Record<string, unknown> {
-  return { type: 'app_home_opened', user: userId, channel: 'D0000000001', tab: 'home', event_ts: String(Date.now() / 1000) };
+  const eventTs = String(Date.now() / 1000);
+  return { type: 'app_home_opened', user: userId, channel: 'D0000000001', tab: 'home', event_ts: eventTs };
 }

@@ -69,21 +69,38 @@ export function slackSession(slack: FakeSlack, service: () => { url: string; tok
     },
 
     /** Clicks a button on a message; resolves with the response_url to read the answer from. */
-    async click(actionId: string, value: string, userId: string, message: { ts: string; text?: string; blocks?: unknown[] }, channelId: string) {
+    async click(
+      actionId: string,
+      value: string,
+      userId: string,
+      message: { ts: string; text?: string; blocks?: unknown[] },
+      channelId: string,
+    ) {
       const url = responseUrl();
       await send(blockActionBody({ actionId, value, userId, channelId, message, responseUrl: url, teamId }));
       return url;
     },
 
     /** Chooses an option of a static select on a message (the alert's Silence… menu). */
-    async select(actionId: string, value: string, userId: string, message: { ts: string; text?: string; blocks?: unknown[] }, channelId: string) {
+    async select(
+      actionId: string,
+      value: string,
+      userId: string,
+      message: { ts: string; text?: string; blocks?: unknown[] },
+      channelId: string,
+    ) {
       const url = responseUrl();
       await send(selectActionBody({ actionId, value, userId, channelId, message, responseUrl: url, teamId }));
       return url;
     },
 
     /** Clicks a button in a view (the App Home tab or a modal), which comes without a response_url. */
-    async clickInView(actionId: string, value: string, userId: string, view: { id: string; hash: string; type: 'home' | 'modal'; title?: string }) {
+    async clickInView(
+      actionId: string,
+      value: string,
+      userId: string,
+      view: { id: string; hash: string; type: 'home' | 'modal'; title?: string },
+    ) {
       await send(viewActionBody({ actionId, value, userId, teamId, view }));
     },
 
@@ -107,7 +124,10 @@ export function slackSession(slack: FakeSlack, service: () => { url: string; tok
 }
 
 /** A control of a message or view by its action_id. */
-export function controlOf(blocks: unknown[] | undefined, actionId: string): { value?: string; url?: string } | undefined {
+export function controlOf(
+  blocks: unknown[] | undefined,
+  actionId: string,
+): { value?: string; url?: string } | undefined {
   for (const block of (blocks ?? []) as Block[]) {
     if (block.accessory?.action_id === actionId) return block.accessory;
     const found = block.elements?.find((e) => e.action_id === actionId);

@@ -68,7 +68,7 @@ const latest = (ts: string) => slack.messages('#data-alerts').find((m) => m.ts =
 const statusLines = (ts: string) =>
   ((latest(ts).blocks ?? []) as Block[])
     .filter((b) => b.type === 'context' && b.block_id)
-    .map((b) => [b.block_id, (b.elements![0]!.text as string)]);
+    .map((b) => [b.block_id, b.elements![0]!.text as string]);
 const controls = (ts: string) =>
   ((latest(ts).blocks ?? []) as Block[]).find((b) => b.type === 'actions')?.elements?.map((e) => e.action_id) ?? [];
 
@@ -76,7 +76,12 @@ async function alertFor(sourceId: string) {
   const s = session();
   segment.setSource({ id: sourceId, enabled: false });
   const id = `evt_ack_${sourceId}`;
-  const event = { id, type: 'Source Disabled', actor: { type: 'user', id: 'usr_1' }, resource: { type: 'source', id: sourceId } };
+  const event = {
+    id,
+    type: 'Source Disabled',
+    actor: { type: 'user', id: 'usr_1' },
+    resource: { type: 'source', id: sourceId },
+  };
   expect((await postEvents(app.url, token, event)).status).toBe(201);
   return { id, message: await s.alertFor('#data-alerts', id) };
 }
@@ -97,9 +102,15 @@ describe('the Acknowledge button', () => {
     const { id, message } = await alertFor('src_ack');
     await acknowledge(message.ts);
 
-    await expect.poll(() => JSON.stringify(statusLines(message.ts)), { timeout: 10_000 }).toContain('Acknowledged by <@U0OWNER1> at <!date^');
+    await expect
+      .poll(() => JSON.stringify(statusLines(message.ts)), { timeout: 10_000 })
+      .toContain('Acknowledged by <@U0OWNER1> at <!date^');
     expect(controls(message.ts)).toEqual(['audit_show_trail', 'audit_revert', 'audit_silence']);
-    const row = await getAlert(app.service.database.db, { workspaceId: 'acme', eventId: id, ruleId: 'source-disabled' });
+    const row = await getAlert(app.service.database.db, {
+      workspaceId: 'acme',
+      eventId: id,
+      ruleId: 'source-disabled',
+    });
     expect(row).toMatchObject({ acknowledgedBy: OWNER, acknowledgedAt: expect.any(Date) });
     const [recorded] = (await s.stored('?type=Alert%20Acknowledged')).filter((e) => e.metadata?.alertedEventId === id);
     expect(recorded).toMatchObject({
@@ -110,10 +121,20 @@ describe('the Acknowledge button', () => {
     });
 
     // A second click (a stale message still showing the button) acknowledges nothing more.
-    const again = await session().click('audit_acknowledge', JSON.stringify({ w: 'acme', e: id, r: 'source-disabled' }), OTHER_OWNER, message, channel());
+    const again = await session().click(
+      'audit_acknowledge',
+      JSON.stringify({ w: 'acme', e: id, r: 'source-disabled' }),
+      OTHER_OWNER,
+      message,
+      channel(),
+    );
     expect((await s.lastResponse(again)).text).toContain('<@U0OWNER1> already acknowledged this alert');
-    expect((await s.stored('?type=Alert%20Acknowledged')).filter((e) => e.metadata?.alertedEventId === id)).toHaveLength(1);
-    expect(await metricsText(app.url)).toMatch(/^audit_alerts_total\{rule="source-disabled",outcome="acknowledged"\} 1$/m);
+    expect(
+      (await s.stored('?type=Alert%20Acknowledged')).filter((e) => e.metadata?.alertedEventId === id),
+    ).toHaveLength(1);
+    expect(await metricsText(app.url)).toMatch(
+      /^audit_alerts_total\{rule="source-disabled",outcome="acknowledged"\} 1$/m,
+    );
   });
 
   it('acknowledge, then revert: both status lines, and the Silence menu and Show trail stay', async () => {
@@ -128,10 +149,12 @@ describe('the Acknowledge button', () => {
     expect(reverted).toEqual(['audit_outcome', expect.stringContaining('Reverted by <@U0OWNER1>')]);
     expect(controls(message.ts)).toEqual(['audit_show_trail', 'audit_silence']);
     expect(segment.callsTo('PATCH /sources/src_ack_then_revert')).toHaveLength(1);
-    expect(await metricsText(app.url)).toMatch(/^audit_alerts_total\{rule="source-disabled",outcome="reverted"\} [1-9]$/m);
+    expect(await metricsText(app.url)).toMatch(
+      /^audit_alerts_total\{rule="source-disabled",outcome="reverted"\} [1-9]$/m,
+    );
   });
 
-  it('revert, then acknowledge: the same two lines in the same order, and a failed revert’s line is replaced', async () => {
+  it('revert, then acknowledge: the same lines in the same order; a failed revert’s line is replaced', async () => {
     const { message } = await alertFor('src_revert_then_ack');
     segment.failNext('PATCH /sources/src_revert_then_ack', { status: 404 });
     await revert(message.ts);
@@ -154,7 +177,11 @@ describe('the Acknowledge button', () => {
     const url = await acknowledge(message.ts, STRANGER);
     expect((await s.lastResponse(url)).text).toContain('Only audit owners');
     await expect
-      .poll(async () => (await s.stored('?type=Audit%20Access%20Denied')).some((e) => e.actor.id === STRANGER && e.metadata?.attempted === 'acknowledge'))
+      .poll(async () =>
+        (await s.stored('?type=Audit%20Access%20Denied')).some(
+          (e) => e.actor.id === STRANGER && e.metadata?.attempted === 'acknowledge',
+        ),
+      )
       .toBe(true);
     expect(statusLines(message.ts)).toEqual([]);
     expect((await s.stored('?type=Alert%20Acknowledged')).some((e) => e.metadata?.alertedEventId === id)).toBe(false);

@@ -135,7 +135,8 @@ describe('buildAlertMessage', () => {
   });
 
   it('shows an actor with neither name nor email by id', () => {
-    const message = buildAlertMessage({ event: event({ actor: { type: 'token', id: 'tok_9' } }), rule, revertEnabled: true });
+    const tokenEvent = event({ actor: { type: 'token', id: 'tok_9' } });
+    const message = buildAlertMessage({ event: tokenEvent, rule, revertEnabled: true });
     expect((message.blocks[1] as { fields: TextObject[] }).fields[0]!.text).toBe('*Actor*\n`tok_9` · token');
   });
 
@@ -269,7 +270,8 @@ describe('buildAlertMessage', () => {
     });
 
     it('offers no Revert when the rule does not allow it', () => {
-      expect(ids(buildAlertMessage({ event: event(), rule: { ...rule, revert: false }, revertEnabled: true }))).toEqual(withoutRevert);
+      const noRevert = { ...rule, revert: false };
+      expect(ids(buildAlertMessage({ event: event(), rule: noRevert, revertEnabled: true }))).toEqual(withoutRevert);
     });
 
     it('never offers Revert for a Deleted event', () => {
@@ -306,7 +308,8 @@ describe('buildAlertMessage', () => {
         url,
       });
       expect(resourceUrl(templates, { type: 'source', id: 'src_1' })).toBeUndefined();
-      expect(control(buildAlertMessage({ event: event(), rule, revertEnabled: true }), OPEN_LINK_ACTION)).toBeUndefined();
+      const plain = buildAlertMessage({ event: event(), rule, revertEnabled: true });
+      expect(control(plain, OPEN_LINK_ACTION)).toBeUndefined();
     });
 
     it('offers Revert for a Modified event with changes.before, naming the fields it restores', () => {
@@ -335,9 +338,11 @@ describe('buildAlertMessage', () => {
 describe('status lines on an alert', () => {
   const blocks = buildAlertMessage({ event: event(), rule, revertEnabled: true }).blocks;
   const statusTexts = (list: readonly { type: string; block_id?: string }[]) =>
-    list.filter((b) => b.block_id?.startsWith('audit_')).map((b) => [b.block_id, (b as unknown as { elements: TextObject[] }).elements[0]!.text]);
+    list
+      .filter((b) => b.block_id?.startsWith('audit_'))
+      .map((b) => [b.block_id, (b as unknown as { elements: TextObject[] }).elements[0]!.text]);
 
-  it('puts each status just above the buttons, in one order whichever came first, and replaces rather than stacks', () => {
+  it('puts each status just above the buttons, in one order whatever came first, replacing, not stacking', () => {
     const ackFirst = withAlertStatus(withAlertStatus(blocks, 'acknowledged', 'ack'), 'reverted', 'rev');
     const revertFirst = withAlertStatus(withAlertStatus(blocks, 'reverted', 'rev'), 'acknowledged', 'ack');
     expect(ackFirst).toEqual(revertFirst);
@@ -353,7 +358,8 @@ describe('status lines on an alert', () => {
     const withoutAck = withoutAlertControl(blocks, ACKNOWLEDGE_ACTION);
     const row = withoutAck.find((b) => b.type === 'actions') as { elements: { action_id: string }[] };
     expect(row.elements.map((e) => e.action_id)).toEqual([SHOW_TRAIL_ACTION, REVERT_ACTION, SILENCE_ACTION]);
-    const bare = [ACKNOWLEDGE_ACTION, SHOW_TRAIL_ACTION, REVERT_ACTION, SILENCE_ACTION].reduce(withoutAlertControl, blocks);
+    const all = [ACKNOWLEDGE_ACTION, SHOW_TRAIL_ACTION, REVERT_ACTION, SILENCE_ACTION];
+    const bare = all.reduce(withoutAlertControl, blocks);
     expect(bare.some((b) => b.type === 'actions')).toBe(false);
     expect(withAlertStatus(bare, 'acknowledged', 'ack').at(-1)).toMatchObject({ block_id: 'audit_acknowledged' });
   });

@@ -2,7 +2,7 @@ import webApi from '@slack/web-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getAlert } from '../../src/store/alerts.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
-import { type FakeSlack, startFakeSlack, type StoredView } from '../helpers/fake-slack.ts';
+import { type FakeSlack, type StoredView, startFakeSlack } from '../helpers/fake-slack.ts';
 import { rulesDir } from '../helpers/rules-dir.ts';
 import { postEvents, startTestService, type TestService } from '../helpers/service.ts';
 import { SIGNING_SECRET } from '../helpers/slack-requests.ts';
@@ -72,7 +72,13 @@ let n = 0;
 async function send(resourceId: string, extra: Record<string, unknown> = {}): Promise<string> {
   n += 1;
   const id = `evt_home_${n}`;
-  const event = { id, type: 'Warehouses Disabled', actor: { type: 'user', id: 'usr_1' }, resource: { type: 'warehouse', id: resourceId }, ...extra };
+  const event = {
+    id,
+    type: 'Warehouses Disabled',
+    actor: { type: 'user', id: 'usr_1' },
+    resource: { type: 'warehouse', id: resourceId },
+    ...extra,
+  };
   expect((await postEvents(app.url, token, event)).status).toBe(201);
   return id;
 }
@@ -88,21 +94,38 @@ describe('the App Home', () => {
     expect(homeText(STRANGER)).toContain('AUDIT_OWNERS');
   });
 
-  it('shows an owner the latest alerts with their state, silences with Unsilence, forwarding, import and queries', async () => {
+  it('shows an owner the latest alerts and their state, silences, forwarding, import and queries', async () => {
     const s = session();
-    const posted = await send('wh_home_posted', { resource: { type: 'warehouse', id: 'wh_home_posted', name: '<!channel> Prod' } });
+    const posted = await send('wh_home_posted', {
+      resource: { type: 'warehouse', id: 'wh_home_posted', name: '<!channel> Prod' },
+    });
     await s.alertFor('#data-alerts', posted);
     await s.command('silence warehouse-disabled resource:wh_home_quiet for:1h', OWNER);
     const held = await send('wh_home_quiet');
     await expect
-      .poll(() => getAlert(app.service.database.db, { workspaceId: 'acme', eventId: held, ruleId: 'warehouse-disabled' }).then((a) => a?.status), { timeout: 10_000 })
+      .poll(
+        () =>
+          getAlert(app.service.database.db, { workspaceId: 'acme', eventId: held, ruleId: 'warehouse-disabled' }).then(
+            (a) => a?.status,
+          ),
+        { timeout: 10_000 },
+      )
       .toBe('silenced');
 
     await s.openHome(OWNER);
     await expect.poll(() => homeText(OWNER), { timeout: 10_000 }).toContain('wh_home_quiet');
     const text = homeText(OWNER);
     expect(home(OWNER)!.view.type).toBe('home');
-    for (const part of ['Latest alerts', ':bell: posted', ':no_bell: silenced', 'Silences', 'Audit forwarding', 'Off (never turned on)', 'Segment import', 'Not configured']) {
+    for (const part of [
+      'Latest alerts',
+      ':bell: posted',
+      ':no_bell: silenced',
+      'Silences',
+      'Audit forwarding',
+      'Off (never turned on)',
+      'Segment import',
+      'Not configured',
+    ]) {
       expect(text).toContain(part);
     }
     // Producer text stays inert on the home tab too.
@@ -121,14 +144,24 @@ describe('the App Home', () => {
     const fresh = await send('wh_home_fresh');
     await expect.poll(() => homeText(OWNER), { timeout: 10_000 }).toContain('wh_home_fresh');
     const alert = await s.alertFor('#data-alerts', fresh);
-    await s.click('audit_acknowledge', controlOf(alert.blocks, 'audit_acknowledge')!.value!, OWNER, alert, slack.channelId('#data-alerts'));
+    await s.click(
+      'audit_acknowledge',
+      controlOf(alert.blocks, 'audit_acknowledge')!.value!,
+      OWNER,
+      alert,
+      slack.channelId('#data-alerts'),
+    );
     await expect.poll(() => homeText(OWNER), { timeout: 10_000 }).toContain(':eyes: acknowledged by <@U0OWNER1>');
 
     // Unsilence from the home itself: no response_url, so the home shows the outcome.
     const id = controlOf(home(OWNER)!.view.blocks as unknown[], 'audit_unsilence')!.value!;
     await s.clickInView('audit_unsilence', id, OWNER, asView(home(OWNER)!, 'home'));
-    await expect.poll(() => controlOf(home(OWNER)!.view.blocks as unknown[], 'audit_unsilence'), { timeout: 10_000 }).toBeUndefined();
-    await expect.poll(async () => (await s.stored('?type=Alert%20Unsilenced')).some((e) => String(e.metadata?.silenceId) === id)).toBe(true);
+    await expect
+      .poll(() => controlOf(home(OWNER)!.view.blocks as unknown[], 'audit_unsilence'), { timeout: 10_000 })
+      .toBeUndefined();
+    await expect
+      .poll(async () => (await s.stored('?type=Alert%20Unsilenced')).some((e) => String(e.metadata?.silenceId) === id))
+      .toBe(true);
     expect(homeText(OWNER)).toContain('None running');
   });
 
@@ -146,19 +179,23 @@ describe('the App Home', () => {
     const opened = slack.modals().length;
 
     await s.clickInView('audit_home_query:tokens-7d', 'tokens-7d', OWNER, asView(home(OWNER)!, 'home'));
-    await expect.poll(() => JSON.stringify(slack.modals()[opened]?.view.blocks ?? []), { timeout: 10_000 }).toContain('evt_home_query_23');
+    await expect
+      .poll(() => JSON.stringify(slack.modals()[opened]?.view.blocks ?? []), { timeout: 10_000 })
+      .toContain('evt_home_query_23');
     const modal = slack.modals()[opened]!;
     expect(modal.view.title).toMatchObject({ type: 'plain_text' });
     const next = controlOf(modal.view.blocks as unknown[], 'audit_next_page');
     expect(next).toBeDefined();
 
     await s.clickInView('audit_next_page', next!.value!, OWNER, asView(modal, 'modal'));
-    await expect.poll(() => JSON.stringify(slack.modals()[opened]!.view.blocks), { timeout: 10_000 }).toContain('page 2');
+    await expect
+      .poll(() => JSON.stringify(slack.modals()[opened]!.view.blocks), { timeout: 10_000 })
+      .toContain('page 2');
     const both = `${JSON.stringify(modal.view.blocks)}${JSON.stringify(slack.modals()[opened]!.view.blocks)}`;
     for (const { id } of events) expect(both).toContain(`\`${id}\``);
   });
 
-  it('refuses a query click from someone who is not an owner, records it, and shows them the non-owner home', async () => {
+  it('refuses a query click from a non-owner, records it, and shows them the non-owner home', async () => {
     const s = session();
     const view = { id: 'V0000000999', hash: '1.1', type: 'home' as const };
     const published = () => slack.callsTo('views.publish').filter((c) => c.body.user_id === STRANGER).length;
@@ -166,7 +203,11 @@ describe('the App Home', () => {
     const modals = slack.modals().length;
     await s.clickInView('audit_home_query:last-24h', 'last-24h', STRANGER, view);
     await expect
-      .poll(async () => (await s.stored('?type=Audit%20Access%20Denied')).some((e) => e.actor.id === STRANGER && e.metadata?.attempted === 'home query'))
+      .poll(async () =>
+        (await s.stored('?type=Audit%20Access%20Denied')).some(
+          (e) => e.actor.id === STRANGER && e.metadata?.attempted === 'home query',
+        ),
+      )
       .toBe(true);
     await expect.poll(published, { timeout: 10_000 }).toBe(before + 1);
     expect(homeText(STRANGER)).toContain('Only audit owners');

@@ -1,8 +1,5 @@
 import { LogLevel, WebClient } from '@slack/web-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AlertState, AlertWithState } from '../../src/store/alerts.ts';
-import type { AlertRow, SilenceRow } from '../../src/store/schema/index.ts';
-import type { ActiveSilence } from '../../src/store/silences.ts';
 import { buildAlertMessage, withAlertStatus } from '../../src/slack/blocks/alert.ts';
 import { buildEventsPage } from '../../src/slack/blocks/events-page.ts';
 import { buildEventsModal, buildLoadingModal, buildNonOwnerHome, buildOwnerHome } from '../../src/slack/blocks/home.ts';
@@ -14,6 +11,9 @@ import {
   encodeHeldBackValue,
   silencedStatusText,
 } from '../../src/slack/blocks/silences.ts';
+import type { AlertState, AlertWithState } from '../../src/store/alerts.ts';
+import type { AlertRow, SilenceRow } from '../../src/store/schema/index.ts';
+import type { ActiveSilence } from '../../src/store/silences.ts';
 import { type FakeSlack, startFakeSlack } from '../helpers/fake-slack.ts';
 import { storedEvent } from '../helpers/stored-event.ts';
 
@@ -60,7 +60,10 @@ const hostileEvent = (i: number) =>
     type: HOSTILE,
     actor: { type: 'user', id: LONG_ID, name: HOSTILE, email: HOSTILE },
     resource: { type: HOSTILE, id: LONG_ID, name: HOSTILE },
-    changes: { before: Object.fromEntries(Array.from({ length: 50 }, (_, k) => [`${HOSTILE}${k}`, HOSTILE])), after: {} },
+    changes: {
+      before: Object.fromEntries(Array.from({ length: 50 }, (_, k) => [`${HOSTILE}${k}`, HOSTILE])),
+      after: {},
+    },
   });
 
 function alertRow(i: number, state: AlertState): AlertWithState {
@@ -87,7 +90,9 @@ function alertRow(i: number, state: AlertState): AlertWithState {
 function markup(payload: { text?: string; blocks?: unknown }): string[] {
   return [...JSON.stringify({ text: payload.text, blocks: payload.blocks }).matchAll(/<[^<>]*>/g)]
     .map((m) => m[0])
-    .filter((m) => !/^<!date\^\d+\^\{date_short_pretty\} \{time\}\|[\dTZ:.-]+>$/.test(m) && !/^<[@#][UWC][A-Z0-9]+>$/.test(m));
+    .filter(
+      (m) => !/^<!date\^\d+\^\{date_short_pretty\} \{time\}\|[\dTZ:.-]+>$/.test(m) && !/^<[@#][UWC][A-Z0-9]+>$/.test(m),
+    );
 }
 
 describe('Slack operations payloads', () => {
@@ -109,7 +114,11 @@ describe('Slack operations payloads', () => {
   });
 
   it('an alert with every status line and a long silence note passes Slack’s checks', async () => {
-    const alert = buildAlertMessage({ event: hostileEvent(1), rule: { id: 'r', severity: 'critical', mention: [], revert: true }, revertEnabled: true });
+    const alert = buildAlertMessage({
+      event: hostileEvent(1),
+      rule: { id: 'r', severity: 'critical', mention: [], revert: true },
+      revertEnabled: true,
+    });
     let blocks = withAlertStatus(alert.blocks, 'silenced', silencedStatusText(silence(), 'U0OWNER1', '7 days'));
     blocks = withAlertStatus(blocks, 'acknowledged', 'Acknowledged');
     blocks = withAlertStatus(blocks, 'reverted', `Reverted: ${'r'.repeat(5000)}`);
@@ -117,7 +126,18 @@ describe('Slack operations payloads', () => {
   });
 
   it('the owner’s and the non-owner’s home, and the query modals, pass Slack’s view checks', async () => {
-    const states: AlertState[] = ['posting', 'posted', 'logged', 'failed', 'silenced', 'acknowledged', 'reverted', 'posted', 'posted', 'posted'];
+    const states: AlertState[] = [
+      'posting',
+      'posted',
+      'logged',
+      'failed',
+      'silenced',
+      'acknowledged',
+      'reverted',
+      'posted',
+      'posted',
+      'posted',
+    ];
     const active: ActiveSilence[] = Array.from({ length: 20 }, (_, i) => ({ ...silence({ id: i + 1 }), heldBack: 3 }));
     const now = new Date();
     const forwarding = {
@@ -149,19 +169,44 @@ describe('Slack operations payloads', () => {
       silences: active,
       silenceCount: 57,
       forwarding,
-      importStatus: { state: 'on', lastPollAt: now, lastResult: HOSTILE, imported: 5, newestImported: now, lastError: HOSTILE, nextTryAt: now },
+      importStatus: {
+        state: 'on',
+        lastPollAt: now,
+        lastResult: HOSTILE,
+        imported: 5,
+        newestImported: now,
+        lastError: HOSTILE,
+        nextTryAt: now,
+      },
       now,
     });
     expect(markup(owner)).toEqual([]);
     await client.views.publish({ user_id: 'U0OWNER1', view: owner });
-    const empty = buildOwnerHome({ workspaceId: 'a', alerts: [], silences: [], silenceCount: 0, forwarding: undefined, importStatus: { state: 'not_configured' }, now });
+    const empty = buildOwnerHome({
+      workspaceId: 'a',
+      alerts: [],
+      silences: [],
+      silenceCount: 0,
+      forwarding: undefined,
+      importStatus: { state: 'not_configured' },
+      now,
+    });
     expect(markup(empty)).toEqual([]);
     await client.views.publish({ user_id: 'U0OWNER1', view: empty });
     expect(markup(buildNonOwnerHome('U0OWNER1'))).toEqual([]);
     await client.views.publish({ user_id: 'U0OWNER1', view: buildNonOwnerHome('U0OWNER1') });
 
-    const page = buildEventsPage({ events: Array.from({ length: 100 }, (_, i) => hostileEvent(i)), nextCursor: null, filters: {}, limit: 100, pageNumber: 1 });
-    const opened = await client.views.open({ trigger_id: '1.2.3', view: buildLoadingModal('Changes by tokens, 7 days') });
+    const page = buildEventsPage({
+      events: Array.from({ length: 100 }, (_, i) => hostileEvent(i)),
+      nextCursor: null,
+      filters: {},
+      limit: 100,
+      pageNumber: 1,
+    });
+    const opened = await client.views.open({
+      trigger_id: '1.2.3',
+      view: buildLoadingModal('Changes by tokens, 7 days'),
+    });
     await client.views.update({ view_id: opened.view!.id!, view: buildEventsModal(page, 'Changes by tokens, 7 days') });
   });
 
@@ -175,28 +220,70 @@ describe('Slack operations payloads', () => {
 
 describe('the fake Slack checks what it is sent', () => {
   it('refuses views and elements past Block Kit’s limits, as Slack does', async () => {
-    const tooMany = { type: 'home' as const, blocks: Array.from({ length: 101 }, () => ({ type: 'divider' as const })) };
-    await expect(client.views.publish({ user_id: 'U0OWNER1', view: tooMany })).rejects.toMatchObject({ data: { error: 'invalid_arguments' } });
-    const longTitle = { type: 'modal' as const, title: { type: 'plain_text' as const, text: 'x'.repeat(25) }, blocks: [] };
-    await expect(client.views.open({ trigger_id: '1', view: longTitle })).rejects.toMatchObject({ data: { error: 'invalid_arguments' } });
-    await expect(client.views.publish({ user_id: 'U0NOBODY', view: buildNonOwnerHome('U0NOBODY') })).rejects.toMatchObject({ data: { error: 'invalid_arguments' } });
-    const select = (options: unknown[]) => [{ type: 'actions', elements: [{ type: 'static_select', action_id: 'a', placeholder: { type: 'plain_text', text: 'p' }, options }] }];
+    const tooMany = {
+      type: 'home' as const,
+      blocks: Array.from({ length: 101 }, () => ({ type: 'divider' as const })),
+    };
+    await expect(client.views.publish({ user_id: 'U0OWNER1', view: tooMany })).rejects.toMatchObject({
+      data: { error: 'invalid_arguments' },
+    });
+    const longTitle = {
+      type: 'modal' as const,
+      title: { type: 'plain_text' as const, text: 'x'.repeat(25) },
+      blocks: [],
+    };
+    await expect(client.views.open({ trigger_id: '1', view: longTitle })).rejects.toMatchObject({
+      data: { error: 'invalid_arguments' },
+    });
+    await expect(
+      client.views.publish({ user_id: 'U0NOBODY', view: buildNonOwnerHome('U0NOBODY') }),
+    ).rejects.toMatchObject({ data: { error: 'invalid_arguments' } });
+    const select = (options: unknown[]) => [
+      {
+        type: 'actions',
+        elements: [{ type: 'static_select', action_id: 'a', placeholder: { type: 'plain_text', text: 'p' }, options }],
+      },
+    ];
     const option = (value: string) => ({ text: { type: 'plain_text', text: 'o' }, value });
-    await expect(client.chat.postMessage({ channel: '#checks', text: 't', blocks: select([]) as never })).rejects.toMatchObject({ data: { error: 'invalid_blocks' } });
-    await expect(client.chat.postMessage({ channel: '#checks', text: 't', blocks: select([option('v'.repeat(76))]) as never })).rejects.toMatchObject({ data: { error: 'invalid_blocks' } });
-    const linkButton = [{ type: 'actions', elements: [{ type: 'button', action_id: 'b', text: { type: 'plain_text', text: 'Open' }, url: 'javascript:alert(1)' }] }];
-    await expect(client.chat.postMessage({ channel: '#checks', text: 't', blocks: linkButton as never })).rejects.toMatchObject({ data: { error: 'invalid_blocks' } });
+    await expect(
+      client.chat.postMessage({ channel: '#checks', text: 't', blocks: select([]) as never }),
+    ).rejects.toMatchObject({ data: { error: 'invalid_blocks' } });
+    await expect(
+      client.chat.postMessage({ channel: '#checks', text: 't', blocks: select([option('v'.repeat(76))]) as never }),
+    ).rejects.toMatchObject({ data: { error: 'invalid_blocks' } });
+    const linkButton = [
+      {
+        type: 'actions',
+        elements: [
+          { type: 'button', action_id: 'b', text: { type: 'plain_text', text: 'Open' }, url: 'javascript:alert(1)' },
+        ],
+      },
+    ];
+    await expect(
+      client.chat.postMessage({ channel: '#checks', text: 't', blocks: linkButton as never }),
+    ).rejects.toMatchObject({ data: { error: 'invalid_blocks' } });
   });
 
   it('answers users.lookupByEmail as Slack does, and keeps views with a hash that refuses stale updates', async () => {
     slack.addUser({ id: 'U0JANE', name: 'jane', email: 'Jane@Acme.com' });
-    expect((await client.users.lookupByEmail({ email: 'jane@acme.com' })).user).toMatchObject({ id: 'U0JANE', profile: { email: 'Jane@Acme.com' } });
-    await expect(client.users.lookupByEmail({ email: 'nobody@acme.com' })).rejects.toMatchObject({ data: { error: 'users_not_found' } });
+    expect((await client.users.lookupByEmail({ email: 'jane@acme.com' })).user).toMatchObject({
+      id: 'U0JANE',
+      profile: { email: 'Jane@Acme.com' },
+    });
+    await expect(client.users.lookupByEmail({ email: 'nobody@acme.com' })).rejects.toMatchObject({
+      data: { error: 'users_not_found' },
+    });
 
     const first = await client.views.publish({ user_id: 'U0JANE', view: buildNonOwnerHome('U0JANE') });
-    const second = await client.views.publish({ user_id: 'U0JANE', view: buildNonOwnerHome('U0JANE'), hash: first.view!.hash });
+    const second = await client.views.publish({
+      user_id: 'U0JANE',
+      view: buildNonOwnerHome('U0JANE'),
+      hash: first.view!.hash,
+    });
     expect(second.view!.id).toBe(first.view!.id);
-    await expect(client.views.publish({ user_id: 'U0JANE', view: buildNonOwnerHome('U0JANE'), hash: first.view!.hash })).rejects.toMatchObject({ data: { error: 'hash_conflict' } });
+    await expect(
+      client.views.publish({ user_id: 'U0JANE', view: buildNonOwnerHome('U0JANE'), hash: first.view!.hash }),
+    ).rejects.toMatchObject({ data: { error: 'hash_conflict' } });
     expect(slack.homeView('U0JANE')?.hash).toBe(second.view!.hash);
   });
 });

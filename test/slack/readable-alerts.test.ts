@@ -37,7 +37,9 @@ beforeAll(async () => {
       SLACK_BOT_TOKEN: slack.botToken,
       SLACK_API_URL: slack.url,
       RULES_DIR: rules.dir,
-      RESOURCE_URLS: 'warehouse=https://app.segment.com/acme/warehouses/{id}/overview, source=https://app.segment.com/acme/sources/{id}',
+      RESOURCE_URLS:
+        'warehouse=https://app.segment.com/acme/warehouses/{id}/overview, ' +
+        'source=https://app.segment.com/acme/sources/{id}',
     },
     { slackMinIntervalMs: 10, slackRetryConfig: retryPolicies.rapidRetryPolicy },
   );
@@ -55,7 +57,12 @@ let n = 0;
 async function alertOf(actor: Record<string, string>, resourceId = 'wh_1') {
   n += 1;
   const id = `evt_readable_${n}`;
-  const event = { id, type: 'Warehouses Disabled', actor: { type: 'user', ...actor }, resource: { type: 'warehouse', id: resourceId } };
+  const event = {
+    id,
+    type: 'Warehouses Disabled',
+    actor: { type: 'user', ...actor },
+    resource: { type: 'warehouse', id: resourceId },
+  };
   expect((await postEvents(app.url, token, event)).status).toBe(201);
   return slackSession(slack, () => ({ url: app.url, token })).alertFor('#data-alerts', id);
 }
@@ -95,13 +102,18 @@ describe('readable alerts', () => {
     expect(actorField(message)).toBe('*Actor*\nSlow Sam (slow@acme.com) · user');
     hold.release();
 
-    await expect.poll(async () => actorField(await alertOf({ id: 'usr_slow', name: 'Slow Sam', email: 'slow@acme.com' })), { timeout: 10_000 })
+    await expect
+      .poll(async () => actorField(await alertOf({ id: 'usr_slow', name: 'Slow Sam', email: 'slow@acme.com' })), {
+        timeout: 10_000,
+      })
       .toBe('*Actor*\n<@U0SLOW> (Slow Sam) · user');
     expect(lookups('slow@acme.com')).toHaveLength(1);
   });
 
   it('offers an Open link from RESOURCE_URLS, with the id URL-encoded', async () => {
     const message = await alertOf({ id: 'usr_1' }, 'wh 7/prod');
-    expect(controlOf(message.blocks, 'audit_open_resource')?.url).toBe('https://app.segment.com/acme/warehouses/wh%207%2Fprod/overview');
+    expect(controlOf(message.blocks, 'audit_open_resource')?.url).toBe(
+      'https://app.segment.com/acme/warehouses/wh%207%2Fprod/overview',
+    );
   });
 });

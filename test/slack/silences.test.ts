@@ -82,7 +82,12 @@ let n = 0;
 async function send(type: string, resourceId: string): Promise<string> {
   n += 1;
   const id = `evt_silence_${n}`;
-  const event = { id, type, actor: { type: 'user', id: 'usr_1', name: 'Jane' }, resource: { type: 'warehouse', id: resourceId } };
+  const event = {
+    id,
+    type,
+    actor: { type: 'user', id: 'usr_1', name: 'Jane' },
+    resource: { type: 'warehouse', id: resourceId },
+  };
   expect((await postEvents(app.url, token, event)).status).toBe(201);
   return id;
 }
@@ -100,17 +105,21 @@ function silenceIdIn(answer: Answer): number {
 const summaryOf = (silenceId: number) =>
   slack
     .messages('#data-alerts')
-    .filter((m) => m.metadata?.event_type === 'audit_silence_summary' && m.metadata.event_payload.silence_id === silenceId);
+    .filter(
+      (m) => m.metadata?.event_type === 'audit_silence_summary' && m.metadata.event_payload.silence_id === silenceId,
+    );
 
 describe('silencing an alert from its Silence… menu', () => {
-  it('holds back that rule for that resource while another resource still alerts, and says so on the alert', async () => {
+  it('holds back that rule for that resource while another still alerts, and says so on the alert', async () => {
     const s = session();
     const first = await s.alertFor('#data-alerts', await send('Warehouses Disabled', 'wh_menu'));
 
     await s.select('audit_silence', '8h', OWNER, first, alerts());
 
     const updated = () => slack.messages('#data-alerts').find((m) => m.ts === first.ts)!;
-    await expect.poll(() => JSON.stringify(updated().blocks), { timeout: 10_000 }).toContain('Silenced by <@U0OWNER1> for 8 hours');
+    await expect
+      .poll(() => JSON.stringify(updated().blocks), { timeout: 10_000 })
+      .toContain('Silenced by <@U0OWNER1> for 8 hours');
     // The menu and the other buttons stay: the alert can still be acknowledged, and silenced for another time.
     expect(controlOf(updated().blocks, 'audit_silence')).toBeDefined();
     expect(controlOf(updated().blocks, 'audit_acknowledge')).toBeDefined();
@@ -143,9 +152,15 @@ describe('silencing an alert from its Silence… menu', () => {
     const url = await s.select('audit_silence', '1h', STRANGER, alert, alerts());
     expect((await s.lastResponse(url)).text).toContain('Only audit owners');
     await expect
-      .poll(async () => (await s.stored('?type=Audit%20Access%20Denied')).some((e) => e.actor.id === STRANGER && e.metadata?.attempted === 'silence'))
+      .poll(async () =>
+        (await s.stored('?type=Audit%20Access%20Denied')).some(
+          (e) => e.actor.id === STRANGER && e.metadata?.attempted === 'silence',
+        ),
+      )
       .toBe(true);
-    expect((await s.stored('?type=Alert%20Silenced')).some((e) => e.metadata?.resourceId === 'wh_stranger')).toBe(false);
+    expect((await s.stored('?type=Alert%20Silenced')).some((e) => e.metadata?.resourceId === 'wh_stranger')).toBe(
+      false,
+    );
     const next = await send('Warehouses Disabled', 'wh_stranger');
     await expect.poll(() => alertStatus(next), { timeout: 10_000 }).toBe('sent');
   });
@@ -158,17 +173,23 @@ describe('/audit silence, silences and unsilence', () => {
       'unknown rule id "warehouse-disabld" — did you mean warehouse-disabled?',
     );
     expect((await s.command('silence warehouse-disabled for:8x', OWNER)).text).toContain('"for:8x" is not a duration');
-    expect((await s.command('silence warehouse-disabled resource:wh_1', OWNER)).text).toContain('needs for:&lt;duration&gt;');
+    expect((await s.command('silence warehouse-disabled resource:wh_1', OWNER)).text).toContain(
+      'needs for:&lt;duration&gt;',
+    );
     expect((await s.command('silence warehouse-disabled for:400d', OWNER)).text).toContain('at most 90d');
     expect((await s.command('unsilence twelve', OWNER)).text).toContain('is not a silence id');
   });
 
-  it('silences by text; lists it with Unsilence; Unsilence ends it, and a summary with "Show them" follows', async () => {
+  it('silences by text; lists it with Unsilence, which ends it; a summary with "Show them" follows', async () => {
     const s = session();
     const made = await s.command('silence warehouse-disabled resource:wh_text for:1h', OWNER);
     expect(made.text).toContain('Silenced rule `warehouse-disabled` for resource `wh_text` for 1h');
     const silenceId = silenceIdIn(made);
-    const held = [await send('Warehouses Disabled', 'wh_text'), await send('Warehouses Disabled', 'wh_text'), await send('Warehouses Disabled', 'wh_text')];
+    const held = [
+      await send('Warehouses Disabled', 'wh_text'),
+      await send('Warehouses Disabled', 'wh_text'),
+      await send('Warehouses Disabled', 'wh_text'),
+    ];
     for (const id of held) await expect.poll(() => alertStatus(id), { timeout: 10_000 }).toBe('silenced');
 
     const list = await s.command('silences', OWNER);
@@ -179,9 +200,14 @@ describe('/audit silence, silences and unsilence', () => {
 
     const url = await s.click('audit_unsilence', String(silenceId), OWNER, { ts: '1.0' }, alerts());
     const answer = await s.lastResponse(url);
-    expect(answer).toMatchObject({ replace_original: true, text: expect.stringContaining(`Silence #${silenceId} has ended`) });
+    expect(answer).toMatchObject({
+      replace_original: true,
+      text: expect.stringContaining(`Silence #${silenceId} has ended`),
+    });
     expect(answer.blocks?.some((b) => b.accessory?.value === String(silenceId))).toBe(false);
-    const [unsilenced] = (await s.stored('?type=Alert%20Unsilenced')).filter((e) => e.metadata?.silenceId === silenceId);
+    const [unsilenced] = (await s.stored('?type=Alert%20Unsilenced')).filter(
+      (e) => e.metadata?.silenceId === silenceId,
+    );
     expect(unsilenced).toMatchObject({ category: 'Other', actor: { type: 'user', id: OWNER } });
 
     await expect.poll(() => summaryOf(silenceId).length, { timeout: 10_000 }).toBe(1);
@@ -191,7 +217,9 @@ describe('/audit silence, silences and unsilence', () => {
     const showThem = controlOf(summary!.blocks, 'audit_show_held_back');
     expect(showThem).toBeDefined();
 
-    const shown = await s.lastResponse(await s.click('audit_show_held_back', showThem!.value!, OWNER, summary!, alerts()));
+    const shown = await s.lastResponse(
+      await s.click('audit_show_held_back', showThem!.value!, OWNER, summary!, alerts()),
+    );
     expect(shown.response_type).toBe('ephemeral');
     const text = JSON.stringify(shown.blocks);
     for (const id of held) expect(text).toContain(id);
@@ -206,7 +234,11 @@ describe('/audit silence, silences and unsilence', () => {
   it('posts the summary when a silence runs out, once', async () => {
     const s = session();
     const silenceId = silenceIdIn(await s.command('silence run-failures resource:run_expiry for:1s', OWNER));
-    await expect.poll(() => slack.messages('#runs').filter((m) => m.metadata?.event_payload.silence_id === silenceId).length, { timeout: 10_000 }).toBe(1);
+    await expect
+      .poll(() => slack.messages('#runs').filter((m) => m.metadata?.event_payload.silence_id === silenceId).length, {
+        timeout: 10_000,
+      })
+      .toBe(1);
     const [summary] = slack.messages('#runs').filter((m) => m.metadata?.event_payload.silence_id === silenceId);
     expect(JSON.stringify(summary!.blocks)).toContain('its time ran out');
     expect(summary!.text).toContain('held back 0 alerts');
@@ -228,11 +260,21 @@ describe('/audit silence, silences and unsilence', () => {
     await expect.poll(() => summaryOf(silenceId).length, { timeout: 10_000 }).toBe(1);
     const [summary] = summaryOf(silenceId);
 
-    const first = await s.lastResponse(await s.click('audit_show_held_back', controlOf(summary!.blocks, 'audit_show_held_back')!.value!, OWNER, summary!, alerts()));
+    const first = await s.lastResponse(
+      await s.click(
+        'audit_show_held_back',
+        controlOf(summary!.blocks, 'audit_show_held_back')!.value!,
+        OWNER,
+        summary!,
+        alerts(),
+      ),
+    );
     expect(JSON.stringify(first.blocks)).toContain('1–20 of 25');
     expect(first.replace_original).toBe(false);
     const next = controlOf(first.blocks, 'audit_show_held_back');
-    const second = await s.lastResponse(await s.click('audit_show_held_back', next!.value!, OWNER, { ts: '1.0' }, alerts()));
+    const second = await s.lastResponse(
+      await s.click('audit_show_held_back', next!.value!, OWNER, { ts: '1.0' }, alerts()),
+    );
     expect(JSON.stringify(second.blocks)).toContain('21–25 of 25');
     expect(second.replace_original).toBe(true);
     expect(controlOf(second.blocks, 'audit_show_held_back')).toBeUndefined();
@@ -243,10 +285,14 @@ describe('/audit silence, silences and unsilence', () => {
   it('unsilences by text once; a second time or an unknown id changes nothing', async () => {
     const s = session();
     const silenceId = silenceIdIn(await s.command('silence warehouse-disabled for:1h', OWNER));
-    expect((await s.command(`unsilence ${silenceId}`, OWNER)).text).toContain(`Silence #${silenceId} (rule \`warehouse-disabled\`) has ended`);
+    expect((await s.command(`unsilence ${silenceId}`, OWNER)).text).toContain(
+      `Silence #${silenceId} (rule \`warehouse-disabled\`) has ended`,
+    );
     expect((await s.command(`unsilence #${silenceId}`, OWNER)).text).toContain('already ended');
     expect((await s.command('unsilence 999999', OWNER)).text).toContain('There is no silence #999999');
-    expect((await s.stored('?type=Alert%20Unsilenced')).filter((e) => e.metadata?.silenceId === silenceId)).toHaveLength(1);
+    expect(
+      (await s.stored('?type=Alert%20Unsilenced')).filter((e) => e.metadata?.silenceId === silenceId),
+    ).toHaveLength(1);
   });
 
   it('lets throttle state advance while silenced', async () => {
@@ -266,7 +312,11 @@ describe('/audit silence, silences and unsilence', () => {
     const s = session();
     expect((await s.command('silence warehouse-disabled for:1h', STRANGER)).text).toContain('Only audit owners');
     await expect
-      .poll(async () => (await s.stored('?type=Audit%20Access%20Denied')).some((e) => e.actor.id === STRANGER && e.metadata?.detail === 'silence warehouse-disabled for:1h'))
+      .poll(async () =>
+        (await s.stored('?type=Audit%20Access%20Denied')).some(
+          (e) => e.actor.id === STRANGER && e.metadata?.detail === 'silence warehouse-disabled for:1h',
+        ),
+      )
       .toBe(true);
   });
 });

@@ -120,7 +120,8 @@ const BUDGET = {
   status: 1900,
 } as const;
 
-export function buildAlertMessage({ event, rule, revertEnabled, actorSlackUserId, resourceUrl }: AlertInput): AlertMessage {
+export function buildAlertMessage(input: AlertInput): AlertMessage {
+  const { event, rule, revertEnabled, actorSlackUserId, resourceUrl } = input;
   const mentions = joinWhole(rule.mention, BUDGET.mentions);
   const blocks: types.KnownBlock[] = [
     { type: 'header', text: { type: 'plain_text', text: truncate(escapeMrkdwn(event.type), BUDGET.header), emoji: true } },
@@ -180,7 +181,11 @@ export function parseAlertButtonValue(value: string | undefined): AlertButtonVal
  * The alert's blocks with a status line of `kind` set to `text` (replacing an earlier one of that kind), every status
  * line in ALERT_STATUS_BLOCKS order just above the buttons, and everything else as it was.
  */
-export function withAlertStatus<B extends AnyBlock>(blocks: readonly B[], kind: AlertStatusKind, text: string): (B | types.ContextBlock)[] {
+export function withAlertStatus<B extends AnyBlock>(
+  blocks: readonly B[],
+  kind: AlertStatusKind,
+  text: string,
+): (B | types.ContextBlock)[] {
   const statusIds: readonly string[] = Object.values(ALERT_STATUS_BLOCKS);
   const statuses = new Map<string, B | types.ContextBlock>();
   const rest: B[] = [];
@@ -304,7 +309,8 @@ function actionsBlock(
     { type: 'button', action_id: SHOW_TRAIL_ACTION, text: { type: 'plain_text', text: 'Show trail' }, value },
   ];
   if (resourceUrl && resourceUrl.length <= BLOCK_KIT_LIMITS.buttonUrl) {
-    elements.push({ type: 'button', action_id: OPEN_LINK_ACTION, text: { type: 'plain_text', text: 'Open' }, url: resourceUrl });
+    const text = { type: 'plain_text', text: 'Open' } as const;
+    elements.push({ type: 'button', action_id: OPEN_LINK_ACTION, text, url: resourceUrl });
   }
   const plan = revertEnabled && rule.revert ? revertPlanFor(event) : undefined;
   if (plan) {
@@ -323,7 +329,7 @@ function actionsBlock(
       },
     });
   }
-  // Which alert to silence is found from the message clicked (its channel and ts), so the options carry only a duration.
+  // The alert to silence is found from the message clicked (its buttons' value), so options carry only a duration.
   elements.push({
     type: 'static_select',
     action_id: SILENCE_ACTION,

@@ -36,8 +36,9 @@ export function buildHelpBlocks(): HelpMessage {
           `\`${FORWARD_SYNTAX.off}\` — turn it off`,
       ),
       section(
-        '*Silence a noisy alert* — its events are stored and counted but not posted; when it ends, a summary says how ' +
-          'many it held back (an alert\'s *Silence…* menu does the same for its rule and resource):\n' +
+        '*Silence a noisy alert* — its events are stored and counted but not posted; ' +
+          'when it ends, a summary says how many it held back ' +
+          "(an alert's *Silence…* menu does the same for its rule and resource):\n" +
           `\`${SILENCE_SYNTAX.list}\` — the running silences, each with an Unsilence button\n` +
           `\`${SILENCE_SYNTAX.silence}\` — e.g. \`/audit silence warehouse-disabled resource:wh_1 for:8h\`; ` +
           'without resource: every resource of the rule\n' +

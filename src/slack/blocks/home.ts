@@ -4,16 +4,16 @@
  * Also the modal those query buttons open.
  */
 import type { types } from '@slack/bolt';
-import type { AlertState, AlertWithState } from '../../store/alerts.ts';
-import type { EventFilters } from '../../store/queries.ts';
-import type { ForwardingStatus } from '../../store/forwarding.ts';
-import type { ActiveSilence } from '../../store/silences.ts';
-import { ALERT_ACKNOWLEDGED_TYPE } from '../../store/alerts.ts';
-import { ALERT_SILENCED_TYPE, ALERT_UNSILENCED_TYPE } from '../../store/silences.ts';
 import { maskWriteKey } from '../../forwarding/tracking-client.ts';
-import type { ImportStatusForHome } from '../home/import-status.ts';
+import type { AlertState, AlertWithState } from '../../store/alerts.ts';
+import { ALERT_ACKNOWLEDGED_TYPE } from '../../store/alerts.ts';
+import type { ForwardingStatus } from '../../store/forwarding.ts';
+import type { EventFilters } from '../../store/queries.ts';
+import type { ActiveSilence } from '../../store/silences.ts';
+import { ALERT_SILENCED_TYPE, ALERT_UNSILENCED_TYPE } from '../../store/silences.ts';
 import { FORWARD_SYNTAX } from '../command/forward.ts';
 import { SILENCE_SYNTAX } from '../command/silence.ts';
+import type { ImportStatusForHome } from '../home/import-status.ts';
 import { HOME_QUERY_ACTION } from '../ids.ts';
 import { ACCESS_DENIED_TYPE } from '../listeners/owners-only.ts';
 import { escapeMrkdwn, slackDate, truncate } from '../mrkdwn.ts';
@@ -94,7 +94,9 @@ export function buildOwnerHome(input: OwnerHomeInput): types.HomeView {
   blocks.push({ type: 'divider' }, section('*Silences*'));
   if (input.silences.length === 0) {
     blocks.push(
-      context(`None running. Silence an alert from its *Silence…* menu, or with \`${escapeMrkdwn(SILENCE_SYNTAX.silence)}\`.`),
+      context(
+        `None running. Silence an alert from its *Silence…* menu, or with \`${escapeMrkdwn(SILENCE_SYNTAX.silence)}\`.`,
+      ),
     );
   }
   for (const silence of input.silences) {
@@ -141,7 +143,9 @@ export function buildLoadingModal(label: string): types.ModalView {
 }
 
 function alertLine({ alert, event, state, revertedBy }: AlertWithState): string {
-  const resource = event.resource.name ? `${part(event.resource.name)} (\`${part(event.resource.id)}\`)` : `\`${part(event.resource.id)}\``;
+  const resource = event.resource.name
+    ? `${part(event.resource.name)} (\`${part(event.resource.id)}\`)`
+    : `\`${part(event.resource.id)}\``;
   const where = alert.channelId ? ` in <#${alert.channelId}>` : '';
   const by =
     state === 'reverted' && revertedBy
@@ -157,19 +161,30 @@ function alertLine({ alert, event, state, revertedBy }: AlertWithState): string 
 }
 
 function forwardingLine(status: ForwardingStatus | undefined): string {
-  if (!status) return `:black_circle_for_record: Off (never turned on). \`${escapeMrkdwn(FORWARD_SYNTAX.on)}\` turns it on.`;
+  if (!status)
+    return `:black_circle_for_record: Off (never turned on). \`${escapeMrkdwn(FORWARD_SYNTAX.on)}\` turns it on.`;
   const { settings } = status;
-  const to = `${settings.name ? `*${part(settings.name)}* ` : ''}(write key \`${part(maskWriteKey(settings.writeKey))}\`)`;
-  if (!settings.enabled) return `:black_circle_for_record: Off since ${slackDate(settings.changedAt)}; it last went to ${to}.`;
+  const key = `(write key \`${part(maskWriteKey(settings.writeKey))}\`)`;
+  const to = settings.name ? `*${part(settings.name)}* ${key}` : key;
+  if (!settings.enabled)
+    return `:black_circle_for_record: Off since ${slackDate(settings.changedAt)}; it last went to ${to}.`;
   const lag = status.pending === 0 ? 'no lag' : `${status.pending.toLocaleString('en-US')} not yet delivered`;
-  const error = settings.lastError && settings.lastErrorAt ? `\nLast error ${slackDate(settings.lastErrorAt)}: _${part(settings.lastError, 300)}_` : '';
-  return `:satellite_antenna: On, to ${to}: ${settings.deliveredCount.toLocaleString('en-US')} delivered, ${lag}.${error}`;
+  const error =
+    settings.lastError && settings.lastErrorAt
+      ? `\nLast error ${slackDate(settings.lastErrorAt)}: _${part(settings.lastError, 300)}_`
+      : '';
+  const delivered = `${settings.deliveredCount.toLocaleString('en-US')} delivered`;
+  return `:satellite_antenna: On, to ${to}: ${delivered}, ${lag}.${error}`;
 }
 
 function importLine(status: ImportStatusForHome): string {
-  if (status.state === 'not_configured') return ':black_circle_for_record: Not configured. `/audit import status` shows details.';
+  if (status.state === 'not_configured')
+    return ':black_circle_for_record: Not configured. `/audit import status` shows details.';
   const lines = [status.state === 'on' ? ':inbox_tray: On' : ':black_circle_for_record: Off'];
-  if (status.lastPollAt) lines.push(`last poll ${slackDate(status.lastPollAt)}${status.lastResult ? `: ${part(status.lastResult, 200)}` : ''}`);
+  if (status.lastPollAt)
+    lines.push(
+      `last poll ${slackDate(status.lastPollAt)}${status.lastResult ? `: ${part(status.lastResult, 200)}` : ''}`,
+    );
   if (status.imported !== undefined) lines.push(`${status.imported.toLocaleString('en-US')} events imported`);
   if (status.newestImported) lines.push(`newest ${slackDate(status.newestImported)}`);
   const head = lines.join(' · ');

@@ -7,8 +7,8 @@ import type { types } from '@slack/bolt';
 import type { StoredEvent } from '../../events.ts';
 import type { SilenceRow } from '../../store/schema/index.ts';
 import type { ActiveSilence } from '../../store/silences.ts';
-import { SHOW_HELD_BACK_ACTION, UNSILENCE_ACTION } from '../ids.ts';
 import { SILENCE_SYNTAX } from '../command/silence.ts';
+import { SHOW_HELD_BACK_ACTION, UNSILENCE_ACTION } from '../ids.ts';
 import { escapeMrkdwn, slackDate, truncate } from '../mrkdwn.ts';
 import { BLOCK_KIT_LIMITS } from './alert.ts';
 import { eventSections } from './events-page.ts';
@@ -54,7 +54,11 @@ export function unsilenceButton(silence: SilenceRow): types.Button {
 }
 
 /** `/audit silences`: every running silence with its Unsilence button, or how to make one. */
-export function buildSilencesList(workspaceId: string, silences: readonly ActiveSilence[], total: number): SlackMessage {
+export function buildSilencesList(
+  workspaceId: string,
+  silences: readonly ActiveSilence[],
+  total: number,
+): SlackMessage {
   const workspace = `\`${part(workspaceId)}\``;
   if (silences.length === 0) {
     const text = `No silences are running in workspace ${workspace}.`;
@@ -63,7 +67,9 @@ export function buildSilencesList(workspaceId: string, silences: readonly Active
     return { text, blocks: [section(`${text}\n${how}`)] };
   }
   const count = total === 1 ? '1 silence' : `${total} silences`;
-  const blocks: types.KnownBlock[] = [context(`:no_bell: *${count} running* in workspace ${workspace}, ending soonest first`)];
+  const blocks: types.KnownBlock[] = [
+    context(`:no_bell: *${count} running* in workspace ${workspace}, ending soonest first`),
+  ];
   for (const silence of silences) {
     blocks.push({ type: 'section', text: mrkdwn(silenceLine(silence)), accessory: unsilenceButton(silence) });
   }
@@ -97,7 +103,10 @@ export function buildSilenceSummary(silence: SilenceRow, heldBack: number): Sile
     });
   }
   return {
-    text: truncate(`Silence #${silence.id} has ended: it held back ${held} of rule ${escapeMrkdwn(silence.ruleId)}.`, 1000),
+    text: truncate(
+      `Silence #${silence.id} has ended: it held back ${held} of rule ${escapeMrkdwn(silence.ruleId)}.`,
+      1000,
+    ),
     blocks,
     metadata: {
       event_type: SILENCE_SUMMARY_METADATA_TYPE,
@@ -116,7 +125,8 @@ export function buildHeldBackPage(
   const last = first + events.length - 1;
   const range = events.length === 0 ? 'none on this page' : `${first}–${last} of ${page.total}`;
   const head = context(
-    `:no_bell: *Held back by silence #${silence.id}* · rule \`${part(silence.ruleId)}\` · ${scope(silence)} · ${range}, oldest first`,
+    `:no_bell: *Held back by silence #${silence.id}* · rule \`${part(silence.ruleId)}\` · ${scope(silence)} · ` +
+      `${range}, oldest first`,
   );
   if (events.length === 0) {
     return { text: `Silence #${silence.id} held back no alerts.`, blocks: [head, section('No alerts here.')] };

@@ -5,7 +5,7 @@
 import { nearestName } from '../../did-you-mean.ts';
 import { DURATION_HINT, tryParseDuration } from '../../duration.ts';
 import { show, type Token } from './tokens.ts';
-import { fail, type AuditCommand } from './types.ts';
+import { type AuditCommand, fail } from './types.ts';
 
 export const SILENCE_SYNTAX = {
   list: '/audit silences',
@@ -40,7 +40,8 @@ export function parseSilence(args: readonly Token[]): AuditCommand {
     if (key === 'resource') {
       if (resourceId !== undefined) return fail(`resource: is given twice: ${SILENCE_SYNTAX.silence}`);
       if (!value) return fail(`resource: needs a resource id, e.g. resource:wh_1`);
-      if (value.length > MAX_RESOURCE_ID) return fail(`${show(token)} is too long (at most ${MAX_RESOURCE_ID} characters)`);
+      if (value.length > MAX_RESOURCE_ID)
+        return fail(`${show(token)} is too long (at most ${MAX_RESOURCE_ID} characters)`);
       resourceId = value;
     } else if (key === 'for') {
       if (duration !== undefined) return fail(`for: is given twice: ${SILENCE_SYNTAX.silence}`);
@@ -51,12 +52,21 @@ export function parseSilence(args: readonly Token[]): AuditCommand {
     } else {
       const nearest = nearestName(key, SILENCE_KEYS);
       const hint = nearest ? `did you mean ${nearest}:? ` : '';
-      return fail(`unknown option ${show(token)} — ${hint}silence takes resource: and for: — ${SILENCE_SYNTAX.silence}`);
+      return fail(
+        `unknown option ${show(token)} — ${hint}silence takes resource: and for: — ${SILENCE_SYNTAX.silence}`,
+      );
     }
   }
-  if (ruleId === undefined) return fail(`silence needs a rule id: ${SILENCE_SYNTAX.silence}, e.g. /audit silence warehouse-disabled for:8h`);
+  if (ruleId === undefined)
+    return fail(`silence needs a rule id: ${SILENCE_SYNTAX.silence}, e.g. /audit silence warehouse-disabled for:8h`);
   if (duration === undefined) return fail(`silence needs for:<duration>, e.g. for:8h (${DURATION_HINT})`);
-  return { kind: 'silence', ruleId, ...(resourceId !== undefined && { resourceId }), duration: duration.text, durationMs: duration.ms };
+  return {
+    kind: 'silence',
+    ruleId,
+    ...(resourceId !== undefined && { resourceId }),
+    duration: duration.text,
+    durationMs: duration.ms,
+  };
 }
 
 export function parseUnsilence(args: readonly Token[]): AuditCommand {

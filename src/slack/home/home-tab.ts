@@ -74,7 +74,15 @@ export function createHomeTab(options: HomeTabOptions): HomeTab {
       getForwardingStatus(db, workspaceId),
       readImportStatusForHome(db, workspaceId),
     ]);
-    const view = buildOwnerHome({ workspaceId, alerts, silences, silenceCount, forwarding, importStatus, now: new Date() });
+    const view = buildOwnerHome({
+      workspaceId,
+      alerts,
+      silences,
+      silenceCount,
+      forwarding,
+      importStatus,
+      now: new Date(),
+    });
     await client.views.publish({ user_id: userId, view });
   }
 
@@ -102,7 +110,10 @@ export function createHomeTab(options: HomeTabOptions): HomeTab {
   function changed(workspaceId: string): void {
     if (stopped || pending.has(workspaceId)) return;
     if (![...viewers.values()].some((viewer) => viewer.workspaceId === workspaceId)) return;
-    pending.set(workspaceId, setTimeout(() => republish(workspaceId), debounceMs));
+    pending.set(
+      workspaceId,
+      setTimeout(() => republish(workspaceId), debounceMs),
+    );
   }
 
   return {

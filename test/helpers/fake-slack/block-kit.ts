@@ -38,7 +38,9 @@ export function invalidView(view: unknown, allowed: readonly ('home' | 'modal')[
 function viewErrors(view: unknown, allowed: readonly ('home' | 'modal')[]): string[] {
   if (!isRecord(view)) return ['must provide an object [json-pointer:/view]'];
   const errors: string[] = [];
-  if (!allowed.includes(view.type as 'home' | 'modal')) errors.push(`must be one of ${allowed.join(', ')} [json-pointer:/view/type]`);
+  if (!allowed.includes(view.type as 'home' | 'modal')) {
+    errors.push(`must be one of ${allowed.join(', ')} [json-pointer:/view/type]`);
+  }
   const plain = (value: unknown, max: number, path: string, required: boolean): void => {
     if (value === undefined) {
       if (required) errors.push(`is required [json-pointer:${path}]`);
@@ -57,9 +59,12 @@ function viewErrors(view: unknown, allowed: readonly ('home' | 'modal')[]): stri
   }
   for (const [field, max] of [['private_metadata', 3000], ['callback_id', 255], ['external_id', 255]] as const) {
     const value = view[field];
-    if (typeof value === 'string' && value.length > max) errors.push(`must be less than ${max + 1} characters [json-pointer:/view/${field}]`);
+    if (typeof value === 'string' && value.length > max) {
+      errors.push(`must be less than ${max + 1} characters [json-pointer:/view/${field}]`);
+    }
   }
-  errors.push(...blockErrors(view.blocks, 100).map((e) => e.replace('[json-pointer:/blocks', '[json-pointer:/view/blocks')));
+  const blockProblems = blockErrors(view.blocks, 100);
+  errors.push(...blockProblems.map((e) => e.replace('[json-pointer:/blocks', '[json-pointer:/view/blocks')));
   return errors;
 }
 
@@ -95,7 +100,9 @@ function blockErrors(blocks: unknown, maxBlocks = 50): string[] {
     tooLong(element.action_id, 255, `${path}/action_id`);
     if (element.url !== undefined) {
       tooLong(element.url, 3000, `${path}/url`);
-      if (typeof element.url !== 'string' || !/^https?:\/\/\S+$/.test(element.url)) errors.push(`must be a valid URL [json-pointer:${path}/url]`);
+      if (typeof element.url !== 'string' || !/^https?:\/\/\S+$/.test(element.url)) {
+        errors.push(`must be a valid URL [json-pointer:${path}/url]`);
+      }
     }
     if (element.style !== undefined && element.style !== 'primary' && element.style !== 'danger') {
       errors.push(`must be one of primary, danger [json-pointer:${path}/style]`);
@@ -105,7 +112,9 @@ function blockErrors(blocks: unknown, maxBlocks = 50): string[] {
   /** The options of a static select (1 to 100) or an overflow menu (2 to 5): plain_text up to 75, values up to 75. */
   const options = (list: unknown, min: number, max: number, path: string): void => {
     const items = Array.isArray(list) ? list : [];
-    if (items.length < min || items.length > max) errors.push(`must provide ${min} to ${max} options [json-pointer:${path}]`);
+    if (items.length < min || items.length > max) {
+      errors.push(`must provide ${min} to ${max} options [json-pointer:${path}]`);
+    }
     const values = new Set<unknown>();
     items.forEach((option: unknown, i) => {
       const at = `${path}/${i}`;
@@ -115,7 +124,9 @@ function blockErrors(blocks: unknown, maxBlocks = 50): string[] {
       }
       text(option.text, 75, `${at}/text`, true);
       tooLong(option.value, 75, `${at}/value`);
-      if (option.value !== undefined && values.has(option.value)) errors.push(`duplicate option value [json-pointer:${at}/value]`);
+      if (option.value !== undefined && values.has(option.value)) {
+        errors.push(`duplicate option value [json-pointer:${at}/value]`);
+      }
       values.add(option.value);
       if (option.description !== undefined) text(option.description, 75, `${at}/description`, true);
     });

@@ -4,7 +4,7 @@
  * with hash_conflict, as Slack does to protect a newer view.
  */
 import { invalidView } from './block-kit.ts';
-import { ok, platformError, str, type Handler } from './http.ts';
+import { type Handler, ok, platformError, str } from './http.ts';
 import type { SlackState } from './state.ts';
 import type { StoredView } from './types.ts';
 
@@ -54,7 +54,9 @@ export function viewMethods(state: SlackState): Record<string, Handler> {
       if (!str(body.trigger_id)) return platformError('invalid_trigger_id');
       const invalid = invalidView(body.view, ['modal']);
       if (invalid) return invalid;
-      return answer(save(body.view as Record<string, unknown>, { id: state.nextViewId(), triggerId: str(body.trigger_id) }));
+      return answer(
+        save(body.view as Record<string, unknown>, { id: state.nextViewId(), triggerId: str(body.trigger_id) }),
+      );
     },
 
     'views.update': (body) => {

@@ -5,7 +5,7 @@
 import type { AllMiddlewareArgs, BlockAction, ButtonAction, SlackActionMiddlewareArgs } from '@slack/bolt';
 import { acknowledgeAlert } from '../../../store/alerts.ts';
 import { parseAlertButtonValue, withAlertStatus, withoutAlertControl } from '../../blocks/alert.ts';
-import { workspaceForTeam, type SlackDeps } from '../../context.ts';
+import { type SlackDeps, workspaceForTeam } from '../../context.ts';
 import { ACKNOWLEDGE_ACTION } from '../../ids.ts';
 import { slackDate } from '../../mrkdwn.ts';
 import { type MessageBlock, updateAlertMessage } from './alert-message.ts';

@@ -6,7 +6,7 @@ import type { AllMiddlewareArgs, BlockAction, ButtonAction, SlackActionMiddlewar
 import { listEvents } from '../../../store/queries.ts';
 import { buildEventsPage } from '../../blocks/events-page.ts';
 import { buildEventsModal, buildLoadingModal, HOME_QUERIES } from '../../blocks/home.ts';
-import { workspaceForTeam, type SlackDeps } from '../../context.ts';
+import { type SlackDeps, workspaceForTeam } from '../../context.ts';
 
 type ButtonArgs = SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs;
 

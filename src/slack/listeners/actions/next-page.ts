@@ -22,7 +22,8 @@ export function nextPageAction(deps: SlackDeps) {
       return;
     }
     const page = await listEvents(deps.database.db, workspaceId, value.filters, { limit: value.limit, cursor });
-    const built = buildEventsPage({ ...page, filters: value.filters, limit: value.limit, pageNumber: value.pageNumber });
+    const { filters, limit, pageNumber } = value;
+    const built = buildEventsPage({ ...page, filters, limit, pageNumber });
     const { view } = body;
     if (view?.type === 'modal' && view.id) {
       await client.views.update({ view_id: view.id, hash: view.hash, view: buildEventsModal(built, view.title?.text) });

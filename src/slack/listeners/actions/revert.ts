@@ -56,7 +56,9 @@ export function revertAction(deps: SlackDeps) {
         if (ruleId && deps.rules.current().some((rule) => rule.id === ruleId)) {
           deps.metrics.alerts.inc({ rule: ruleId, outcome: 'reverted' });
         }
-        await notifyHomeChanged(deps.database.db, workspaceId).catch((error: unknown) => log.warn({ err: error }, 'could not notify the App Home'));
+        await notifyHomeChanged(deps.database.db, workspaceId).catch((error: unknown) =>
+          log.warn({ err: error }, 'could not refresh the App Home'),
+        );
         const summary = escapeMrkdwn(result.summary);
         const status = `:leftwards_arrow_with_hook: Reverted by <@${userId}> at ${slackDate(new Date())}: ${summary}`;
         const updated = await updateAlertMessage(

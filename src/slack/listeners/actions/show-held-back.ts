@@ -2,7 +2,7 @@
 import type { AllMiddlewareArgs, BlockAction, ButtonAction, SlackActionMiddlewareArgs } from '@slack/bolt';
 import { countHeldBack, getSilence, heldBackEvents } from '../../../store/silences.ts';
 import { buildHeldBackPage, decodeHeldBackValue, HELD_BACK_PAGE } from '../../blocks/silences.ts';
-import { workspaceForTeam, type SlackDeps } from '../../context.ts';
+import { type SlackDeps, workspaceForTeam } from '../../context.ts';
 
 type ButtonArgs = SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs;
 
@@ -14,7 +14,11 @@ export function showHeldBackAction(deps: SlackDeps) {
     // The silence must be of the clicker's workspace: another team's summary shows nothing here.
     const silence = value && (await getSilence(db, workspaceId, value.s));
     if (!value || !silence) {
-      await respond({ response_type: 'ephemeral', replace_original: false, text: 'That silence is not in this workspace.' });
+      await respond({
+        response_type: 'ephemeral',
+        replace_original: false,
+        text: 'That silence is not in this workspace.',
+      });
       return;
     }
     const [total, events] = await Promise.all([

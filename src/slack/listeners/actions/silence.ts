@@ -4,13 +4,13 @@
  */
 import type { AllMiddlewareArgs, BlockAction, SlackActionMiddlewareArgs, StaticSelectAction } from '@slack/bolt';
 import { tryParseDuration } from '../../../duration.ts';
-import { alertByMessage } from '../../../store/alerts.ts';
 import type { AlertKey } from '../../../store/alerts.ts';
+import { alertByMessage } from '../../../store/alerts.ts';
 import { getEvent } from '../../../store/queries.ts';
 import { createSilence } from '../../../store/silences.ts';
 import { parseAlertButtonValue, SILENCE_DURATIONS, withAlertStatus } from '../../blocks/alert.ts';
 import { silencedStatusText } from '../../blocks/silences.ts';
-import { workspaceForTeam, type SlackDeps } from '../../context.ts';
+import { type SlackDeps, workspaceForTeam } from '../../context.ts';
 import { type MessageBlock, updateAlertMessage } from './alert-message.ts';
 
 type SelectArgs = SlackActionMiddlewareArgs<BlockAction<StaticSelectAction>> & AllMiddlewareArgs;
@@ -34,7 +34,8 @@ export function silenceAction(deps: SlackDeps) {
     const { db } = deps.database;
     const alert: (AlertKey & { channel?: string }) | undefined =
       alertKeyOf((body.message?.blocks ?? []) as MessageBlock[]) ?? (await alertByMessage(db, { channelId, ts }));
-    const event = alert && alert.workspaceId === workspaceId ? await getEvent(db, workspaceId, alert.eventId) : undefined;
+    const event =
+      alert && alert.workspaceId === workspaceId ? await getEvent(db, workspaceId, alert.eventId) : undefined;
     if (!alert || !event) {
       await tell('That alert is not in this workspace’s audit trail any more, so it cannot be silenced from here.');
       return;
@@ -51,9 +52,16 @@ export function silenceAction(deps: SlackDeps) {
       durationMs,
       duration: chosen.value,
     });
-    log.info({ silenceId: made.silence.id, ruleId: alert.ruleId, resourceId: event.resource.id }, 'silenced from an alert');
+    log.info(
+      { silenceId: made.silence.id, ruleId: alert.ruleId, resourceId: event.resource.id },
+      'silenced from an alert',
+    );
     const status = silencedStatusText(made.silence, userId, chosen.label);
-    const updated = await updateAlertMessage({ body, client, log }, (blocks) => withAlertStatus(blocks, 'silenced', status), status);
+    const updated = await updateAlertMessage(
+      { body, client, log },
+      (blocks) => withAlertStatus(blocks, 'silenced', status),
+      status,
+    );
     if (!updated) await tell(status);
   };
 }

@@ -5,7 +5,7 @@
 import type { AllMiddlewareArgs, BlockAction, ButtonAction, SlackActionMiddlewareArgs } from '@slack/bolt';
 import { countActiveSilences, endSilence, listActiveSilences } from '../../../store/silences.ts';
 import { buildSilencesList } from '../../blocks/silences.ts';
-import { workspaceForTeam, type SlackDeps } from '../../context.ts';
+import { type SlackDeps, workspaceForTeam } from '../../context.ts';
 import { slackDate } from '../../mrkdwn.ts';
 
 type ButtonArgs = SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs;
@@ -39,7 +39,10 @@ export function unsilenceAction(deps: SlackDeps) {
           ? `Silence #${id} had already ended ${slackDate(ended.silence.endsAt)}.`
           : 'That silence is not in this workspace.';
     const { db } = deps.database;
-    const [silences, total] = await Promise.all([listActiveSilences(db, workspaceId, 40), countActiveSilences(db, workspaceId)]);
+    const [silences, total] = await Promise.all([
+      listActiveSilences(db, workspaceId, 40),
+      countActiveSilences(db, workspaceId),
+    ]);
     const list = buildSilencesList(workspaceId, silences, total);
     await respond({
       response_type: 'ephemeral',

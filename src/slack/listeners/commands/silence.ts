@@ -1,6 +1,12 @@
 /** `/audit silences`, `/audit silence …` and `/audit unsilence <id>`, for owners; each change is an audit event. */
 import type { RespondFn, SlashCommand } from '@slack/bolt';
-import { createSilence, endSilence, listActiveSilences, countActiveSilences, countHeldBack } from '../../../store/silences.ts';
+import {
+  countActiveSilences,
+  countHeldBack,
+  createSilence,
+  endSilence,
+  listActiveSilences,
+} from '../../../store/silences.ts';
 import { buildSilencesList } from '../../blocks/silences.ts';
 import { checkRuleId } from '../../command/silence.ts';
 import type { SilenceCommand } from '../../command/types.ts';
@@ -27,13 +33,19 @@ export async function runSilenceCommand(
   try {
     switch (parsed.kind) {
       case 'silences': {
-        const [silences, total] = await Promise.all([listActiveSilences(db, workspaceId, LISTED), countActiveSilences(db, workspaceId)]);
+        const [silences, total] = await Promise.all([
+          listActiveSilences(db, workspaceId, LISTED),
+          countActiveSilences(db, workspaceId),
+        ]);
         await respond({ response_type: 'ephemeral', ...buildSilencesList(workspaceId, silences, total) });
         return;
       }
       case 'silence': {
         const rules = deps.rules.current();
-        const problem = checkRuleId(parsed.ruleId, rules.map((rule) => rule.id));
+        const problem = checkRuleId(
+          parsed.ruleId,
+          rules.map((rule) => rule.id),
+        );
         if (problem) {
           await tell(`:warning: ${escapeMrkdwn(problem)}\nType \`/audit help\` for the syntax.`);
           return;
@@ -49,13 +61,19 @@ export async function runSilenceCommand(
           duration: parsed.duration,
         });
         const { silence } = made;
+        const until = slackDate(silence.endsAt);
         const scope = parsed.resourceId ? `resource \`${part(parsed.resourceId)}\`` : 'every resource';
         const head = made.replaced
-          ? `:no_bell: Silence #${silence.id} of rule \`${part(rule.id)}\` for ${scope} now runs until ${slackDate(silence.endsAt)}.`
-          : `:no_bell: Silenced rule \`${part(rule.id)}\` for ${scope} for ${part(parsed.duration)}, until ${slackDate(silence.endsAt)} (silence #${silence.id}).`;
-        log.info({ silenceId: silence.id, ruleId: rule.id, resourceId: parsed.resourceId, replaced: made.replaced }, 'silenced');
+          ? `:no_bell: Silence #${silence.id} of rule \`${part(rule.id)}\` for ${scope} now runs until ${until}.`
+          : `:no_bell: Silenced rule \`${part(rule.id)}\` for ${scope} for ${part(parsed.duration)}, until ${until} ` +
+            `(silence #${silence.id}).`;
+        log.info(
+          { silenceId: silence.id, ruleId: rule.id, resourceId: parsed.resourceId, replaced: made.replaced },
+          'silenced',
+        );
         await tell(
-          `${head}\nIts alerts are stored and counted but not posted; when it ends, a summary goes to ${channel(rule.channel)}. ` +
+          `${head}\nIts alerts are stored and counted but not posted; ` +
+            `when it ends, a summary goes to ${channel(rule.channel)}. ` +
             `\`/audit unsilence ${silence.id}\` ends it early. This change is recorded in the audit trail.`,
         );
         return;
@@ -63,7 +81,10 @@ export async function runSilenceCommand(
       case 'unsilence': {
         const ended = await endSilence(db, { ...requester, workspaceId, id: parsed.id });
         if (ended.status === 'not_found') {
-          await tell(`There is no silence #${parsed.id} in workspace \`${part(workspaceId)}\`. \`/audit silences\` lists the running ones.`);
+          await tell(
+            `There is no silence #${parsed.id} in workspace \`${part(workspaceId)}\`. ` +
+              '`/audit silences` lists the running ones.',
+          );
           return;
         }
         if (ended.status === 'already_ended') {
@@ -73,8 +94,10 @@ export async function runSilenceCommand(
         const held = await countHeldBack(db, ended.silence.id);
         log.info({ silenceId: ended.silence.id }, 'unsilenced');
         await tell(
-          `:bell: Silence #${ended.silence.id} (rule \`${part(ended.silence.ruleId)}\`) has ended: its alerts are posted again. ` +
-            `A summary of the ${held === 1 ? '1 alert' : `${held} alerts`} it held back goes to ${channel(ended.silence.channel)}. ` +
+          `:bell: Silence #${ended.silence.id} (rule \`${part(ended.silence.ruleId)}\`) has ended: ` +
+            'its alerts are posted again. ' +
+            `A summary of the ${held === 1 ? '1 alert' : `${held} alerts`} it held back ` +
+            `goes to ${channel(ended.silence.channel)}. ` +
             'This change is recorded in the audit trail.',
         );
         return;
