@@ -52,6 +52,37 @@ const integer = (min: number, max: number) =>
 const optionalSecret = (prefix: string) =>
   z.string().refine((s) => s === '' || s.startsWith(prefix), `must start with "${prefix}"`);
 
+/**
+ * `warehouse=https://app.example.com/warehouses/{id},source=…`: an "Open" link per resource type. Each template must
+ * hold `{id}` and be an http(s) URL once an id is put in; a bad pair is named (templates are not secrets).
+ */
+const resourceUrls = z.string().transform((raw, ctx) => {
+  const templates = new Map<string, string>();
+  for (const item of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const problem = resourceUrlProblem(item);
+    if (problem) {
+      ctx.addIssue({ code: 'custom', message: `"${item.slice(0, 200)}" ${problem}` });
+      continue;
+    }
+    const at = item.indexOf('=');
+    templates.set(item.slice(0, at).trim(), item.slice(at + 1).trim());
+  }
+  return templates;
+});
+
+function resourceUrlProblem(item: string): string | undefined {
+  const at = item.indexOf('=');
+  if (at <= 0) return 'is not a resourceType=https://…{id}… pair';
+  const template = item.slice(at + 1).trim();
+  if (!template.includes('{id}')) return 'has no {id} in its URL template';
+  try {
+    const { protocol } = new URL(template.replaceAll('{id}', 'id'));
+    return protocol === 'https:' || protocol === 'http:' ? undefined : 'must be an https or http URL template';
+  } catch {
+    return 'must be an https or http URL template';
+  }
+}
+
 /** The Ed25519 private key that signs digests; a problem names what is wrong with it, never its content. */
 const signingKey = z.string().transform((raw, ctx) => {
   const parsed = parseSigningKey(raw);
@@ -82,6 +113,7 @@ const envFields = z.object({
   SEGMENT_TRACKING_URL: url(['http:', 'https:']).default('https://api.segment.io/v1'),
   DIGEST_CHANNEL: z.string().trim().default(''),
   DIGEST_SIGNING_KEY: signingKey.optional(),
+  RESOURCE_URLS: resourceUrls.default(new Map()),
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
   ROLES: z
     .string()
@@ -142,6 +174,8 @@ export interface Config {
   segment: { apiUrl: string; apiToken: string; trackingUrl: string };
   /** Signed chain digests (SPEC section 12); off unless both are set. */
   digest: { channel: string; signingKey?: KeyObject };
+  /** RESOURCE_URLS: resource type → URL template holding `{id}`, for the alert's "Open" link. */
+  resourceUrls: ReadonlyMap<string, string>;
   logLevel: (typeof LOG_LEVELS)[number];
   roles: ReadonlySet<RoleName>;
 }
@@ -198,6 +232,7 @@ function toConfig(env: Env): Config {
       trackingUrl: env.SEGMENT_TRACKING_URL.replace(/\/+$/, ''),
     },
     digest: { channel: env.DIGEST_CHANNEL, ...(env.DIGEST_SIGNING_KEY && { signingKey: env.DIGEST_SIGNING_KEY }) },
+    resourceUrls: env.RESOURCE_URLS,
     logLevel: env.LOG_LEVEL,
     roles: new Set(env.ROLES),
   });

@@ -6,14 +6,17 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
-/** What became of a rule's match; `audit_alerts_total{rule,outcome}`. */
+/** What became of a rule's match, and what people did with its alert; `audit_alerts_total{rule,outcome}`. */
 export const ALERT_OUTCOMES = [
   'posted', // Slack accepted the message (or it was found already in the channel after a crash)
   'logged', // no SLACK_BOT_TOKEN: written to the log instead
   'below_threshold', // counted toward the rule's threshold, which it has not reached
   'throttled', // suppressed by the rule's throttle
+  'silenced', // held back by an owner's silence of the rule for that resource
   'failed', // Slack refused it for good (channel_not_found, not_in_channel, invalid_auth, …)
   'retried', // a passing failure; the job is retried
+  'acknowledged', // an owner clicked Acknowledge
+  'reverted', // an owner reverted the alerted change
 ] as const;
 export type AlertOutcome = (typeof ALERT_OUTCOMES)[number];
 

@@ -5,6 +5,8 @@
 import type { RetryOptions, WebClient } from '@slack/web-api';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
+import type { RuleSet } from './alerting/rule-loader.ts';
+import { loadRulesInForce, type RulesInForce } from './alerting/rules-in-force.ts';
 import type { Config, RoleName } from './config.ts';
 import { healthRoutes } from './http/routes/health.ts';
 import { createHttpServer } from './http/server.ts';
@@ -15,7 +17,7 @@ import { type ApiRoleOptions, createApiRole } from './roles/api.ts';
 import { createRelayRole } from './roles/relay.ts';
 import type { Role, SharedInfrastructure } from './roles/role.ts';
 import { createSchedulerRole, type SchedulerRoleOptions } from './roles/scheduler.ts';
-import { createSlackRole } from './roles/slack.ts';
+import { createSlackRole, type SlackRoleOptions } from './roles/slack.ts';
 import { createWorkerRole, type WorkerRoleOptions } from './roles/worker.ts';
 import { createSlackClient } from './slack/client.ts';
 import { outboxLag } from './store/cursors.ts';
@@ -35,7 +37,7 @@ export interface Service {
 }
 
 /** Knobs for tests and benchmarks; production uses the defaults. */
-export interface ServiceOptions extends ApiRoleOptions, WorkerRoleOptions, SchedulerRoleOptions {
+export interface ServiceOptions extends ApiRoleOptions, WorkerRoleOptions, SchedulerRoleOptions, SlackRoleOptions {
   /** WebClient retry policy override (tests use a rapid one). */
   slackRetryConfig?: RetryOptions;
 }
@@ -55,6 +57,7 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
   const http = createHttpServer(logger, metrics);
   const consumerRedis = new Map<string, Redis>();
   let slackClient: WebClient | undefined;
+  let rulesInForce: Promise<RulesInForce> | undefined;
 
   metrics.addGauge('audit_queue_jobs', 'Jobs on the audit-events queue by state', ['state'], async () => {
     const counts = await queues.auditEvents.getJobCounts('waiting', 'active', 'delayed', 'failed');
@@ -90,12 +93,16 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
       });
       return slackClient;
     },
+    async rules(): Promise<RuleSet> {
+      rulesInForce ??= loadRulesInForce(config.rulesDir, logger, metrics);
+      return (await rulesInForce).rules;
+    },
   };
   const factories: Record<RoleName, () => Role> = {
     api: () => createApiRole(shared, options),
     relay: () => createRelayRole(shared),
     scheduler: () => createSchedulerRole(shared, options),
-    slack: () => createSlackRole(shared),
+    slack: () => createSlackRole(shared, options),
     worker: () => createWorkerRole(shared, options),
   };
   const roles = START_ORDER.filter((name) => config.roles.has(name)).map((name) => ({ name, role: factories[name]() }));
@@ -126,6 +133,7 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
         }
       };
       await Promise.race([graceful(), deadline]);
+      (await rulesInForce?.catch(() => undefined))?.close();
       await Promise.allSettled([queues.close(), database.close()]);
       producerRedis.disconnect();
       for (const redis of consumerRedis.values()) redis.disconnect();

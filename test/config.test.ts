@@ -43,4 +43,30 @@ describe('configuration', () => {
     expect(error!.problems.map((p) => p.split(':')[0])).toEqual(['REDIS_URL', 'PORT', 'INGEST_TOKENS', 'SLACK_BOT_TOKEN', 'ROLES']);
     expect(error!.message).not.toContain('no-colon-secret');
   });
+
+  it('reads RESOURCE_URLS as resource type → URL template, and names each bad pair', () => {
+    const config = loadConfig({
+      RESOURCE_URLS: 'warehouse=https://app.segment.com/acme/warehouses/{id}/overview, source=http://intra/src?id={id}',
+    });
+    expect([...config.resourceUrls]).toEqual([
+      ['warehouse', 'https://app.segment.com/acme/warehouses/{id}/overview'],
+      ['source', 'http://intra/src?id={id}'],
+    ]);
+    expect(loadConfig({}).resourceUrls.size).toBe(0);
+
+    let error: ConfigError | undefined;
+    try {
+      const good = 'warehouse=https://x/{id}';
+      const pairs = [good, 'source=https://x/no-id', '=https://x/{id}', 'fn=javascript:alert({id})', 'bare'];
+      loadConfig({ RESOURCE_URLS: pairs.join(',') });
+    } catch (e) {
+      error = e as ConfigError;
+    }
+    expect(error?.problems).toEqual([
+      'RESOURCE_URLS: "source=https://x/no-id" has no {id} in its URL template',
+      'RESOURCE_URLS: "=https://x/{id}" is not a resourceType=https://…{id}… pair',
+      'RESOURCE_URLS: "fn=javascript:alert({id})" must be an https or http URL template',
+      'RESOURCE_URLS: "bare" is not a resourceType=https://…{id}… pair',
+    ]);
+  });
 });

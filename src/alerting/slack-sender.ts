@@ -148,32 +148,10 @@ export class SlackAlertSender {
   async findPosted(channel: string, key: { workspaceId: string; eventId: string; ruleId: string }, sinceMs: number): Promise<PostedAlert | undefined> {
     const channelId = await this.resolveChannelId(channel);
     if (!channelId) return undefined;
-    let cursor: string | undefined;
-    for (let page = 0; page < 10; page++) {
-      const answer = await this.client.conversations.history({
-        channel: channelId,
-        oldest: ((sinceMs - 60_000) / 1000).toFixed(6),
-        include_all_metadata: true,
-        limit: 200,
-        cursor,
-      });
-      for (const message of answer.messages ?? []) {
-        const metadata = message.metadata as { event_type?: string; event_payload?: Record<string, unknown> } | undefined;
-        const payload = metadata?.event_payload;
-        if (
-          metadata?.event_type === ALERT_METADATA_TYPE &&
-          payload?.workspace_id === key.workspaceId &&
-          payload?.event_id === key.eventId &&
-          payload?.rule_id === key.ruleId &&
-          message.ts
-        ) {
-          return { channelId, ts: message.ts };
-        }
-      }
-      cursor = answer.response_metadata?.next_cursor || undefined;
-      if (!cursor) break;
-    }
-    return undefined;
+    const ts = await findMessageByMetadata(this.client, channelId, ALERT_METADATA_TYPE, sinceMs, (payload) =>
+      payload.workspace_id === key.workspaceId && payload.event_id === key.eventId && payload.rule_id === key.ruleId,
+    );
+    return ts ? { channelId, ts } : undefined;
   }
 
   /** A channel ID for a name: given as an ID, learnt from an earlier post, or looked up (channels:read). */
@@ -189,6 +167,38 @@ export class SlackAlertSender {
     this.logger.warn({ channel }, 'could not find the channel to check for an earlier alert');
     return undefined;
   }
+}
+
+/**
+ * The ts of a message in the channel (an ID) posted since `sinceMs` (less a minute of clock skew) whose metadata is of
+ * `eventType` and whose payload `matches`: how a retry finds a post whose answer was lost in a crash. Reads at most
+ * ten pages of history (channels:history, and groups:history for private channels).
+ */
+export async function findMessageByMetadata(
+  client: WebClient,
+  channelId: string,
+  eventType: string,
+  sinceMs: number,
+  matches: (payload: Record<string, unknown>) => boolean,
+): Promise<string | undefined> {
+  let cursor: string | undefined;
+  for (let page = 0; page < 10; page++) {
+    const answer = await client.conversations.history({
+      channel: channelId,
+      oldest: ((sinceMs - 60_000) / 1000).toFixed(6),
+      include_all_metadata: true,
+      limit: 200,
+      cursor,
+    });
+    for (const message of answer.messages ?? []) {
+      const metadata = message.metadata as { event_type?: string; event_payload?: Record<string, unknown> } | undefined;
+      const payload = metadata?.event_type === eventType ? metadata.event_payload : undefined;
+      if (payload && matches(payload) && message.ts) return message.ts;
+    }
+    cursor = answer.response_metadata?.next_cursor || undefined;
+    if (!cursor) break;
+  }
+  return undefined;
 }
 
 /**

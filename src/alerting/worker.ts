@@ -6,13 +6,14 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { AUDIT_EVENTS_QUEUE, auditEventJobSchema, type AuditEventJob } from '../queue/names.ts';
 import { logWorkerErrors } from '../queue/connection.ts';
-import { buildAlertMessage } from '../slack/blocks/alert.ts';
+import { type AlertDetails, buildAlertMessage } from '../slack/blocks/alert.ts';
 import { claimAlert, markAlertFailed, markAlertLogged, markAlertSent, recordAlertError } from '../store/alerts.ts';
 import type { Db } from '../store/db.ts';
 import { getEvent } from '../store/queries.ts';
 import { groupKey, matchRule } from './match.ts';
 import type { RuleSet } from './rule-loader.ts';
 import type { Rule } from './rules/types.ts';
+import { holdBackIfSilenced } from './silences.ts';
 import { PermanentSlackError, type SlackAlertSender } from './slack-sender.ts';
 import { acquireThrottle, recordThresholdMatch } from './window-state.ts';
 
@@ -27,6 +28,8 @@ export interface AlertWorkerDeps {
   /** Undefined without SLACK_BOT_TOKEN: alerts are written to the log. */
   sender: SlackAlertSender | undefined;
   revertEnabled: boolean;
+  /** What makes an alert easier to read (the actor's Slack mention, an "Open" link), found just before posting. */
+  alertDetails?: (event: StoredEvent) => Promise<AlertDetails>;
   logger: Logger;
   metrics: Metrics;
   workerOptions?: Partial<WorkerOptions>;
@@ -34,7 +37,6 @@ export interface AlertWorkerDeps {
 
 export function createAlertWorker(deps: AlertWorkerDeps): Worker<AuditEventJob> {
   const statePrefix = `${deps.prefix}:rule-state:`;
-  deps.metrics.trackRules(() => deps.rules.current().map((rule) => rule.id));
 
   async function alertFor(rule: Rule, event: StoredEvent, log: Logger): Promise<void> {
     if (rule.threshold) {
@@ -53,10 +55,13 @@ export function createAlertWorker(deps: AlertWorkerDeps): Worker<AuditEventJob> 
         return;
       }
     }
+    // Silences: after threshold and throttle (their state has advanced), before anything is posted.
+    if (await holdBackIfSilenced(deps, rule, event, log)) return;
     const key = { workspaceId: event.workspaceId, eventId: event.id, ruleId: rule.id };
     const { row, fresh } = await claimAlert(deps.db, { ...key, channel: rule.channel });
     if (row.status !== 'pending') return; // sent, logged or permanently failed by an earlier attempt
-    const message = buildAlertMessage({ event, rule, revertEnabled: deps.revertEnabled });
+    const details = await deps.alertDetails?.(event);
+    const message = buildAlertMessage({ event, rule, revertEnabled: deps.revertEnabled, ...details });
 
     if (!deps.sender) {
       log.warn({ channel: rule.channel, alert: { channel: rule.channel, ...message } }, 'alert (SLACK_BOT_TOKEN is not set, so it was not posted)');

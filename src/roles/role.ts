@@ -2,6 +2,7 @@
 import type { WebClient } from '@slack/web-api';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
+import type { RuleSet } from '../alerting/rule-loader.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
@@ -30,4 +31,9 @@ export interface SharedInfrastructure {
   redis(purpose: 'bullmq' | 'rule-state'): Redis;
   /** The one Web API client for SLACK_BOT_TOKEN, made on first use; undefined without a token. */
   slackClient(): WebClient | undefined;
+  /**
+   * The rules in RULES_DIR, loaded on first use and watched from then on, shared by the roles of the process (the
+   * worker alerts with them, the slack role checks rule ids and channels); rejects on invalid rules.
+   */
+  rules(): Promise<RuleSet>;
 }

@@ -1,14 +1,21 @@
 /**
- * The worker role: the alert worker (rules → Slack, or the log without a bot token), the export worker that
- * uploads `/audit export` CSVs, and audit forwarding to Segment.
+ * The worker role: the alert worker (rules → Slack, or the log without a bot token), the summaries of ended
+ * silences, the export worker that uploads `/audit export` CSVs, and audit forwarding to Segment.
  */
-import { createHash } from 'node:crypto';
 import type { Worker, WorkerOptions } from 'bullmq';
-import { loadRuleSet, type RuleSet, type RulesWatcher, watchRules } from '../alerting/rule-loader.ts';
+import type { StoredEvent } from '../events.ts';
+import {
+  createSilenceSummaries,
+  type SilenceSummaries,
+  type SilenceSummaryOptions,
+} from '../alerting/silence-summaries.ts';
 import { SlackAlertSender } from '../alerting/slack-sender.ts';
 import { createAlertWorker } from '../alerting/worker.ts';
 import { AuditForwarder, type ForwarderOptions } from '../forwarding/forwarder.ts';
 import { createExportWorker } from '../export/worker.ts';
+import type { AlertDetails } from '../slack/blocks/alert.ts';
+import { resourceUrl } from '../slack/resource-links.ts';
+import { createSlackUserLookup, type SlackUserLookupOptions } from '../slack/user-lookup.ts';
 import { knownChannelId } from '../store/alerts.ts';
 import type { Role, SharedInfrastructure } from './role.ts';
 
@@ -18,13 +25,17 @@ export interface WorkerRoleOptions {
   slackMinIntervalMs?: number;
   /** Audit forwarding timers and limits (tests use short sweeps and backoffs). */
   forwarding?: Omit<ForwarderOptions, 'trackingUrl' | 'onBatch'>;
+  /** Silence summaries: how often to look for ended silences (tests use a short interval). */
+  silenceSummaries?: SilenceSummaryOptions;
+  /** The actor mention's users.lookupByEmail cache and wait. */
+  userLookup?: Omit<SlackUserLookupOptions, 'client' | 'logger'>;
 }
 
 export function createWorkerRole(shared: SharedInfrastructure, options: WorkerRoleOptions = {}): Role {
   const { config, database, metrics } = shared;
   const log = shared.logger.child({ role: 'worker' });
   const workers: Worker[] = [];
-  let rulesWatcher: RulesWatcher | undefined;
+  let summaries: SilenceSummaries | undefined;
 
   const forwarder = new AuditForwarder(database.db, database.sql, log.child({ component: 'forwarding' }), {
     ...options.forwarding,
@@ -37,18 +48,18 @@ export function createWorkerRole(shared: SharedInfrastructure, options: WorkerRo
 
   /** Loads the rules (refusing to start on invalid ones), watches them, and starts the alert and export workers. */
   async function startAlerting(): Promise<void> {
-    const rules = await loadRuleSet(config.rulesDir);
-    const ids = rules.current().map((r) => r.id);
-    log.info({ rules: ids, fingerprint: fingerprint(rules) }, `loaded ${ids.length} rules from ${config.rulesDir}`);
-    rulesWatcher = watchRules(config.rulesDir, log, (next) => {
-      rules.replace(next);
-      log.info({ fingerprint: fingerprint(rules) }, 'rule set fingerprint');
-    });
+    const rules = await shared.rules();
     const connection = shared.redis('bullmq');
     const stateRedis = shared.redis('rule-state');
     const client = shared.slackClient();
     let sender: SlackAlertSender | undefined;
+    let alertDetails: ((event: StoredEvent) => Promise<AlertDetails>) | undefined;
     if (client) {
+      const users = createSlackUserLookup({ client, logger: log, ...options.userLookup });
+      alertDetails = async (event) => ({
+        actorSlackUserId: event.actor.email ? await users.slackUserFor(event.actor.email) : undefined,
+        resourceUrl: resourceUrl(config.resourceUrls, event.resource),
+      });
       sender = new SlackAlertSender(client, log, metrics, {
         minIntervalMs: options.slackMinIntervalMs,
         lookupChannelId: (channel) => knownChannelId(database.db, channel),
@@ -68,11 +79,15 @@ export function createWorkerRole(shared: SharedInfrastructure, options: WorkerRo
         rules,
         sender,
         revertEnabled: Boolean(config.segment.apiToken),
+        alertDetails,
         logger: log,
         metrics,
         workerOptions: options.alertWorker,
       }),
     );
+    const summaryOptions = options.silenceSummaries;
+    summaries = createSilenceSummaries({ db: database.db, client, rules, logger: log, options: summaryOptions });
+    summaries.start();
   }
 
   return {
@@ -81,18 +96,8 @@ export function createWorkerRole(shared: SharedInfrastructure, options: WorkerRo
       await forwarder.start();
     },
     async stop() {
-      rulesWatcher?.close();
       await forwarder.stop();
-      await Promise.all(workers.map((worker) => worker.close()));
+      await Promise.all([...workers.map((worker) => worker.close()), summaries?.stop()]);
     },
   };
-}
-
-/** A short hash of the rule set, logged at load and reload, so operators can compare worker processes. */
-function fingerprint(rules: RuleSet): string {
-  const content = JSON.stringify(
-    rules.current().map(({ file: _file, line: _line, ...rule }) => rule),
-    (_key, value: unknown) => (value instanceof RegExp ? value.source : value),
-  );
-  return createHash('sha256').update(content).digest('hex').slice(0, 12);
 }

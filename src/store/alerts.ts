@@ -1,7 +1,11 @@
-/** The alert records: claimed before a post, marked after it. */
+/** The alert records: claimed before a post, marked after it, acknowledged from Slack, listed on the App Home. */
 import { and, desc, eq, isNotNull, sql } from 'drizzle-orm';
-import type { DbOrTx } from './db.ts';
-import { alerts, type AlertRow } from './schema/index.ts';
+import type { Actor, StoredEvent } from '../events.ts';
+import { appendEvents } from './append.ts';
+import type { Db, DbOrTx } from './db.ts';
+import { notifyHomeChanged } from './home-changes.ts';
+import { rowToEvent } from './rows.ts';
+import { alerts, type AlertRow, events, reverts } from './schema/index.ts';
 
 export interface AlertKey {
   workspaceId: string;
@@ -30,6 +34,7 @@ const whereKey = (key: AlertKey) =>
 
 export async function markAlertSent(db: DbOrTx, key: AlertKey, sent: { channelId: string; ts: string }): Promise<void> {
   await db.update(alerts).set({ status: 'sent', channelId: sent.channelId, ts: sent.ts, sentAt: new Date(), error: null }).where(whereKey(key));
+  await notifyHomeChanged(db, key.workspaceId);
 }
 
 export async function markAlertFailed(db: DbOrTx, key: AlertKey, error: string): Promise<void> {
@@ -57,4 +62,105 @@ export async function knownChannelId(db: DbOrTx, channel: string): Promise<strin
 
 export function getAlert(db: DbOrTx, key: AlertKey) {
   return db.select().from(alerts).where(whereKey(key)).then((rows) => rows[0]);
+}
+
+/** The alert a Slack message shows, found by the message's channel and ts (what a click on it names). */
+export async function alertByMessage(
+  db: DbOrTx,
+  message: { channelId: string; ts: string },
+): Promise<AlertRow | undefined> {
+  const [row] = await db
+    .select()
+    .from(alerts)
+    .where(and(eq(alerts.channelId, message.channelId), eq(alerts.ts, message.ts)))
+    .orderBy(alerts.createdAt)
+    .limit(1);
+  return row;
+}
+
+/** Audit event type of an acknowledgement: outside the catalog, so category Other. */
+export const ALERT_ACKNOWLEDGED_TYPE = 'Alert Acknowledged';
+
+export type Acknowledgement =
+  | { status: 'acknowledged'; at: Date; eventId: string }
+  | { status: 'already_acknowledged'; by: string; at: Date }
+  | { status: 'not_found' };
+
+/**
+ * Marks the alert acknowledged by a Slack user, once however many clicks; the `Alert Acknowledged` audit event (on
+ * the alerted event's resource, so that resource's trail shows it) commits with the mark.
+ */
+export async function acknowledgeAlert(
+  db: Db,
+  key: AlertKey,
+  request: { actor: Actor & { type: 'user' }; context?: Record<string, unknown> },
+): Promise<Acknowledgement> {
+  return db.transaction(async (tx) => {
+    const [row] = await tx.select().from(alerts).where(whereKey(key)).for('update');
+    if (!row) return { status: 'not_found' };
+    if (row.acknowledgedBy && row.acknowledgedAt) {
+      return { status: 'already_acknowledged', by: row.acknowledgedBy, at: row.acknowledgedAt };
+    }
+    const [event] = await tx
+      .select()
+      .from(events)
+      .where(and(eq(events.workspaceId, key.workspaceId), eq(events.id, key.eventId)));
+    const at = new Date();
+    await tx.update(alerts).set({ acknowledgedBy: request.actor.id, acknowledgedAt: at }).where(whereKey(key));
+    const { stored } = await appendEvents(tx, key.workspaceId, [
+      {
+        type: ALERT_ACKNOWLEDGED_TYPE,
+        actor: request.actor,
+        resource: event ? rowToEvent(event).resource : { type: 'alert', id: key.eventId },
+        ...(request.context && { context: request.context }),
+        metadata: { alertedEventId: key.eventId, ruleId: key.ruleId, ...(event && { alertedType: event.type }) },
+      },
+    ]);
+    await notifyHomeChanged(tx, key.workspaceId);
+    return { status: 'acknowledged', at, eventId: stored[0]!.id };
+  });
+}
+
+/** What became of an alert, for the App Home: the last of these that happened wins. */
+export type AlertState = 'posting' | 'posted' | 'logged' | 'failed' | 'silenced' | 'acknowledged' | 'reverted';
+
+export interface AlertWithState {
+  alert: AlertRow;
+  event: StoredEvent;
+  state: AlertState;
+  /** Who reverted the event, when it was. */
+  revertedBy?: string;
+}
+
+/** The workspace's latest alerts, newest first, each with its event and its state. */
+export async function latestAlerts(db: DbOrTx, workspaceId: string, limit: number): Promise<AlertWithState[]> {
+  const rows = await db
+    .select({ alert: alerts, event: events, revertStatus: reverts.status, revertedBy: reverts.requestedBy })
+    .from(alerts)
+    .innerJoin(events, and(eq(events.workspaceId, alerts.workspaceId), eq(events.id, alerts.eventId)))
+    .leftJoin(reverts, and(eq(reverts.workspaceId, alerts.workspaceId), eq(reverts.eventId, alerts.eventId)))
+    .where(eq(alerts.workspaceId, workspaceId))
+    .orderBy(desc(alerts.createdAt), desc(events.seq))
+    .limit(limit);
+  return rows.map(({ alert, event, revertStatus, revertedBy }) => ({
+    alert,
+    event: rowToEvent(event),
+    state: alertState(alert, revertStatus === 'done'),
+    ...(revertStatus === 'done' && revertedBy && { revertedBy }),
+  }));
+}
+
+function alertState(alert: AlertRow, reverted: boolean): AlertState {
+  if (reverted) return 'reverted';
+  if (alert.acknowledgedAt) return 'acknowledged';
+  switch (alert.status) {
+    case 'sent':
+      return 'posted';
+    case 'silenced':
+    case 'logged':
+    case 'failed':
+      return alert.status;
+    default:
+      return 'posting';
+  }
 }

@@ -106,8 +106,9 @@ describe('alerts', () => {
       if (shown !== 'token') expect(json).toContain(shown);
     }
     const buttons = body.blocks.find((b) => b.type === 'actions')!.elements!;
-    expect(buttons.map((b) => b.action_id)).toEqual(['audit_show_trail', 'audit_revert']);
-    expect(buttons[1]).toMatchObject({ style: 'danger', confirm: expect.anything() });
+    const controls = ['audit_acknowledge', 'audit_show_trail', 'audit_revert', 'audit_silence'];
+    expect(buttons.map((b) => b.action_id)).toEqual(controls);
+    expect(buttons[2]).toMatchObject({ style: 'danger', confirm: expect.anything() });
     expect(body.metadata.event_payload).toEqual({ workspace_id: 'acme', event_id: e.id, rule_id: 'warehouse-disabled' });
 
     await expect.poll(() => getAlert(app.service.database.db, { workspaceId: 'acme', eventId: e.id, ruleId: 'warehouse-disabled' }).then((a) => a?.status)).toBe('sent');

@@ -4,10 +4,20 @@ import {
   BLOCK_KIT_LIMITS,
   buildAlertMessage,
   parseAlertButtonValue,
+  SILENCE_DURATIONS,
+  withAlertStatus,
+  withoutAlertControl,
   type AlertMessage,
   type AlertRule,
 } from '../../src/slack/blocks/alert.ts';
-import { REVERT_ACTION, SHOW_TRAIL_ACTION } from '../../src/slack/ids.ts';
+import {
+  ACKNOWLEDGE_ACTION,
+  OPEN_LINK_ACTION,
+  REVERT_ACTION,
+  SHOW_TRAIL_ACTION,
+  SILENCE_ACTION,
+} from '../../src/slack/ids.ts';
+import { resourceUrl } from '../../src/slack/resource-links.ts';
 import { startFakeSlack } from '../helpers/fake-slack.ts';
 import { storedEvent } from '../helpers/stored-event.ts';
 
@@ -29,9 +39,12 @@ interface ButtonLike {
   type: string;
   action_id?: string;
   value?: string;
+  url?: string;
   style?: string;
   text: TextObject;
   confirm?: { title: TextObject; text: TextObject; confirm: TextObject; deny: TextObject; style?: string };
+  placeholder?: TextObject;
+  options?: { text: TextObject; value: string }[];
 }
 
 /** Every text object in the message, with the Block Kit limit that applies to it. */
@@ -48,6 +61,14 @@ function textsWithLimits(message: AlertMessage): { text: string; limit: number }
     }
     if (block.type === 'actions') {
       for (const button of block.elements as ButtonLike[]) {
+        if (button.type === 'static_select') {
+          found.push({ text: button.placeholder!.text, limit: BLOCK_KIT_LIMITS.selectPlaceholder });
+          for (const option of button.options!) {
+            found.push({ text: option.text.text, limit: BLOCK_KIT_LIMITS.optionText });
+            found.push({ text: option.value, limit: BLOCK_KIT_LIMITS.optionValue });
+          }
+          continue;
+        }
         found.push({ text: button.text.text, limit: BLOCK_KIT_LIMITS.buttonText });
         found.push({ text: button.value ?? '', limit: BLOCK_KIT_LIMITS.buttonValue });
         if (button.confirm) {
@@ -62,10 +83,16 @@ function textsWithLimits(message: AlertMessage): { text: string; limit: number }
   return found;
 }
 
-function buttons(message: AlertMessage): ButtonLike[] {
+function controls(message: AlertMessage): ButtonLike[] {
   const actions = (message.blocks as unknown as Record<string, unknown>[]).find((b) => b.type === 'actions');
   return (actions?.elements as ButtonLike[] | undefined) ?? [];
 }
+
+function control(message: AlertMessage, actionId: string): ButtonLike | undefined {
+  return controls(message).find((c) => c.action_id === actionId);
+}
+
+const ids = (message: AlertMessage) => controls(message).map((c) => c.action_id);
 
 /** Every `<…>` Slack would parse, in blocks and fallback text alike. */
 function controlSequences(message: AlertMessage): string[] {
@@ -79,7 +106,7 @@ describe('buildAlertMessage', () => {
     expect(message.blocks[0]).toEqual({ type: 'header', text: { type: 'plain_text', text: 'Warehouses Disabled', emoji: true } });
     const fields = ((message.blocks[1] as { fields: TextObject[] }).fields).map((f) => f.text);
     expect(fields).toEqual([
-      '*Actor*\nJane Doe (jane@acme.com)\n`usr_1` · user',
+      '*Actor*\nJane Doe (jane@acme.com) · user',
       '*Resource*\nProd Snowflake\nwarehouse · `wh_1`',
       '*Workspace*\n`ws_1`',
       '*Time*\n<!date^1795600800^{date_short_pretty} {time}|2026-11-25T10:00:00.000Z>',
@@ -87,6 +114,30 @@ describe('buildAlertMessage', () => {
       '*Severity*\n:rotating_light: critical',
     ]);
     expect(JSON.stringify(message.blocks)).toContain('• *enabled*: `true` → `false`');
+  });
+
+  it('keeps internal ids (event id, actor id, seq) out of the fields, in the context line', () => {
+    const message = buildAlertMessage({ event: event(), rule, revertEnabled: true });
+    const fields = JSON.stringify((message.blocks[1] as { fields: TextObject[] }).fields);
+    expect(fields).not.toContain('evt_01');
+    expect(fields).not.toContain('usr_1');
+    const context = message.blocks.find((b) => b.type === 'context') as { elements: TextObject[] };
+    expect(context.elements[0]!.text).toBe('Event `evt_01` · actor `usr_1` · Warehouses · seq 42');
+  });
+
+  it('shows the actor as a Slack mention when their email belongs to a Slack user', () => {
+    const message = buildAlertMessage({ event: event(), rule, revertEnabled: true, actorSlackUserId: 'U0JANE' });
+    const fields = (message.blocks[1] as { fields: TextObject[] }).fields;
+    expect(fields[0]!.text).toBe('*Actor*\n<@U0JANE> (Jane Doe) · user');
+    // Only an ID Slack could have given becomes markup.
+    const forged = buildAlertMessage({ event: event(), rule, revertEnabled: true, actorSlackUserId: 'U1> <!channel' });
+    expect(JSON.stringify(forged.blocks)).not.toContain('<!channel');
+  });
+
+  it('shows an actor with neither name nor email by id', () => {
+    const tokenEvent = event({ actor: { type: 'token', id: 'tok_9' } });
+    const message = buildAlertMessage({ event: tokenEvent, rule, revertEnabled: true });
+    expect((message.blocks[1] as { fields: TextObject[] }).fields[0]!.text).toBe('*Actor*\n`tok_9` · token');
   });
 
   it('gives notifications a fallback text naming type, resource and actor', () => {
@@ -196,39 +247,69 @@ describe('buildAlertMessage', () => {
   });
 
   describe('buttons', () => {
-    it('offers Show trail and a danger Revert with a confirm naming the inverse change', () => {
-      const [trail, revert] = buttons(buildAlertMessage({ event: event(), rule, revertEnabled: true }));
+    it('offers Acknowledge, Show trail, a danger Revert with a confirm naming the inverse change, and Silence…', () => {
+      const message = buildAlertMessage({ event: event(), rule, revertEnabled: true });
+      expect(ids(message)).toEqual([ACKNOWLEDGE_ACTION, SHOW_TRAIL_ACTION, REVERT_ACTION, SILENCE_ACTION]);
+      const [acknowledge, trail, revert] = controls(message);
 
+      expect(acknowledge).toMatchObject({ text: { text: 'Acknowledge' }, style: 'primary' });
       expect(trail).toMatchObject({ action_id: SHOW_TRAIL_ACTION, text: { text: 'Show trail' } });
-      expect(parseAlertButtonValue(trail?.value)).toEqual({ w: 'ws_1', e: 'evt_01' });
+      const value = { w: 'ws_1', e: 'evt_01', r: 'warehouse-disabled' };
+      for (const button of [acknowledge, trail, revert]) expect(parseAlertButtonValue(button?.value)).toEqual(value);
       expect(revert).toMatchObject({ action_id: REVERT_ACTION, style: 'danger', text: { text: 'Revert' } });
-      expect(parseAlertButtonValue(revert?.value)).toEqual({ w: 'ws_1', e: 'evt_01' });
       expect(revert?.confirm).toMatchObject({ confirm: { text: 'Revert' }, deny: { text: 'Cancel' } });
       expect(revert?.confirm?.text.text).toBe(
         'This enables the warehouse “Prod Snowflake” in Segment again and records a “Warehouses Enabled” event.',
       );
     });
 
+    const withoutRevert = [ACKNOWLEDGE_ACTION, SHOW_TRAIL_ACTION, SILENCE_ACTION];
+
     it('offers no Revert when SEGMENT_API_TOKEN is not set', () => {
-      const actions = buttons(buildAlertMessage({ event: event(), rule, revertEnabled: false }));
-      expect(actions.map((b) => b.action_id)).toEqual([SHOW_TRAIL_ACTION]);
+      expect(ids(buildAlertMessage({ event: event(), rule, revertEnabled: false }))).toEqual(withoutRevert);
     });
 
     it('offers no Revert when the rule does not allow it', () => {
-      const actions = buttons(buildAlertMessage({ event: event(), rule: { ...rule, revert: false }, revertEnabled: true }));
-      expect(actions.map((b) => b.action_id)).toEqual([SHOW_TRAIL_ACTION]);
+      const noRevert = { ...rule, revert: false };
+      expect(ids(buildAlertMessage({ event: event(), rule: noRevert, revertEnabled: true }))).toEqual(withoutRevert);
     });
 
     it('never offers Revert for a Deleted event', () => {
       const deleted = event({ type: 'Source Deleted', category: 'Source', resource: { type: 'source', id: 'src_1' }, changes: null });
-      const actions = buttons(buildAlertMessage({ event: deleted, rule, revertEnabled: true }));
-      expect(actions.map((b) => b.action_id)).toEqual([SHOW_TRAIL_ACTION]);
+      expect(ids(buildAlertMessage({ event: deleted, rule, revertEnabled: true }))).toEqual(withoutRevert);
     });
 
     it('never offers Revert for a Modified event without changes.before', () => {
       const modified = event({ type: 'Source Modified', category: 'Source', resource: { type: 'source', id: 'src_1' }, changes: { after: { name: 'new' } } });
-      const actions = buttons(buildAlertMessage({ event: modified, rule, revertEnabled: true }));
-      expect(actions.map((b) => b.action_id)).toEqual([SHOW_TRAIL_ACTION]);
+      expect(ids(buildAlertMessage({ event: modified, rule, revertEnabled: true }))).toEqual(withoutRevert);
+    });
+
+    it('offers a Silence… menu of 1 hour, 8 hours, 24 hours and 7 days', () => {
+      const silence = control(buildAlertMessage({ event: event(), rule, revertEnabled: true }), SILENCE_ACTION);
+      expect(silence).toMatchObject({ type: 'static_select', placeholder: { type: 'plain_text', text: 'Silence…' } });
+      expect(silence?.options?.map((o) => [o.text.text, o.value])).toEqual([
+        ['for 1 hour', '1h'],
+        ['for 8 hours', '8h'],
+        ['for 24 hours', '24h'],
+        ['for 7 days', '7d'],
+      ]);
+      expect(SILENCE_DURATIONS.map((d) => d.value)).toEqual(['1h', '8h', '24h', '7d']);
+    });
+
+    it('offers an Open link from RESOURCE_URLS, with the resource id URL-encoded', () => {
+      const templates = new Map([['warehouse', 'https://app.example.com/wh/{id}/overview']]);
+      const url = resourceUrl(templates, { type: 'warehouse', id: 'wh 1/../x?y' });
+      expect(url).toBe('https://app.example.com/wh/wh%201%2F..%2Fx%3Fy/overview');
+      const message = buildAlertMessage({ event: event(), rule, revertEnabled: true, resourceUrl: url });
+      expect(control(message, OPEN_LINK_ACTION)).toEqual({
+        type: 'button',
+        action_id: OPEN_LINK_ACTION,
+        text: { type: 'plain_text', text: 'Open' },
+        url,
+      });
+      expect(resourceUrl(templates, { type: 'source', id: 'src_1' })).toBeUndefined();
+      const plain = buildAlertMessage({ event: event(), rule, revertEnabled: true });
+      expect(control(plain, OPEN_LINK_ACTION)).toBeUndefined();
     });
 
     it('offers Revert for a Modified event with changes.before, naming the fields it restores', () => {
@@ -238,7 +319,7 @@ describe('buildAlertMessage', () => {
         resource: { type: 'source', id: 'src_1', name: 'Website' },
         changes: { before: { name: 'Old', settings: { a: 1 }, unrelated: true }, after: { name: 'New' } },
       });
-      const [, revert] = buttons(buildAlertMessage({ event: modified, rule, revertEnabled: true }));
+      const revert = control(buildAlertMessage({ event: modified, rule, revertEnabled: true }), REVERT_ACTION);
       expect(revert?.confirm?.text.text).toBe(
         'This sets name, settings of the source “Website” back to their values before this change and records a “Source Modified” event.',
       );
@@ -247,8 +328,39 @@ describe('buildAlertMessage', () => {
 
   it('reads back only button values it made', () => {
     expect(parseAlertButtonValue('{"w":"ws_1","e":"evt_1"}')).toEqual({ w: 'ws_1', e: 'evt_1' });
+    expect(parseAlertButtonValue('{"w":"ws_1","e":"evt_1","r":"r1"}')).toEqual({ w: 'ws_1', e: 'evt_1', r: 'r1' });
     expect(parseAlertButtonValue('{"w":1}')).toBeUndefined();
     expect(parseAlertButtonValue('not json')).toBeUndefined();
     expect(parseAlertButtonValue(undefined)).toBeUndefined();
+  });
+});
+
+describe('status lines on an alert', () => {
+  const blocks = buildAlertMessage({ event: event(), rule, revertEnabled: true }).blocks;
+  const statusTexts = (list: readonly { type: string; block_id?: string }[]) =>
+    list
+      .filter((b) => b.block_id?.startsWith('audit_'))
+      .map((b) => [b.block_id, (b as unknown as { elements: TextObject[] }).elements[0]!.text]);
+
+  it('puts each status just above the buttons, in one order whatever came first, replacing, not stacking', () => {
+    const ackFirst = withAlertStatus(withAlertStatus(blocks, 'acknowledged', 'ack'), 'reverted', 'rev');
+    const revertFirst = withAlertStatus(withAlertStatus(blocks, 'reverted', 'rev'), 'acknowledged', 'ack');
+    expect(ackFirst).toEqual(revertFirst);
+    expect(statusTexts(ackFirst)).toEqual([['audit_acknowledged', 'ack'], ['audit_outcome', 'rev']]);
+    expect(ackFirst.at(-1)?.type).toBe('actions');
+
+    const again = withAlertStatus(ackFirst, 'reverted', 'rev 2');
+    expect(statusTexts(again)).toEqual([['audit_acknowledged', 'ack'], ['audit_outcome', 'rev 2']]);
+    expect(again).toHaveLength(ackFirst.length);
+  });
+
+  it('removes one control and keeps the rest; an emptied row goes', () => {
+    const withoutAck = withoutAlertControl(blocks, ACKNOWLEDGE_ACTION);
+    const row = withoutAck.find((b) => b.type === 'actions') as { elements: { action_id: string }[] };
+    expect(row.elements.map((e) => e.action_id)).toEqual([SHOW_TRAIL_ACTION, REVERT_ACTION, SILENCE_ACTION]);
+    const all = [ACKNOWLEDGE_ACTION, SHOW_TRAIL_ACTION, REVERT_ACTION, SILENCE_ACTION];
+    const bare = all.reduce(withoutAlertControl, blocks);
+    expect(bare.some((b) => b.type === 'actions')).toBe(false);
+    expect(withAlertStatus(bare, 'acknowledged', 'ack').at(-1)).toMatchObject({ block_id: 'audit_acknowledged' });
   });
 });

@@ -3,6 +3,7 @@ import { buildHelpBlocks } from '../../src/slack/blocks/help.ts';
 import { describeFilters } from '../../src/slack/command/describe.ts';
 import { FILTER_KEYS } from '../../src/slack/command/filters.ts';
 import { parseCommandText } from '../../src/slack/command/parse.ts';
+import { checkRuleId } from '../../src/slack/command/silence.ts';
 
 const NOW = new Date('2026-11-25T10:00:00.000Z');
 const DAY = 86_400_000;
@@ -246,6 +247,60 @@ describe('parseCommandText: errors name the token', () => {
   });
 });
 
+describe('parseCommandText: silences', () => {
+  it('reads silences, silence and unsilence', () => {
+    expect(parseCommandText('silences')).toEqual({ kind: 'silences' });
+    expect(parseCommandText('silence warehouse-disabled for:8h')).toEqual({
+      kind: 'silence',
+      ruleId: 'warehouse-disabled',
+      duration: '8h',
+      durationMs: 8 * 3_600_000,
+    });
+    expect(parseCommandText('SILENCE warehouse-disabled resource:"wh 1" for:30m')).toEqual({
+      kind: 'silence',
+      ruleId: 'warehouse-disabled',
+      resourceId: 'wh 1',
+      duration: '30m',
+      durationMs: 30 * 60_000,
+    });
+    expect(parseCommandText('unsilence 12')).toEqual({ kind: 'unsilence', id: 12 });
+    expect(parseCommandText('unsilence #12')).toEqual({ kind: 'unsilence', id: 12 });
+  });
+
+  it.each([
+    ['silence', 'silence needs a rule id'],
+    ['silence warehouse-disabled', 'silence needs for:<duration>'],
+    ['silence warehouse-disabled for:8', '"for:8" is not a duration: use a whole number followed by s, m, h or d'],
+    ['silence warehouse-disabled for:0h', '"for:0h" is not a duration'],
+    ['silence warehouse-disabled for:91d', '"for:91d" is too long: a silence lasts at most 90d'],
+    ['silence warehouse-disabled for:8h for:1h', 'for: is given twice'],
+    ['silence warehouse-disabled resource: for:1h', 'resource: needs a resource id'],
+    ['silence warehouse-disabled resorce:wh_1 for:1h', 'unknown option "resorce:wh_1" — did you mean resource:?'],
+    ['silence a b for:1h', '"b" is not understood'],
+    ['silences now', 'silences takes nothing more (got "now")'],
+    ['unsilence', 'unsilence needs a silence id'],
+    ['unsilence 0', '"0" is not a silence id'],
+    ['unsilence 1 2', 'unsilence takes one silence id (got "2" too)'],
+    ['unsilence id:1', '"id:1" is not a silence id'],
+  ])('refuses %j: %s', (text, message) => {
+    expect(errorOf(text)).toContain(message);
+  });
+
+  it('suggests the subcommand for a misspelt one', () => {
+    expect(errorOf('unsilense 12')).toContain('did you mean /audit unsilence?');
+  });
+
+  it('checks a rule id against the rules in force, naming the nearest', () => {
+    const ids = ['warehouse-disabled', 'source-deleted', 'mass-deletion'];
+    expect(checkRuleId('source-deleted', ids)).toBeUndefined();
+    expect(checkRuleId('source-delted', ids)).toBe('unknown rule id "source-delted" — did you mean source-deleted?');
+    expect(checkRuleId('nothing-like-it', ids)).toBe(
+      'unknown rule id "nothing-like-it" — rules are warehouse-disabled, source-deleted, mass-deletion',
+    );
+    expect(checkRuleId('x', [])).toBe('unknown rule id "x" — no rules are loaded');
+  });
+});
+
 describe('describeFilters', () => {
   it('summarises filters in one line, dates alone at midnight and to the minute otherwise', () => {
     expect(
@@ -271,7 +326,8 @@ describe('buildHelpBlocks', () => {
     const all = JSON.stringify(help.blocks);
 
     expect(help.text).toContain('/audit');
-    for (const example of ['/audit type:\\"Warehouses Disabled\\" since:7d', '/audit export', '/audit forward status', '/audit forward off', '--since 7d']) {
+    const examples = ['/audit type:\\"Warehouses Disabled\\" since:7d', '/audit export', '/audit forward status'];
+    for (const example of [...examples, '/audit forward off', '--since 7d', '/audit silences', '/audit unsilence']) {
       expect(all).toContain(example);
     }
     for (const key of FILTER_KEYS) expect(all).toContain(`${key}:`);

@@ -3,7 +3,7 @@ import type { types } from '@slack/bolt';
 import type { Severity } from '../../alerting/rules/types.ts';
 import { RESOURCE_NOUN, revertPlanFor, type RevertPlan } from '../../catalog.ts';
 import type { JsonObject, StoredEvent } from '../../events.ts';
-import { REVERT_ACTION, SHOW_TRAIL_ACTION } from '../ids.ts';
+import { ACKNOWLEDGE_ACTION, OPEN_LINK_ACTION, REVERT_ACTION, SHOW_TRAIL_ACTION, SILENCE_ACTION } from '../ids.ts';
 import { escapeMrkdwn, slackDate, truncate } from '../mrkdwn.ts';
 
 /** The parts of a rule the alert shows or obeys. */
@@ -16,11 +16,19 @@ export interface AlertRule {
   revert: boolean;
 }
 
-export interface AlertInput {
+export interface AlertInput extends AlertDetails {
   event: StoredEvent;
   rule: AlertRule;
   /** Whether SEGMENT_API_TOKEN is set: without it a Revert click could only fail. */
   revertEnabled: boolean;
+}
+
+/** What makes an alert easier to read, found just before it is posted. */
+export interface AlertDetails {
+  /** The Slack user the actor's email belongs to (users.lookupByEmail): shown as a mention. */
+  actorSlackUserId?: string | undefined;
+  /** RESOURCE_URLS' link for the resource: an "Open" button. */
+  resourceUrl?: string | undefined;
 }
 
 /** Message metadata `event_type` of an alert; conversations.history with it tells whether one was already posted. */
@@ -37,11 +45,34 @@ export interface AlertMessage {
   metadata: AlertMetadata;
 }
 
-/** What the Show trail and Revert buttons carry: which event to act on, in few characters. */
+/** What the alert's buttons carry: which event (and which rule's alert of it) to act on, in few characters. */
 export interface AlertButtonValue {
   w: string;
   e: string;
+  /** The rule; absent on alerts posted before Acknowledge existed. */
+  r?: string;
 }
+
+/** The durations the alert's Silence menu offers, as its option values. */
+export const SILENCE_DURATIONS = [
+  { value: '1h', label: '1 hour' },
+  { value: '8h', label: '8 hours' },
+  { value: '24h', label: '24 hours' },
+  { value: '7d', label: '7 days' },
+] as const;
+
+/**
+ * The status lines owners' actions add to an alert, each a context block with its own block_id: a later action of
+ * the same kind replaces its line (never stacks), and every update keeps the others' lines, in this order, just
+ * above the buttons.
+ */
+export const ALERT_STATUS_BLOCKS = {
+  acknowledged: 'audit_acknowledged',
+  /** The id the Revert button's outcome has always used, so alerts posted before keep working. */
+  reverted: 'audit_outcome',
+  silenced: 'audit_silenced',
+} as const;
+export type AlertStatusKind = keyof typeof ALERT_STATUS_BLOCKS;
 
 export const SEVERITY_EMOJI: Readonly<Record<Severity, string>> = {
   critical: ':rotating_light:',
@@ -59,6 +90,14 @@ export const BLOCK_KIT_LIMITS = {
   contextText: 2000,
   buttonText: 75,
   buttonValue: 2000,
+  buttonUrl: 3000,
+  actionId: 255,
+  blockId: 255,
+  optionText: 75,
+  optionValue: 150,
+  selectOptions: 100,
+  selectPlaceholder: 150,
+  blocksPerView: 100,
   confirmTitle: 100,
   confirmText: 300,
   confirmButton: 30,
@@ -78,16 +117,18 @@ const BUDGET = {
   confirmName: 80,
   mentions: 1000,
   fallback: 1000,
+  status: 1900,
 } as const;
 
-export function buildAlertMessage({ event, rule, revertEnabled }: AlertInput): AlertMessage {
+export function buildAlertMessage(input: AlertInput): AlertMessage {
+  const { event, rule, revertEnabled, actorSlackUserId, resourceUrl } = input;
   const mentions = joinWhole(rule.mention, BUDGET.mentions);
   const blocks: types.KnownBlock[] = [
     { type: 'header', text: { type: 'plain_text', text: truncate(escapeMrkdwn(event.type), BUDGET.header), emoji: true } },
     {
       type: 'section',
       fields: [
-        actorField(event),
+        actorField(event, actorSlackUserId),
         resourceField(event),
         mrkdwn(`*Workspace*\n${code(event.workspaceId)}`, BUDGET.field),
         mrkdwn(`*Time*\n${slackDate(event.timestamp)}`, BUDGET.field),
@@ -99,13 +140,17 @@ export function buildAlertMessage({ event, rule, revertEnabled }: AlertInput): A
   const changes = changeSummary(event.changes);
   if (changes) blocks.push({ type: 'section', text: mrkdwn(changes, BUDGET.section) });
   if (mentions) blocks.push({ type: 'section', text: mrkdwn(mentions, BUDGET.section) });
+  // The ids people rarely need stay out of the fields, down here (and in Show trail).
   blocks.push({
     type: 'context',
     elements: [
-      mrkdwn(`Event ${code(event.id)} · ${escapeMrkdwn(event.category)} · seq ${event.seq}`, BUDGET.context),
+      mrkdwn(
+        `Event ${code(event.id)} · actor ${code(event.actor.id)} · ${part(event.category)} · seq ${event.seq}`,
+        BUDGET.context,
+      ),
     ],
   });
-  const actions = actionsBlock(event, rule, revertEnabled);
+  const actions = actionsBlock(event, rule, revertEnabled, resourceUrl);
   if (actions) blocks.push(actions);
 
   return {
@@ -118,25 +163,75 @@ export function buildAlertMessage({ event, rule, revertEnabled }: AlertInput): A
   };
 }
 
-/** Reads a Show trail or Revert button value back; undefined for anything this builder did not make. */
+/** Reads an alert button's value back; undefined for anything this builder did not make. */
 export function parseAlertButtonValue(value: string | undefined): AlertButtonValue | undefined {
   if (!value) return undefined;
   try {
     const parsed: unknown = JSON.parse(value);
     if (parsed === null || typeof parsed !== 'object') return undefined;
-    const { w, e } = parsed as Record<string, unknown>;
-    return typeof w === 'string' && typeof e === 'string' ? { w, e } : undefined;
+    const { w, e, r } = parsed as Record<string, unknown>;
+    if (typeof w !== 'string' || typeof e !== 'string') return undefined;
+    return typeof r === 'string' ? { w, e, r } : { w, e };
   } catch {
     return undefined;
   }
 }
 
-function actorField({ actor }: StoredEvent): types.MrkdwnElement {
-  const who = actor.name && actor.email
-    ? `${part(actor.name)} (${part(actor.email)})`
-    : part(actor.name ?? actor.email ?? actor.id);
-  return mrkdwn(`*Actor*\n${who}\n${code(actor.id)} · ${escapeMrkdwn(actor.type)}`, BUDGET.field);
+/**
+ * The alert's blocks with a status line of `kind` set to `text` (replacing an earlier one of that kind), every status
+ * line in ALERT_STATUS_BLOCKS order just above the buttons, and everything else as it was.
+ */
+export function withAlertStatus<B extends AnyBlock>(
+  blocks: readonly B[],
+  kind: AlertStatusKind,
+  text: string,
+): (B | types.ContextBlock)[] {
+  const statusIds: readonly string[] = Object.values(ALERT_STATUS_BLOCKS);
+  const statuses = new Map<string, B | types.ContextBlock>();
+  const rest: B[] = [];
+  for (const block of blocks) {
+    if (block.block_id && statusIds.includes(block.block_id)) statuses.set(block.block_id, block);
+    else rest.push(block);
+  }
+  statuses.set(ALERT_STATUS_BLOCKS[kind], {
+    type: 'context',
+    block_id: ALERT_STATUS_BLOCKS[kind],
+    elements: [{ type: 'mrkdwn', text: truncate(text, BUDGET.status) }],
+  });
+  const ordered = Object.values(ALERT_STATUS_BLOCKS).flatMap((id) => statuses.get(id) ?? []);
+  const actionsAt = rest.findIndex((block) => block.type === 'actions');
+  const at = actionsAt === -1 ? rest.length : actionsAt;
+  return [...rest.slice(0, at), ...ordered, ...rest.slice(at)];
 }
+
+/** The alert's blocks without the control `actionId` (a used Acknowledge, a done Revert); an emptied row goes too. */
+export function withoutAlertControl<B extends AnyBlock>(blocks: readonly B[], actionId: string): B[] {
+  return blocks.flatMap((block) => {
+    if (block.type !== 'actions') return [block];
+    const { elements } = block as unknown as { elements?: { action_id?: string }[] };
+    const kept = (elements ?? []).filter((element) => element.action_id !== actionId);
+    if (kept.length === 0) return [];
+    return [{ ...block, elements: kept }];
+  });
+}
+
+/** Any block as Slack hands it back in a click's message (types.Block) or as built here. */
+type AnyBlock = types.KnownBlock | types.Block;
+
+function actorField({ actor }: StoredEvent, slackUserId: string | undefined): types.MrkdwnElement {
+  let who: string;
+  if (slackUserId && SLACK_USER_ID.test(slackUserId)) {
+    who = actor.name ? `<@${slackUserId}> (${part(actor.name)})` : `<@${slackUserId}>`;
+  } else if (actor.name && actor.email) {
+    who = `${part(actor.name)} (${part(actor.email)})`;
+  } else {
+    who = actor.name || actor.email ? part(actor.name ?? actor.email ?? '') : code(actor.id);
+  }
+  return mrkdwn(`*Actor*\n${who} · ${escapeMrkdwn(actor.type)}`, BUDGET.field);
+}
+
+/** Only a real Slack user ID becomes `<@…>` markup. */
+const SLACK_USER_ID = /^[UW][A-Z0-9]{2,}$/;
 
 function resourceField({ resource }: StoredEvent): types.MrkdwnElement {
   const name = resource.name ? `${part(resource.name)}\n` : '';
@@ -194,13 +289,29 @@ function asObject(value: unknown): JsonObject | undefined {
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as JsonObject) : undefined;
 }
 
-function actionsBlock(event: StoredEvent, rule: AlertRule, revertEnabled: boolean): types.ActionsBlock | undefined {
-  const value = JSON.stringify({ w: event.workspaceId, e: event.id } satisfies AlertButtonValue);
+function actionsBlock(
+  event: StoredEvent,
+  rule: AlertRule,
+  revertEnabled: boolean,
+  resourceUrl: string | undefined,
+): types.ActionsBlock | undefined {
+  const value = JSON.stringify({ w: event.workspaceId, e: event.id, r: rule.id } satisfies AlertButtonValue);
   // Ids are the lookup key, so they cannot be shortened; ids this long are refused upstream, and no button beats a broken one.
   if (value.length > BLOCK_KIT_LIMITS.buttonValue) return undefined;
-  const elements: types.Button[] = [
+  const elements: (types.Button | types.StaticSelect)[] = [
+    {
+      type: 'button',
+      action_id: ACKNOWLEDGE_ACTION,
+      text: { type: 'plain_text', text: 'Acknowledge' },
+      style: 'primary',
+      value,
+    },
     { type: 'button', action_id: SHOW_TRAIL_ACTION, text: { type: 'plain_text', text: 'Show trail' }, value },
   ];
+  if (resourceUrl && resourceUrl.length <= BLOCK_KIT_LIMITS.buttonUrl) {
+    const text = { type: 'plain_text', text: 'Open' } as const;
+    elements.push({ type: 'button', action_id: OPEN_LINK_ACTION, text, url: resourceUrl });
+  }
   const plan = revertEnabled && rule.revert ? revertPlanFor(event) : undefined;
   if (plan) {
     elements.push({
@@ -218,6 +329,16 @@ function actionsBlock(event: StoredEvent, rule: AlertRule, revertEnabled: boolea
       },
     });
   }
+  // The alert to silence is found from the message clicked (its buttons' value), so options carry only a duration.
+  elements.push({
+    type: 'static_select',
+    action_id: SILENCE_ACTION,
+    placeholder: { type: 'plain_text', text: 'Silence…' },
+    options: SILENCE_DURATIONS.map(({ value: duration, label }) => ({
+      text: { type: 'plain_text', text: `for ${label}` },
+      value: duration,
+    })),
+  });
   return { type: 'actions', elements };
 }
 

@@ -3,6 +3,7 @@ import type { types } from '@slack/bolt';
 import { TIME_HINT } from '../../filters.ts';
 import { FILTER_SYNTAX, SLACK_PAGE_DEFAULT } from '../command/filters.ts';
 import { FORWARD_SYNTAX } from '../command/forward.ts';
+import { SILENCE_SYNTAX } from '../command/silence.ts';
 import { escapeMrkdwn } from '../mrkdwn.ts';
 
 export interface HelpMessage {
@@ -13,7 +14,7 @@ export interface HelpMessage {
 export function buildHelpBlocks(): HelpMessage {
   const filters = FILTER_SYNTAX.map(({ example, meaning }) => `• \`${example}\` — ${meaning}`).join('\n');
   return {
-    text: 'How to use /audit: search the audit trail, export it as CSV, or forward it to Segment.',
+    text: 'How to use /audit: search the audit trail, export it as CSV, forward it to Segment, or silence alerts.',
     blocks: [
       { type: 'header', text: { type: 'plain_text', text: 'Audit trail: /audit', emoji: true } },
       section(
@@ -33,6 +34,15 @@ export function buildHelpBlocks(): HelpMessage {
           `\`${FORWARD_SYNTAX.on}\` — turn it on, e.g. \`/audit forward on wk_3xAmpl3 Audit source\`\n` +
           `\`${FORWARD_SYNTAX.backfill}\` — also send the events stored in the last 7 days\n` +
           `\`${FORWARD_SYNTAX.off}\` — turn it off`,
+      ),
+      section(
+        '*Silence a noisy alert* — its events are stored and counted but not posted; ' +
+          'when it ends, a summary says how many it held back ' +
+          "(an alert's *Silence…* menu does the same for its rule and resource):\n" +
+          `\`${SILENCE_SYNTAX.list}\` — the running silences, each with an Unsilence button\n` +
+          `\`${SILENCE_SYNTAX.silence}\` — e.g. \`/audit silence warehouse-disabled resource:wh_1 for:8h\`; ` +
+          'without resource: every resource of the rule\n' +
+          `\`${SILENCE_SYNTAX.unsilence}\` — end one early`,
       ),
       { type: 'divider' },
       section(`*Filters* — combine any of them; a filter not given matches everything:\n${filters}`),

@@ -155,7 +155,8 @@ function bareWordMessage(token: Token, previous: Token | undefined): string {
   if (previous?.key !== undefined && !previous.quoted && isFilterKey(previous.key.toLowerCase())) {
     return `${word} is not a filter: quote a value with spaces, e.g. ${previous.key}:"${previous.value} ${token.value}"`;
   }
-  const subcommand = token.quoted ? undefined : nearestName(token.value, ['help', 'export', 'forward']);
+  const subcommands = ['help', 'export', 'forward', 'silence', 'silences', 'unsilence'];
+  const subcommand = token.quoted ? undefined : nearestName(token.value, subcommands);
   const hint = subcommand ? ` (or did you mean /audit ${subcommand}?)` : '';
   return `${word} is not a filter: write key:value, e.g. ${FILTER_EXAMPLE}${hint}`;
 }

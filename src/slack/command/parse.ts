@@ -1,6 +1,7 @@
 /** Reads the text of the `/audit` slash command (SPEC section 5) into a subcommand with validated filters. */
 import { parseFilters } from './filters.ts';
 import { parseForward } from './forward.ts';
+import { parseSilence, parseSilences, parseUnsilence } from './silence.ts';
 import { normaliseSlackText, tokenize } from './tokens.ts';
 import { fail, type AuditCommand } from './types.ts';
 
@@ -17,6 +18,9 @@ export function parseCommandText(text: string): AuditCommand {
     return 'message' in parsed ? parsed : { kind: 'export', filters: parsed.filters };
   }
   if (subcommand === 'forward') return parseForward(rest);
+  if (subcommand === 'silences') return parseSilences(rest);
+  if (subcommand === 'silence') return parseSilence(rest);
+  if (subcommand === 'unsilence') return parseUnsilence(rest);
   const parsed = parseFilters(tokens, 'query');
   return 'message' in parsed ? parsed : { kind: 'query', filters: parsed.filters, limit: parsed.limit };
 }

@@ -1,7 +1,7 @@
 /** What the text of `/audit` reads as: a subcommand with validated filters, or an error to show. */
 import type { EventFilters } from '../../store/queries.ts';
 
-export type AuditCommand = HelpCommand | QueryCommand | ExportCommand | ForwardCommand | CommandError;
+export type AuditCommand = HelpCommand | QueryCommand | ExportCommand | ForwardCommand | SilenceCommand | CommandError;
 
 export interface HelpCommand {
   kind: 'help';
@@ -31,6 +31,19 @@ export type ForwardCommand =
       /** Also send events stored since this time (`--since 7d`). */
       since?: Date;
     };
+
+export type SilenceCommand =
+  | { kind: 'silences' }
+  | {
+      kind: 'silence';
+      ruleId: string;
+      /** Undefined: every resource of the rule. */
+      resourceId?: string;
+      /** As typed, e.g. `8h`. */
+      duration: string;
+      durationMs: number;
+    }
+  | { kind: 'unsilence'; id: number };
 
 /** A refusal to show the user. Plain text that quotes what they typed: escape it with escapeMrkdwn when rendering. */
 export interface CommandError {

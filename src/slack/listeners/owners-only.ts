@@ -1,12 +1,13 @@
 /**
  * The owner check, as one Bolt listener middleware in front of every owner-only command and action. It acknowledges
  * first, because the owner-group lookup may outlast Slack's 3 seconds; so the listeners behind it never ack, and
- * answer through respond(). A non-owner gets an ephemeral refusal and the attempt becomes an audit event.
+ * answer through respond() (or, for a click in the App Home, which has no response_url, as the home tab says). A
+ * non-owner gets an ephemeral refusal and the attempt becomes an audit event.
  */
 import type {
   AllMiddlewareArgs,
   BlockAction,
-  ButtonAction,
+  BlockElementAction,
   Middleware,
   SlackActionMiddlewareArgs,
   SlackCommandMiddlewareArgs,
@@ -15,7 +16,7 @@ import { appendEventsTx } from '../../store/append.ts';
 import { storableJson } from '../../store/storable.ts';
 import { workspaceForTeam, type SlackDeps } from '../context.ts';
 
-export type OwnerOnlyArgs = SlackCommandMiddlewareArgs | SlackActionMiddlewareArgs<BlockAction<ButtonAction>>;
+export type OwnerOnlyArgs = SlackCommandMiddlewareArgs | SlackActionMiddlewareArgs<BlockAction<BlockElementAction>>;
 
 /** Type of the event that records a refused /audit or button click; outside the catalog, so category Other. */
 export const ACCESS_DENIED_TYPE = 'Audit Access Denied';
@@ -42,10 +43,11 @@ export function ownersOnly<Args extends OwnerOnlyArgs>(
     }
     const workspaceId = workspaceForTeam(deps.config, attempt.teamId);
     const refusal = 'command' in args ? { text: REFUSAL_TEXT } : { replace_original: false, text: REFUSAL_TEXT };
-    await Promise.all([
-      args.respond({ response_type: 'ephemeral', ...refusal }),
-      recordAccessDenied(deps, { ...attempt, workspaceId, what, detail: detail?.(args) }),
-    ]);
+    // A click in the App Home comes without a response_url; that user's home tab is republished instead.
+    const tell = (args.respond as typeof args.respond | undefined)
+      ? args.respond({ response_type: 'ephemeral', ...refusal })
+      : deps.home.publishFor(attempt.userId, attempt.teamId);
+    await Promise.all([tell, recordAccessDenied(deps, { ...attempt, workspaceId, what, detail: detail?.(args) })]);
     deps.logger.info({ what, user: attempt.userId, workspaceId }, 'refused a non-owner');
   };
 }

@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { index, integer, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
 
 /**
@@ -17,16 +18,27 @@ export const alerts = pgTable(
     /** Slack's channel ID, once known. */
     channelId: text('channel_id'),
     ts: text('ts'),
-    /** pending | sent | failed (permanent Slack error) | logged (no bot token: written to the log). */
+    /**
+     * pending | sent | failed (permanent Slack error) | logged (no bot token: written to the log) | silenced (held
+     * back by the silence in silence_id, not posted).
+     */
     status: text('status').notNull().default('pending'),
     error: text('error'),
     attempts: integer('attempts').notNull().default(0),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     sentAt: timestamp('sent_at', { withTimezone: true }),
+    silenceId: integer('silence_id'),
+    /** The Slack user who clicked Acknowledge, and when. */
+    acknowledgedBy: text('acknowledged_by'),
+    acknowledgedAt: timestamp('acknowledged_at', { withTimezone: true }),
   },
   (t) => [
     primaryKey({ name: 'alerts_pkey', columns: [t.workspaceId, t.eventId, t.ruleId] }),
     index('alerts_channel').on(t.channel, t.createdAt.desc()),
+    // A click on an alert names its message (channel, ts); the App Home lists a workspace's latest alerts.
+    index('alerts_message').on(t.channelId, t.ts).where(sql`${t.ts} is not null`),
+    index('alerts_workspace_time').on(t.workspaceId, t.createdAt.desc()),
+    index('alerts_silence').on(t.silenceId).where(sql`${t.silenceId} is not null`),
   ],
 );
 

@@ -1,7 +1,7 @@
 /**
  * A local stand-in for Slack's Web API: the real WebClient (and Bolt on top of it) talks to it over HTTP, it answers
  * with the shapes Slack documents, records every call, and lets a test script failures and slow answers. The methods
- * live one family a file (chat, conversations, users, files), on the workspace state in state.ts.
+ * live one family a file (chat, conversations, users, files, views), on the workspace state in state.ts.
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +14,7 @@ import { notFound, ok, parseBody, platformError, scripted, send, str, type Answe
 import { SlackState } from './state.ts';
 import type { FakeSlack, FakeSlackOptions, RecordedCall, ScriptedFailure } from './types.ts';
 import { userMethods } from './users.ts';
+import { viewMethods } from './views.ts';
 
 export type * from './types.ts';
 export type { Hold } from '../hold.ts';
@@ -30,6 +31,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     ...chatMethods(state),
     ...conversationMethods(state),
     ...fileMethods(state),
+    ...viewMethods(state),
   };
 
   const calls: RecordedCall[] = [];
@@ -187,6 +189,12 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       return state.ephemerals.filter((e) => id === undefined || e.channel === id).map((e) => structuredClone(e));
     },
     addUser: (user) => void state.users.set(user.id, user),
+    homeView(userId) {
+      const id = state.homeViewIds.get(userId);
+      const view = id === undefined ? undefined : state.views.get(id);
+      return view && structuredClone(view);
+    },
+    modals: () => [...state.views.values()].filter((v) => v.view.type === 'modal').map((v) => structuredClone(v)),
     setUsergroupMembers: (usergroupId, userIds) => void state.usergroups.set(usergroupId, [...userIds]),
     files: () => [...state.files.values()].map((f) => ({ ...f })),
     responseUrl: (id) => `${origin}/response/${encodeURIComponent(id)}`,

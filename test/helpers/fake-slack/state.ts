@@ -1,5 +1,13 @@
 /** What the fake Slack workspace holds: its identity, channels, messages, users, user groups and files. */
-import type { EphemeralMessage, FakeFile, FakeMessage, FakeSlackOptions, FakeUser, RecordedResponse } from './types.ts';
+import type {
+  EphemeralMessage,
+  FakeFile,
+  FakeMessage,
+  FakeSlackOptions,
+  FakeUser,
+  RecordedResponse,
+  StoredView,
+} from './types.ts';
 
 export const CHANNEL_ID = /^[CGD][A-Z0-9]{8,}$/;
 
@@ -33,6 +41,11 @@ export class SlackState {
   /** Upload URL token → file ID. */
   readonly uploadTokens = new Map<string, string>();
   readonly responses: RecordedResponse[] = [];
+  /** Every view by its ID (home tabs and modals), and each user's home view ID. */
+  readonly views = new Map<string, StoredView>();
+  readonly homeViewIds = new Map<string, string>();
+  private viewCount = 0;
+  private hashCount = 0;
   private channelCount = 0;
   private fileCount = 0;
   private lastMicros = 0n;
@@ -51,6 +64,16 @@ export class SlackState {
     const now = BigInt(Date.now()) * 1000n;
     this.lastMicros = now > this.lastMicros ? now : this.lastMicros + 1n;
     return `${this.lastMicros / 1_000_000n}.${(this.lastMicros % 1_000_000n).toString().padStart(6, '0')}`;
+  }
+
+  nextViewId(): string {
+    this.viewCount += 1;
+    return `V${String(this.viewCount).padStart(10, '0')}`;
+  }
+
+  nextViewHash(): string {
+    this.hashCount += 1;
+    return String(this.hashCount).padStart(7, '0');
   }
 
   nextFileId(): string {

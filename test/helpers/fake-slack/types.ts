@@ -80,6 +80,18 @@ export interface FakeFile {
 /** A file as files.completeUploadExternal describes it. */
 export type FakeFileObject = Record<string, unknown> & { id: string; name: string; title: string; size: number };
 
+/** A published home tab or an opened modal, as views.* last left it. */
+export interface StoredView {
+  id: string;
+  hash: string;
+  /** The view as the app sent it (type, blocks, title…). */
+  view: Record<string, unknown>;
+  /** A home tab's user. */
+  userId?: string;
+  /** The trigger a modal was opened with. */
+  triggerId?: string;
+}
+
 export interface RecordedResponse {
   id: string;
   body: Record<string, unknown>;
@@ -125,6 +137,10 @@ export interface FakeSlack {
   messages(channel: string): FakeMessage[];
   ephemerals(channel?: string): EphemeralMessage[];
   addUser(user: FakeUser): void;
+  /** The App Home view last published for a user, if any. */
+  homeView(userId: string): StoredView | undefined;
+  /** Every modal opened, oldest first, as last updated. */
+  modals(): StoredView[];
   setUsergroupMembers(usergroupId: string, userIds: string[]): void;
   files(): FakeFile[];
   /** A response_url this server accepts; what is posted to it shows up in responses(id). */

@@ -1,4 +1,7 @@
-/** auth.test, users.info and usergroups.users.list: who the bot is, who a user is, and who is in a group. */
+/**
+ * auth.test, users.info, users.lookupByEmail and usergroups.users.list: who the bot is, who a user is (by ID or by
+ * email), and who is in a group.
+ */
 import { ok, platformError, str, type Handler } from './http.ts';
 import type { SlackState } from './state.ts';
 import type { FakeUser } from './types.ts';
@@ -19,6 +22,14 @@ export function userMethods(state: SlackState): Record<string, Handler> {
     'usergroups.users.list': (body) => {
       const members = state.usergroups.get(str(body.usergroup) ?? '');
       return members ? ok({ users: [...members] }) : platformError('no_such_subteam');
+    },
+
+    // Slack matches the email case-insensitively and answers users_not_found for an email no member has.
+    'users.lookupByEmail': (body) => {
+      const email = str(body.email)?.toLowerCase();
+      if (!email) return platformError('invalid_arguments');
+      const user = [...state.users.values()].find((u) => u.email?.toLowerCase() === email && !u.deleted);
+      return user ? ok({ user: userObject(user, state.teamId) }) : platformError('users_not_found');
     },
 
     'users.info': (body) => {

@@ -1,22 +1,16 @@
 /**
  * The alert's Revert button, for owners: runs the revert workflow (revert/workflow.ts) and shows how it ended,
- * on the alert itself (updated in place with who reverted it, or why not) or, failing that, to the clicker.
+ * on the alert itself (updated in place with who reverted it, or why not) or, failing that, to the clicker. The
+ * update keeps the alert's other status lines (Acknowledged, Silenced) and its other buttons.
  */
 import type { AllMiddlewareArgs, BlockAction, ButtonAction, SlackActionMiddlewareArgs } from '@slack/bolt';
-import type { types } from '@slack/bolt';
 import { revertEvent, type RevertResult } from '../../../revert/workflow.ts';
-import { parseAlertButtonValue } from '../../blocks/alert.ts';
+import { notifyHomeChanged } from '../../../store/home-changes.ts';
+import { parseAlertButtonValue, withAlertStatus, withoutAlertControl } from '../../blocks/alert.ts';
 import { workspaceForTeam, type SlackDeps } from '../../context.ts';
-import { escapeMrkdwn, slackDate, truncate } from '../../mrkdwn.ts';
-
-/** The context block this listener adds to an alert; replaced, never stacked, on later clicks. */
-const STATUS_BLOCK_ID = 'audit_outcome';
-
-type Block = types.KnownBlock | types.Block;
-
-function statusBlock(text: string): types.ContextBlock {
-  return { type: 'context', block_id: STATUS_BLOCK_ID, elements: [{ type: 'mrkdwn', text: truncate(text, 1900) }] };
-}
+import { REVERT_ACTION } from '../../ids.ts';
+import { escapeMrkdwn, slackDate } from '../../mrkdwn.ts';
+import { updateAlertMessage } from './alert-message.ts';
 
 type ButtonArgs = SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs;
 
@@ -41,9 +35,7 @@ export function revertAction(deps: SlackDeps) {
           )
         : { status: 'not_found' };
 
-    const channel = body.channel?.id;
-    const ts = body.message?.ts;
-    const original = ((body.message?.blocks ?? []) as Block[]).filter((block) => block.block_id !== STATUS_BLOCK_ID);
+    const click = { body, client, log };
     switch (result.status) {
       case 'not_found':
         await tell('That event is not in this workspace’s audit trail any more, so it cannot be reverted from here.');
@@ -58,28 +50,34 @@ export function revertAction(deps: SlackDeps) {
         await tell(`<@${result.by}> is reverting this change right now.`);
         return;
       case 'reverted': {
-        if (!channel || !ts) {
-          await tell(`Reverted: ${escapeMrkdwn(result.summary)}`);
-          return;
+        // Counted for the rule whose alert was clicked, when it is one of the rules in force (the value is ours,
+        // but a metric label must never come from an unchecked string).
+        const ruleId = value?.r;
+        if (ruleId && deps.rules.current().some((rule) => rule.id === ruleId)) {
+          deps.metrics.alerts.inc({ rule: ruleId, outcome: 'reverted' });
         }
+        await notifyHomeChanged(deps.database.db, workspaceId).catch((error: unknown) =>
+          log.warn({ err: error }, 'could not refresh the App Home'),
+        );
         const summary = escapeMrkdwn(result.summary);
         const status = `:leftwards_arrow_with_hook: Reverted by <@${userId}> at ${slackDate(new Date())}: ${summary}`;
-        const blocks = [...original.filter((block) => block.type !== 'actions'), statusBlock(status)];
-        await client.chat
-          .update({ channel, ts, blocks, text: `Reverted by <@${userId}>: ${summary}` })
-          .catch((error: unknown) => log.warn({ err: error }, 'reverted, but could not update the alert message'));
+        const updated = await updateAlertMessage(
+          click,
+          (blocks) => withAlertStatus(withoutAlertControl(blocks, REVERT_ACTION), 'reverted', status),
+          `Reverted by <@${userId}>: ${summary}`,
+        );
+        if (!updated) await tell(`Reverted: ${summary}`);
         return;
       }
       case 'failed': {
-        if (!channel || !ts) {
-          await tell(`Revert failed: ${escapeMrkdwn(result.reason)}`);
-          return;
-        }
         const reason = escapeMrkdwn(result.reason);
         const status = `:x: Revert by <@${userId}> failed at ${slackDate(new Date())}: ${reason}`;
-        await client.chat
-          .update({ channel, ts, blocks: [...original, statusBlock(status)], text: `Revert failed: ${reason}` })
-          .catch((error: unknown) => log.warn({ err: error }, 'could not show the revert failure on the alert'));
+        const updated = await updateAlertMessage(
+          click,
+          (blocks) => withAlertStatus(blocks, 'reverted', status),
+          `Revert failed: ${reason}`,
+        );
+        if (!updated) await tell(`Revert failed: ${reason}`);
         return;
       }
     }

@@ -1,0 +1,33 @@
+/** Updating an alert in place after a click on it: what Acknowledge, Revert and Silence share. */
+import type { BlockAction, BlockElementAction, types } from '@slack/bolt';
+import type { WebClient } from '@slack/web-api';
+import type { Logger } from '../../../logger.ts';
+
+/** A block of the clicked message, as Slack hands it back. */
+export type MessageBlock = types.KnownBlock | types.Block;
+
+/**
+ * Rewrites the clicked alert's blocks with `update` and sends them with chat.update. The fallback text stays the
+ * alert's own (what notifications and screen readers read); `note` stands in only when the click did not carry it.
+ * Resolves false (and logs) when there is no message to update or Slack refuses.
+ */
+export async function updateAlertMessage(
+  click: { body: BlockAction<BlockElementAction>; client: WebClient; log: Logger },
+  update: (blocks: readonly MessageBlock[]) => MessageBlock[],
+  note: string,
+): Promise<boolean> {
+  const { body, client, log } = click;
+  const channel = body.channel?.id ?? body.container?.channel_id;
+  const ts = body.message?.ts ?? body.container?.message_ts;
+  if (!channel || !ts || !body.message) return false;
+  const blocks = update((body.message.blocks ?? []) as MessageBlock[]);
+  const original = typeof body.message.text === 'string' ? body.message.text : '';
+  const text = original || note;
+  try {
+    await client.chat.update({ channel, ts, blocks, text });
+    return true;
+  } catch (error) {
+    log.warn({ err: error }, 'could not update the alert message');
+    return false;
+  }
+}
