@@ -14,6 +14,14 @@ export function createMetrics() {
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),
+    segmentPushEvents: new Counter({
+      name: 'audit_segment_push_events_total',
+      help:
+        'Calls received through POST /v1/segment (Segment Audit Forwarding), by outcome ' +
+        '(accepted, duplicate, ignored: not an audit call, rejected)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
     httpDuration: new Histogram({
       name: 'audit_http_request_duration_seconds',
       help: 'HTTP request duration by route and status',
@@ -36,6 +44,12 @@ export function createMetrics() {
       help: 'Time from an event being stored to its Slack alert being accepted by Slack',
       labelNames: ['severity'] as const,
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    alertsSkipped: new Counter({
+      name: 'audit_alerts_skipped_total',
+      help: 'Stored events the alert worker did not alert on, by reason (too_old: older than ALERT_MAX_AGE when received)',
+      labelNames: ['reason'] as const,
       registers: [registry],
     }),
     slackErrors: new Counter({

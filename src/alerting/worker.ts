@@ -10,6 +10,7 @@ import { claimAlert, markAlertFailed, markAlertLogged, markAlertSent, recordAler
 import type { Db } from '../store/db.ts';
 import { getEvent } from '../store/queries.ts';
 import { groupKey, matchRule } from './match.ts';
+import { skipTooOldToAlert } from './max-age.ts';
 import type { RuleSet } from './rule-loader.ts';
 import type { Rule } from './rules/types.ts';
 import { PermanentSlackError, type SlackAlertSender } from './slack-sender.ts';
@@ -26,6 +27,8 @@ export interface AlertWorkerDeps {
   /** Undefined without SLACK_BOT_TOKEN: alerts are written to the log. */
   sender: SlackAlertSender | undefined;
   revertEnabled: boolean;
+  /** ALERT_MAX_AGE in milliseconds. */
+  alertMaxAgeMs: number;
   logger: Logger;
   metrics: Metrics;
   workerOptions?: Partial<WorkerOptions>;
@@ -98,6 +101,7 @@ export function createAlertWorker(deps: AlertWorkerDeps): Worker<AuditEventJob> 
         log.warn('event is no longer stored (purged?); nothing to alert');
         return;
       }
+      if (skipTooOldToAlert(event, deps, log)) return;
       const failures: unknown[] = [];
       for (const rule of deps.rules.current()) {
         if (!matchRule(rule, event)) continue;

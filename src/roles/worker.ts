@@ -23,6 +23,7 @@ export interface WorkerRoleOptions {
 export function createWorkerRole(shared: SharedInfrastructure, options: WorkerRoleOptions = {}): Role {
   const { config, database, metrics } = shared;
   const log = shared.logger.child({ role: 'worker' });
+  metrics.alertsSkipped.inc({ reason: 'too_old' }, 0); // on /metrics from the start
   const workers: Worker[] = [];
   let rulesWatcher: RulesWatcher | undefined;
 
@@ -68,6 +69,7 @@ export function createWorkerRole(shared: SharedInfrastructure, options: WorkerRo
         rules,
         sender,
         revertEnabled: Boolean(config.segment.apiToken),
+        alertMaxAgeMs: config.alertMaxAgeMs,
         logger: log,
         metrics,
         workerOptions: options.alertWorker,
