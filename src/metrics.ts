@@ -70,6 +70,25 @@ export function createMetrics() {
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),
+    importedEvents: new Counter({
+      name: 'audit_import_events_total',
+      help: 'Events imported from Segment\'s Public API audit trail and stored (duplicates not counted)',
+      registers: [registry],
+    }),
+    importErrors: new Counter({
+      name: 'audit_import_errors_total',
+      help:
+        'Failed polls of Segment\'s Public API audit trail, and events in its answers that could not be stored, by kind ' +
+        '(unauthorized, forbidden, rate_limited, server_error, timeout, network, not_found, rejected, bad_response, ' +
+        'invalid_event, store)',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    importLastSuccess: new Gauge({
+      name: 'audit_import_last_success_timestamp_seconds',
+      help: 'When Segment last answered the audit trail import (Unix seconds; 0 before the first answer); alert when old',
+      registers: [registry],
+    }),
     digestPosts: new Counter({
       name: 'audit_digest_posts_total',
       help:

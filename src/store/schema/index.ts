@@ -5,3 +5,4 @@ export * from './ingest-tokens.ts';
 export * from './alerts.ts';
 export * from './reverts.ts';
 export * from './forwarding.ts';
+export * from './segment-import.ts';
