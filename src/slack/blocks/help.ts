@@ -3,6 +3,7 @@ import type { types } from '@slack/bolt';
 import { TIME_HINT } from '../../filters.ts';
 import { FILTER_SYNTAX, SLACK_PAGE_DEFAULT } from '../command/filters.ts';
 import { FORWARD_SYNTAX } from '../command/forward.ts';
+import { IMPORT_USAGE } from '../command/import.ts';
 import { escapeMrkdwn } from '../mrkdwn.ts';
 
 export interface HelpMessage {
@@ -33,6 +34,10 @@ export function buildHelpBlocks(): HelpMessage {
           `\`${FORWARD_SYNTAX.on}\` — turn it on, e.g. \`/audit forward on wk_3xAmpl3 Audit source\`\n` +
           `\`${FORWARD_SYNTAX.backfill}\` — also send the events stored in the last 7 days\n` +
           `\`${FORWARD_SYNTAX.off}\` — turn it off`,
+      ),
+      section(
+        '*Segment’s own audit trail* — imported from Segment’s Public API when the service is set up to:\n' +
+          `\`${IMPORT_USAGE}\` — on or off, the last poll and its result, what was imported, the last error`,
       ),
       { type: 'divider' },
       section(`*Filters* — combine any of them; a filter not given matches everything:\n${filters}`),

@@ -1,6 +1,7 @@
 /** Reads the text of the `/audit` slash command (SPEC section 5) into a subcommand with validated filters. */
 import { parseFilters } from './filters.ts';
 import { parseForward } from './forward.ts';
+import { parseImport } from './import.ts';
 import { normaliseSlackText, tokenize } from './tokens.ts';
 import { fail, type AuditCommand } from './types.ts';
 
@@ -17,6 +18,7 @@ export function parseCommandText(text: string): AuditCommand {
     return 'message' in parsed ? parsed : { kind: 'export', filters: parsed.filters };
   }
   if (subcommand === 'forward') return parseForward(rest);
+  if (subcommand === 'import') return parseImport(rest);
   const parsed = parseFilters(tokens, 'query');
   return 'message' in parsed ? parsed : { kind: 'query', filters: parsed.filters, limit: parsed.limit };
 }

@@ -1,7 +1,7 @@
 /** What the text of `/audit` reads as: a subcommand with validated filters, or an error to show. */
 import type { EventFilters } from '../../store/queries.ts';
 
-export type AuditCommand = HelpCommand | QueryCommand | ExportCommand | ForwardCommand | CommandError;
+export type AuditCommand = HelpCommand | QueryCommand | ExportCommand | ForwardCommand | ImportCommand | CommandError;
 
 export interface HelpCommand {
   kind: 'help';
@@ -31,6 +31,12 @@ export type ForwardCommand =
       /** Also send events stored since this time (`--since 7d`). */
       since?: Date;
     };
+
+/** `/audit import status`: the Segment import of SPEC section 11. */
+export interface ImportCommand {
+  kind: 'import';
+  action: 'status';
+}
 
 /** A refusal to show the user. Plain text that quotes what they typed: escape it with escapeMrkdwn when rendering. */
 export interface CommandError {

@@ -1,4 +1,4 @@
-/** `/audit`: help, a page of events, a CSV export, or forwarding (SPEC section 5), for owners. */
+/** `/audit`: help, a page of events, a CSV export, forwarding, or the Segment import (SPEC section 5), for owners. */
 import type { AllMiddlewareArgs, SlackCommandMiddlewareArgs } from '@slack/bolt';
 import { EXPORT_JOB, exportJob, exportJobId } from '../../../queue/names.ts';
 import { listEvents } from '../../../store/queries.ts';
@@ -8,6 +8,7 @@ import { parseCommandText } from '../../command/parse.ts';
 import { workspaceForTeam, type SlackDeps } from '../../context.ts';
 import { escapeMrkdwn } from '../../mrkdwn.ts';
 import { runForwardCommand } from './forward.ts';
+import { runImportCommand } from './import.ts';
 
 /** Acknowledged by the owner check in front of it, so every answer goes through respond(). */
 export function auditCommand(deps: SlackDeps) {
@@ -34,6 +35,10 @@ export function auditCommand(deps: SlackDeps) {
       }
       case 'forward': {
         await runForwardCommand(deps, parsed, command, workspaceId, respond);
+        return;
+      }
+      case 'import': {
+        await runImportCommand(deps, workspaceId, respond);
         return;
       }
       case 'query': {
