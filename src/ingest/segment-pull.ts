@@ -14,6 +14,7 @@ import type { Logger } from '../logger.ts';
 import { createSegmentClient, SegmentApiError, type SegmentClient } from '../revert/segment-client.ts';
 import { exponentialDelay, withJitter } from '../retry.ts';
 import { appendEvents } from '../store/append.ts';
+import { storedEventIds } from '../store/queries.ts';
 import type { Db, DbOrTx } from '../store/db.ts';
 import type { SegmentImportRow } from '../store/schema/index.ts';
 import {
@@ -279,7 +280,11 @@ export class SegmentImporter {
     // The page's events and the progress past them commit together. In a savepoint, so that a failure to store can
     // still be recorded on the row in this transaction.
     const stored = await tx.transaction(async (savepoint) => {
-      const appended = events.length ? await appendEvents(savepoint, workspaceId, events) : undefined;
+      // Every poll re-reads the overlap: events already stored are left out before the chain head is locked, so a
+      // poll with nothing new never waits on (or holds up) the workspace's other writers.
+      const known = await storedEventIds(savepoint, workspaceId, events.map((event) => event.id!));
+      const fresh = events.filter((event) => !known.has(event.id!));
+      const appended = fresh.length ? await appendEvents(savepoint, workspaceId, fresh) : undefined;
       const times = (appended?.stored ?? []).map((event) => Date.parse(event.timestamp));
       await recordImportedPage(savepoint, workspaceId, {
         windowStart,
