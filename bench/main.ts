@@ -1,10 +1,11 @@
-/** `npm run bench [-- ingest export query alerts forwarding]`: each figure as a ratio to a baseline measured in the same run. */
+/** `npm run bench [-- ingest export query alerts forwarding segment]`: each figure as a ratio to a baseline measured in the same run. */
 import { benchAlerts } from './alerts.ts';
 import { benchExport } from './export.ts';
 import { benchForwarding } from './forwarding.ts';
 import { benchIngest } from './ingest.ts';
 import { line } from './harness.ts';
 import { benchQuery } from './query.ts';
+import { benchSegment } from './segment.ts';
 
 const suites: Record<string, () => Promise<unknown>> = {
   ingest: benchIngest,
@@ -12,6 +13,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   query: benchQuery,
   alerts: benchAlerts,
   forwarding: benchForwarding,
+  segment: benchSegment,
 };
 
 const chosen = process.argv.slice(2).filter((arg) => arg !== '--');

@@ -128,9 +128,16 @@ const byWireName = new Map<string, CatalogType>(Object.entries(WIRE_NAMES).map((
  */
 export function catalogTypeFor(name: string): CatalogType | undefined {
   if (isCatalogType(name)) return name;
-  const words = wordKey(name);
-  return byWordKey.get(words) ?? byWireName.get(synonymKey(name)) ?? bySynonymKey.get(synonymKey(name));
+  if (resolvedNames.has(name)) return resolvedNames.get(name);
+  const synonyms = synonymKey(name);
+  const type = byWordKey.get(wordKey(name)) ?? byWireName.get(synonyms) ?? bySynonymKey.get(synonyms);
+  // Every ingested event asks, and producers use a handful of names; the cap keeps a flood of made-up ones bounded.
+  if (resolvedNames.size < MAX_RESOLVED_NAMES) resolvedNames.set(name, type);
+  return type;
 }
+
+const MAX_RESOLVED_NAMES = 10_000;
+const resolvedNames = new Map<string, CatalogType | undefined>();
 
 /**
  * What every ingest path stores as an event's type: the catalog type for a catalog or wire name, else the name as

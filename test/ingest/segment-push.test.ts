@@ -171,17 +171,22 @@ describe('POST /v1/segment', () => {
     delete (noType.properties as Record<string, unknown>).type;
     const noResource = auditCall({ type: 'Source Disabled', details: { subject: 'users/u1', target: 'Web' } });
     const badTime = { ...auditCall({ type: 'Source Disabled', details: { resource_id: 'r2', resource_type: 'source', subject: 'users/u1' } }), timestamp: 'yesterday' };
+    const stringDetails = auditCall({ type: 'Source Disabled', details: {} });
+    (stringDetails.properties as Record<string, unknown>).details = 'source src_1';
+    const nulInName = auditCall({ type: 'Source Disabled', details: { resource_id: 'r3', resource_type: 'source', subject: 'users/u1', target: 'a\u0000b' } });
 
-    const response = await pushSegment({ batch: [good, noType, noResource, badTime] });
+    const response = await pushSegment({ batch: [good, noType, noResource, badTime, stringDetails, nulInName] });
 
     expect(response.status).toBe(400);
     const body = await response.json();
-    expect(body.error).toMatch(/^3 invalid audit call\(s\); nothing was stored \(first: \[1\]\.properties\.type: is required\)$/);
+    expect(body.error).toMatch(/^5 invalid audit call\(s\); nothing was stored \(first: \[1\]\.properties\.type: is required\)$/);
     expect(body.details).toEqual([
       { index: 1, path: 'properties.type', message: 'is required' },
       { index: 2, path: 'properties.details.resource_type', message: 'is required' },
       { index: 2, path: 'properties.details.resource_id', message: 'is required' },
       { index: 3, path: 'timestamp', message: expect.stringContaining('ISO 8601') },
+      { index: 4, path: 'properties.details', message: 'must be a JSON object' },
+      { index: 5, path: 'properties.details.target', message: 'must not contain the NUL character' },
     ]);
     expect(await storedBy(good.messageId as string)).toBeUndefined();
   });
