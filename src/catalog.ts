@@ -1,4 +1,7 @@
-/** The event catalog (SPEC section 7): every known type, its category, and how a revertible one is undone. */
+/**
+ * The event catalog (SPEC section 7): every known type, its category, the wire names Segment sends for them, and how
+ * a revertible one is undone.
+ */
 
 export const CATALOG = {
   'Access Management': [
@@ -14,8 +17,10 @@ export const CATALOG = {
     'Source Function Created', 'Source Function Deleted', 'Source Function Modified',
     'Destination Function Created', 'Destination Function Deleted', 'Destination Function Modified',
   ],
+  // Enabled and Disabled extend the seed's list: Segment emits them, and each undoes the other.
   'Destination Filters': [
     'Destination Filters Created', 'Destination Filters Modified', 'Destination Filters Deleted',
+    'Destination Filters Enabled', 'Destination Filters Disabled',
   ],
   Warehouses: [
     'Warehouses Created', 'Warehouses Enabled', 'Warehouses Disabled', 'Warehouses Modified',
@@ -63,12 +68,93 @@ export function categoryOf(type: string): string {
 }
 
 /**
+ * Segment's wire names that the general rules below do not reach (SPEC section 7): seen in its Audit Forwarding
+ * examples and Public API docs. Matched through the same word key as the rules, so `Schema Events Blocked` or a
+ * lower-case spelling finds its row too.
+ */
+const WIRE_NAMES: Readonly<Record<string, CatalogType>> = {
+  'New Event Allowed': 'Tracking Plan New Event Allowed',
+  'New Event Blocked': 'Tracking Plan New Event Blocked',
+  'Schema Event Allowed': 'Tracking Plan New Event Allowed',
+  'Schema Event Blocked': 'Tracking Plan New Event Blocked',
+  'Source Settings Modified': 'Source Modified',
+};
+
+/** Words that differ only by a plural `s` (`Warehouses`/`Warehouse`, `Filters`/`Filter`) read as one. */
+function singular(word: string): string {
+  return word.length > 3 && word.endsWith('s') && !word.endsWith('ss') ? word.slice(0, -1) : word;
+}
+
+/** A name in lower case with each word singular: `Integrations Modified` and `integration modified` agree. */
+function wordKey(name: string): string {
+  return name.trim().toLowerCase().split(/\s+/).map(singular).join(' ');
+}
+
+/**
+ * The word key with Segment's older vocabulary read as the catalog's (SPEC section 7's general rules): Personas is
+ * Engage, a Storage Destination is a warehouse, Schema is the Tracking Plan, Updated is Modified, and a bare
+ * `Destination …` is an Integrations event (the catalog's word for destinations).
+ */
+function synonymKey(name: string): string {
+  return wordKey(name)
+    .replace(/^persona /, 'engage ')
+    .replace(/^storage destination /, 'warehouse ')
+    .replace(/^schema /, 'tracking plan ')
+    .replace(/^destination (created|enabled|disabled|modified|deleted)$/, 'integration $1')
+    .replace(/ updated$/, ' modified');
+}
+
+/**
+ * Key → catalog type. A key two types share goes to the first one listed: `Tracking Plan Modified` owns
+ * `tracking plan modified` (so `Schema Updated`-style names find it), and `Tracking Plan Updated`, which has the
+ * same synonym key, is still found by its own word key first.
+ */
+function keyIndex(key: (name: string) => string): ReadonlyMap<string, CatalogType> {
+  const index = new Map<string, CatalogType>();
+  const types = EVENT_TYPES as readonly CatalogType[];
+  // Types whose own words already read as the key go first, so a key never points at a mere synonym.
+  for (const type of types) if (key(type) === wordKey(type) && !index.has(key(type))) index.set(key(type), type);
+  for (const type of types) if (!index.has(key(type))) index.set(key(type), type);
+  return index;
+}
+
+const byWordKey = keyIndex(wordKey);
+const bySynonymKey = keyIndex(synonymKey);
+const byWireName = new Map<string, CatalogType>(Object.entries(WIRE_NAMES).map(([wire, type]) => [synonymKey(wire), type]));
+
+/**
+ * The catalog type a name stands for: itself, or the type Segment means by a wire name (`Warehouse Disabled` →
+ * Warehouses Disabled). Undefined for a name with no twin (`Permission Check`), which is stored as it came.
+ */
+export function catalogTypeFor(name: string): CatalogType | undefined {
+  if (isCatalogType(name)) return name;
+  if (resolvedNames.has(name)) return resolvedNames.get(name);
+  const synonyms = synonymKey(name);
+  const type = byWordKey.get(wordKey(name)) ?? byWireName.get(synonyms) ?? bySynonymKey.get(synonyms);
+  // Every ingested event asks, and producers use a handful of names; the cap keeps a flood of made-up ones bounded.
+  if (resolvedNames.size < MAX_RESOLVED_NAMES) resolvedNames.set(name, type);
+  return type;
+}
+
+const MAX_RESOLVED_NAMES = 10_000;
+const resolvedNames = new Map<string, CatalogType | undefined>();
+
+/**
+ * What every ingest path stores as an event's type: the catalog type for a catalog or wire name, else the name as
+ * it came. `wireName` is the name as sent when it differs, kept by the caller in `metadata.segmentType`.
+ */
+export function normaliseEventType(name: string): { type: string; wireName?: string } {
+  const type = catalogTypeFor(name);
+  return type === undefined || type === name ? { type: name } : { type, wireName: name };
+}
+
+/**
  * How the Segment Public API undoes a revertible event (SPEC section 7). Issue 4's Revert button
  * turns one of these into HTTP calls; the alert builder only needs to know whether one exists.
  */
 export type RevertPlan =
-  /** PATCH `{path}/{resource.id}` with `{enabled}`. */
-  | { kind: 'toggle'; path: 'sources' | 'destinations'; enabled: boolean; inverseType: CatalogType }
+  /** PATCH `{path}/{resource.id}` with `{enabled}` (a filter's path goes through its destination). */
+  | { kind: 'toggle'; path: 'sources' | 'destinations' | 'destination-filters'; enabled: boolean; inverseType: CatalogType }
   /** GET then PATCH `/warehouses/{id}` with `{enabled, settings}` from the GET. */
   | { kind: 'warehouse-toggle'; enabled: boolean; inverseType: CatalogType }
   /** PATCH the resource with the listed fields of `changes.before`. */
@@ -98,6 +184,12 @@ export const REVERT_MAP: Readonly<Partial<Record<CatalogType, RevertPlan>>> = {
   'Source Modified': { kind: 'restore', target: 'sources', fields: RESOURCE_FIELDS, inverseType: 'Source Modified' },
   'Integrations Modified': { kind: 'restore', target: 'destinations', fields: RESOURCE_FIELDS, inverseType: 'Integrations Modified' },
   'Warehouses Modified': { kind: 'restore', target: 'warehouses', fields: RESOURCE_FIELDS, inverseType: 'Warehouses Modified' },
+  'Destination Filters Disabled': {
+    kind: 'toggle', path: 'destination-filters', enabled: true, inverseType: 'Destination Filters Enabled',
+  },
+  'Destination Filters Enabled': {
+    kind: 'toggle', path: 'destination-filters', enabled: false, inverseType: 'Destination Filters Disabled',
+  },
   'Destination Filters Modified': {
     kind: 'restore', target: 'destination-filters',
     fields: ['enabled', 'if', 'actions', 'title', 'description'], inverseType: 'Destination Filters Modified',
@@ -123,15 +215,15 @@ export function revertPlanFor(event: {
 }): RevertPlan | undefined {
   const plan = revertPlanForChange(event);
   // A filter lives under its destination: without the destination's id there is nothing to PATCH.
-  if (plan?.kind === 'restore' && plan.target === 'destination-filters' && typeof event.metadata?.destinationId !== 'string') {
-    return undefined;
-  }
+  const target = plan?.kind === 'restore' ? plan.target : plan?.kind === 'toggle' ? plan.path : undefined;
+  if (target === 'destination-filters' && typeof event.metadata?.destinationId !== 'string') return undefined;
   return plan;
 }
 
-/** The revert table's row for a type, whatever the event carries. */
+/** The revert table's row for a type (or its wire name, for an event stored before names were normalised). */
 export function revertPlanForType(type: string): RevertPlan | undefined {
-  return isCatalogType(type) ? REVERT_MAP[type] : undefined;
+  const catalogType = catalogTypeFor(type);
+  return catalogType === undefined ? undefined : REVERT_MAP[catalogType];
 }
 
 /** The plan by type and `changes.before` alone, before checking the event says where the resource lives. */

@@ -2,6 +2,7 @@
 import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { parseSigningKey } from './digest/keys.ts';
+import { DURATION_HINT, tryParseDuration } from './duration.ts';
 
 export const ROLES = ['api', 'slack', 'worker', 'relay', 'scheduler'] as const;
 export type RoleName = (typeof ROLES)[number];
@@ -82,6 +83,20 @@ function resourceUrlProblem(item: string): string | undefined {
     return 'must be an https or http URL template';
   }
 }
+/** A duration such as `90s`, `1h` or `90d`, in milliseconds, at least `minMs`. */
+const duration = (minMs = 1) =>
+  z.string().transform((raw, ctx) => {
+    const ms = tryParseDuration(raw.trim());
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `"${raw}" is not a duration: ${DURATION_HINT}` });
+      return z.NEVER;
+    }
+    if (ms < minMs) {
+      ctx.addIssue({ code: 'custom', message: `must be at least ${minMs / 1000}s (got "${raw}")` });
+      return z.NEVER;
+    }
+    return ms;
+  });
 
 /** The Ed25519 private key that signs digests; a problem names what is wrong with it, never its content. */
 const signingKey = z.string().transform((raw, ctx) => {
@@ -111,6 +126,10 @@ const envFields = z.object({
   SEGMENT_API_URL: url(['http:', 'https:']).default('https://api.segmentapis.com'),
   SEGMENT_API_TOKEN: z.string().default(''),
   SEGMENT_TRACKING_URL: url(['http:', 'https:']).default('https://api.segment.io/v1'),
+  SEGMENT_PULL_WORKSPACE: z.string().trim().default(''),
+  SEGMENT_PULL_INTERVAL: duration(1000).default(60_000),
+  SEGMENT_PULL_SINCE: duration().default(90 * 86_400_000),
+  ALERT_MAX_AGE: duration().default(3_600_000),
   DIGEST_CHANNEL: z.string().trim().default(''),
   DIGEST_SIGNING_KEY: signingKey.optional(),
   RESOURCE_URLS: resourceUrls.default(new Map()),
@@ -130,7 +149,14 @@ const envFields = z.object({
 });
 
 /** The variables the cross-field checks read: they run only when each of these parsed. */
-const CROSS_CHECKED = ['ROLES', 'SLACK_BOT_TOKEN', 'SLACK_APP_TOKEN', 'SLACK_SIGNING_SECRET'];
+const CROSS_CHECKED = [
+  'ROLES',
+  'SLACK_BOT_TOKEN',
+  'SLACK_APP_TOKEN',
+  'SLACK_SIGNING_SECRET',
+  'SEGMENT_PULL_WORKSPACE',
+  'SEGMENT_API_TOKEN',
+];
 
 const envSchema = envFields.superRefine(
   (env, ctx) => {
@@ -140,6 +166,14 @@ const envSchema = envFields.superRefine(
         code: 'custom',
         path: ['SLACK_SIGNING_SECRET'],
         message: 'required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)',
+      });
+    }
+    // The import reads GET /audit-events with the Public API token; without one it could never succeed.
+    if (env.SEGMENT_PULL_WORKSPACE && !env.SEGMENT_API_TOKEN) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['SEGMENT_PULL_WORKSPACE'],
+        message: 'the Segment import needs SEGMENT_API_TOKEN (a Public API token allowed to read the Audit Trail)',
       });
     }
   },
@@ -171,7 +205,15 @@ export interface Config {
     owners: readonly string[];
     ownerGroup: string;
   };
-  segment: { apiUrl: string; apiToken: string; trackingUrl: string };
+  segment: {
+    apiUrl: string;
+    apiToken: string;
+    trackingUrl: string;
+    /** Importing Segment's own audit trail from the Public API (SPEC section 11); undefined when off. */
+    pull?: { workspaceId: string; intervalMs: number; sinceMs: number };
+  };
+  /** ALERT_MAX_AGE: an event whose timestamp is older than this when received is stored but never alerted. */
+  alertMaxAgeMs: number;
   /** Signed chain digests (SPEC section 12); off unless both are set. */
   digest: { channel: string; signingKey?: KeyObject };
   /** RESOURCE_URLS: resource type → URL template holding `{id}`, for the alert's "Open" link. */
@@ -230,7 +272,15 @@ function toConfig(env: Env): Config {
       apiUrl: env.SEGMENT_API_URL.replace(/\/+$/, ''),
       apiToken: env.SEGMENT_API_TOKEN,
       trackingUrl: env.SEGMENT_TRACKING_URL.replace(/\/+$/, ''),
+      ...(env.SEGMENT_PULL_WORKSPACE && {
+        pull: {
+          workspaceId: env.SEGMENT_PULL_WORKSPACE,
+          intervalMs: env.SEGMENT_PULL_INTERVAL,
+          sinceMs: env.SEGMENT_PULL_SINCE,
+        },
+      }),
     },
+    alertMaxAgeMs: env.ALERT_MAX_AGE,
     digest: { channel: env.DIGEST_CHANNEL, ...(env.DIGEST_SIGNING_KEY && { signingKey: env.DIGEST_SIGNING_KEY }) },
     resourceUrls: env.RESOURCE_URLS,
     logLevel: env.LOG_LEVEL,

@@ -1,6 +1,6 @@
 /** Event filters as clients write them: shared by GET /v1/events(.csv) and, later, /audit in Slack. */
 import { z } from 'zod';
-import { ALL_CATEGORIES } from './catalog.ts';
+import { ALL_CATEGORIES, catalogTypeFor } from './catalog.ts';
 import { DURATION_HINT, tryParseDuration } from './duration.ts';
 import { ACTOR_TYPES, EARLIEST_TIMESTAMP_MS } from './events.ts';
 import type { EventFilters } from './store/queries.ts';
@@ -79,7 +79,12 @@ const text = (name: string) =>
     .refine((value) => !value.includes('\u0000'), 'must not contain the NUL character');
 
 export const filterFieldsSchema = z.object({
-  types: z.array(text('type')).max(50, 'at most 50 types').optional(),
+  // Events are stored under the catalog type, so `type=Warehouse Disabled` (Segment's wire name) asks for that.
+  types: z
+    .array(text('type'))
+    .max(50, 'at most 50 types')
+    .transform((types) => [...new Set(types.map((type) => catalogTypeFor(type) ?? type))])
+    .optional(),
   category: z
     .string()
     .refine((c) => ALL_CATEGORIES.includes(c), { message: `must be one of: ${ALL_CATEGORIES.join(', ')}` })

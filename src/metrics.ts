@@ -50,6 +50,14 @@ export function createMetrics() {
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),
+    segmentPushEvents: new Counter({
+      name: 'audit_segment_push_events_total',
+      help:
+        'Calls received through POST /v1/segment (Segment Audit Forwarding), by outcome ' +
+        '(accepted, duplicate, ignored: not an audit call, rejected)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
     httpDuration: new Histogram({
       name: 'audit_http_request_duration_seconds',
       help: 'HTTP request duration by route and status',
@@ -74,6 +82,12 @@ export function createMetrics() {
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],
     }),
+    alertsSkipped: new Counter({
+      name: 'audit_alerts_skipped_total',
+      help: 'Stored events the alert worker did not alert on, by reason (too_old: older than ALERT_MAX_AGE when received)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     slackErrors: new Counter({
       name: 'audit_slack_errors_total',
       help: 'Slack Web API calls that failed, by method and error code',
@@ -90,6 +104,25 @@ export function createMetrics() {
       name: 'audit_forwarding_batches_total',
       help: 'Batches posted to the Segment Tracking API, by outcome (delivered, failed, retried)',
       labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    importedEvents: new Counter({
+      name: 'audit_import_events_total',
+      help: 'Events imported from Segment\'s Public API audit trail and stored (duplicates not counted)',
+      registers: [registry],
+    }),
+    importErrors: new Counter({
+      name: 'audit_import_errors_total',
+      help:
+        'Failed polls of Segment\'s Public API audit trail, and events in its answers that could not be stored, by kind ' +
+        '(unauthorized, forbidden, rate_limited, server_error, timeout, network, not_found, rejected, bad_response, ' +
+        'invalid_event, store)',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    importLastSuccess: new Gauge({
+      name: 'audit_import_last_success_timestamp_seconds',
+      help: 'When Segment last answered the audit trail import (Unix seconds; 0 before the first answer); alert when old',
       registers: [registry],
     }),
     digestPosts: new Counter({

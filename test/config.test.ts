@@ -69,4 +69,37 @@ describe('configuration', () => {
       'RESOURCE_URLS: "bare" is not a resourceType=https://…{id}… pair',
     ]);
   });
+
+  it('reads ALERT_MAX_AGE and the Segment import as durations, with the SPEC defaults', () => {
+    const off = loadConfig({});
+    expect(off.alertMaxAgeMs).toBe(3_600_000);
+    expect(off.segment.pull).toBeUndefined();
+
+    const on = loadConfig({ SEGMENT_PULL_WORKSPACE: 'acme', SEGMENT_API_TOKEN: 'sgp_x', ALERT_MAX_AGE: '15m' });
+    expect(on.segment.pull).toEqual({ workspaceId: 'acme', intervalMs: 60_000, sinceMs: 90 * 86_400_000 });
+    expect(on.alertMaxAgeMs).toBe(900_000);
+    const tuned = loadConfig({ SEGMENT_PULL_WORKSPACE: 'acme', SEGMENT_API_TOKEN: 'sgp_x', SEGMENT_PULL_INTERVAL: '1s', SEGMENT_PULL_SINCE: '7d' });
+    expect(tuned.segment.pull).toMatchObject({ intervalMs: 1000, sinceMs: 7 * 86_400_000 });
+  });
+
+  it('refuses the import without a Public API token, and durations that are not durations or too short', () => {
+    let error: ConfigError | undefined;
+    try {
+      loadConfig({ SEGMENT_PULL_WORKSPACE: 'acme', SEGMENT_PULL_INTERVAL: '500ms', SEGMENT_PULL_SINCE: 'forever', ALERT_MAX_AGE: '0h' });
+    } catch (e) {
+      error = e as ConfigError;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error!.problems).toEqual([
+      expect.stringMatching(/^SEGMENT_PULL_INTERVAL: "500ms" is not a duration/),
+      expect.stringMatching(/^SEGMENT_PULL_SINCE: "forever" is not a duration/),
+      expect.stringMatching(/^ALERT_MAX_AGE: "0h" is not a duration/),
+      'SEGMENT_PULL_WORKSPACE: the Segment import needs SEGMENT_API_TOKEN (a Public API token allowed to read the Audit Trail)',
+    ]);
+    expect(() => loadConfig({ SEGMENT_PULL_WORKSPACE: 'acme', SEGMENT_API_TOKEN: 't', SEGMENT_PULL_INTERVAL: '0s' })).toThrow(
+      /SEGMENT_PULL_INTERVAL/,
+    );
+    // The CLI runs no import, so it does not need the token.
+    expect(loadConfig({ SEGMENT_PULL_WORKSPACE: 'acme' }, { for: 'cli' }).segment.pull?.workspaceId).toBe('acme');
+  });
 });

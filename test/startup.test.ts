@@ -93,7 +93,7 @@ describe('npm start', () => {
     const { join } = await import('node:path');
     const { tmpdir } = await import('node:os');
     const dir = mkdtempSync(join(tmpdir(), 'bad-rules-'));
-    writeFileSync(join(dir, 'bad.yml'), 'when:\n  type: [Warehouse Disabled]\nchannel: "#x"\nsevrity: critical\n');
+    writeFileSync(join(dir, 'bad.yml'), 'when:\n  type: [Warehouses Disbled]\nchannel: "#x"\nsevrity: critical\n');
     const { child, output } = startProcess({ DATABASE_URL: fresh.url, REDIS_URL: redisUrl(), PORT: String(await freePort()), RULES_DIR: dir, QUEUE_PREFIX: prefix() });
     const [code] = await once(child, 'exit');
     expect(code).toBe(1);

@@ -17,6 +17,8 @@ export interface RuleProblem {
 export interface RuleLoadResult {
   rules: Rule[];
   problems: RuleProblem[];
+  /** Not problems: advice on valid rules (a Segment wire name where the catalog name reads better). */
+  notes: RuleProblem[];
 }
 
 /** The part of a pino logger the watcher needs. */
@@ -57,10 +59,11 @@ export async function loadRules(dir: string): Promise<RuleLoadResult> {
   try {
     names = ruleFileNames(dir);
   } catch (error) {
-    return { rules: [], problems: [{ file: dir, message: `cannot read the rules directory: ${(error as Error).message}` }] };
+    return { rules: [], problems: [{ file: dir, message: `cannot read the rules directory: ${(error as Error).message}` }], notes: [] };
   }
   const rules: Rule[] = [];
   const problems: RuleProblem[] = [];
+  const notes: RuleProblem[] = [];
   const fileById = new Map<string, string>();
   for (const name of names) {
     const file = path.join(dir, name);
@@ -73,6 +76,7 @@ export async function loadRules(dir: string): Promise<RuleLoadResult> {
     }
     const parsed = parseRuleFile(text, file);
     problems.push(...parsed.problems);
+    notes.push(...(parsed.notes ?? []));
     // Invalid files take part too, so fixing one does not reveal a duplicate only on the next run.
     if (parsed.id !== undefined) {
       const firstFile = fileById.get(parsed.id);
@@ -84,7 +88,7 @@ export async function loadRules(dir: string): Promise<RuleLoadResult> {
     }
     if (parsed.rule) rules.push(parsed.rule);
   }
-  return { rules, problems };
+  return { rules, problems, notes };
 }
 
 /** Loads the rules, or throws RuleProblemsError listing every problem. */
@@ -99,6 +103,7 @@ export interface ParsedRuleFile {
   /** The rule's id (declared, or the file name) whenever it can be told, even if the rule is invalid. */
   id?: string;
   problems: RuleProblem[];
+  notes?: RuleProblem[];
   /** Where a duplicate id is reported: the `id:` line, or the rule's first line when the id is the file name. */
   idLine: number;
 }
@@ -135,7 +140,8 @@ export function parseRuleFile(text: string, file: string): ParsedRuleFile {
     const id = declaredRuleId(data, file);
     return { ...(id === undefined ? {} : { id }), problems: problems.sort((a, b) => a.line - b.line), idLine: lineOf(['id']) };
   }
-  return { rule: result.rule, id: result.rule.id, problems: [], idLine: lineOf(['id']) };
+  const notes = result.notes.map((note) => ({ file, line: lineOf(note.path), message: note.message }));
+  return { rule: result.rule, id: result.rule.id, problems: [], notes, idLine: lineOf(['id']) };
 }
 
 /** The id an invalid rule would have had, when it is a valid id. */

@@ -11,6 +11,7 @@ import { claimAlert, markAlertFailed, markAlertLogged, markAlertSent, recordAler
 import type { Db } from '../store/db.ts';
 import { getEvent } from '../store/queries.ts';
 import { groupKey, matchRule } from './match.ts';
+import { skipTooOldToAlert } from './max-age.ts';
 import type { RuleSet } from './rule-loader.ts';
 import type { Rule } from './rules/types.ts';
 import { holdBackIfSilenced } from './silences.ts';
@@ -30,6 +31,8 @@ export interface AlertWorkerDeps {
   revertEnabled: boolean;
   /** What makes an alert easier to read (the actor's Slack mention, an "Open" link), found just before posting. */
   alertDetails?: (event: StoredEvent) => Promise<AlertDetails>;
+  /** ALERT_MAX_AGE in milliseconds. */
+  alertMaxAgeMs: number;
   logger: Logger;
   metrics: Metrics;
   workerOptions?: Partial<WorkerOptions>;
@@ -114,6 +117,7 @@ export function createAlertWorker(deps: AlertWorkerDeps): Worker<AuditEventJob> 
         log.warn('event is no longer stored (purged?); nothing to alert');
         return;
       }
+      if (skipTooOldToAlert(event, deps, log)) return;
       const failures: unknown[] = [];
       for (const rule of deps.rules.current()) {
         if (!matchRule(rule, event)) continue;

@@ -1,6 +1,6 @@
 /**
  * `rules:check [dir]`: validates every rule file, prints `file:line: message` per problem to stderr and
- * exits 1, or prints `ok N rules in <dir>` and exits 0. The directory defaults to RULES_DIR, then ./rules.
+ * exits 1, or prints `ok N rules in <dir>` and exits 0; notes on valid rules go to stdout either way. The directory defaults to RULES_DIR, then ./rules.
  */
 import { pathToFileURL } from 'node:url';
 import { formatProblem, loadRules } from '../alerting/rule-loader.ts';
@@ -19,11 +19,13 @@ export const RULES_CHECK_USAGE = `usage: npm run rules:check [-- DIR]
   "ok N rules in DIR" and exits 0.`;
 
 export async function checkRules(dir: string): Promise<RulesCheckOutput> {
-  const { rules, problems } = await loadRules(dir);
+  const { rules, problems, notes } = await loadRules(dir);
+  // Notes are advice on valid rules (a wire name where the catalog name reads better): shown, never a failure.
+  const noted = notes.map((note) => `${formatProblem({ ...note, message: `note: ${note.message}` })}\n`).join('');
   if (problems.length > 0) {
-    return { exitCode: 1, stdout: '', stderr: problems.map((problem) => `${formatProblem(problem)}\n`).join('') };
+    return { exitCode: 1, stdout: noted, stderr: problems.map((problem) => `${formatProblem(problem)}\n`).join('') };
   }
-  return { exitCode: 0, stdout: `ok ${rules.length} rules in ${dir}\n`, stderr: '' };
+  return { exitCode: 0, stdout: `${noted}ok ${rules.length} rules in ${dir}\n`, stderr: '' };
 }
 
 const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;

@@ -70,6 +70,8 @@ export class SegmentApiError extends Error {
   readonly messages: readonly string[];
   readonly reason: string;
   readonly retryable: boolean;
+  /** For a 429: how long Segment asked us to wait (Retry-After, msBeforeNext or X-RateLimit-Reset), when it said. */
+  readonly retryAfterMs: number | undefined;
 
   constructor(fields: {
     kind: SegmentFailureKind;
@@ -79,6 +81,7 @@ export class SegmentApiError extends Error {
     messages?: readonly string[];
     reason: string;
     retryable: boolean;
+    retryAfterMs?: number;
   }) {
     super(fields.reason);
     this.name = 'SegmentApiError';
@@ -89,13 +92,14 @@ export class SegmentApiError extends Error {
     this.messages = fields.messages ?? [];
     this.reason = fields.reason;
     this.retryable = fields.retryable;
+    this.retryAfterMs = fields.retryAfterMs;
   }
 }
 
 const MAX_MESSAGES = 5;
 const MAX_MESSAGE_CHARS = 300;
 
-type Attempt = { ok: true; data: SegmentData } | { ok: false; error: SegmentApiError; waitHintMs?: number };
+type Attempt = { ok: true; data: SegmentData } | { ok: false; error: SegmentApiError };
 
 export function createSegmentClient(options: SegmentClientOptions): SegmentClient {
   const baseUrl = options.apiUrl.replace(/\/+$/, '');
@@ -144,8 +148,8 @@ export function createSegmentClient(options: SegmentClientOptions): SegmentClien
     }
 
     const messages = errorMessages(json).map(redact);
-    const error = httpError(response.status, method, path, messages);
-    return response.status === 429 ? { ok: false, error, waitHintMs: rateLimitWaitMs(response, json) } : { ok: false, error };
+    const retryAfterMs = response.status === 429 ? rateLimitWaitMs(response, json) : undefined;
+    return { ok: false, error: httpError(response.status, method, path, messages, retryAfterMs) };
   }
 
   function transportError(method: string, path: string, error: unknown): SegmentApiError {
@@ -171,7 +175,7 @@ export function createSegmentClient(options: SegmentClientOptions): SegmentClien
 
       let waitMs: number;
       if (error.kind === 'rate-limited') {
-        waitMs = result.waitHintMs ?? exponentialDelay(rateLimitRetries + 1, 1000);
+        waitMs = error.retryAfterMs ?? exponentialDelay(rateLimitRetries + 1, 1000);
         if (rateLimitRetries >= policy.rateLimitRetries) {
           throw withReason(error, `Segment kept rate-limiting ${method} ${path} (429) after ${rateLimitRetries} retries; try again in a minute`);
         }
@@ -201,7 +205,13 @@ export function createSegmentClient(options: SegmentClientOptions): SegmentClien
 }
 
 /** The readable reason for an HTTP failure; 404 is left generic here, the caller knows which resource it meant. */
-function httpError(status: number, method: string, path: string, messages: readonly string[]): SegmentApiError {
+function httpError(
+  status: number,
+  method: string,
+  path: string,
+  messages: readonly string[],
+  retryAfterMs?: number,
+): SegmentApiError {
   const detail = messages.length ? `: ${messages.join('; ')}` : '';
   const base = { status, method, path, messages };
   if (status === 401 || status === 403) {
@@ -211,7 +221,8 @@ function httpError(status: number, method: string, path: string, messages: reado
     return new SegmentApiError({ ...base, kind: 'not-found', retryable: false, reason: `${method} ${path} not found (404)${detail}` });
   }
   if (status === 429) {
-    return new SegmentApiError({ ...base, kind: 'rate-limited', retryable: true, reason: `Segment is rate-limiting requests (429)${detail}` });
+    const reason = `Segment is rate-limiting requests (429)${detail}`;
+    return new SegmentApiError({ ...base, kind: 'rate-limited', retryable: true, reason, ...(retryAfterMs !== undefined && { retryAfterMs }) });
   }
   if (status >= 500) {
     return new SegmentApiError({ ...base, kind: 'server-error', retryable: true, reason: `Segment had a server error (${status})${detail}` });
@@ -221,8 +232,17 @@ function httpError(status: number, method: string, path: string, messages: reado
 }
 
 function withReason(error: SegmentApiError, reason: string): SegmentApiError {
-  const { kind, status, method, path, messages, retryable } = error;
-  return new SegmentApiError({ kind, ...(status === undefined ? {} : { status }), method, path, messages, retryable, reason });
+  const { kind, status, method, path, messages, retryable, retryAfterMs } = error;
+  return new SegmentApiError({
+    kind,
+    ...(status === undefined ? {} : { status }),
+    method,
+    path,
+    messages,
+    retryable,
+    reason,
+    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+  });
 }
 
 /** `errors[].message` from Segment's RequestErrorEnvelope, trimmed for a Slack message. */

@@ -155,11 +155,21 @@ function locate(plan: RevertPlan, event: StoredEvent): Located | string {
   if (!destinationId) {
     return `The event does not say which destination the filter ${id} belongs to (metadata.destinationId), and Segment addresses filters only through their destination`;
   }
+  const filterId = filterIdOf(id);
   return {
     target,
-    path: `/destination/${encodeURIComponent(destinationId)}/filters/${encodeURIComponent(id)}`,
-    label: `destination filter ${id} of destination ${destinationId}`,
+    path: `/destination/${encodeURIComponent(destinationId)}/filters/${encodeURIComponent(filterId)}`,
+    label: `destination filter ${filterId} of destination ${destinationId}`,
   };
+}
+
+/**
+ * Segment's Audit Forwarding names a filter by its path (`workspaces/w/sources/s/destinations/d/filters/df_1`); the
+ * Public API wants the last part alone.
+ */
+function filterIdOf(resourceId: string): string {
+  const at = resourceId.lastIndexOf('/filters/');
+  return at < 0 ? resourceId : resourceId.slice(at + '/filters/'.length);
 }
 
 function toFailure(error: unknown, at: Located, apiToken: string): RevertFailure {

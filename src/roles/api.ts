@@ -1,5 +1,9 @@
-/** The api role: the producer API (/v1/events) and the bootstrap tokens from INGEST_TOKENS that it accepts. */
+/**
+ * The api role: the producer API (/v1/events, and /v1/segment for Segment's Audit Forwarding) and the bootstrap tokens
+ * from INGEST_TOKENS that it accepts.
+ */
 import { eventRoutes } from '../http/routes/events.ts';
+import { segmentRoutes } from '../http/routes/segment.ts';
 import { registerBootstrapTokens } from '../store/tokens.ts';
 import type { Role, SharedInfrastructure } from './role.ts';
 
@@ -11,6 +15,9 @@ export interface ApiRoleOptions {
 export function createApiRole(shared: SharedInfrastructure, options: ApiRoleOptions = {}): Role {
   const { database, metrics } = shared;
   void shared.http.register(eventRoutes, { database, metrics, appendLimits: options.appendLimits });
+  void shared.http.register(segmentRoutes, { database, metrics, appendLimits: options.appendLimits });
+  // Every outcome is on /metrics from the start, so a dashboard shows 0 rather than no data.
+  for (const outcome of ['accepted', 'duplicate', 'ignored', 'rejected']) metrics.segmentPushEvents.inc({ outcome }, 0);
   return {
     start: () => registerBootstrapTokens(database.db, shared.config.ingestTokens),
     stop: async () => {},

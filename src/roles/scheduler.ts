@@ -1,9 +1,11 @@
 /**
  * The scheduler role: registers the daily retention purge and the daily signed chain digest, and runs them (each
- * once a day across replicas).
+ * once a day across replicas); and, with SEGMENT_PULL_WORKSPACE, imports Segment's own audit trail on its interval
+ * (one replica at a time). Work that happens on a clock lives here, away from the workers that scale with traffic.
  */
 import type { RetryOptions } from '@slack/web-api';
 import type { Worker } from 'bullmq';
+import { IMPORT_ERROR_KINDS, SegmentImporter, type SegmentImporterOptions } from '../ingest/segment-pull.ts';
 import { createDigestSchedule, type DigestScheduleOptions } from '../scheduler/digest.ts';
 import { createMaintenanceWorker, scheduleRetention } from '../scheduler/retention.ts';
 import type { Role, SharedInfrastructure } from './role.ts';
@@ -16,6 +18,8 @@ export interface SchedulerRoleOptions {
   digests?: DigestScheduleOptions;
   /** WebClient retry policy override for the digest posts (tests use a rapid one). */
   slackRetryConfig?: RetryOptions;
+  /** Segment import knobs (tests use a short overlap and backoff). */
+  segmentImport?: Partial<Pick<SegmentImporterOptions, 'overlapMs' | 'pageSize' | 'backoffBaseMs' | 'maxBackoffMs' | 'timeoutMs'>>;
 }
 
 export function createSchedulerRole(shared: SharedInfrastructure, options: SchedulerRoleOptions = {}): Role {
@@ -33,6 +37,7 @@ export function createSchedulerRole(shared: SharedInfrastructure, options: Sched
   let stopping = false;
   let retryTimer: NodeJS.Timeout | undefined;
   let worker: Worker | undefined;
+  const importer = createSegmentImport(shared, options);
 
   // Redis may be down at start: keep trying in the background rather than hold up ingest.
   const schedule = (): Promise<void> =>
@@ -52,11 +57,40 @@ export function createSchedulerRole(shared: SharedInfrastructure, options: Sched
         logger: logger.child({ role: 'scheduler' }),
       });
       await digests.start();
+      await importer?.start();
     },
     async stop() {
       stopping = true;
       clearTimeout(retryTimer);
-      await Promise.all([worker?.close(), digests.stop()]);
+      await Promise.all([worker?.close(), digests.stop(), importer?.stop()]);
     },
   };
+}
+
+/**
+ * The Segment import, or undefined (with a start-up line saying so) without SEGMENT_PULL_WORKSPACE. Its metrics are
+ * on /metrics either way, at 0, so a dashboard shows no data only when the scheduler is not running.
+ */
+function createSegmentImport(shared: SharedInfrastructure, options: SchedulerRoleOptions): SegmentImporter | undefined {
+  const { config, metrics } = shared;
+  for (const kind of IMPORT_ERROR_KINDS) metrics.importErrors.inc({ kind }, 0);
+  metrics.importedEvents.inc(0);
+  const log = shared.logger.child({ role: 'scheduler', component: 'segment-import' });
+  const pull = config.segment.pull;
+  if (!pull) {
+    log.info('SEGMENT_PULL_WORKSPACE is not set: Segment\'s audit trail is not imported (POST /v1/segment still takes pushes)');
+    return undefined;
+  }
+  log.info({ workspaceId: pull.workspaceId, intervalMs: pull.intervalMs }, 'importing Segment\'s audit trail from the Public API');
+  return new SegmentImporter(shared.database.db, log, {
+    ...options.segmentImport,
+    workspaceId: pull.workspaceId,
+    apiUrl: config.segment.apiUrl,
+    apiToken: config.segment.apiToken,
+    intervalMs: pull.intervalMs,
+    sinceMs: pull.sinceMs,
+    onImported: (events) => metrics.importedEvents.inc(events),
+    onError: (kind) => metrics.importErrors.inc({ kind }),
+    onSuccess: (at) => metrics.importLastSuccess.set(at.getTime() / 1000),
+  });
 }

@@ -34,6 +34,7 @@ export interface WorkerRoleOptions {
 export function createWorkerRole(shared: SharedInfrastructure, options: WorkerRoleOptions = {}): Role {
   const { config, database, metrics } = shared;
   const log = shared.logger.child({ role: 'worker' });
+  metrics.alertsSkipped.inc({ reason: 'too_old' }, 0); // on /metrics from the start
   const workers: Worker[] = [];
   let summaries: SilenceSummaries | undefined;
 
@@ -80,6 +81,7 @@ export function createWorkerRole(shared: SharedInfrastructure, options: WorkerRo
         sender,
         revertEnabled: Boolean(config.segment.apiToken),
         alertDetails,
+        alertMaxAgeMs: config.alertMaxAgeMs,
         logger: log,
         metrics,
         workerOptions: options.alertWorker,

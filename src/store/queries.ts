@@ -95,6 +95,16 @@ export async function listEvents(
   return { events: pageRows.map(rowToEvent), nextCursor };
 }
 
+/** Which of these ids the workspace already holds (one indexed lookup), so a re-read can skip them before appending. */
+export async function storedEventIds(db: DbOrTx, workspaceId: string, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows = await db
+    .select({ id: events.id })
+    .from(events)
+    .where(and(eq(events.workspaceId, workspaceId), inArray(events.id, [...ids])));
+  return new Set(rows.map((row) => row.id));
+}
+
 export async function getEvent(db: DbOrTx, workspaceId: string, id: string): Promise<StoredEvent | undefined> {
   const [row] = await db.select().from(events).where(and(eq(events.workspaceId, workspaceId), eq(events.id, id)));
   return row && rowToEvent(row);

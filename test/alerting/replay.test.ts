@@ -316,7 +316,7 @@ describe('rules:test', () => {
 
   it('prints file:line: message for invalid rules and exits 1 without replaying', async () => {
     const dir = await rulesDir({
-      'typo.yml': 'id: typo\nwhen:\n  type: [Warehouse Disabled]\nchannel: "#alerts"\n',
+      'typo.yml': 'id: typo\nwhen:\n  type: [Warehouses Disbled]\nchannel: "#alerts"\n',
       'bad-window.yml': 'id: bad-window\nwhen: {}\nthrottle: { within: 10mins }\nchannel: "#alerts"\n',
     });
 

@@ -107,12 +107,25 @@ describe('loadRules', () => {
 
   it('reports an unknown event type with a did-you-mean suggestion, at the line of the list item', async () => {
     const dir = await rulesDir({
-      'x.yml': 'when:\n  type:\n    - Source Deleted\n    - Warehouse Disabled\n    - Something Else Entirely\nchannel: "#a"\n',
+      'x.yml': 'when:\n  type:\n    - Source Deleted\n    - Warehouses Disbled\n    - Something Else Entirely\nchannel: "#a"\n',
     });
 
     expect(await problemLines(dir)).toEqual([
-      'rules/x.yml:4: when.type[1]: unknown event type "Warehouse Disabled", did you mean "Warehouses Disabled"?',
+      'rules/x.yml:4: when.type[1]: unknown event type "Warehouses Disbled", did you mean "Warehouses Disabled"?',
       'rules/x.yml:5: when.type[2]: unknown event type "Something Else Entirely"',
+    ]);
+  });
+
+  it('reads a Segment wire name as the catalog type it stands for, with a note instead of a problem', async () => {
+    const dir = await rulesDir({ 'x.yml': 'when:\n  type: [Warehouse Disabled, Warehouses Disabled, Source Function Updated]\nchannel: "#a"\n' });
+
+    const { rules, problems, notes } = await loadRules(dir);
+
+    expect(problems).toEqual([]);
+    expect(rules[0]?.when.type).toEqual(['Warehouses Disabled', 'Source Function Modified']);
+    expect(notes.map((note) => formatProblem(note).replace(dir, 'rules'))).toEqual([
+      'rules/x.yml:2: "Warehouse Disabled" is Segment\'s wire name for "Warehouses Disabled"; the rule matches both (write "Warehouses Disabled" to silence this note)',
+      'rules/x.yml:2: "Source Function Updated" is Segment\'s wire name for "Source Function Modified"; the rule matches both (write "Source Function Modified" to silence this note)',
     ]);
   });
 
@@ -365,10 +378,10 @@ describe('watchRules', () => {
         await changes.next();
         expect(ruleSet.current().map((r) => r.description)).toEqual(['second, edited']);
 
-        await replaceFile(path.join(dir, 'x.yml'), 'when: { type: [Warehouse Disabled] }\nchannel: "#a"\n');
+        await replaceFile(path.join(dir, 'x.yml'), 'when: { type: [Warehouses Disbled] }\nchannel: "#a"\n');
         const problems = await rejections.next();
         expect(problems.map((p) => formatProblem(p).replace(dir, 'rules'))).toEqual([
-          'rules/x.yml:1: when.type[0]: unknown event type "Warehouse Disabled", did you mean "Warehouses Disabled"?',
+          'rules/x.yml:1: when.type[0]: unknown event type "Warehouses Disbled", did you mean "Warehouses Disabled"?',
         ]);
         expect(ruleSet.current().map((r) => r.description)).toEqual(['second, edited']);
         expect(logger.entries.find((entry) => entry.level === 'warn')?.msg).toBe('rule change rejected; keeping the last good rules');

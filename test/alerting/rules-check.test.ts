@@ -39,7 +39,7 @@ beforeAll(async () => {
       '# Too many deletions.',
       'id: mass-deletion',
       'when:',
-      '  type: [Source Deleted, Warehouse Deleted]',
+      '  type: [Source Deleted, Warehouses Delted]',
       '  resource: { name: { regex: "[" } }',
       'threshold: { count: 5, within: 10mins, by: actor.id }',
       'chanel: "#data-alerts"',
@@ -64,7 +64,7 @@ describe('rules:check', () => {
     expect(stderr.split('\n')).toEqual([
       `${file('broken.yaml')}:2: YAML syntax error: Flow map in block collection must be sufficiently indented and end with a }`,
       `${file('mass-deletion.yml')}:2: missing required field "channel"`,
-      `${file('mass-deletion.yml')}:4: when.type[1]: unknown event type "Warehouse Deleted", did you mean "Warehouses Deleted"?`,
+      `${file('mass-deletion.yml')}:4: when.type[1]: unknown event type "Warehouses Delted", did you mean "Warehouses Deleted"?`,
       `${file('mass-deletion.yml')}:5: when.resource.name.regex: invalid regex "[": Unterminated character class`,
       `${file('mass-deletion.yml')}:6: threshold.within: invalid duration "10mins": use a whole number followed by s, m, h or d, e.g. 30s, 10m, 12h, 7d`,
       `${file('mass-deletion.yml')}:7: unknown key "chanel" (did you mean "channel"?)`,
@@ -83,6 +83,31 @@ describe('rules:check', () => {
 
       expect(code).toBe(1);
       expect(stderr).toBe(`${path.join(dir, 'b.yml')}:2: duplicate rule id "same" (already defined in ${path.join(dir, 'a.yml')})\n`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('accepts Segment’s wire names, suggesting the catalog name in a note on stdout, and exits 0', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'audit-rules-check-'));
+    try {
+      await writeFile(
+        path.join(dir, 'wire.yml'),
+        'when:\n  type:\n    - Warehouse Disabled\n    - Source Disabled\n    - integration modified\nchannel: "#a"\n',
+      );
+
+      const { code, stdout, stderr } = await rulesCheck([dir]);
+
+      expect(stderr).toBe('');
+      expect(stdout.split('\n')).toEqual([
+        `${path.join(dir, 'wire.yml')}:3: note: "Warehouse Disabled" is Segment's wire name for "Warehouses Disabled"; ` +
+          'the rule matches both (write "Warehouses Disabled" to silence this note)',
+        `${path.join(dir, 'wire.yml')}:5: note: "integration modified" is Segment's wire name for "Integrations Modified"; ` +
+          'the rule matches both (write "Integrations Modified" to silence this note)',
+        `ok 1 rules in ${dir}`,
+        '',
+      ]);
+      expect(code).toBe(0);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -186,3 +186,56 @@ describe('the fake Segment Tracking API', () => {
     expect(segment.batches()).toHaveLength(1);
   });
 });
+
+describe('the fake Segment audit trail (GET /audit-events)', () => {
+  const at = (minutesAgo: number) => new Date(Date.now() - minutesAgo * 60_000).toISOString();
+  const record = (id: string, minutesAgo: number) => ({
+    id,
+    timestamp: at(minutesAgo),
+    type: 'Source Disabled',
+    actor: 'usr_1',
+    resourceId: `src_${id}`,
+    resourceType: 'source',
+    resourceName: 'Web',
+  });
+  const page = async (query: string) => {
+    const response = await publicApi(`/audit-events?${query}`);
+    return { status: response.status, body: (await response.json()) as { data: { events: { id: string }[]; pagination: { next: string | null; totalEntries: number } } } };
+  };
+
+  it('names the token’s workspace at GET /', async () => {
+    expect(await (await publicApi('/')).json()).toEqual({ data: { workspace: { id: segment.workspaceId, slug: 'acme', name: 'Acme' } } });
+  });
+
+  it('pages newest first from startTime, with a cursor that pins the end so new events do not shift the pages', async () => {
+    segment.addAuditEvents([record('a', 50), record('b', 40), record('c', 30), record('d', 20), record('old', 120)]);
+    const first = await page(`startTime=${encodeURIComponent(at(60))}&pagination.count=2`);
+    expect(first.body.data.events.map((e) => e.id)).toEqual(['d', 'c']);
+    expect(first.body.data.pagination.totalEntries).toBe(4);
+
+    segment.addAuditEvents([record('new', 1), record('late', 35)]);
+    const cursor = first.body.data.pagination.next!;
+    const second = await page(`startTime=${encodeURIComponent(at(60))}&pagination.count=2&pagination.cursor=${cursor}`);
+    expect(second.body.data.events.map((e) => e.id)).toEqual(['late', 'b']);
+    const third = await page(`startTime=${encodeURIComponent(at(60))}&pagination.count=2&pagination.cursor=${second.body.data.pagination.next}`);
+    expect(third.body.data.events.map((e) => e.id)).toEqual(['a']);
+    expect(third.body.data.pagination.next).toBeNull();
+  });
+
+  it('refuses a page over 200 events and a forged cursor', async () => {
+    expect((await page('pagination.count=201')).status).toBe(422);
+    expect((await page('pagination.count=10&pagination.cursor=bm9wZQ')).status).toBe(400);
+  });
+
+  it('refuses a revoked token until another is accepted, and scripts a 429 without Retry-After', async () => {
+    segment.setApiToken('sgp_new');
+    expect((await publicApi('/audit-events?pagination.count=1', { token: 'sgp_test' })).status).toBe(401);
+    expect((await publicApi('/audit-events?pagination.count=1', { token: 'sgp_new' })).status).toBe(200);
+    segment.failNext('GET /audit-events', { status: 429, retryAfter: null, headers: { 'x-ratelimit-reset': 'Wed, 25 Nov 2026 10:00:00 GMT' } }, { skip: 1 });
+    expect((await publicApi('/audit-events?pagination.count=1', { token: 'sgp_new' })).status).toBe(200);
+    const limited = await publicApi('/audit-events?pagination.count=1', { token: 'sgp_new' });
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).toBeNull();
+    expect(limited.headers.get('x-ratelimit-reset')).toBe('Wed, 25 Nov 2026 10:00:00 GMT');
+  });
+});

@@ -1,6 +1,8 @@
 /**
- * A local stand-in for Segment: the Public API resources that Revert reads and patches (SPEC section 7) and the
- * HTTP Tracking API batch endpoint that forwarding posts to (SPEC section 9), with a call log and scripted failures.
+ * A local stand-in for Segment: the Public API resources that Revert reads and patches (SPEC section 7), its audit
+ * trail (`GET /audit-events`, newest first, cursor-paged) and workspace (`GET /`) that the import reads (SPEC section
+ * 11), and the HTTP Tracking API batch endpoint that forwarding posts to (SPEC section 9), with a call log and
+ * scripted failures.
  */
 import { Buffer } from 'node:buffer';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -13,6 +15,8 @@ export interface SegmentCall {
   method: string;
   /** The path without query string, e.g. `/warehouses/wh_1` or `/v1/batch`. */
   path: string;
+  /** The query string's parameters, e.g. `pagination.cursor`. */
+  query: URLSearchParams;
   /** The parsed JSON body, or the raw text when it was not JSON, or undefined when there was none. */
   body: unknown;
   headers: IncomingHttpHeaders;
@@ -26,9 +30,26 @@ export interface SegmentCall {
  */
 export interface SegmentFailure {
   status: number;
-  retryAfter?: number;
+  /** Seconds; null sends no Retry-After (to test X-RateLimit-Reset or the body's msBeforeNext instead). */
+  retryAfter?: number | null;
   body?: unknown;
+  headers?: Record<string, string>;
 }
+
+/** A Public API audit event (AuditEventV1). */
+export interface AuditEventRecord {
+  id: string;
+  timestamp: string;
+  type: string;
+  actor: string;
+  actorEmail?: string;
+  resourceId: string;
+  resourceType: string;
+  resourceName: string;
+}
+
+/** Segment's documented maximum for `pagination.count` on GET /audit-events. */
+export const MAX_AUDIT_PAGE = 200;
 
 /** A Public API resource as Segment returns it; tests read and set whole objects. */
 export type SegmentResource = Record<string, unknown> & { id: string };
@@ -56,16 +77,21 @@ export interface FakeSegment {
   readonly publicApiUrl: string;
   /** For SEGMENT_TRACKING_URL: `http://127.0.0.1:PORT/v1`, like `https://api.segment.io/v1`. */
   readonly trackingUrl: string;
+  /** The token the Public API currently accepts. */
   readonly apiToken: string;
+  /** Changes the token the Public API accepts, as revoking one and issuing another would. */
+  setApiToken(token: string): void;
+  readonly workspaceId: string;
   readonly calls: SegmentCall[];
   /** Calls matching a route: `PATCH /warehouses/wh_1`, `/warehouses` (any method, that path or below) or `*`. */
   callsTo(route: string): SegmentCall[];
   waitForCalls(route: string, n: number, timeoutMs?: number): Promise<SegmentCall[]>;
   /** Queues a failure for the next request matching the route. */
-  failNext(route: string, failure: SegmentFailure): void;
+  failNext(route: string, failure: SegmentFailure, options?: { skip?: number }): void;
   /** Answers requests matching the route `ms` later; 0 removes the delay. */
   setDelay(route: string, ms: number): void;
-  hold(route: string): Hold;
+  /** Keeps requests matching the route waiting until released; with `after`, the first `after` go through. */
+  hold(route: string, options?: { after?: number }): Hold;
 
   setSource(source: ResourceInput): SegmentResource;
   getSource(id: string): SegmentResource | undefined;
@@ -79,6 +105,10 @@ export interface FakeSegment {
   getFunction(id: string): SegmentResource | undefined;
   setTrackingPlan(plan: ResourceInput): SegmentResource;
   getTrackingPlan(id: string): SegmentResource | undefined;
+
+  /** Adds events to the workspace's audit trail (at any time: an older one added later is a late arrival). */
+  addAuditEvents(events: readonly AuditEventRecord[]): void;
+  auditEvents(): AuditEventRecord[];
 
   /** Batches accepted by the Tracking API, oldest first. */
   batches(writeKey?: string): TrackingBatch[];
@@ -141,17 +171,29 @@ interface Answer {
 }
 
 export async function startFakeSegment(options: FakeSegmentOptions = {}): Promise<FakeSegment> {
-  const apiToken = options.apiToken ?? 'sgp_test';
+  let apiToken = options.apiToken ?? 'sgp_test';
   const workspaceId = options.workspaceId ?? '9aQ1Lj62S4bomZKLF4DPqW';
   const maxBatchBytes = options.maxBatchBytes ?? 500 * 1024;
   const maxEventBytes = options.maxEventBytes ?? 32 * 1024;
 
   const calls: SegmentCall[] = [];
   const callListeners = new Set<() => void>();
-  const failures: { route: string; failure: SegmentFailure }[] = [];
+  /** `skip`: matching requests still answered normally before this failure is given. */
+  const failures: { route: string; failure: SegmentFailure; skip: number }[] = [];
   const delays = new Map<string, number>();
-  const holds = new Map<string, HoldState>();
+  const holds = new Map<string, { state: HoldState; passes: number }>();
   const batches: TrackingBatch[] = [];
+  const auditTrail: AuditEventRecord[] = [];
+  let trailSorted = true;
+  const sortedTrail = (): AuditEventRecord[] => {
+    if (!trailSorted) {
+      // By code unit, as the cursor compares: newest first, then the greater id first.
+      const before = (x: string, y: string) => (x < y ? 1 : x > y ? -1 : 0);
+      auditTrail.sort((a, b) => before(a.timestamp, b.timestamp) || before(a.id, b.id));
+      trailSorted = true;
+    }
+    return auditTrail;
+  };
   const store: Record<Kind, Map<string, SegmentResource>> = {
     sources: new Map(),
     destinations: new Map(),
@@ -170,12 +212,23 @@ export async function startFakeSegment(options: FakeSegmentOptions = {}): Promis
     const delay = [...delays].find(([route]) => matches(route, method, path))?.[1] ?? 0;
     if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     const gate = [...holds].find(([route]) => matches(route, method, path))?.[1];
-    if (gate && !gate.released) await gate.enter();
+    if (!gate || gate.state.released) return;
+    if (gate.passes > 0) {
+      gate.passes -= 1;
+      return;
+    }
+    await gate.state.enter();
   }
 
   function takeFailure(method: string, path: string): SegmentFailure | undefined {
     const index = failures.findIndex((f) => matches(f.route, method, path));
-    return index < 0 ? undefined : failures.splice(index, 1)[0]?.failure;
+    if (index < 0) return undefined;
+    const queued = failures[index]!;
+    if (queued.skip > 0) {
+      queued.skip -= 1;
+      return undefined;
+    }
+    return failures.splice(index, 1)[0]?.failure;
   }
 
   async function route(request: IncomingMessage): Promise<Answer> {
@@ -185,16 +238,22 @@ export async function startFakeSegment(options: FakeSegmentOptions = {}): Promis
     const raw = await readBody(request);
     const body = parseJson(raw);
     const api = path.startsWith('/v1/') ? 'tracking' : 'public';
-    record({ api, method, path, body: body.ok ? body.value : raw.length ? raw.toString('utf8') : undefined, headers: request.headers });
+    const parsedBody = body.ok ? body.value : raw.length ? raw.toString('utf8') : undefined;
+    record({ api, method, path, query: url.searchParams, body: parsedBody, headers: request.headers });
     await pace(method, path);
     const failure = takeFailure(method, path);
     if (failure) return scripted(failure, api);
-    return api === 'tracking' ? tracking(request, method, path, raw, body) : publicApi(request, method, path, body);
+    return api === 'tracking' ? tracking(request, method, path, raw, body) : publicApi(request, method, url, body);
   }
 
-  function publicApi(request: IncomingMessage, method: string, path: string, body: JsonResult): Answer {
+  function publicApi(request: IncomingMessage, method: string, url: URL, body: JsonResult): Answer {
+    const path = url.pathname;
     const bearer = /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? '')?.[1];
     if (bearer !== apiToken) return segmentError(401, 'unauthorized', 'Unauthorized: a valid Public API token is required');
+    if (method === 'GET' && path === '/') {
+      return { status: 200, body: { data: { workspace: { id: workspaceId, slug: 'acme', name: 'Acme' } } } };
+    }
+    if (method === 'GET' && path === '/audit-events') return listAuditEvents(url.searchParams);
 
     const target = resourcePath(path);
     if (!target) return segmentError(404, 'not-found', `No route for ${method} ${path}`);
@@ -220,6 +279,49 @@ export async function startFakeSegment(options: FakeSegmentOptions = {}): Promis
           { status: 'SUCCESS', trackingPlan: structuredClone(resource) }
         : { [rules.key]: structuredClone(resource) };
     return { status: 200, body: { data } };
+  }
+
+  /**
+   * GET /audit-events: newest first, `startTime` and `endTime` bounding the timestamps, `pagination.count` ≤ 200. The
+   * cursor pins the end of the listing and the position after the last event served, so events added meanwhile do
+   * not shift the pages (a late arrival older than the position still shows up on a later page).
+   */
+  function listAuditEvents(query: URLSearchParams): Answer {
+    const count = Number(query.get('pagination.count'));
+    if (!Number.isInteger(count) || count < 1 || count > MAX_AUDIT_PAGE) {
+      return segmentError(422, 'validation', `pagination.count must be a whole number from 1 to ${MAX_AUDIT_PAGE}`);
+    }
+    const start = query.get('startTime');
+    if (start !== null && Number.isNaN(Date.parse(start))) return segmentError(422, 'validation', 'startTime must be an ISO 8601 time');
+    const cursorText = query.get('pagination.cursor');
+    let cursor: { end: string; after?: [string, string] } | undefined;
+    if (cursorText !== null) {
+      const decoded = parseJson(Buffer.from(cursorText, 'base64url'));
+      if (!decoded.ok || !isRecord(decoded.value) || typeof decoded.value.end !== 'string') {
+        return segmentError(400, 'bad-request', 'Invalid pagination cursor');
+      }
+      cursor = decoded.value as typeof cursor;
+    }
+    const end = cursor?.end ?? query.get('endTime') ?? new Date().toISOString();
+    // Kept newest first (sorted once after each addition), so a page is two binary searches and a slice: the
+    // benchmark pages through 100k events and must measure the importer, not this fake.
+    const trail = sortedTrail();
+    const endMs = Date.parse(end);
+    const startMs = start === null ? Number.NEGATIVE_INFINITY : Date.parse(start);
+    const firstIn = firstIndex(trail, (e) => Date.parse(e.timestamp) <= endMs);
+    const pastWindow = firstIndex(trail, (e) => Date.parse(e.timestamp) < startMs);
+    const after = cursor?.after;
+    const from = after
+      ? Math.max(firstIn, firstIndex(trail, (e) => e.timestamp < after[0] || (e.timestamp === after[0] && e.id < after[1])))
+      : firstIn;
+    const page = trail.slice(from, Math.min(from + count, pastWindow));
+    const last = page.at(-1);
+    const next =
+      from + count < pastWindow && last
+        ? Buffer.from(JSON.stringify({ end, after: [last.timestamp, last.id] })).toString('base64url')
+        : null;
+    const pagination = { current: cursorText ?? 'MA==', next, totalEntries: Math.max(0, pastWindow - firstIn) };
+    return { status: 200, body: { data: { events: structuredClone(page), pagination } } };
   }
 
   function tracking(request: IncomingMessage, method: string, path: string, raw: Buffer, body: JsonResult): Answer {
@@ -266,7 +368,13 @@ export async function startFakeSegment(options: FakeSegmentOptions = {}): Promis
   const fake: FakeSegment = {
     publicApiUrl,
     trackingUrl: `${publicApiUrl}/v1`,
-    apiToken,
+    get apiToken() {
+      return apiToken;
+    },
+    setApiToken(token) {
+      apiToken = token;
+    },
+    workspaceId,
     calls,
     callsTo: (route) => calls.filter((c) => matches(route, c.method, c.path)),
     waitForCalls(route, n, timeoutMs = 5000) {
@@ -287,14 +395,14 @@ export async function startFakeSegment(options: FakeSegmentOptions = {}): Promis
         check();
       });
     },
-    failNext: (route, failure) => void failures.push({ route, failure }),
+    failNext: (route, failure, options) => void failures.push({ route, failure, skip: options?.skip ?? 0 }),
     setDelay(route, ms) {
       if (ms > 0) delays.set(route, ms);
       else delays.delete(route);
     },
-    hold(route) {
+    hold(route, options) {
       const state = new HoldState(() => holds.delete(route), 'fake Segment');
-      holds.set(route, state);
+      holds.set(route, { state, passes: options?.after ?? 0 });
       return state;
     },
 
@@ -368,6 +476,11 @@ export async function startFakeSegment(options: FakeSegmentOptions = {}): Promis
       }),
     getTrackingPlan: (id) => get('tracking-plans', id),
 
+    addAuditEvents(events) {
+      for (const event of structuredClone(events)) auditTrail.push(event);
+      trailSorted = false;
+    },
+    auditEvents: () => structuredClone(auditTrail),
     batches: (writeKey) => batches.filter((b) => writeKey === undefined || b.writeKey === writeKey).map((b) => structuredClone(b)),
     trackedEvents: (writeKey) => fake.batches(writeKey).flatMap((b) => b.body.batch),
     keptEvents(writeKey) {
@@ -383,7 +496,7 @@ export async function startFakeSegment(options: FakeSegmentOptions = {}): Promis
       return kept.filter((k) => writeKey === undefined || k.writeKey === writeKey).map((k) => k.call);
     },
     async close() {
-      for (const hold of holds.values()) hold.release();
+      for (const hold of holds.values()) hold.state.release();
       server.closeAllConnections();
       await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
     },
@@ -391,6 +504,18 @@ export async function startFakeSegment(options: FakeSegmentOptions = {}): Promis
   return fake;
 }
 
+
+/** The first index whose element meets `test`, for a predicate that is false up to some index and true after. */
+function firstIndex<T>(items: readonly T[], test: (item: T) => boolean): number {
+  let low = 0;
+  let high = items.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (test(items[middle]!)) high = middle;
+    else low = middle + 1;
+  }
+  return low;
+}
 
 /** `PATCH /warehouses/wh_1` matches that request; `/warehouses` matches any method on it or below; `*` matches all. */
 function matches(route: string, method: string, path: string): boolean {
@@ -468,11 +593,9 @@ function trackingError(status: number, message: string): Answer {
 function scripted(failure: SegmentFailure, api: 'public' | 'tracking'): Answer {
   const message = failure.status === 429 ? 'Too many requests' : `Scripted failure ${failure.status}`;
   const fallback = api === 'public' ? segmentError(failure.status, failure.status === 429 ? 'too-many-requests' : 'scripted', message).body : { success: false, message };
-  return {
-    status: failure.status,
-    body: failure.body ?? fallback,
-    ...(failure.status === 429 ? { headers: { 'retry-after': String(failure.retryAfter ?? 1) } } : {}),
-  };
+  const retryAfter: Record<string, string> =
+    failure.status === 429 && failure.retryAfter !== null ? { 'retry-after': String(failure.retryAfter ?? 1) } : {};
+  return { status: failure.status, body: failure.body ?? fallback, headers: { ...retryAfter, ...failure.headers } };
 }
 
 function send(response: ServerResponse, answer: Answer): void {

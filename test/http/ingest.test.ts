@@ -64,6 +64,21 @@ describe('POST /v1/events', () => {
     expect(body.events.map((e: { id: string }) => e.id)).toContain('evt_custom');
   });
 
+  it('stores a Segment wire name under its catalog type, keeping the name as sent in metadata.segmentType', async () => {
+    const response = await postEvents(app.url, token, {
+      events: [
+        sampleEvent({ id: 'evt_wire', type: 'Warehouse Disabled', metadata: { requestId: 'r1' } }),
+        sampleEvent({ id: 'evt_wire_2', type: 'Integration Modified' }),
+      ],
+    });
+    expect(response.status).toBe(201);
+    const { events } = await (await getEvents(app.url, token, '?type=Warehouse%20Disabled&type=Integrations%20Modified')).json();
+    expect(events.filter((e: { id: string }) => e.id.startsWith('evt_wire'))).toEqual([
+      expect.objectContaining({ id: 'evt_wire_2', type: 'Integrations Modified', category: 'Integrations', metadata: { segmentType: 'Integration Modified' } }),
+      expect.objectContaining({ id: 'evt_wire', type: 'Warehouses Disabled', category: 'Warehouses', metadata: { requestId: 'r1', segmentType: 'Warehouse Disabled' } }),
+    ]);
+  });
+
   it('stores nothing from a batch with one invalid event and names its index and path', async () => {
     const before = await countEvents('acme');
     const bad = sampleEvent({ actor: { type: 'user' } });

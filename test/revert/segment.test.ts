@@ -265,6 +265,39 @@ describe('reverting each row of the revert table through the Segment Public API'
     expect(segment.getFilter('dst_1', 'flt_1')).toMatchObject({ ...listed, sourceId: 'src_fake' });
   });
 
+  it('re-enables a disabled destination filter and disables an enabled one, each the other’s inverse', async () => {
+    segment.setFilter('dst_1', { id: 'df_1', enabled: false });
+    const target = revertTarget();
+    // Audit Forwarding names the filter by its path; the PATCH takes its last part.
+    const resource = { type: 'destination_filter', id: 'workspaces/acme/sources/web/destinations/webhooks/filters/df_1' };
+
+    const disabled = event('Destination Filters Disabled', resource, { metadata: { destinationId: 'dst_1' } });
+    expect(target.canRevert(disabled)).toBe(true);
+    expect(await target.revert(disabled)).toEqual({
+      ok: true,
+      inverseType: 'Destination Filters Enabled',
+      summary: 'Re-enabled destination filter df_1 of destination dst_1',
+      changes: { before: { enabled: false }, after: { enabled: true } },
+    });
+    expect(segment.getFilter('dst_1', 'df_1')?.enabled).toBe(true);
+
+    const enabled = event('Destination Filters Enabled', { type: 'destination_filter', id: 'df_1' }, { metadata: { destinationId: 'dst_1' } });
+    expect(await target.revert(enabled)).toMatchObject({ ok: true, inverseType: 'Destination Filters Disabled' });
+    expect(received()).toEqual([
+      { request: 'PATCH /destination/dst_1/filters/df_1', authorization: bearer(), body: { enabled: true } },
+      { request: 'PATCH /destination/dst_1/filters/df_1', authorization: bearer(), body: { enabled: false } },
+    ]);
+    expect(segment.getFilter('dst_1', 'df_1')?.enabled).toBe(false);
+    expect(target.canRevert(event('Destination Filters Disabled', resource))).toBe(false);
+  });
+
+  it('reverts an event stored under Segment’s wire name as its catalog type', async () => {
+    segment.setWarehouse({ id: 'wh_wire', enabled: false, settings: { name: 'Prod' } });
+    const outcome = await revertTarget().revert(event('Warehouse Disabled', { type: 'warehouse', id: 'wh_wire' }));
+    expect(outcome).toMatchObject({ ok: true, inverseType: 'Warehouses Enabled' });
+    expect(received().map((call) => call.request)).toEqual(['GET /warehouses/wh_wire', 'PATCH /warehouses/wh_wire']);
+  });
+
   it('refuses, readably and without calling Segment, a destination filter event without metadata.destinationId', async () => {
     segment.setFilter('dst_1', { id: 'flt_1' });
     const target = revertTarget();

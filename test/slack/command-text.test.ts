@@ -61,6 +61,17 @@ describe('parseCommandText: subcommands', () => {
     expect(parseCommandText('export')).toEqual({ kind: 'export', filters: {} });
   });
 
+  it('reads import status, in any case', () => {
+    expect(parseCommandText('import status')).toEqual({ kind: 'import', action: 'status' });
+    expect(parseCommandText('Import STATUS')).toEqual({ kind: 'import', action: 'status' });
+  });
+
+  it('explains import without status, with another word, or with extra words', () => {
+    expect(errorOf('import')).toBe('import takes status: /audit import status');
+    expect(errorOf('import now')).toBe('import takes status (got "now"): /audit import status');
+    expect(errorOf('import status please')).toBe('import status takes nothing more (got "please"): /audit import status');
+  });
+
   it('reads forward status and forward off', () => {
     expect(parseCommandText('forward status')).toEqual({ kind: 'forward', action: 'status' });
     expect(parseCommandText('Forward OFF')).toEqual({ kind: 'forward', action: 'off' });
@@ -327,7 +338,7 @@ describe('buildHelpBlocks', () => {
 
     expect(help.text).toContain('/audit');
     const examples = ['/audit type:\\"Warehouses Disabled\\" since:7d', '/audit export', '/audit forward status'];
-    for (const example of [...examples, '/audit forward off', '--since 7d', '/audit silences', '/audit unsilence']) {
+    for (const example of [...examples, '/audit forward off', '--since 7d', '/audit silences', '/audit unsilence', '/audit import status']) {
       expect(all).toContain(example);
     }
     for (const key of FILTER_KEYS) expect(all).toContain(`${key}:`);

@@ -1,12 +1,12 @@
 /** The shape of one rule file (SPEC section 6) as a zod schema, and parseRule, which turns a file into a `Rule`. */
 import path from 'node:path';
 import { z } from 'zod';
-import { ALL_CATEGORIES, EVENT_TYPES } from '../../catalog.ts';
+import { ALL_CATEGORIES, catalogTypeFor, EVENT_TYPES } from '../../catalog.ts';
 import { DURATION_HINT, tryParseDuration } from '../../duration.ts';
-import { withoutUndefined } from '../../json.ts';
+import { isRecord, withoutUndefined } from '../../json.ts';
 import { ACTOR_FIELDS, fieldMatchers, RESOURCE_FIELDS } from './matchers.ts';
 import { SEVERITIES, type Rule, type RuleIssue } from './types.ts';
-import { describeIssue, ruleErrorMap, unknownName, wrongType } from './wording.ts';
+import { describeIssue, ruleErrorMap, unknownName, wireNameNote, wrongType } from './wording.ts';
 
 export const RULE_ID = /^[a-z0-9][a-z0-9-_]*$/;
 const RULE_ID_HINT = 'must start with a lowercase letter or digit and use only a-z, 0-9, "-" and "_"';
@@ -19,14 +19,17 @@ const GROUP_PATH = new RegExp(
   `^(type|category|actor\\.(${ACTOR_FIELDS.join('|')})|resource\\.(${RESOURCE_FIELDS.join('|')})|(changes|context|metadata)(\\.[^.]+)+)$`,
 );
 
-/** `type: X` or `type: [X, Y]`, every name from `allowed`; always a list once parsed. */
-function nameList(what: string, allowed: readonly string[]) {
+/**
+ * `type: X` or `type: [X, Y]`, every name one that `resolve` knows (by default, one of `allowed`); always a list of
+ * resolved names once parsed.
+ */
+function nameList(what: string, allowed: readonly string[], resolve: (name: string) => string | undefined = (name) => (allowed.includes(name) ? name : undefined)) {
   return z
     .union([z.string(), z.array(z.string()).min(1, `must list at least one ${what}`)], wrongType(`must be ${/^[aeiou]/.test(what) ? 'an' : 'a'} ${what} or a list of them`))
     .superRefine((value, ctx) => {
       const names = Array.isArray(value) ? value : [value];
       names.forEach((name, index) => {
-        if (allowed.includes(name)) return;
+        if (resolve(name) !== undefined) return;
         ctx.addIssue({
           code: 'custom',
           path: Array.isArray(value) ? [index] : [],
@@ -34,7 +37,7 @@ function nameList(what: string, allowed: readonly string[]) {
         });
       });
     })
-    .transform((value): readonly string[] => (Array.isArray(value) ? value : [value]));
+    .transform((value): readonly string[] => [...new Set((Array.isArray(value) ? value : [value]).map((name) => resolve(name)!))]);
 }
 
 const duration = z.string(wrongType(`must be a duration: ${DURATION_HINT}`)).transform((text, ctx) => {
@@ -50,7 +53,8 @@ const groupBy = z
 
 const whenSchema = z.strictObject(
   {
-    type: nameList('event type', EVENT_TYPES).optional(),
+    // Segment's wire names are read as the catalog type they stand for, which is what events are stored under.
+    type: nameList('event type', EVENT_TYPES, catalogTypeFor).optional(),
     category: nameList('category', ALL_CATEGORIES).optional(),
     actor: fieldMatchers('actor', ACTOR_FIELDS).optional(),
     resource: fieldMatchers('resource', RESOURCE_FIELDS).optional(),
@@ -116,7 +120,8 @@ export function defaultRuleId(file: string): string {
   return path.basename(file).replace(/\.ya?ml$/i, '');
 }
 
-export type RuleParseResult = { ok: true; rule: Rule } | { ok: false; issues: RuleIssue[] };
+/** A valid rule, with notes on names worth writing differently (a wire name where the catalog has its own). */
+export type RuleParseResult = { ok: true; rule: Rule; notes: RuleIssue[] } | { ok: false; issues: RuleIssue[] };
 
 /**
  * Validates one parsed YAML document and normalises it: lists for `type`/`category`, durations in
@@ -152,5 +157,18 @@ export function parseRule(data: unknown, source: { file: string; line?: number }
   }
   if (throttle) rule.throttle = { withinMs: throttle.within, ...(throttle.by === undefined ? {} : { by: throttle.by }) };
   if (source.line !== undefined) rule.line = source.line;
-  return { ok: true, rule };
+  return { ok: true, rule, notes: wireNameNotes(data) };
+}
+
+/** `type:` names that were read as another catalog type: accepted, with the catalog name suggested. */
+function wireNameNotes(data: unknown): RuleIssue[] {
+  const when = isRecord(data) ? data.when : undefined;
+  const written = isRecord(when) ? when.type : undefined;
+  const names = Array.isArray(written) ? written : [written];
+  return names.flatMap((name, index) => {
+    const type = typeof name === 'string' ? catalogTypeFor(name) : undefined;
+    if (type === undefined || type === name) return [];
+    const at = Array.isArray(written) ? ['when', 'type', index] : ['when', 'type'];
+    return [{ path: at, message: wireNameNote(name as string, type) }];
+  });
 }

@@ -17,6 +17,15 @@ export function unknownName(what: string, name: string, candidates: readonly str
   return `unknown ${what} ${JSON.stringify(name)}${listAll ? ` (expected ${listOf(candidates)})` : ''}`;
 }
 
+/**
+ * The note for a name read as a catalog type: the rule matches events of that type whichever name it uses, since
+ * every ingest path stores the catalog name (and the wire name in metadata.segmentType).
+ */
+export function wireNameNote(name: string, type: string): string {
+  const what = name.toLowerCase() === type.toLowerCase() ? `${JSON.stringify(name)} is read as` : `${JSON.stringify(name)} is Segment's wire name for`;
+  return `${what} ${JSON.stringify(type)}; the rule matches both (write ${JSON.stringify(type)} to silence this note)`;
+}
+
 function unknownKey(key: string, candidates: readonly string[]): string {
   const nearest = nearestName(key, candidates);
   return `unknown key ${JSON.stringify(key)}${nearest === undefined ? '' : ` (did you mean ${JSON.stringify(nearest)}?)`}`;

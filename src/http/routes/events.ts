@@ -13,6 +13,7 @@ import {
 } from '../../events.ts';
 import { eventsCsv } from '../../export/csv.ts';
 import { checkRange, filterFieldsSchema } from '../../filters.ts';
+import { withCatalogType } from '../../ingest/catalog-type.ts';
 import type { Metrics } from '../../metrics.ts';
 import { AppendersBusy, EventAppender } from '../../store/append.ts';
 import { withDeadline, type Database } from '../../store/db.ts';
@@ -207,7 +208,7 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
       metrics.ingestedEvents.inc({ outcome: 'rejected' }, countOf(request.body));
       throw error;
     }
-    const result = await appender.append(request.workspaceId, events).catch((error: unknown) => {
+    const result = await appender.append(request.workspaceId, events.map(withCatalogType)).catch((error: unknown) => {
       if (!(error instanceof AppendersBusy)) throw error;
       metrics.ingestedEvents.inc({ outcome: 'rejected' }, events.length);
       throw new AppError(429, `too many events are waiting to be stored for this workspace (${error.waitingEvents}); nothing was stored, retry after a second`, undefined, 1);

@@ -4,6 +4,7 @@ import { TIME_HINT } from '../../filters.ts';
 import { FILTER_SYNTAX, SLACK_PAGE_DEFAULT } from '../command/filters.ts';
 import { FORWARD_SYNTAX } from '../command/forward.ts';
 import { SILENCE_SYNTAX } from '../command/silence.ts';
+import { IMPORT_USAGE } from '../command/import.ts';
 import { escapeMrkdwn } from '../mrkdwn.ts';
 
 export interface HelpMessage {
@@ -43,6 +44,10 @@ export function buildHelpBlocks(): HelpMessage {
           `\`${SILENCE_SYNTAX.silence}\` — e.g. \`/audit silence warehouse-disabled resource:wh_1 for:8h\`; ` +
           'without resource: every resource of the rule\n' +
           `\`${SILENCE_SYNTAX.unsilence}\` — end one early`,
+      ),
+      section(
+        '*Segment’s own audit trail* — imported from Segment’s Public API when the service is set up to:\n' +
+          `\`${IMPORT_USAGE}\` — on or off, the last poll and its result, what was imported, the last error`,
       ),
       { type: 'divider' },
       section(`*Filters* — combine any of them; a filter not given matches everything:\n${filters}`),

@@ -185,7 +185,9 @@ function importLine(status: ImportStatusForHome): string {
     lines.push(
       `last poll ${slackDate(status.lastPollAt)}${status.lastResult ? `: ${part(status.lastResult, 200)}` : ''}`,
     );
-  if (status.imported !== undefined) lines.push(`${status.imported.toLocaleString('en-US')} events imported`);
+  if (status.imported !== undefined) {
+    lines.push(`${status.imported.toLocaleString('en-US')} event${status.imported === 1 ? '' : 's'} imported`);
+  }
   if (status.newestImported) lines.push(`newest ${slackDate(status.newestImported)}`);
   const head = lines.join(' · ');
   const error = status.lastError ? `\nLast error: _${part(status.lastError, 300)}_` : '';

@@ -2,6 +2,7 @@
 import { parseFilters } from './filters.ts';
 import { parseForward } from './forward.ts';
 import { parseSilence, parseSilences, parseUnsilence } from './silence.ts';
+import { parseImport } from './import.ts';
 import { normaliseSlackText, tokenize } from './tokens.ts';
 import { fail, type AuditCommand } from './types.ts';
 
@@ -21,6 +22,7 @@ export function parseCommandText(text: string): AuditCommand {
   if (subcommand === 'silences') return parseSilences(rest);
   if (subcommand === 'silence') return parseSilence(rest);
   if (subcommand === 'unsilence') return parseUnsilence(rest);
+  if (subcommand === 'import') return parseImport(rest);
   const parsed = parseFilters(tokens, 'query');
   return 'message' in parsed ? parsed : { kind: 'query', filters: parsed.filters, limit: parsed.limit };
 }

@@ -1,7 +1,14 @@
 /** What the text of `/audit` reads as: a subcommand with validated filters, or an error to show. */
 import type { EventFilters } from '../../store/queries.ts';
 
-export type AuditCommand = HelpCommand | QueryCommand | ExportCommand | ForwardCommand | SilenceCommand | CommandError;
+export type AuditCommand =
+  | HelpCommand
+  | QueryCommand
+  | ExportCommand
+  | ForwardCommand
+  | SilenceCommand
+  | ImportCommand
+  | CommandError;
 
 export interface HelpCommand {
   kind: 'help';
@@ -44,6 +51,12 @@ export type SilenceCommand =
       durationMs: number;
     }
   | { kind: 'unsilence'; id: number };
+
+/** `/audit import status`: the Segment import of SPEC section 11. */
+export interface ImportCommand {
+  kind: 'import';
+  action: 'status';
+}
 
 /** A refusal to show the user. Plain text that quotes what they typed: escape it with escapeMrkdwn when rendering. */
 export interface CommandError {

@@ -72,7 +72,7 @@ export function createHomeTab(options: HomeTabOptions): HomeTab {
       listActiveSilences(db, workspaceId, HOME_SILENCES),
       countActiveSilences(db, workspaceId),
       getForwardingStatus(db, workspaceId),
-      readImportStatusForHome(db, workspaceId),
+      readImportStatusForHome(db, workspaceId, config.segment.pull),
     ]);
     const view = buildOwnerHome({
       workspaceId,

@@ -6,3 +6,4 @@ export * from './alerts.ts';
 export * from './reverts.ts';
 export * from './forwarding.ts';
 export * from './silences.ts';
+export * from './segment-import.ts';

@@ -1,4 +1,4 @@
-/** `/audit`: help, a page of events, a CSV export, forwarding, or silences (SPEC section 5), for owners. */
+/** `/audit`: help, a page of events, a CSV export, forwarding, silences or the Segment import (SPEC section 5). */
 import type { AllMiddlewareArgs, SlackCommandMiddlewareArgs } from '@slack/bolt';
 import { EXPORT_JOB, exportJob, exportJobId } from '../../../queue/names.ts';
 import { listEvents } from '../../../store/queries.ts';
@@ -9,6 +9,7 @@ import { workspaceForTeam, type SlackDeps } from '../../context.ts';
 import { escapeMrkdwn } from '../../mrkdwn.ts';
 import { runForwardCommand } from './forward.ts';
 import { runSilenceCommand } from './silence.ts';
+import { runImportCommand } from './import.ts';
 
 /** Acknowledged by the owner check in front of it, so every answer goes through respond(). */
 export function auditCommand(deps: SlackDeps) {
@@ -41,6 +42,10 @@ export function auditCommand(deps: SlackDeps) {
       case 'silence':
       case 'unsilence': {
         await runSilenceCommand(deps, parsed, command, workspaceId, respond);
+        return;
+      }
+      case 'import': {
+        await runImportCommand(deps, workspaceId, respond);
         return;
       }
       case 'query': {

@@ -1,0 +1,22 @@
+CREATE TABLE "segment_imports" (
+	"workspace_id" text PRIMARY KEY NOT NULL,
+	"segment_workspace_id" text,
+	"watermark" timestamp with time zone,
+	"window_start" timestamp with time zone,
+	"window_cursor" text,
+	"window_newest" timestamp with time zone,
+	"window_pages" integer DEFAULT 0 NOT NULL,
+	"window_imported" integer DEFAULT 0 NOT NULL,
+	"imported_count" bigint DEFAULT 0 NOT NULL,
+	"oldest_imported_at" timestamp with time zone,
+	"newest_imported_at" timestamp with time zone,
+	"last_poll_at" timestamp with time zone,
+	"last_poll_result" text,
+	"last_poll_imported" integer,
+	"last_success_at" timestamp with time zone,
+	"last_error" text,
+	"last_error_kind" text,
+	"last_error_at" timestamp with time zone,
+	"failures" integer DEFAULT 0 NOT NULL,
+	"next_poll_at" timestamp with time zone
+);
