@@ -129,7 +129,7 @@ export async function runRulesTest(argv: readonly string[], env: NodeJS.ProcessE
   const logger = createLogger('warn', process.stderr);
   await ensureDatabase(config.databaseUrl, logger);
   await migrateDatabase(config.databaseUrl, logger);
-  const database = createDb(config.databaseUrl, { max: 1 });
+  const database = createDb(config.databaseUrl, { max: 1, statementTimeoutMs: 0 });
   try {
     const alertsByRule = new Map<string, number>();
     const replay = replayRules(database.db, rules, { since: args.since, ...(args.workspaceId !== undefined && { workspaceId: args.workspaceId }) });
