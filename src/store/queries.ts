@@ -1,5 +1,5 @@
 /** Reading events back: filtered pages with a keyset cursor, and every match in batches for the CSV export. */
-import { and, eq, gte, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, between, eq, gte, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
 import type postgres from 'postgres';
 import type { ActorType, StoredEvent } from '../events.ts';
 import type { DbOrTx } from './db.ts';
@@ -90,6 +90,16 @@ export async function listEvents(
 export async function getEvent(db: DbOrTx, workspaceId: string, id: string): Promise<StoredEvent | undefined> {
   const [row] = await db.select().from(events).where(and(eq(events.workspaceId, workspaceId), eq(events.id, id)));
   return row && rowToEvent(row);
+}
+
+/** The workspace's events with fromSeq <= seq <= toSeq, in seq order; purged ones are simply absent. */
+export async function eventsInRange(db: DbOrTx, range: { workspaceId: string; fromSeq: number; toSeq: number }): Promise<StoredEvent[]> {
+  const rows = await db
+    .select()
+    .from(events)
+    .where(and(eq(events.workspaceId, range.workspaceId), between(events.seq, range.fromSeq, range.toSeq)))
+    .orderBy(asc(events.seq));
+  return rows.map(rowToEvent);
 }
 
 /**
