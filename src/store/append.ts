@@ -27,8 +27,23 @@ export function newEventId(): string {
  * use `appendEventsTx` from outside one.
  */
 export async function appendEvents(tx: DbOrTx, workspaceId: string, batch: readonly IncomingEvent[]): Promise<AppendResult> {
-  const [result] = await appendEventGroups(tx, workspaceId, [batch]);
+  const [result] = await appendEventGroups(tx, workspaceId, [prepareBatch(workspaceId, batch)]);
   return result!;
+}
+
+/** A request's events ready to be chained: ids assigned, and everything but seq and hash serialized. */
+export interface PreparedBatch {
+  ids: string[];
+  events: PreparedEvent[];
+}
+
+/**
+ * Everything about a batch that does not need the workspace lock. The group commit calls this when a request
+ * arrives, so that it runs while Postgres is busy with the previous group rather than while the lock is held.
+ */
+export function prepareBatch(workspaceId: string, batch: readonly IncomingEvent[], receivedAt = new Date().toISOString()): PreparedBatch {
+  const ids = batch.map((event) => event.id ?? newEventId());
+  return { ids, events: batch.map((event, index) => prepareEvent(workspaceId, ids[index]!, event, receivedAt)) };
 }
 
 /**
@@ -38,31 +53,24 @@ export async function appendEvents(tx: DbOrTx, workspaceId: string, batch: reado
 export async function appendEventGroups(
   tx: DbOrTx,
   workspaceId: string,
-  groups: readonly (readonly IncomingEvent[])[],
+  groups: readonly PreparedBatch[],
 ): Promise<AppendResult[]> {
-  const receivedAt = new Date().toISOString();
-  const ids = groups.map((batch) => batch.map((event) => event.id ?? newEventId()));
-  // Everything but seq and the hash is prepared before the lock, so concurrent batches of one
-  // workspace wait on each other only for the chaining and the insert.
-  const prepared = groups.flatMap((batch, group) =>
-    batch.map((event, index) => prepareEvent(group, workspaceId, ids[group]![index]!, event, receivedAt)),
-  );
   const head = await lockChainHead(tx, workspaceId);
 
   // Optimistic: repeats of stored ids are rare, so insert with ON CONFLICT DO NOTHING inside a savepoint
   // and only when some row was skipped roll back and chain again without the ids now known to exist.
   // That saves a lookup per batch; the head lock means no other writer can add ids meanwhile.
   let known = new Set<string>();
-  let stored: (StoredEvent & { group: number })[];
+  let chained: Chained;
   for (;;) {
-    stored = chainBatch(prepared, head, known);
-    if (stored.length === 0) break;
-    const batchRows = stored;
+    chained = chainBatch(groups, head, known);
+    if (chained.rows.length === 0) break;
+    const { rows, stored } = chained;
     const conflicts = await tx
       .transaction(async (savepoint) => {
-        const inserted = await insertEventRows(savepoint, batchRows);
-        if (inserted.size === batchRows.length) return undefined;
-        throw new ExistingIds(batchRows.filter((event) => !inserted.has(event.id)).map((event) => event.id));
+        const inserted = await insertEventRows(savepoint, rows);
+        if (inserted.size === rows.length) return undefined;
+        throw new ExistingIds(stored.filter(({ event }) => !inserted.has(event.id)).map(({ event }) => event.id));
       })
       .catch((error: unknown) => {
         if (error instanceof ExistingIds) return error.ids;
@@ -72,7 +80,7 @@ export async function appendEventGroups(
     known = new Set([...known, ...conflicts]);
   }
 
-  const last = stored.at(-1);
+  const last = chained.stored.at(-1)?.event;
   if (last) {
     // NOTIFY is delivered at commit, so the relay wakes exactly when the rows become visible.
     await tx.execute(sql`
@@ -82,9 +90,13 @@ export async function appendEventGroups(
       )
       select pg_notify(${OUTBOX_CHANNEL}, ${workspaceId}) from advanced`);
   }
-  return groups.map((batch, group) => {
-    const mine = stored.filter((event) => event.group === group).map(({ group: _, ...event }) => event);
-    return { ids: ids[group]!, stored: mine, duplicates: batch.length - mine.length };
+  // Events are chained in group order, so each group's stored events are the next run of them.
+  let at = 0;
+  return groups.map((batch) => {
+    const start = at;
+    while (at < chained.stored.length && chained.stored[at]!.group === batch) at++;
+    const mine = chained.stored.slice(start, at).map((entry) => entry.event);
+    return { ids: batch.ids, stored: mine, duplicates: batch.events.length - mine.length };
   });
 }
 
@@ -95,12 +107,11 @@ class ExistingIds extends Error {
 }
 
 interface PreparedEvent {
-  group: number;
   fields: Omit<StoredEvent, 'seq' | 'hash'>;
   canonical: (seq: number) => string;
 }
 
-function prepareEvent(group: number, workspaceId: string, id: string, event: IncomingEvent, receivedAt: string): PreparedEvent {
+function prepareEvent(workspaceId: string, id: string, event: IncomingEvent, receivedAt: string): PreparedEvent {
   const fields = {
     id,
     workspaceId,
@@ -114,62 +125,53 @@ function prepareEvent(group: number, workspaceId: string, id: string, event: Inc
     context: event.context ?? null,
     metadata: event.metadata ?? null,
   };
-  return { group, fields, canonical: canonicalTemplate(fields) };
+  return { fields, canonical: canonicalTemplate(fields) };
 }
 
-/** Assigns seq and hash to the batch's new events, skipping `known` ids and repeats within the batch. */
-function chainBatch(
-  prepared: readonly PreparedEvent[],
-  head: { seq: number; hash: string },
-  known: ReadonlySet<string>,
-): (StoredEvent & { group: number })[] {
+interface Chained {
+  /** The new events in seq order, each with the batch it came from (by identity: groups may be equal). */
+  stored: { event: StoredEvent; group: PreparedBatch }[];
+  /** Each new event as its insert row: its canonical JSON with the hash added (see insertEventRows). */
+  rows: string[];
+}
+
+/** Assigns seq and hash to the new events, skipping `known` ids and repeats within and across batches. */
+function chainBatch(groups: readonly PreparedBatch[], head: { seq: number; hash: string }, known: ReadonlySet<string>): Chained {
   const seen = new Set(known);
   let { seq, hash } = head;
-  const stored: (StoredEvent & { group: number })[] = [];
-  for (const { group, fields, canonical } of prepared) {
-    if (seen.has(fields.id)) continue;
-    seen.add(fields.id);
-    seq += 1;
-    hash = hashLink(hash, canonical(seq));
-    stored.push({ ...fields, seq, hash, group });
+  const chained: Chained = { stored: [], rows: [] };
+  for (const group of groups) {
+    for (const { fields, canonical } of group.events) {
+      if (seen.has(fields.id)) continue;
+      seen.add(fields.id);
+      seq += 1;
+      const text = canonical(seq);
+      hash = hashLink(hash, text);
+      chained.stored.push({ event: { ...fields, seq, hash }, group });
+      // The canonical JSON was just hashed, so it is flat: the row is a concatenation, not a second stringify.
+      chained.rows.push(`{"hash":"${hash}",${text.slice(1)}`);
+    }
   }
-  return stored;
+  return chained;
 }
 
 /**
- * One INSERT … SELECT from jsonb_to_recordset, answering which ids it inserted, with the whole batch as a single JSON parameter.
- * Drizzle's multi-row VALUES builds and binds 18 parameters per row, which cost several times the
- * insert itself at 500 rows (see the ingest benchmark); this statement is the same for every batch.
+ * One INSERT … SELECT from jsonb_to_recordset, answering which ids it inserted, with the whole batch as one JSON
+ * parameter: each row is the event's canonical JSON (already made for its hash) with the hash added, and nested
+ * actor and resource are taken apart in SQL. Drizzle's multi-row VALUES builds and binds 18 parameters per row, which
+ * cost several times the insert itself at 500 rows, and stringifying each event a second time cost as much as making
+ * it the first time (see the ingest benchmark); this statement is the same for every batch.
  */
-async function insertEventRows(tx: DbOrTx, stored: readonly StoredEvent[]): Promise<Set<string>> {
-  const rows = stored.map((event) => ({
-    workspace_id: event.workspaceId,
-    id: event.id,
-    seq: event.seq,
-    type: event.type,
-    category: event.category,
-    timestamp: event.timestamp,
-    received_at: event.receivedAt,
-    actor_type: event.actor.type,
-    actor_id: event.actor.id,
-    actor_name: event.actor.name ?? null,
-    actor_email: event.actor.email ?? null,
-    resource_type: event.resource.type,
-    resource_id: event.resource.id,
-    resource_name: event.resource.name ?? null,
-    changes: event.changes,
-    context: event.context,
-    metadata: event.metadata,
-    hash: event.hash,
-  }));
+async function insertEventRows(tx: DbOrTx, rows: readonly string[]): Promise<Set<string>> {
   const inserted = await tx.execute<{ id: string }>(sql`
     insert into ${events} (workspace_id, id, seq, type, category, timestamp, received_at, actor_type, actor_id,
       actor_name, actor_email, resource_type, resource_id, resource_name, changes, context, metadata, hash)
-    select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(
-      workspace_id text, id text, seq bigint, type text, category text, timestamp timestamptz,
-      received_at timestamptz, actor_type text, actor_id text, actor_name text, actor_email text,
-      resource_type text, resource_id text, resource_name text, changes jsonb, context jsonb,
-      metadata jsonb, hash text)
+    select r."workspaceId", r.id, r.seq, r.type, r.category, r.timestamp, r."receivedAt", r.actor->>'type',
+      r.actor->>'id', r.actor->>'name', r.actor->>'email', r.resource->>'type', r.resource->>'id',
+      r.resource->>'name', r.changes, r.context, r.metadata, r.hash
+    from jsonb_to_recordset(${`[${rows.join(',')}]`}::jsonb) as r(
+      "workspaceId" text, id text, seq bigint, type text, category text, timestamp timestamptz,
+      "receivedAt" timestamptz, actor jsonb, resource jsonb, changes jsonb, context jsonb, metadata jsonb, hash text)
     on conflict (workspace_id, id) do nothing
     returning id`);
   return new Set(inserted.map((row) => row.id));
@@ -202,7 +204,7 @@ async function lockChainHead(tx: DbOrTx, workspaceId: string): Promise<{ seq: nu
  * workspace pays one lock hand-off, one statement and one commit per group instead of per request.
  */
 export class EventAppender {
-  private readonly queues = new Map<string, { batch: readonly IncomingEvent[]; resolve: (r: AppendResult) => void; reject: (e: unknown) => void }[]>();
+  private readonly queues = new Map<string, { batch: PreparedBatch; resolve: (r: AppendResult) => void; reject: (e: unknown) => void }[]>();
 
   private readonly waiting = new Map<string, number>();
 
@@ -227,13 +229,15 @@ export class EventAppender {
       return Promise.reject(new AppendersBusy(workspaceId, waiting));
     }
     this.waiting.set(workspaceId, waiting + batch.length);
+    // Prepared now, while an earlier group may hold the lock, so that the transaction does only the chaining.
+    const prepared = prepareBatch(workspaceId, batch);
     return new Promise((resolve, reject) => {
       const queue = this.queues.get(workspaceId);
       if (queue) {
-        queue.push({ batch, resolve, reject });
+        queue.push({ batch: prepared, resolve, reject });
         return;
       }
-      this.queues.set(workspaceId, [{ batch, resolve, reject }]);
+      this.queues.set(workspaceId, [{ batch: prepared, resolve, reject }]);
       void this.drain(workspaceId);
     });
   }
@@ -243,9 +247,9 @@ export class EventAppender {
     while (queue.length > 0) {
       const group: typeof queue = [];
       let size = 0;
-      while (queue.length > 0 && (group.length === 0 || size + queue[0]!.batch.length <= (this.limits.maxEventsPerGroup ?? 4000))) {
+      while (queue.length > 0 && (group.length === 0 || size + queue[0]!.batch.events.length <= (this.limits.maxEventsPerGroup ?? 4000))) {
         const next = queue.shift()!;
-        size += next.batch.length;
+        size += next.batch.events.length;
         group.push(next);
       }
       try {
