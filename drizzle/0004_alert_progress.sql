@@ -10,3 +10,5 @@ CREATE TABLE "redis_epochs" (
 	"epoch" text NOT NULL,
 	"changed_at" timestamp with time zone DEFAULT now() NOT NULL
 );
+--> statement-breakpoint
+ALTER TABLE "alerts" ADD COLUMN "lease_until" timestamp with time zone;

@@ -9,9 +9,19 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { AUDIT_EVENTS_QUEUE, type AlertRangeJob, alertJobRange } from '../queue/names.ts';
 import { buildAlertMessage } from '../slack/blocks/alert.ts';
-import { claimAlert, markAlertFailed, markAlertLogged, markAlertSent, recordAlertError } from '../store/alerts.ts';
+import {
+  ALERT_LEASE_MS,
+  type AlertKey,
+  claimAlert,
+  markAlertFailed,
+  markAlertLogged,
+  markAlertSent,
+  recordAlertError,
+  renewAlertLease,
+} from '../store/alerts.ts';
 import { recordRangeAlerted } from '../store/alert-progress.ts';
 import type { Db } from '../store/db.ts';
+import type { AlertRow } from '../store/schema/index.ts';
 import { eventsInRange } from '../store/queries.ts';
 import { groupKey, matchRule } from './match.ts';
 import type { RuleSet } from './rule-loader.ts';
@@ -33,6 +43,8 @@ export interface AlertWorkerDeps {
   logger: Logger;
   metrics: Metrics;
   workerOptions?: Partial<WorkerOptions>;
+  /** How long a claim on an alert lasts unless renewed (default ALERT_LEASE_MS; crash tests use less). */
+  alertLeaseMs?: number;
 }
 
 export function createAlertWorker(deps: AlertWorkerDeps): Worker<AlertRangeJob> {
@@ -79,8 +91,20 @@ export function createAlertWorker(deps: AlertWorkerDeps): Worker<AlertRangeJob> 
   /** Stage 2, one (rule, event): posts the alert exactly once, however often this runs. */
   async function postAlert(rule: Rule, event: StoredEvent, log: Logger): Promise<void> {
     const key = { workspaceId: event.workspaceId, eventId: event.id, ruleId: rule.id };
-    const { row, fresh } = await claimAlert(deps.db, { ...key, channel: rule.channel });
+    const leaseMs = deps.alertLeaseMs ?? ALERT_LEASE_MS;
+    const { row, fresh } = await claimAlert(deps.db, { ...key, channel: rule.channel }, leaseMs);
     if (row.status !== 'pending') return; // sent, logged or permanently failed by an earlier attempt
+    // The claim is renewed while the post waits for the channel's pace, so no other job takes the alert over meanwhile.
+    const renewal = setInterval(() => void renewAlertLease(deps.db, key, leaseMs).catch(() => {}), leaseMs / 3);
+    try {
+      await deliverAlert(rule, event, key, row, fresh, log);
+    } finally {
+      clearInterval(renewal);
+    }
+  }
+
+  /** Posts a claimed alert, after looking for it in the channel when an earlier attempt may have posted it. */
+  async function deliverAlert(rule: Rule, event: StoredEvent, key: AlertKey, row: AlertRow, fresh: boolean, log: Logger) {
     const message = buildAlertMessage({ event, rule, revertEnabled: deps.revertEnabled });
 
     if (!deps.sender) {
