@@ -12,12 +12,13 @@ import type { Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { createQueues, createRedis, type Queues } from './queue/connection.ts';
 import { type ApiRoleOptions, createApiRole } from './roles/api.ts';
-import { createRelayRole } from './roles/relay.ts';
+import { createRelayRole, type RelayRoleOptions } from './roles/relay.ts';
 import type { Role, SharedInfrastructure } from './roles/role.ts';
 import { createSchedulerRole, type SchedulerRoleOptions } from './roles/scheduler.ts';
 import { createSlackRole } from './roles/slack.ts';
 import { createWorkerRole, type WorkerRoleOptions } from './roles/worker.ts';
 import { createSlackClient } from './slack/client.ts';
+import { alertLag } from './store/alert-progress.ts';
 import { outboxLag } from './store/cursors.ts';
 import { createDb, type Database } from './store/db.ts';
 import { forwardingLag } from './store/forwarding.ts';
@@ -35,7 +36,7 @@ export interface Service {
 }
 
 /** Knobs for tests and benchmarks; production uses the defaults. */
-export interface ServiceOptions extends ApiRoleOptions, WorkerRoleOptions, SchedulerRoleOptions {
+export interface ServiceOptions extends ApiRoleOptions, RelayRoleOptions, WorkerRoleOptions, SchedulerRoleOptions {
   /** WebClient retry policy override (tests use a rapid one). */
   slackRetryConfig?: RetryOptions;
 }
@@ -63,6 +64,8 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
   metrics.addGauge('audit_outbox_pending_events', 'Events stored but not yet on the queue', [], async () => [
     [{}, await outboxLag(database.db)],
   ]);
+  const alertHelp = 'Events stored but not yet through the alert rules (above the alert watermark kept in Postgres)';
+  metrics.addGauge('audit_alert_pending_events', alertHelp, [], async () => [[{}, await alertLag(database.db)]]);
   const forwardingHelp = 'Events not yet delivered to Segment, across workspaces with forwarding on';
   metrics.addGauge('audit_forwarding_pending_events', forwardingHelp, [], async () => [
     [{}, await forwardingLag(database.db)],
@@ -74,6 +77,7 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
     logger,
     database,
     queues,
+    producerRedis,
     metrics,
     http,
     redis(purpose) {
@@ -93,7 +97,7 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
   };
   const factories: Record<RoleName, () => Role> = {
     api: () => createApiRole(shared, options),
-    relay: () => createRelayRole(shared),
+    relay: () => createRelayRole(shared, options),
     scheduler: () => createSchedulerRole(shared, options),
     slack: () => createSlackRole(shared),
     worker: () => createWorkerRole(shared, options),

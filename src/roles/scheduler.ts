@@ -5,7 +5,9 @@
 import type { RetryOptions } from '@slack/web-api';
 import type { Worker } from 'bullmq';
 import { createDigestSchedule, type DigestScheduleOptions } from '../scheduler/digest.ts';
+import { type KeptSchedule, keepScheduled, type ScheduleWatch } from '../scheduler/keep-scheduled.ts';
 import { createMaintenanceWorker, scheduleRetention } from '../scheduler/retention.ts';
+import { DIGEST_SCHEDULER_ID, RETENTION_SCHEDULER_ID } from '../queue/names.ts';
 import type { Role, SharedInfrastructure } from './role.ts';
 
 /** How long to wait before trying again to register the schedule while Redis is down. */
@@ -16,6 +18,8 @@ export interface SchedulerRoleOptions {
   digests?: DigestScheduleOptions;
   /** WebClient retry policy override for the digest posts (tests use a rapid one). */
   slackRetryConfig?: RetryOptions;
+  /** How often to check that the daily schedules are still in Redis (default 10 s). */
+  scheduleCheckMs?: number;
 }
 
 export function createSchedulerRole(shared: SharedInfrastructure, options: SchedulerRoleOptions = {}): Role {
@@ -33,6 +37,7 @@ export function createSchedulerRole(shared: SharedInfrastructure, options: Sched
   let stopping = false;
   let retryTimer: NodeJS.Timeout | undefined;
   let worker: Worker | undefined;
+  let watch: ScheduleWatch | undefined;
 
   // Redis may be down at start: keep trying in the background rather than hold up ingest.
   const schedule = (): Promise<void> =>
@@ -52,9 +57,23 @@ export function createSchedulerRole(shared: SharedInfrastructure, options: Sched
         logger: logger.child({ role: 'scheduler' }),
       });
       await digests.start();
+      const { maintenance, digests: digestQueue } = shared.queues;
+      const kept: KeptSchedule[] = [
+        { name: 'retention', queue: maintenance, schedulerId: RETENTION_SCHEDULER_ID, register: () => scheduleRetention(maintenance) },
+      ];
+      if (digests.register) {
+        kept.push({ name: 'digest', queue: digestQueue, schedulerId: DIGEST_SCHEDULER_ID, register: digests.register });
+      }
+      watch = keepScheduled(kept, {
+        redis: shared.producerRedis,
+        logger: logger.child({ role: 'scheduler' }),
+        onRestored: (name) => shared.metrics.schedulesRestored.inc({ schedule: name }),
+        intervalMs: options.scheduleCheckMs,
+      });
     },
     async stop() {
       stopping = true;
+      watch?.stop();
       clearTimeout(retryTimer);
       await Promise.all([worker?.close(), digests.stop()]);
     },
