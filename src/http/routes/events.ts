@@ -12,7 +12,7 @@ import { checkRange, filterFieldsSchema } from '../../filters.ts';
 import type { Metrics } from '../../metrics.ts';
 import { AppendersBusy, EventAppender } from '../../store/append.ts';
 import type { Database } from '../../store/db.ts';
-import { decodeCursor, exportEventRows, listEvents, MAX_PAGE_SIZE, type Cursor } from '../../store/queries.ts';
+import { decodeCursor, listEvents, MAX_PAGE_SIZE, type Cursor } from '../../store/queries.ts';
 import { workspaceForToken } from '../../store/tokens.ts';
 import { AppError, badRequest, issuePath, payloadTooLarge, unauthorized, type ErrorDetail } from '../errors.ts';
 
@@ -167,7 +167,7 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
   app.get('/v1/events.csv', async (request, reply) => {
     const { filters } = parseListQuery(request.query, false);
     let rows = 0;
-    const csv = eventsCsv(exportEventRows(database.db, database.sql, request.workspaceId, filters), () => {
+    const csv = eventsCsv(database, request.workspaceId, filters, () => {
       rows += 1;
     });
     csv.on('end', () => metrics.exportedRows.inc(rows));
