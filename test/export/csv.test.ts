@@ -1,9 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'csv-parse/sync';
+import { drizzle } from 'drizzle-orm/postgres-js';
+import postgres from 'postgres';
 import { csvRecordTimestamp, eventsCsv } from '../../src/export/csv.ts';
 import { appendEventsTx } from '../../src/store/append.ts';
 import { createDb, type Database } from '../../src/store/db.ts';
 import type { EventFilters } from '../../src/store/queries.ts';
+import * as schema from '../../src/store/schema/index.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
 
 let database: TestDatabase;
@@ -80,6 +83,35 @@ describe('the CSV export', () => {
     const records: Buffer[] = [];
     await csvText(store, 'records', {}, (record) => records.push(record));
     expect(records.map(csvRecordTimestamp)).toEqual([at(2), at(1)]);
+  });
+
+  it('is not cut short by the pool\'s statement timeout: the COPY is one statement however long it runs', async () => {
+    await appendEventsTx(
+      store.db,
+      'long',
+      Array.from({ length: 5000 }, (_, i) => ({
+        type: 'Source Modified',
+        actor: { type: 'user', id: `usr_${i}` },
+        resource: { type: 'source', id: `src_${i}`, name: 'x'.repeat(500) },
+      })),
+    );
+    // A pool whose statements may take 2 ms (set once the client has read its types, which takes longer): no COPY of
+    // 5,000 rows of half a kilobyte finishes in that.
+    const sqlClient = postgres(database.url, { max: 1, onnotice: () => {} });
+    const strict: Database = { db: drizzle(sqlClient, { schema }), sql: sqlClient, close: () => sqlClient.end() };
+    try {
+      await sqlClient`set statement_timeout = 2`;
+      await expect(strict.sql`select pg_sleep(0.05)`).rejects.toThrow(/statement timeout/);
+      const records: Buffer[] = [];
+      const rows = parse(await csvText(strict, 'long', {}, (record) => records.push(record)), { columns: true });
+      expect(rows).toHaveLength(5000);
+      // Each chunk is 64 KB, over the stream's high-water mark, so the COPY stream was paused and resumed throughout:
+      // its rows still reach onRow one at a time.
+      expect(records).toHaveLength(5000);
+      expect(records.every((record) => parse(record).length === 1)).toBe(true);
+    } finally {
+      await strict.close();
+    }
   });
 
   it('frees its connection when the reader goes away halfway', async () => {
