@@ -29,8 +29,8 @@ export function createMetrics() {
     redisWipes: new Counter({
       name: 'audit_redis_wipes_total',
       help:
-        'Times Redis was found without the queue it held (restarted empty, flushed, failed over to an empty replica); ' +
-        'each time, events not yet alerted were queued again from Postgres',
+        'Times Redis was found without the queue it held (restarted empty, flushed, failed over to an empty ' +
+        'replica); each time, events not yet alerted were queued again from Postgres',
       registers: [registry],
     }),
     requeuedEvents: new Counter({

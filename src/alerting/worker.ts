@@ -1,6 +1,6 @@
 /**
- * The alert worker: takes a committed range of a workspace's events off the alert queue, applies the rules to each event,
- * posts each alert exactly once, and records the range as alerted in Postgres.
+ * The alert worker: takes a committed range of a workspace's events off the alert queue, applies the rules to each
+ * event, posts each alert exactly once, and records the range as alerted in Postgres.
  */
 import { UnrecoverableError, Worker, type WorkerOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -104,7 +104,14 @@ export function createAlertWorker(deps: AlertWorkerDeps): Worker<AlertRangeJob> 
   }
 
   /** Posts a claimed alert, after looking for it in the channel when an earlier attempt may have posted it. */
-  async function deliverAlert(rule: Rule, event: StoredEvent, key: AlertKey, row: AlertRow, fresh: boolean, log: Logger) {
+  async function deliverAlert(
+    rule: Rule,
+    event: StoredEvent,
+    key: AlertKey,
+    row: AlertRow,
+    fresh: boolean,
+    log: Logger,
+  ): Promise<void> {
     const message = buildAlertMessage({ event, rule, revertEnabled: deps.revertEnabled });
 
     if (!deps.sender) {

@@ -48,52 +48,55 @@ export function eventsCsv(
   // middle of a COPY refuses it (COPY_IN_PROGRESS). The COPY is one statement however many rows it writes, so it runs
   // in a transaction of its own without the pool's statement timeout; once its stream has closed (ended, failed or
   // cancelled) the transaction is rolled back (it only read) and the connection released.
-  void database.sql.reserve().then(async (connection) => {
-    let released: Promise<void> | undefined;
-    const release = () => {
-      released ??= connection`rollback`.then(
-        () => connection.release(),
-        () => connection.release(),
-      );
-      return released;
-    };
-    let stream: Readable;
-    let query: ReturnType<typeof connection.unsafe> | undefined;
-    try {
-      await connection`begin read only`;
-      await connection`set local statement_timeout = 0`;
-      query = connection.unsafe(statement);
-      stream = await query.readable();
-    } catch (error) {
-      void release().then(() => chunks.destroy(error as Error));
-      return;
-    }
-    copy = stream;
-    stream.once('close', () => void release());
-    stream.on('data', (record: Buffer) => {
-      if (header) header = false;
-      else onRow?.(record);
-      pending.push(record);
-      size += record.length;
-      if (size >= CHUNK_BYTES) flush();
-    });
-    stream.on('end', () => {
-      if (size > 0) flush();
-      // The reader sees the end (or the error) once the connection is back in the pool, so a pool closed right after
-      // it is not left waiting on this one.
-      void release().then(() => chunks.push(null));
-    });
-    stream.on('error', (error) => void release().then(() => chunks.destroy(error)));
-    // A reader that goes away (a client hanging up) must not leave the connection mid-COPY: a COPY stream that is
-    // destroyed or left paused keeps its socket paused for good, so the query is cancelled and what is still on the
-    // way read and dropped; the stream then closes and the connection is released.
-    chunks.once('close', () => {
-      if (stream.readableEnded || stream.destroyed) return; // done, or failed and already given back
-      stream.removeAllListeners('data');
-      Promise.resolve(query?.cancel()).catch(() => {}); // a cancel that fails leaves the COPY to run out, as below
-      stream.resume();
-    });
-  }, (error: unknown) => chunks.destroy(error as Error));
+  void database.sql.reserve().then(
+    async (connection) => {
+      let released: Promise<void> | undefined;
+      const release = () => {
+        released ??= connection`rollback`.then(
+          () => connection.release(),
+          () => connection.release(),
+        );
+        return released;
+      };
+      let stream: Readable;
+      let query: ReturnType<typeof connection.unsafe> | undefined;
+      try {
+        await connection`begin read only`;
+        await connection`set local statement_timeout = 0`;
+        query = connection.unsafe(statement);
+        stream = await query.readable();
+      } catch (error) {
+        void release().then(() => chunks.destroy(error as Error));
+        return;
+      }
+      copy = stream;
+      stream.once('close', () => void release());
+      stream.on('data', (record: Buffer) => {
+        if (header) header = false;
+        else onRow?.(record);
+        pending.push(record);
+        size += record.length;
+        if (size >= CHUNK_BYTES) flush();
+      });
+      stream.on('end', () => {
+        if (size > 0) flush();
+        // The reader sees the end (or the error) once the connection is back in the pool, so a pool closed right after
+        // it is not left waiting on this one.
+        void release().then(() => chunks.push(null));
+      });
+      stream.on('error', (error) => void release().then(() => chunks.destroy(error)));
+      // A reader that goes away (a client hanging up) must not leave the connection mid-COPY: a COPY stream that is
+      // destroyed or left paused keeps its socket paused for good, so the query is cancelled and what is still on the
+      // way read and dropped; the stream then closes and the connection is released.
+      chunks.once('close', () => {
+        if (stream.readableEnded || stream.destroyed) return; // done, or failed and already given back
+        stream.removeAllListeners('data');
+        Promise.resolve(query?.cancel()).catch(() => {}); // a cancel that fails leaves the COPY to run out, as below
+        stream.resume();
+      });
+    },
+    (error: unknown) => chunks.destroy(error as Error),
+  );
   return chunks;
 }
 

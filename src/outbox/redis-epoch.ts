@@ -20,8 +20,8 @@ export type EpochCheck =
   | { kind: 'unreachable'; error: unknown };
 
 /**
- * Compares Redis's marker with the epoch in Postgres and, when they differ, rewinds the outbox and writes a new epoch to
- * both. All under the epoch row's lock, so replicas checking at once recover once. The marker is written before the
+ * Compares Redis's marker with the epoch in Postgres and, when they differ, rewinds the outbox and writes a new epoch
+ * to both. All under the epoch row's lock, so replicas checking at once recover once. The marker is written before the
  * commit: a crash in between leaves the two different, and the next check recovers again, which only queues twice.
  */
 export async function checkRedisEpoch(db: Db, redis: Redis, queuePrefix: string): Promise<EpochCheck> {
@@ -109,7 +109,10 @@ export class RedisEpochWatch {
         return;
       case 'first':
         if (result.rewound.length === 0) {
-          this.logger.info({ queuePrefix: this.queuePrefix }, 'Redis epoch marker written (first start with this Redis)');
+          this.logger.info(
+            { queuePrefix: this.queuePrefix },
+            'Redis epoch marker written (first start with this Redis)',
+          );
           return;
         }
         this.logger.warn(

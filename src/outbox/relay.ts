@@ -50,7 +50,7 @@ export class OutboxRelay {
   }
 
   async stop(): Promise<void> {
-    await (await this.sweeper.halt());
+    await await this.sweeper.halt();
   }
 
   /** Relays every workspace with committed events beyond its cursor. */

@@ -25,8 +25,8 @@ export const DIGEST_JOB = 'chain-digest';
 export const DIGEST_SCHEDULER_ID = 'daily-chain-digest';
 
 /**
- * The events of one workspace with fromSeq <= seq <= toSeq, as committed: a range, not the events, so Postgres stays the
- * one source of truth, a job costs the relay one Redis call however many events it covers, and payloads stay small.
+ * The events of one workspace with fromSeq <= seq <= toSeq, as committed: a range, not the events, so Postgres stays
+ * the one source of truth, a job costs the relay one Redis call however many events it covers, and payloads stay small.
  */
 export const alertRangeJobSchema = z
   .strictObject({

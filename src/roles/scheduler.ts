@@ -59,7 +59,12 @@ export function createSchedulerRole(shared: SharedInfrastructure, options: Sched
       await digests.start();
       const { maintenance, digests: digestQueue } = shared.queues;
       const kept: KeptSchedule[] = [
-        { name: 'retention', queue: maintenance, schedulerId: RETENTION_SCHEDULER_ID, register: () => scheduleRetention(maintenance) },
+        {
+          name: 'retention',
+          queue: maintenance,
+          schedulerId: RETENTION_SCHEDULER_ID,
+          register: () => scheduleRetention(maintenance),
+        },
       ];
       if (digests.register) {
         kept.push({ name: 'digest', queue: digestQueue, schedulerId: DIGEST_SCHEDULER_ID, register: digests.register });

@@ -16,7 +16,8 @@ export interface SeqRange {
  * Records that every event of `range` has been through the rules and moves the watermark over every finished range now
  * joined to it; answers the watermark, or undefined when the workspace has no progress row (a job queued before there
  * were any). One statement: the row lock orders finishes racing on other workers, and the union of ranges is
- * idempotent, so a range recorded twice (a retried job, a range queued again after Redis lost its jobs) changes nothing.
+ * idempotent, so a range recorded twice (a retried job, a range queued again after Redis lost its jobs) changes
+ * nothing.
  */
 export async function recordRangeAlerted(db: DbOrTx, range: SeqRange): Promise<number | undefined> {
   const { workspaceId, fromSeq, toSeq } = range;

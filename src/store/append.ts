@@ -41,7 +41,11 @@ export interface PreparedBatch {
  * Everything about a batch that does not need the workspace lock. The group commit calls this when a request
  * arrives, so that it runs while Postgres is busy with the previous group rather than while the lock is held.
  */
-export function prepareBatch(workspaceId: string, batch: readonly IncomingEvent[], receivedAt = new Date().toISOString()): PreparedBatch {
+export function prepareBatch(
+  workspaceId: string,
+  batch: readonly IncomingEvent[],
+  receivedAt = new Date().toISOString(),
+): PreparedBatch {
   const ids = batch.map((event) => event.id ?? newEventId());
   return { ids, events: batch.map((event, index) => prepareEvent(workspaceId, ids[index]!, event, receivedAt)) };
 }
@@ -123,7 +127,11 @@ interface Chained {
 }
 
 /** Assigns seq and hash to the new events, skipping `known` ids and repeats within and across batches. */
-function chainBatch(groups: readonly PreparedBatch[], head: { seq: number; hash: string }, known: ReadonlySet<string>): Chained {
+function chainBatch(
+  groups: readonly PreparedBatch[],
+  head: { seq: number; hash: string },
+  known: ReadonlySet<string>,
+): Chained {
   const seen = new Set(known);
   let { seq, hash } = head;
   const chained: Chained = { stored: [], rows: [] };
@@ -203,7 +211,10 @@ async function lockChainHead(tx: DbOrTx, workspaceId: string): Promise<{ seq: nu
  * workspace pays one lock hand-off, one statement and one commit per group instead of per request.
  */
 export class EventAppender {
-  private readonly queues = new Map<string, { batch: PreparedBatch; resolve: (r: AppendResult) => void; reject: (e: unknown) => void }[]>();
+  private readonly queues = new Map<
+    string,
+    { batch: PreparedBatch; resolve: (r: AppendResult) => void; reject: (e: unknown) => void }[]
+  >();
 
   private readonly waiting = new Map<string, number>();
 
@@ -246,7 +257,8 @@ export class EventAppender {
     while (queue.length > 0) {
       const group: typeof queue = [];
       let size = 0;
-      while (queue.length > 0 && (group.length === 0 || size + queue[0]!.batch.events.length <= (this.limits.maxEventsPerGroup ?? 4000))) {
+      const maxEvents = this.limits.maxEventsPerGroup ?? 4000;
+      while (queue.length > 0 && (group.length === 0 || size + queue[0]!.batch.events.length <= maxEvents)) {
         const next = queue.shift()!;
         size += next.batch.events.length;
         group.push(next);

@@ -79,7 +79,7 @@ export async function readAboveCursor<State, C extends 'reference' | 'row', T>(
   });
 }
 
-/** Creates the workspace's outbox cursor and alert progress rows if missing, so that relay replicas can contend for them. */
+/** Creates the workspace's outbox cursor and alert progress rows if missing, so relay replicas can contend for them. */
 export async function prepareOutbox(db: DbOrTx, workspaceId: string): Promise<void> {
   await db.insert(outboxCursors).values({ workspaceId, relayedSeq: 0 }).onConflictDoNothing();
   await ensureAlertProgress(db, workspaceId);

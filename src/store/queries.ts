@@ -93,7 +93,10 @@ export async function getEvent(db: DbOrTx, workspaceId: string, id: string): Pro
 }
 
 /** The workspace's events with fromSeq <= seq <= toSeq, in seq order; purged ones are simply absent. */
-export async function eventsInRange(db: DbOrTx, range: { workspaceId: string; fromSeq: number; toSeq: number }): Promise<StoredEvent[]> {
+export async function eventsInRange(
+  db: DbOrTx,
+  range: { workspaceId: string; fromSeq: number; toSeq: number },
+): Promise<StoredEvent[]> {
   const rows = await db
     .select()
     .from(events)

@@ -178,14 +178,15 @@ describe('alerts', () => {
     expect(alert?.error).toBe('channel_not_found');
   });
 
-  it('posts once when the same event is queued again, under another job id, in another range or as a per-event job', async () => {
+  it('posts once when an event is queued again: other job id, other range, or a per-event job', async () => {
     const e = event('Warehouses Disabled');
     await send(e);
     await expect.poll(() => slack.messages('#data-alerts').filter((m) => JSON.stringify(m).includes(e.id)).length, { timeout: 10_000 }).toBe(1);
     const [stored] = (await (await fetch(`${app.url}/v1/events?resourceId=${e.resource.id}`, { headers: { authorization: `Bearer ${token}` } })).json()).events;
     const queue = app.service.queues.auditEvents;
-    await queue.add(ALERT_RANGE_JOB, { workspaceId: 'acme', fromSeq: stored.seq, toSeq: stored.seq });
-    await queue.add(ALERT_RANGE_JOB, { workspaceId: 'acme', fromSeq: stored.seq, toSeq: stored.seq }, { jobId: 'again' });
+    const range = { workspaceId: 'acme', fromSeq: stored.seq, toSeq: stored.seq };
+    await queue.add(ALERT_RANGE_JOB, range);
+    await queue.add(ALERT_RANGE_JOB, range, { jobId: 'again' });
     await queue.add(ALERT_RANGE_JOB, { workspaceId: 'acme', fromSeq: Math.max(1, stored.seq - 3), toSeq: stored.seq });
     // A job as versions before range jobs queued them (one per event) is still read.
     const legacy = { workspaceId: 'acme', eventId: e.id, seq: stored.seq };

@@ -31,8 +31,22 @@ async function csvText(db: Database, workspaceId: string, filters: EventFilters 
 const at = (minute: number) => new Date(Date.UTC(2026, 10, 20, 0, minute)).toISOString();
 
 describe('the CSV export', () => {
-  it('writes every cell a spreadsheet could run as a formula with an apostrophe, and empty text as an empty cell', async () => {
-    const cells = ['=1+1', '+1', '-2', '@SUM(A1)', '\tx', '\rx', '＝1', '＋1', '－1', '＠x', 'plain', 'a,b', 'say "hi"'];
+  it('puts an apostrophe before each cell a spreadsheet would run, and writes empty text as no value', async () => {
+    const cells = [
+      '=1+1',
+      '+1',
+      '-2',
+      '@SUM(A1)',
+      '\tx',
+      '\rx',
+      '＝1',
+      '＋1',
+      '－1',
+      '＠x',
+      'plain',
+      'a,b',
+      'say "hi"',
+    ];
     await appendEventsTx(
       store.db,
       'formulas',
@@ -61,8 +75,18 @@ describe('the CSV export', () => {
 
   it('takes filter values as data, whatever quotes, dollars or backslashes they hold', async () => {
     await appendEventsTx(store.db, 'injection', [
-      { id: 'i1', type: "Source Modified', now()) --", actor: { type: 'user', id: "o'brien" }, resource: { type: 'source', id: '$$x$$' } },
-      { id: 'i2', type: 'Source Modified', actor: { type: 'user', id: 'a\\b' }, resource: { type: 'source', id: '$v0$' } },
+      {
+        id: 'i1',
+        type: "Source Modified', now()) --",
+        actor: { type: 'user', id: "o'brien" },
+        resource: { type: 'source', id: '$$x$$' },
+      },
+      {
+        id: 'i2',
+        type: 'Source Modified',
+        actor: { type: 'user', id: 'a\\b' },
+        resource: { type: 'source', id: '$v0$' },
+      },
     ]);
     const ids = async (filters: EventFilters) =>
       (parse(await csvText(store, 'injection', filters), { columns: true }) as { id: string }[]).map((r) => r.id);
@@ -77,15 +101,27 @@ describe('the CSV export', () => {
 
   it('hands each row to onRow whole, quoted ids and newlines in cells included', async () => {
     await appendEventsTx(store.db, 'records', [
-      { id: 'r"1,\nx', type: 'Source Modified', timestamp: at(1), actor: { type: 'user', id: 'u', name: 'two\nlines' }, resource: { type: 'source', id: 's' } },
-      { id: 'r2', type: 'Source Modified', timestamp: at(2), actor: { type: 'user', id: 'u' }, resource: { type: 'source', id: 's' } },
+      {
+        id: 'r"1,\nx',
+        type: 'Source Modified',
+        timestamp: at(1),
+        actor: { type: 'user', id: 'u', name: 'two\nlines' },
+        resource: { type: 'source', id: 's' },
+      },
+      {
+        id: 'r2',
+        type: 'Source Modified',
+        timestamp: at(2),
+        actor: { type: 'user', id: 'u' },
+        resource: { type: 'source', id: 's' },
+      },
     ]);
     const records: Buffer[] = [];
     await csvText(store, 'records', {}, (record) => records.push(record));
     expect(records.map(csvRecordTimestamp)).toEqual([at(2), at(1)]);
   });
 
-  it('is not cut short by the pool\'s statement timeout: the COPY is one statement however long it runs', async () => {
+  it("is not cut short by the pool's statement timeout: the COPY is one statement however long it runs", async () => {
     await appendEventsTx(
       store.db,
       'long',

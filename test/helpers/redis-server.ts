@@ -63,7 +63,8 @@ export async function ownRedis(): Promise<OwnRedis> {
       child?.kill('SIGKILL');
       await exited;
       await waitUntil(false);
-      if (options.wipe) for (const entry of readdirSync(dir)) rmSync(join(dir, entry), { recursive: true, force: true });
+      if (!options.wipe) return;
+      for (const entry of readdirSync(dir)) rmSync(join(dir, entry), { recursive: true, force: true });
     },
     async cleanup() {
       child?.kill('SIGKILL');

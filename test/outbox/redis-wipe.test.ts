@@ -89,7 +89,9 @@ describe('a Redis restarted empty in the middle of ingest', () => {
     await database?.drop();
   });
 
-  it('queues again from Postgres what Redis lost, posts every alert exactly once, and restores the schedules', { timeout: 60_000 }, async () => {
+  it('queues again from Postgres what Redis lost, posts every alert exactly once, and restores the schedules', {
+    timeout: 60_000,
+  }, async () => {
     const logs = logCapture();
     const app = await startService(database.url, redis, logs);
     // Slack answers slowly, so that when Redis goes, alert jobs are waiting and running, not all done.
@@ -129,7 +131,10 @@ describe('a Redis restarted empty in the middle of ingest', () => {
       await new Promise((resolve) => setTimeout(resolve, 2500));
       const posts = postsPerAlert();
       expect(new Set(posts.keys()), context).toEqual(expected);
-      expect([...posts].filter(([, n]) => n !== 1), context).toEqual([]);
+      expect(
+        [...posts].filter(([, n]) => n !== 1),
+        context,
+      ).toEqual([]);
 
       expect(await metric(app, 'audit_redis_wipes_total'), context).toBe(1);
       expect(warned(logs, 'Redis lost the queue'), context).toHaveLength(1);

@@ -130,7 +130,7 @@ describe('a Redis outage during ingest', () => {
     await redis?.cleanup();
   });
 
-  it('keeps answering 201, reports Redis in /readyz, and queues every event exactly once when Redis returns', async () => {
+  it('keeps answering 201, reports Redis in /readyz, and queues each event once when Redis returns', async () => {
     const app = await startTestService(database.url, { ROLES: 'api,relay', REDIS_URL: redis.url });
     const token = await app.token('outage');
     const sent: string[] = [];

@@ -8,7 +8,7 @@ const int8multirange = customType<{ data: string }>({ dataType: () => 'int8multi
  * How far alerting has got per workspace: every event with seq <= alerted_seq has been through the rules and its
  * alerts are posted (or given up on). Alert jobs cover committed seq ranges and finish in any order, so a range that
  * finishes above a gap waits in done_above until the ranges below it finish and it merges into alerted_seq. This
- * watermark, not Redis, says what is left to do: after Redis loses its jobs, the relay queues again everything above it.
+ * watermark, not Redis, says what is left to do: after Redis loses its jobs, the relay queues again all above it.
  */
 export const alertProgress = pgTable('alert_progress', {
   workspaceId: text('workspace_id').primaryKey(),
