@@ -25,12 +25,13 @@ export async function benchIngest(): Promise<{ ratio: number }> {
     const bodies = Array.from({ length: TOTAL / BATCH }, (_, b) =>
       JSON.stringify({ events: Array.from({ length: BATCH }, (_, i) => makeEvent(b * BATCH + i)) }),
     );
-    // Warm-up: one batch of other ids, so connection set-up is not timed.
-    await fetch(`${service.url}/v1/events`, {
+    // Warm-up: one batch of another id, so connection set-up is not timed; checked, as a refused one warms nothing.
+    const warmup = await fetch(`${service.url}/v1/events`, {
       method: 'POST',
       headers: { authorization: 'Bearer bench-token-1', 'content-type': 'application/json' },
-      body: JSON.stringify({ events: [{ ...makeEvent(-1), id: 'warmup' }] }),
+      body: JSON.stringify({ events: [{ ...makeEvent(0), id: 'warmup' }] }),
     });
+    if (warmup.status !== 201) throw new Error(`warm-up answered ${warmup.status}: ${await warmup.text()}`);
     const latencies: number[] = [];
     let next = 0;
     const cpuBefore = { service: cpuSeconds(service.pid), postgres: postgresCpuSeconds(), bench: process.cpuUsage() };

@@ -70,6 +70,24 @@ export function createMetrics() {
       help: 'Events moved from the Postgres outbox onto the audit-events queue',
       registers: [registry],
     }),
+    redisWipes: new Counter({
+      name: 'audit_redis_wipes_total',
+      help:
+        'Times Redis was found without the queue it held (restarted empty, flushed, failed over to an empty ' +
+        'replica); each time, events not yet alerted were queued again from Postgres',
+      registers: [registry],
+    }),
+    requeuedEvents: new Counter({
+      name: 'audit_redis_requeued_events_total',
+      help: 'Events queued again from Postgres after Redis lost the alert queue',
+      registers: [registry],
+    }),
+    schedulesRestored: new Counter({
+      name: 'audit_schedules_restored_total',
+      help: 'Daily job schedules found missing from Redis (wiped) and registered again, by schedule',
+      labelNames: ['schedule'] as const,
+      registers: [registry],
+    }),
     exportedRows: new Counter({
       name: 'audit_export_rows_total',
       help: 'Rows written to CSV exports',

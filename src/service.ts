@@ -14,12 +14,13 @@ import type { Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { createQueues, createRedis, type Queues } from './queue/connection.ts';
 import { type ApiRoleOptions, createApiRole } from './roles/api.ts';
-import { createRelayRole } from './roles/relay.ts';
+import { createRelayRole, type RelayRoleOptions } from './roles/relay.ts';
 import type { Role, SharedInfrastructure } from './roles/role.ts';
 import { createSchedulerRole, type SchedulerRoleOptions } from './roles/scheduler.ts';
 import { createSlackRole, type SlackRoleOptions } from './roles/slack.ts';
 import { createWorkerRole, type WorkerRoleOptions } from './roles/worker.ts';
 import { createSlackClient } from './slack/client.ts';
+import { alertLag } from './store/alert-progress.ts';
 import { outboxLag } from './store/cursors.ts';
 import { createDb, type Database } from './store/db.ts';
 import { forwardingLag } from './store/forwarding.ts';
@@ -37,7 +38,12 @@ export interface Service {
 }
 
 /** Knobs for tests and benchmarks; production uses the defaults. */
-export interface ServiceOptions extends ApiRoleOptions, WorkerRoleOptions, SchedulerRoleOptions, SlackRoleOptions {
+export interface ServiceOptions
+  extends ApiRoleOptions,
+    RelayRoleOptions,
+    WorkerRoleOptions,
+    SchedulerRoleOptions,
+    SlackRoleOptions {
   /** WebClient retry policy override (tests use a rapid one). */
   slackRetryConfig?: RetryOptions;
 }
@@ -66,6 +72,8 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
   metrics.addGauge('audit_outbox_pending_events', 'Events stored but not yet on the queue', [], async () => [
     [{}, await outboxLag(database.db)],
   ]);
+  const alertHelp = 'Events stored but not yet through the alert rules (above the alert watermark kept in Postgres)';
+  metrics.addGauge('audit_alert_pending_events', alertHelp, [], async () => [[{}, await alertLag(database.db)]]);
   const forwardingHelp = 'Events not yet delivered to Segment, across workspaces with forwarding on';
   metrics.addGauge('audit_forwarding_pending_events', forwardingHelp, [], async () => [
     [{}, await forwardingLag(database.db)],
@@ -77,6 +85,7 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
     logger,
     database,
     queues,
+    producerRedis,
     metrics,
     http,
     redis(purpose) {
@@ -100,7 +109,7 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
   };
   const factories: Record<RoleName, () => Role> = {
     api: () => createApiRole(shared, options),
-    relay: () => createRelayRole(shared),
+    relay: () => createRelayRole(shared, options),
     scheduler: () => createSchedulerRole(shared, options),
     slack: () => createSlackRole(shared, options),
     worker: () => createWorkerRole(shared, options),

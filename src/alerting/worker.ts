@@ -1,15 +1,29 @@
-/** The alert worker: consumes audit-events, applies the rules, and posts each alert exactly once. */
+/**
+ * The alert worker: takes a committed range of a workspace's events off the alert queue, applies the rules to each
+ * event, posts each alert exactly once, and records the range as alerted in Postgres.
+ */
 import { UnrecoverableError, Worker, type WorkerOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { StoredEvent } from '../events.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import { AUDIT_EVENTS_QUEUE, auditEventJobSchema, type AuditEventJob } from '../queue/names.ts';
 import { logWorkerErrors } from '../queue/connection.ts';
+import { AUDIT_EVENTS_QUEUE, type AlertRangeJob, alertJobRange } from '../queue/names.ts';
 import { type AlertDetails, buildAlertMessage } from '../slack/blocks/alert.ts';
-import { claimAlert, markAlertFailed, markAlertLogged, markAlertSent, recordAlertError } from '../store/alerts.ts';
+import {
+  ALERT_LEASE_MS,
+  type AlertKey,
+  claimAlert,
+  markAlertFailed,
+  markAlertLogged,
+  markAlertSent,
+  recordAlertError,
+  renewAlertLease,
+} from '../store/alerts.ts';
+import { recordRangeAlerted } from '../store/alert-progress.ts';
 import type { Db } from '../store/db.ts';
-import { getEvent } from '../store/queries.ts';
+import type { AlertRow } from '../store/schema/index.ts';
+import { eventsInRange } from '../store/queries.ts';
 import { groupKey, matchRule } from './match.ts';
 import { skipTooOldToAlert } from './max-age.ts';
 import type { RuleSet } from './rule-loader.ts';
@@ -36,33 +50,82 @@ export interface AlertWorkerDeps {
   logger: Logger;
   metrics: Metrics;
   workerOptions?: Partial<WorkerOptions>;
+  /** How long a claim on an alert lasts unless renewed (default ALERT_LEASE_MS; crash tests use less). */
+  alertLeaseMs?: number;
 }
 
-export function createAlertWorker(deps: AlertWorkerDeps): Worker<AuditEventJob> {
+export function createAlertWorker(deps: AlertWorkerDeps): Worker<AlertRangeJob> {
   const statePrefix = `${deps.prefix}:rule-state:`;
 
-  async function alertFor(rule: Rule, event: StoredEvent, log: Logger): Promise<void> {
+  /**
+   * Stage 1, one event: the rules it alerts for, in rule order (those whose `when` matches and whose threshold and
+   * throttle let it through). A range's events go through here one at a time in seq order, so window state counts them
+   * in the order they were stored. A check that holds an alert back belongs here, before anything is claimed or posted.
+   * One rule's failure does not stop the others; it is returned and the job retried (window state is idempotent per
+   * event, so a retry gets the same answers).
+   */
+  async function rulesToAlert(event: StoredEvent, log: Logger): Promise<{ rules: Rule[]; failures: unknown[] }> {
+    const rules: Rule[] = [];
+    const failures: unknown[] = [];
+    for (const rule of deps.rules.current()) {
+      if (!matchRule(rule, event)) continue;
+      const allowed = await windowsAllow(rule, event, log)
+        // Silences: after threshold and throttle (their state has advanced), before anything is claimed or posted.
+        .then(async (open) => open && !(await holdBackIfSilenced(deps, rule, event, log.child({ ruleId: rule.id }))))
+        .catch((error: unknown) => {
+          failures.push(error);
+          return false;
+        });
+      if (allowed) rules.push(rule);
+    }
+    return { rules, failures };
+  }
+
+  /** Whether the rule's threshold (if any) fires on this event and its throttle (if any) lets it through. */
+  async function windowsAllow(rule: Rule, event: StoredEvent, log: Logger): Promise<boolean> {
     if (rule.threshold) {
       const { count, withinMs, by } = rule.threshold;
       const fired = await recordThresholdMatch(deps.stateRedis, statePrefix, rule.id, groupKey(by, event), event.id, Date.parse(event.timestamp), withinMs, count);
       if (!fired) {
         deps.metrics.alerts.inc({ rule: rule.id, outcome: 'below_threshold' });
-        return;
+        return false;
       }
     }
     if (rule.throttle) {
       const allowed = await acquireThrottle(deps.stateRedis, statePrefix, rule.id, groupKey(rule.throttle.by, event), event.id, rule.throttle.withinMs);
       if (!allowed) {
-        log.debug('alert throttled');
+        log.debug({ eventId: event.id, ruleId: rule.id }, 'alert throttled');
         deps.metrics.alerts.inc({ rule: rule.id, outcome: 'throttled' });
-        return;
+        return false;
       }
     }
-    // Silences: after threshold and throttle (their state has advanced), before anything is posted.
-    if (await holdBackIfSilenced(deps, rule, event, log)) return;
+    return true;
+  }
+
+  /** Stage 2, one (rule, event): posts the alert exactly once, however often this runs. */
+  async function postAlert(rule: Rule, event: StoredEvent, log: Logger): Promise<void> {
     const key = { workspaceId: event.workspaceId, eventId: event.id, ruleId: rule.id };
-    const { row, fresh } = await claimAlert(deps.db, { ...key, channel: rule.channel });
+    const leaseMs = deps.alertLeaseMs ?? ALERT_LEASE_MS;
+    const { row, fresh } = await claimAlert(deps.db, { ...key, channel: rule.channel }, leaseMs);
     if (row.status !== 'pending') return; // sent, logged or permanently failed by an earlier attempt
+    // The claim is renewed while the post waits for the channel's pace, so no other job takes the alert over meanwhile.
+    const renewal = setInterval(() => void renewAlertLease(deps.db, key, leaseMs).catch(() => {}), leaseMs / 3);
+    try {
+      await deliverAlert(rule, event, key, row, fresh, log);
+    } finally {
+      clearInterval(renewal);
+    }
+  }
+
+  /** Posts a claimed alert, after looking for it in the channel when an earlier attempt may have posted it. */
+  async function deliverAlert(
+    rule: Rule,
+    event: StoredEvent,
+    key: AlertKey,
+    row: AlertRow,
+    fresh: boolean,
+    log: Logger,
+  ): Promise<void> {
     const details = await deps.alertDetails?.(event);
     const message = buildAlertMessage({ event, rule, revertEnabled: deps.revertEnabled, ...details });
 
@@ -104,27 +167,47 @@ export function createAlertWorker(deps: AlertWorkerDeps): Worker<AuditEventJob> 
     }
   }
 
-  const worker = new Worker<AuditEventJob>(
+  /**
+   * Every event of the range through both stages. Posts start as soon as an event is evaluated and run side by side:
+   * the sender paces each channel and sends what waits for it in event order.
+   */
+  async function alertRange(range: AlertRangeJob, log: Logger): Promise<void> {
+    const events = await eventsInRange(deps.db, range);
+    const missing = range.toSeq - range.fromSeq + 1 - events.length;
+    if (missing > 0) log.debug({ missing }, 'events of the range are no longer stored (purged?)');
+    const failures: unknown[] = [];
+    const posts: Promise<void>[] = [];
+    for (const event of events) {
+      if (skipTooOldToAlert(event, deps, log.child({ eventId: event.id }))) continue;
+      const decided = await rulesToAlert(event, log);
+      failures.push(...decided.failures);
+      for (const rule of decided.rules) {
+        const alertLog = log.child({ eventId: event.id, ruleId: rule.id });
+        posts.push(postAlert(rule, event, alertLog).catch((error: unknown) => void failures.push(error)));
+      }
+    }
+    await Promise.all(posts);
+    if (failures.length) throw failures[0];
+  }
+
+  const worker = new Worker<AlertRangeJob>(
     AUDIT_EVENTS_QUEUE,
     async (job) => {
-      const parsed = auditEventJobSchema.safeParse(job.data);
+      const range = alertJobRange(job.name, job.data);
       // A payload this code cannot read will not become readable on a retry.
-      if (!parsed.success) throw new UnrecoverableError(`invalid audit-event job payload: ${parsed.error.message}`);
-      const { workspaceId, eventId } = parsed.data;
-      const log = deps.logger.child({ jobId: job.id, workspaceId, eventId });
-      const event = await getEvent(deps.db, workspaceId, eventId);
-      if (!event) {
-        log.warn('event is no longer stored (purged?); nothing to alert');
-        return;
+      if (typeof range === 'string') throw new UnrecoverableError(range);
+      const log = deps.logger.child({ jobId: job.id, ...range });
+      try {
+        await alertRange(range, log);
+      } catch (error) {
+        if (job.attemptsMade + 1 < (job.opts.attempts ?? 1)) throw error;
+        // The last attempt: the alerts that failed keep their error on their alert rows, and the range counts as done
+        // so that the watermark (and a recovery after a Redis wipe) moves past it.
+        log.error({ err: error }, 'alerts of this range still failing after the last attempt; giving up on them');
+        await recordRangeAlerted(deps.db, range);
+        throw error;
       }
-      if (skipTooOldToAlert(event, deps, log)) return;
-      const failures: unknown[] = [];
-      for (const rule of deps.rules.current()) {
-        if (!matchRule(rule, event)) continue;
-        // One rule's failure must not stop the others; the job is retried and finished rules are skipped.
-        await alertFor(rule, event, log.child({ ruleId: rule.id })).catch((error: unknown) => failures.push(error));
-      }
-      if (failures.length) throw failures[0];
+      await recordRangeAlerted(deps.db, range);
     },
     {
       connection: deps.connection,

@@ -11,10 +11,9 @@ import type { Logger } from '../logger.ts';
 import { logWorkerErrors } from '../queue/connection.ts';
 import { EXPORTS_QUEUE, exportJobFilters, exportJobSchema, type ExportJob } from '../queue/names.ts';
 import type { Database } from '../store/db.ts';
-import { exportEventRows } from '../store/queries.ts';
 import { describeFilters } from '../slack/command/describe.ts';
 import { escapeMrkdwn, slackDate } from '../slack/mrkdwn.ts';
-import { eventsCsv } from './csv.ts';
+import { csvRecordTimestamp, eventsCsv } from './csv.ts';
 import { uploadFileToChannel } from './upload.ts';
 
 /** Upload errors a retry cannot fix. */
@@ -46,18 +45,21 @@ export function createExportWorker(deps: { database: Database; client: WebClient
         const filename = `audit-${workspaceId.replace(/[^\w.-]/g, '_')}-${stamp}.csv`;
         const path = join(dir, filename);
         let rows = 0;
-        let newest: string | undefined;
-        let oldest: string | undefined;
+        let first: Buffer | undefined;
+        let last: Buffer | undefined;
         const started = Date.now();
         await pipeline(
-          eventsCsv(exportEventRows(deps.database.db, deps.database.sql, workspaceId, filters), ({ timestamp }) => {
+          eventsCsv(deps.database, workspaceId, filters, (record) => {
             rows += 1;
-            newest ??= timestamp;
-            oldest = timestamp;
+            first ??= record;
+            last = record;
             if (rows % 50_000 === 0) void job.updateProgress({ rows }).catch(() => {});
           }),
           createWriteStream(path),
         );
+        // Newest first: the first row is the newest event, the last the oldest.
+        const newest = first && csvRecordTimestamp(first);
+        const oldest = last && csvRecordTimestamp(last);
         const described = describeFilters(filters);
         const scope = described ? ` (${escapeMrkdwn(described)})` : '';
         if (rows === 0) {

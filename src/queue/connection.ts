@@ -2,7 +2,14 @@
 import { Queue, type DefaultJobOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../logger.ts';
-import { AUDIT_EVENTS_QUEUE, DIGEST_QUEUE, EXPORTS_QUEUE, MAINTENANCE_QUEUE, type AuditEventJob, type ExportJob } from './names.ts';
+import {
+  AUDIT_EVENTS_QUEUE,
+  type AlertRangeJob,
+  DIGEST_QUEUE,
+  EXPORTS_QUEUE,
+  type ExportJob,
+  MAINTENANCE_QUEUE,
+} from './names.ts';
 
 /**
  * Workers block on Redis and must retry forever (BullMQ requires maxRetriesPerRequest: null).
@@ -93,13 +100,14 @@ export const auditEventJobOptions: DefaultJobOptions = {
   // An alert is never dropped for a passing outage: 20 exponential attempts span about six days.
   attempts: 20,
   backoff: { type: 'exponential', delay: 500 },
-  // Completed jobs are kept a day so a re-enqueue of the same event id is still recognised as a repeat.
-  removeOnComplete: { age: 24 * 3600, count: 200_000 },
+  // Completed jobs are kept a while so a range offered again (a relay crash after the add) is recognised as a repeat;
+  // one job per committed range, so few.
+  removeOnComplete: { age: 24 * 3600, count: 20_000 },
   removeOnFail: { age: 7 * 24 * 3600 },
 };
 
 export interface Queues {
-  auditEvents: Queue<AuditEventJob>;
+  auditEvents: Queue<AlertRangeJob>;
   maintenance: Queue;
   /** `/audit export` jobs; the export worker builds and uploads the CSV. */
   exports: Queue<ExportJob>;
@@ -109,7 +117,7 @@ export interface Queues {
 }
 
 export function createQueues(connection: Redis, prefix: string): Queues {
-  const auditEvents = new Queue<AuditEventJob>(AUDIT_EVENTS_QUEUE, {
+  const auditEvents = new Queue<AlertRangeJob>(AUDIT_EVENTS_QUEUE, {
     connection,
     prefix,
     defaultJobOptions: auditEventJobOptions,

@@ -3,8 +3,17 @@ import { z } from 'zod';
 import { ACTOR_TYPES } from '../events.ts';
 import type { EventFilters } from '../store/queries.ts';
 
+/** The alert queue: one job per committed range of a workspace's events. */
 export const AUDIT_EVENTS_QUEUE = 'audit-events';
+export const ALERT_RANGE_JOB = 'alert-range';
+/** One job per event, as versions before range jobs enqueued them; still read so an upgrade drops none. */
 export const AUDIT_EVENT_JOB = 'audit-event';
+
+/**
+ * The marker key (under the queue prefix) holding the epoch Postgres recorded for this Redis: a Redis without it has
+ * lost the queue (see outbox/redis-epoch.ts).
+ */
+export const REDIS_EPOCH_KEY = 'audit-trail-epoch';
 
 export const MAINTENANCE_QUEUE = 'audit-maintenance';
 export const RETENTION_JOB = 'retention-purge';
@@ -15,20 +24,46 @@ export const DIGEST_QUEUE = 'audit-digests';
 export const DIGEST_JOB = 'chain-digest';
 export const DIGEST_SCHEDULER_ID = 'daily-chain-digest';
 
-/** A reference, not the event: Postgres stays the one source of truth and job payloads stay small. */
+/**
+ * The events of one workspace with fromSeq <= seq <= toSeq, as committed: a range, not the events, so Postgres stays
+ * the one source of truth, a job costs the relay one Redis call however many events it covers, and payloads stay small.
+ */
+export const alertRangeJobSchema = z
+  .strictObject({
+    workspaceId: z.string().min(1),
+    fromSeq: z.number().int().positive(),
+    toSeq: z.number().int().positive(),
+  })
+  .refine((range) => range.fromSeq <= range.toSeq, 'fromSeq must not be above toSeq');
+export type AlertRangeJob = z.infer<typeof alertRangeJobSchema>;
+
+/** The per-event payload of AUDIT_EVENT_JOB (earlier versions). */
 export const auditEventJobSchema = z.strictObject({
   workspaceId: z.string().min(1),
   eventId: z.string().min(1),
   seq: z.number().int().positive(),
 });
-export type AuditEventJob = z.infer<typeof auditEventJobSchema>;
 
 /**
- * One job per event, whoever enqueues it and however often: BullMQ ignores an add whose id exists.
- * Ids are URI-encoded because BullMQ reserves ":" and producers may use it in their ids.
+ * The range a job on the alert queue covers, whichever version enqueued it; a problem string when its payload is not
+ * one this code can read (a retry cannot fix that).
  */
-export function auditEventJobId(workspaceId: string, eventId: string): string {
-  return `${encodeURIComponent(workspaceId)}/${encodeURIComponent(eventId)}`;
+export function alertJobRange(name: string, data: unknown): AlertRangeJob | string {
+  if (name === AUDIT_EVENT_JOB) {
+    const legacy = auditEventJobSchema.safeParse(data);
+    if (!legacy.success) return `invalid ${AUDIT_EVENT_JOB} job payload: ${legacy.error.message}`;
+    return { workspaceId: legacy.data.workspaceId, fromSeq: legacy.data.seq, toSeq: legacy.data.seq };
+  }
+  const range = alertRangeJobSchema.safeParse(data);
+  return range.success ? range.data : `invalid ${ALERT_RANGE_JOB} job payload: ${range.error.message}`;
+}
+
+/**
+ * One job per range, however often the relay offers it (a crash between Redis accepting the job and the cursor moving
+ * offers it again): BullMQ ignores an add whose id exists. URI-encoded because BullMQ reserves ":".
+ */
+export function alertRangeJobId(range: AlertRangeJob): string {
+  return `${encodeURIComponent(range.workspaceId)}/${range.fromSeq}-${range.toSeq}`;
 }
 
 export const EXPORTS_QUEUE = 'audit-exports';

@@ -21,6 +21,8 @@ export interface SharedInfrastructure {
   logger: Logger;
   database: Database;
   queues: Queues;
+  /** The queues' connection: fails fast while Redis is away, for calls that must not pile up or block. */
+  producerRedis: Redis;
   metrics: Metrics;
   /** The one HTTP server; a role registers its routes on it when it is built, before the server listens. */
   http: FastifyInstance;

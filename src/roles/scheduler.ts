@@ -7,7 +7,9 @@ import type { RetryOptions } from '@slack/web-api';
 import type { Worker } from 'bullmq';
 import { IMPORT_ERROR_KINDS, SegmentImporter, type SegmentImporterOptions } from '../ingest/segment-pull.ts';
 import { createDigestSchedule, type DigestScheduleOptions } from '../scheduler/digest.ts';
+import { type KeptSchedule, keepScheduled, type ScheduleWatch } from '../scheduler/keep-scheduled.ts';
 import { createMaintenanceWorker, scheduleRetention } from '../scheduler/retention.ts';
+import { DIGEST_SCHEDULER_ID, RETENTION_SCHEDULER_ID } from '../queue/names.ts';
 import type { Role, SharedInfrastructure } from './role.ts';
 
 /** How long to wait before trying again to register the schedule while Redis is down. */
@@ -20,6 +22,8 @@ export interface SchedulerRoleOptions {
   slackRetryConfig?: RetryOptions;
   /** Segment import knobs (tests use a short overlap and backoff). */
   segmentImport?: Partial<Pick<SegmentImporterOptions, 'overlapMs' | 'pageSize' | 'backoffBaseMs' | 'maxBackoffMs' | 'timeoutMs'>>;
+  /** How often to check that the daily schedules are still in Redis (default 10 s). */
+  scheduleCheckMs?: number;
 }
 
 export function createSchedulerRole(shared: SharedInfrastructure, options: SchedulerRoleOptions = {}): Role {
@@ -38,6 +42,7 @@ export function createSchedulerRole(shared: SharedInfrastructure, options: Sched
   let retryTimer: NodeJS.Timeout | undefined;
   let worker: Worker | undefined;
   const importer = createSegmentImport(shared, options);
+  let watch: ScheduleWatch | undefined;
 
   // Redis may be down at start: keep trying in the background rather than hold up ingest.
   const schedule = (): Promise<void> =>
@@ -57,10 +62,29 @@ export function createSchedulerRole(shared: SharedInfrastructure, options: Sched
         logger: logger.child({ role: 'scheduler' }),
       });
       await digests.start();
+      const { maintenance, digests: digestQueue } = shared.queues;
+      const kept: KeptSchedule[] = [
+        {
+          name: 'retention',
+          queue: maintenance,
+          schedulerId: RETENTION_SCHEDULER_ID,
+          register: () => scheduleRetention(maintenance),
+        },
+      ];
+      if (digests.register) {
+        kept.push({ name: 'digest', queue: digestQueue, schedulerId: DIGEST_SCHEDULER_ID, register: digests.register });
+      }
+      watch = keepScheduled(kept, {
+        redis: shared.producerRedis,
+        logger: logger.child({ role: 'scheduler' }),
+        onRestored: (name) => shared.metrics.schedulesRestored.inc({ schedule: name }),
+        intervalMs: options.scheduleCheckMs,
+      });
       await importer?.start();
     },
     async stop() {
       stopping = true;
+      watch?.stop();
       clearTimeout(retryTimer);
       await Promise.all([worker?.close(), digests.stop(), importer?.stop()]);
     },

@@ -21,6 +21,8 @@ import type { Role, SharedInfrastructure } from './role.ts';
 
 export interface WorkerRoleOptions {
   alertWorker?: Partial<WorkerOptions>;
+  /** How long a worker's claim on an alert lasts unless renewed (crash tests use a short one). */
+  alertLeaseMs?: number;
   /** Minimum gap between two alerts to one channel (default 1000 ms, Slack's posting guidance). */
   slackMinIntervalMs?: number;
   /** Audit forwarding timers and limits (tests use short sweeps and backoffs). */
@@ -85,6 +87,7 @@ export function createWorkerRole(shared: SharedInfrastructure, options: WorkerRo
         logger: log,
         metrics,
         workerOptions: options.alertWorker,
+        alertLeaseMs: options.alertLeaseMs,
       }),
     );
     const summaryOptions = options.silenceSummaries;

@@ -39,6 +39,8 @@ export interface DigestSchedule {
   /** Registers the job scheduler (retrying in the background while Redis is away) and starts the worker. */
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** Registers the job scheduler again (it throws while Redis is away); undefined while digests are off. */
+  register: (() => Promise<void>) | undefined;
 }
 
 export function createDigestSchedule(deps: {
@@ -58,21 +60,25 @@ export function createDigestSchedule(deps: {
   let retryTimer: NodeJS.Timeout | undefined;
   let stopping = false;
 
+  async function upsert(target: Queue): Promise<void> {
+    await target.upsertJobScheduler(
+      DIGEST_SCHEDULER_ID,
+      { pattern: DIGEST_CRON, tz: 'UTC' },
+      {
+        name: DIGEST_JOB,
+        opts: {
+          attempts: options.attempts ?? 8,
+          backoff: { type: 'exponential', delay: options.backoffMs ?? 30_000 },
+          removeOnComplete: { count: 30 },
+          removeOnFail: { count: 30 },
+        },
+      },
+    );
+  }
+
   async function schedule(target: Queue): Promise<void> {
     try {
-      await target.upsertJobScheduler(
-        DIGEST_SCHEDULER_ID,
-        { pattern: DIGEST_CRON, tz: 'UTC' },
-        {
-          name: DIGEST_JOB,
-          opts: {
-            attempts: options.attempts ?? 8,
-            backoff: { type: 'exponential', delay: options.backoffMs ?? 30_000 },
-            removeOnComplete: { count: 30 },
-            removeOnFail: { count: 30 },
-          },
-        },
-      );
+      await upsert(target);
     } catch (error) {
       if (stopping) return;
       const retryMs = options.scheduleRetryMs ?? 30_000;
@@ -82,6 +88,7 @@ export function createDigestSchedule(deps: {
   }
 
   return {
+    register: setup.on ? () => upsert(deps.queue) : undefined,
     async start() {
       if (!setup.on) {
         if (setup.partial) logger.warn(setup.reason);

@@ -1,11 +1,13 @@
 /**
  * Reading the event log by cursor. The outbox relay and the audit forwarder each keep one seq per workspace and
- * take the events above it in seq order, holding the cursor row's lock so that replicas never read the same batch.
- * Because seq is gap-free and commits in order per workspace, "done" is that one number (see schema/outbox.ts).
+ * take what is above it in seq order (the relay a range of seqs, the forwarder the events), holding the cursor row's
+ * lock so that replicas never take the same batch. Because seq is gap-free and commits in order per workspace, "done"
+ * is that one number (see schema/outbox.ts).
  */
 import { and, asc, eq, getTableColumns, gt, sql } from 'drizzle-orm';
+import { ensureAlertProgress, type SeqRange } from './alert-progress.ts';
 import type { Db, DbOrTx } from './db.ts';
-import { chainHeads, type EventRow, events, outboxCursors } from './schema/index.ts';
+import { alertProgress, chainHeads, type EventRow, events, outboxCursors } from './schema/index.ts';
 
 /** One kind of cursor: where its seq is kept and how its row is locked. */
 export interface EventCursor<State> {
@@ -77,23 +79,31 @@ export async function readAboveCursor<State, C extends 'reference' | 'row', T>(
   });
 }
 
-/** The outbox relay's cursor: every event with seq <= relayed_seq is on the queue. */
-export const outboxCursor: EventCursor<undefined> = {
-  async prepare(db, workspaceId) {
-    await db.insert(outboxCursors).values({ workspaceId, relayedSeq: 0 }).onConflictDoNothing();
-  },
-  async lock(tx, workspaceId) {
-    const [row] = await tx
-      .select({ relayedSeq: outboxCursors.relayedSeq })
-      .from(outboxCursors)
-      .where(eq(outboxCursors.workspaceId, workspaceId))
-      .for('update', { skipLocked: true });
-    return row && { seq: row.relayedSeq, state: undefined };
-  },
-  async skipTo(tx, workspaceId, seq) {
-    await tx.update(outboxCursors).set({ relayedSeq: seq }).where(eq(outboxCursors.workspaceId, workspaceId));
-  },
-};
+/** Creates the workspace's outbox cursor and alert progress rows if missing, so relay replicas can contend for them. */
+export async function prepareOutbox(db: DbOrTx, workspaceId: string): Promise<void> {
+  await db.insert(outboxCursors).values({ workspaceId, relayedSeq: 0 }).onConflictDoNothing();
+  await ensureAlertProgress(db, workspaceId);
+}
+
+/**
+ * Locks the workspace's outbox cursor for the transaction (SKIP LOCKED: another relay replica owns it right now) and
+ * answers the committed seqs above it, at most `maxEvents` of them; undefined when the row is held or nothing is above
+ * it. The head is read with the cursor, and every seq up to a committed head has committed with it.
+ */
+export async function lockOutboxRange(
+  tx: DbOrTx,
+  workspaceId: string,
+  maxEvents: number,
+): Promise<SeqRange | undefined> {
+  const [row] = await tx
+    .select({ relayedSeq: outboxCursors.relayedSeq, headSeq: chainHeads.seq })
+    .from(outboxCursors)
+    .innerJoin(chainHeads, eq(chainHeads.workspaceId, outboxCursors.workspaceId))
+    .where(eq(outboxCursors.workspaceId, workspaceId))
+    .for('update', { of: outboxCursors, skipLocked: true });
+  if (!row || row.headSeq <= row.relayedSeq) return undefined;
+  return { workspaceId, fromSeq: row.relayedSeq + 1, toSeq: Math.min(row.headSeq, row.relayedSeq + maxEvents) };
+}
 
 /** Records that every event up to `seq` is on the queue. */
 export async function advanceOutboxCursor(tx: DbOrTx, workspaceId: string, seq: number): Promise<void> {
@@ -103,14 +113,17 @@ export async function advanceOutboxCursor(tx: DbOrTx, workspaceId: string, seq: 
     .where(eq(outboxCursors.workspaceId, workspaceId));
 }
 
-/** Workspaces with committed events beyond their outbox cursor. */
-export async function workspacesBehindOutbox(db: DbOrTx): Promise<string[]> {
-  const rows = await db
-    .select({ workspaceId: chainHeads.workspaceId })
+/** Workspaces with committed events beyond their outbox cursor, and whether prepareOutbox has made their rows. */
+export async function workspacesBehindOutbox(db: DbOrTx): Promise<{ workspaceId: string; prepared: boolean }[]> {
+  return db
+    .select({
+      workspaceId: chainHeads.workspaceId,
+      prepared: sql<boolean>`${outboxCursors.workspaceId} is not null and ${alertProgress.workspaceId} is not null`,
+    })
     .from(chainHeads)
     .leftJoin(outboxCursors, eq(outboxCursors.workspaceId, chainHeads.workspaceId))
+    .leftJoin(alertProgress, eq(alertProgress.workspaceId, chainHeads.workspaceId))
     .where(sql`${chainHeads.seq} > coalesce(${outboxCursors.relayedSeq}, 0)`);
-  return rows.map((row) => row.workspaceId);
 }
 
 /** Events committed but not yet on the queue, across workspaces (a metric and a readiness hint). */

@@ -13,6 +13,11 @@ export type DbOrTx = Db | Parameters<Parameters<Db['transaction']>[0]>[0];
 export interface Database {
   db: Db;
   sql: postgres.Sql;
+  /**
+   * A connection of its own outside the pool, for one long statement (a CSV export's COPY): no statement timeout, a
+   * lock wait bounded like any statement, read only. The caller ends it (`end({ timeout: 0 })` drops it at once).
+   */
+  dedicatedReader(): postgres.Sql;
   close(): Promise<void>;
 }
 
@@ -30,19 +35,35 @@ export const CONNECT_TIMEOUT_SECONDS = 3;
 export const STATEMENT_TIMEOUT_MS = 4_000;
 
 export function createDb(databaseUrl: string, options: { max?: number; statementTimeoutMs?: number } = {}): Database {
+  const connection = {
+    application_name: 'audit-trail',
+    // UTC sessions: timestamps come back as "…+00" whatever the server's TimeZone, never an offset with
+    // seconds (Africa/Monrovia in 1970) that JavaScript's Date cannot parse.
+    TimeZone: 'UTC',
+  };
   const sql = postgres(databaseUrl, {
     max: options.max ?? 10,
     onnotice: () => {},
     connect_timeout: CONNECT_TIMEOUT_SECONDS,
-    connection: {
-      application_name: 'audit-trail',
-      // UTC sessions: timestamps come back as "…+00" whatever the server's TimeZone, never an offset with
-      // seconds (Africa/Monrovia in 1970) that JavaScript's Date cannot parse.
-      TimeZone: 'UTC',
-      statement_timeout: options.statementTimeoutMs ?? STATEMENT_TIMEOUT_MS,
-    },
+    connection: { ...connection, statement_timeout: options.statementTimeoutMs ?? STATEMENT_TIMEOUT_MS },
   });
-  return { db: drizzle(sql, { schema }), sql, close: () => sql.end({ timeout: 5 }) };
+  return {
+    db: drizzle(sql, { schema }),
+    sql,
+    dedicatedReader: () =>
+      postgres(databaseUrl, {
+        max: 1,
+        onnotice: () => {},
+        connect_timeout: CONNECT_TIMEOUT_SECONDS,
+        connection: {
+          ...connection,
+          statement_timeout: 0,
+          lock_timeout: STATEMENT_TIMEOUT_MS,
+          default_transaction_read_only: true,
+        },
+      }),
+    close: () => sql.end({ timeout: 5 }),
+  };
 }
 
 /** Postgres did not answer in time: answered like a refused connection, with 503 and Retry-After. */

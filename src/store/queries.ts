@@ -1,6 +1,6 @@
 /** Reading events back: filtered pages with a keyset cursor, and every match in batches for the CSV export. */
-import { and, eq, gte, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
-import type postgres from 'postgres';
+import { randomBytes } from 'node:crypto';
+import { type AnyColumn, and, asc, between, eq, gte, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
 import type { ActorType, StoredEvent } from '../events.ts';
 import type { DbOrTx } from './db.ts';
 import { rowToEvent } from './rows.ts';
@@ -110,56 +110,84 @@ export async function getEvent(db: DbOrTx, workspaceId: string, id: string): Pro
   return row && rowToEvent(row);
 }
 
-/**
- * What each row exportEventRows yields holds, in order, named as the CSV header (SPEC section 4) names them. The
- * select below must list its columns in this order.
- */
+/** The workspace's events with fromSeq <= seq <= toSeq, in seq order; purged ones are simply absent. */
+export async function eventsInRange(
+  db: DbOrTx,
+  range: { workspaceId: string; fromSeq: number; toSeq: number },
+): Promise<StoredEvent[]> {
+  const rows = await db
+    .select()
+    .from(events)
+    .where(and(eq(events.workspaceId, range.workspaceId), between(events.seq, range.fromSeq, range.toSeq)))
+    .orderBy(asc(events.seq));
+  return rows.map(rowToEvent);
+}
+
+/** The CSV columns (SPEC section 4), in order: exportCopyStatement names its cells so, and COPY's header says them. */
 export const EXPORT_COLUMNS = [
   'id', 'timestamp', 'type', 'category', 'actor_type', 'actor_id', 'actor_name', 'actor_email',
   'resource_type', 'resource_id', 'resource_name', 'changes', 'context', 'metadata',
 ] as const;
 
-/** One exported event: every cell as text (JSON for changes, context and metadata), in EXPORT_COLUMNS order. */
-export type ExportRow = (string | null)[];
-
-/** Rows fetched from the Postgres cursor per round trip. */
-const EXPORT_BATCH_ROWS = 2000;
+/**
+ * A text cell as the CSV needs it: a leading = + - @ tab or carriage return (or a full-width = + - @, which some
+ * spreadsheets also run) gets an apostrophe in front so that no spreadsheet runs it as a formula (OWASP's advice), and
+ * an empty text becomes no value, written as an empty cell rather than "".
+ */
+function csvText(column: SQL | AnyColumn): SQL {
+  return sql`nullif(case when left(${column}, 1) in ('=', '+', '-', '@', chr(9), chr(13), '＝', '＋', '－', '＠')
+    then '''' || ${column} else ${column} end, '')`;
+}
 
 /**
- * Every matching event, newest first, read through a Postgres cursor in batches of EXPORT_BATCH_ROWS so memory
- * stays flat however many rows match. Rows come as text, ready for a CSV cell.
+ * The statement that writes every matching event as CSV, newest first, header included: Postgres quotes the cells as
+ * it writes them, so the service only passes bytes on (see export/csv.ts for what that bought). COPY takes no
+ * parameters, so the filter values are written into the statement as dollar-quoted literals (see inlineParameters).
  */
-export async function* exportEventRows(
-  db: DbOrTx,
-  sqlClient: postgres.Sql,
-  workspaceId: string,
-  filters: EventFilters,
-): AsyncGenerator<ExportRow[]> {
+export function exportCopyStatement(db: DbOrTx, workspaceId: string, filters: EventFilters): string {
+  const cell = (expression: SQL, name: (typeof EXPORT_COLUMNS)[number]) => expression.as(name);
+  const utc = sql`to_char(${events.timestamp} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
   const query = db
     .select({
-      id: events.id,
-      // Formatted by Postgres so no Date objects are made and thrown away per row.
-      timestamp: sql<string>`to_char(${events.timestamp} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
-      type: events.type,
-      category: events.category,
-      actorType: events.actorType,
-      actorId: events.actorId,
-      actorName: events.actorName,
-      actorEmail: events.actorEmail,
-      resourceType: events.resourceType,
-      resourceId: events.resourceId,
-      resourceName: events.resourceName,
-      // jsonb as text: the JSON the cell needs, without a parse and re-stringify in Node.
-      changes: sql<string | null>`${events.changes}::text`,
-      context: sql<string | null>`${events.context}::text`,
-      metadata: sql<string | null>`${events.metadata}::text`,
+      id: cell(csvText(events.id), 'id'),
+      timestamp: cell(utc, 'timestamp'),
+      type: cell(csvText(events.type), 'type'),
+      category: cell(csvText(events.category), 'category'),
+      actorType: cell(csvText(events.actorType), 'actor_type'),
+      actorId: cell(csvText(events.actorId), 'actor_id'),
+      actorName: cell(csvText(events.actorName), 'actor_name'),
+      actorEmail: cell(csvText(events.actorEmail), 'actor_email'),
+      resourceType: cell(csvText(events.resourceType), 'resource_type'),
+      resourceId: cell(csvText(events.resourceId), 'resource_id'),
+      resourceName: cell(csvText(events.resourceName), 'resource_name'),
+      // jsonb's own text: the JSON the cell needs, without a parse and re-stringify in Node.
+      changes: cell(csvText(sql`${events.changes}::text`), 'changes'),
+      context: cell(csvText(sql`${events.context}::text`), 'context'),
+      metadata: cell(csvText(sql`${events.metadata}::text`), 'metadata'),
     })
     .from(events)
     .where(whereClause(workspaceId, filters))
     .orderBy(...newestFirst)
     .toSQL();
+  return `copy (${inlineParameters(query)}) to stdout with (format csv, header)`;
+}
 
-  // Arrays, not objects: no keys made per row, and the order the CSV writes them in.
-  const rows = sqlClient.unsafe(query.sql, query.params as postgres.ParameterOrJSON<never>[]).values();
-  for await (const batch of rows.cursor(EXPORT_BATCH_ROWS)) yield batch as unknown as ExportRow[];
+/**
+ * A query's text with each $n replaced by its parameter as a dollar-quoted literal. Such a literal has no escapes: it
+ * ends only at its closing tag, which is random and checked to be absent from the value, so no quote or backslash in a
+ * value can end it early; and like a parameter, it is untyped until its context gives it a type.
+ */
+export function inlineParameters(query: { sql: string; params: unknown[] }): string {
+  return query.sql.replace(/\$(\d+)/g, (_, n: string) => {
+    const value = query.params[Number(n) - 1];
+    if (typeof value !== 'string' && typeof value !== 'number') throw new TypeError(`cannot inline parameter $${n}`);
+    return dollarQuoted(String(value));
+  });
+}
+
+function dollarQuoted(value: string): string {
+  let tag: string;
+  do tag = `$v${randomBytes(6).toString('hex')}$`;
+  while (value.includes(tag));
+  return `${tag}${value}${tag}`;
 }

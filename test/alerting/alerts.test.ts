@@ -4,7 +4,7 @@ import webApi from '@slack/web-api';
 // Not a name Node's ESM loader detects in this CommonJS package.
 const { retryPolicies } = webApi;
 import { getAlert } from '../../src/store/alerts.ts';
-import { AUDIT_EVENT_JOB } from '../../src/queue/names.ts';
+import { ALERT_RANGE_JOB, AUDIT_EVENT_JOB } from '../../src/queue/names.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
 import { startFakeSlack, type FakeSlack } from '../helpers/fake-slack.ts';
 import { rulesDir } from '../helpers/rules-dir.ts';
@@ -179,13 +179,19 @@ describe('alerts', () => {
     expect(alert?.error).toBe('channel_not_found');
   });
 
-  it('posts once when the same event is enqueued again, even under another job id', async () => {
+  it('posts once when an event is queued again: other job id, other range, or a per-event job', async () => {
     const e = event('Warehouses Disabled');
     await send(e);
     await expect.poll(() => slack.messages('#data-alerts').filter((m) => JSON.stringify(m).includes(e.id)).length, { timeout: 10_000 }).toBe(1);
     const [stored] = (await (await fetch(`${app.url}/v1/events?resourceId=${e.resource.id}`, { headers: { authorization: `Bearer ${token}` } })).json()).events;
-    await app.service.queues.auditEvents.add(AUDIT_EVENT_JOB, { workspaceId: 'acme', eventId: e.id, seq: stored.seq });
-    await app.service.queues.auditEvents.add(AUDIT_EVENT_JOB, { workspaceId: 'acme', eventId: e.id, seq: stored.seq }, { jobId: 'again' });
+    const queue = app.service.queues.auditEvents;
+    const range = { workspaceId: 'acme', fromSeq: stored.seq, toSeq: stored.seq };
+    await queue.add(ALERT_RANGE_JOB, range);
+    await queue.add(ALERT_RANGE_JOB, range, { jobId: 'again' });
+    await queue.add(ALERT_RANGE_JOB, { workspaceId: 'acme', fromSeq: Math.max(1, stored.seq - 3), toSeq: stored.seq });
+    // A job as versions before range jobs queued them (one per event) is still read.
+    const legacy = { workspaceId: 'acme', eventId: e.id, seq: stored.seq };
+    await queue.add(AUDIT_EVENT_JOB, legacy as never, { jobId: 'legacy' });
     await send(e); // a duplicate ingest
     await sleep(1500);
     expect(slack.messages('#data-alerts').filter((m) => JSON.stringify(m).includes(e.id)).length).toBe(1);

@@ -1,6 +1,6 @@
 /** A redis-server of a test's own, on a free port, that the test may stop and restart (never the shared one). */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,8 +21,11 @@ export interface OwnRedis {
   url: string;
   port: number;
   start(): Promise<void>;
-  /** Stops it the hard way; data survives in the append-only file, as on a real restart. */
-  kill(): Promise<void>;
+  /**
+   * Stops it the hard way; data survives in the append-only file, as on a real restart, unless `wipe` deletes it
+   * (a Redis without persistence, or a failover to an empty replica): the next start is then empty.
+   */
+  kill(options?: { wipe?: boolean }): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -56,11 +59,13 @@ export async function ownRedis(requestedPort?: number): Promise<OwnRedis> {
       );
       await waitUntil(true);
     },
-    async kill() {
+    async kill(options = {}) {
       const exited = new Promise((r) => child?.once('exit', r));
       child?.kill('SIGKILL');
       await exited;
       await waitUntil(false);
+      if (!options.wipe) return;
+      for (const entry of readdirSync(dir)) rmSync(join(dir, entry), { recursive: true, force: true });
     },
     async cleanup() {
       child?.kill('SIGKILL');

@@ -13,6 +13,7 @@ import { createService } from '../../src/service.ts';
 const config = loadConfig(process.env);
 const service = createService(config, createLogger(config.logLevel), {
   alertWorker: { lockDuration: 1500, stalledInterval: 500 },
+  alertLeaseMs: 1500,
   slackMinIntervalMs: 10,
   slackRetryConfig: retryPolicies.rapidRetryPolicy,
 });

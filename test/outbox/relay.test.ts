@@ -4,7 +4,7 @@ import { Queue } from 'bullmq';
 import { createLogger } from '../../src/logger.ts';
 import { OutboxRelay } from '../../src/outbox/relay.ts';
 import { createQueues, createRedis } from '../../src/queue/connection.ts';
-import { AUDIT_EVENTS_QUEUE, auditEventJobId } from '../../src/queue/names.ts';
+import { ALERT_RANGE_JOB, AUDIT_EVENTS_QUEUE, type AlertRangeJob, alertRangeJobId } from '../../src/queue/names.ts';
 import { appendEventsTx } from '../../src/store/append.ts';
 import { outboxLag } from '../../src/store/cursors.ts';
 import { createDb, type Database } from '../../src/store/db.ts';
@@ -38,8 +38,22 @@ async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, t
 
 const batch = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => ({ ...sampleEvent(), id: `${prefix}:${i}` })) as never[];
 
+/** Each workspace's seqs covered by the jobs, in order; a seq in two jobs appears twice. */
+function coveredSeqs(jobs: { data: AlertRangeJob }[]): Map<string, number[]> {
+  const covered = new Map<string, number[]>();
+  for (const { data } of jobs) {
+    const seqs = covered.get(data.workspaceId) ?? [];
+    for (let seq = data.fromSeq; seq <= data.toSeq; seq++) seqs.push(seq);
+    covered.set(data.workspaceId, seqs);
+  }
+  for (const seqs of covered.values()) seqs.sort((a, b) => a - b);
+  return covered;
+}
+
+const oneTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+
 describe('the outbox relay', () => {
-  it('puts each stored event on the queue once, with the event id as job id, woken by the commit', async () => {
+  it('puts each commit on the queue as one job for its seq range, woken by the commit', async () => {
     const prefix = uniqueName('relay');
     const redis = createRedis(redisUrl(), 'producer');
     const queues = createQueues(redis, prefix);
@@ -50,15 +64,23 @@ describe('the outbox relay', () => {
       await relay.drain();
       const started = Date.now();
       await appendEventsTx(store.db, 'ws-a', batch(5, 'a'));
-      const waiting = await waitFor(() => queues.auditEvents.getWaiting(), (jobs) => jobs.length === 5, 2000);
+      const waiting = await waitFor(() => queues.auditEvents.getWaiting(), (jobs) => jobs.length === 1, 2000);
       expect(Date.now() - started).toBeLessThan(2000);
-      expect(waiting.map((job) => job.id).sort()).toEqual([0, 1, 2, 3, 4].map((i) => auditEventJobId('ws-a', `a:${i}`)).sort());
-      expect(waiting[0]!.data).toMatchObject({ workspaceId: 'ws-a', eventId: expect.stringMatching(/^a:/), seq: expect.any(Number) });
+      const range = { workspaceId: 'ws-a', fromSeq: 1, toSeq: 5 };
+      expect(waiting[0]!.name).toBe(ALERT_RANGE_JOB);
+      expect(waiting[0]!.id).toBe(alertRangeJobId(range));
+      expect(waiting[0]!.data).toEqual(range);
 
-      // Re-enqueueing (a crash after Redis accepted the jobs, before the cursor moved) adds nothing.
-      await store.db.execute(sql`update outbox_cursors set relayed_seq = 0 where workspace_id = 'ws-a'`);
+      // The next commit is the next range.
+      await appendEventsTx(store.db, 'ws-a', batch(2, 'b'));
+      await waitFor(() => queues.auditEvents.getWaiting(), (jobs) => jobs.length === 2, 2000);
+      expect((await queues.auditEvents.getJob(alertRangeJobId({ workspaceId: 'ws-a', fromSeq: 6, toSeq: 7 })))?.data)
+        .toEqual({ workspaceId: 'ws-a', fromSeq: 6, toSeq: 7 });
+
+      // Offering a range again (a crash after Redis accepted the job, before the cursor moved) adds nothing.
+      await store.db.execute(sql`update outbox_cursors set relayed_seq = 5 where workspace_id = 'ws-a'`);
       await relay.drain();
-      expect(await queues.auditEvents.getJobCountByTypes('waiting')).toBe(5);
+      expect(await queues.auditEvents.getJobCountByTypes('waiting')).toBe(2);
       expect(await outboxLag(store.db)).toBe(0);
     } finally {
       await relay.stop();
@@ -68,22 +90,24 @@ describe('the outbox relay', () => {
     }
   });
 
-  it('relays each event exactly once when two relay replicas race', async () => {
+  it('relays each event in exactly one job when two relay replicas race', async () => {
     const prefix = uniqueName('relay2');
     const redisA = createRedis(redisUrl(), 'producer');
     const redisB = createRedis(redisUrl(), 'producer');
     const queuesA = createQueues(redisA, prefix);
     const queuesB = createQueues(redisB, prefix);
     const storeB = createDb(database.url);
-    const relayA = new OutboxRelay(store.db, store.sql, queuesA.auditEvents, silent, { batchSize: 7 });
-    const relayB = new OutboxRelay(storeB.db, storeB.sql, queuesB.auditEvents, silent, { batchSize: 7 });
+    const relayA = new OutboxRelay(store.db, store.sql, queuesA.auditEvents, silent, { maxRangeEvents: 7 });
+    const relayB = new OutboxRelay(storeB.db, storeB.sql, queuesB.auditEvents, silent, { maxRangeEvents: 7 });
     await Promise.all([relayA.start(), relayB.start()]);
     try {
       await Promise.all(Array.from({ length: 10 }, (_, i) => appendEventsTx(store.db, `race-${i % 3}`, batch(20, `r${i}`))));
       await waitFor(() => outboxLag(store.db), (lag) => lag === 0);
       const jobs = await queuesA.auditEvents.getWaiting(0, -1);
-      expect(jobs.length).toBe(200);
-      expect(new Set(jobs.map((j) => j.id)).size).toBe(200);
+      expect(jobs.every((job) => job.data.toSeq - job.data.fromSeq < 7)).toBe(true);
+      const covered = coveredSeqs(jobs);
+      const perWorkspace = [0, 1, 2].map((w) => [`race-${w}`, oneTo(20 * [4, 3, 3][w]!)]);
+      expect(Object.fromEntries(covered)).toEqual(Object.fromEntries(perWorkspace));
     } finally {
       await Promise.all([relayA.stop(), relayB.stop()]);
       await Promise.all([queuesA.close(), queuesB.close(), storeB.close()]);
@@ -106,7 +130,7 @@ describe('a Redis outage during ingest', () => {
     await redis?.cleanup();
   });
 
-  it('keeps answering 201, reports Redis in /readyz, and delivers every event exactly once when Redis returns', async () => {
+  it('keeps answering 201, reports Redis in /readyz, and queues each event once when Redis returns', async () => {
     const app = await startTestService(database.url, { ROLES: 'api,relay', REDIS_URL: redis.url });
     const token = await app.token('outage');
     const sent: string[] = [];
@@ -142,8 +166,7 @@ describe('a Redis outage during ingest', () => {
       const check = new Queue(AUDIT_EVENTS_QUEUE, { connection: { url: redis.url }, prefix: app.service.config.queuePrefix });
       const jobs = await check.getWaiting(0, -1);
       await check.close();
-      expect(jobs.length).toBe(sent.length);
-      expect(new Set(jobs.map((j) => j.data.eventId))).toEqual(new Set(sent));
+      expect(coveredSeqs(jobs as { data: AlertRangeJob }[]).get('outage')).toEqual(oneTo(sent.length));
       expect((await fetch(`${app.url}/readyz`)).status).toBe(200);
     } finally {
       await app.stop();

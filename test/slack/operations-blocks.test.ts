@@ -82,6 +82,7 @@ function alertRow(i: number, state: AlertState): AlertWithState {
     silenceId: null,
     acknowledgedBy: state === 'acknowledged' ? 'U0OWNER1' : null,
     acknowledgedAt: state === 'acknowledged' ? new Date() : null,
+    leaseUntil: null,
   };
   return { alert: row, event: hostileEvent(i), state, ...(state === 'reverted' && { revertedBy: 'U0OWNER1' }) };
 }

@@ -42,6 +42,33 @@ describe('the hash chain', () => {
     expect(seqs.map((r) => Number(r.seq))).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
   });
 
+  it('chains around ids already stored: gap-free seq, each event once, the head on the last', async () => {
+    await appendEventsTx(store.db, 'repeats', [event(1, { id: 'a' }), event(2, { id: 'c' })]);
+    const result = await appendEventsTx(store.db, 'repeats', [
+      event(3, { id: 'b' }),
+      event(4, { id: 'a' }),
+      event(5, { id: 'd' }),
+      event(6, { id: 'c' }),
+      event(7, { id: 'b' }),
+    ]);
+    expect(result.stored.map((e) => [e.id, e.seq])).toEqual([['b', 3], ['d', 4]]);
+    expect(result.duplicates).toBe(3);
+    const rows = await store.db.execute<{ id: string; seq: string }>(
+      sql`select id, seq from events where workspace_id = 'repeats' order by seq`,
+    );
+    expect(rows.map((r) => [r.id, Number(r.seq)])).toEqual([['a', 1], ['c', 2], ['b', 3], ['d', 4]]);
+    const [head] = await store.db.execute<{ seq: string; hash: string }>(
+      sql`select seq, hash from chain_heads where workspace_id = 'repeats'`,
+    );
+    expect([Number(head!.seq), head!.hash]).toEqual([4, result.stored.at(-1)!.hash]);
+    expect(await verifyChain(store.db, 'repeats')).toMatchObject({ ok: true, count: 4 });
+    // An object the producer left out is stored as no value, not as JSON null.
+    const [absent] = await store.db.execute<{ n: string }>(
+      sql`select count(*) as n from events where workspace_id = 'repeats' and context is null and metadata is not null`,
+    );
+    expect(Number(absent!.n)).toBe(4);
+  });
+
   it('detects a one-field edit made with SQL and names the seq', async () => {
     await appendEventsTx(store.db, 'tamper', Array.from({ length: 10 }, (_, i) => event(i)));
     expect((await verifyChain(store.db, 'tamper')).ok).toBe(true);

@@ -16,8 +16,8 @@ import { checkRange, filterFieldsSchema } from '../../filters.ts';
 import { withCatalogType } from '../../ingest/catalog-type.ts';
 import type { Metrics } from '../../metrics.ts';
 import { AppendersBusy, EventAppender } from '../../store/append.ts';
-import { withDeadline, type Database } from '../../store/db.ts';
-import { decodeCursor, exportEventRows, listEvents, MAX_PAGE_SIZE, type Cursor } from '../../store/queries.ts';
+import { STATEMENT_TIMEOUT_MS, withDeadline, type Database } from '../../store/db.ts';
+import { decodeCursor, listEvents, MAX_PAGE_SIZE, type Cursor } from '../../store/queries.ts';
 import { workspaceForToken } from '../../store/tokens.ts';
 import { AppError, badRequest, issuePath, payloadTooLarge, unauthorized, type ErrorDetail } from '../errors.ts';
 
@@ -227,20 +227,20 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
   app.get('/v1/events.csv', async (request, reply) => {
     const { filters } = parseListQuery(request, false);
     let rows = 0;
-    const csv = eventsCsv(exportEventRows(database.db, database.sql, request.workspaceId, filters), () => {
+    const csv = eventsCsv(database, request.workspaceId, filters, () => {
       rows += 1;
     });
-    // The header row and the first batch are read before answering, so a query Postgres refuses or cannot
-    // run yet is still a JSON error (400, 503), not a 200 cut off after the header.
-    const chunks = csv[Symbol.asyncIterator]() as AsyncIterator<string>;
-    const head: string[] = [];
-    for (let next = await chunks.next(); ; next = await chunks.next()) {
-      if (next.done) break;
-      head.push(next.value);
-      if (head.length === 2) break;
-    }
-    async function* body(): AsyncGenerator<string> {
-      yield* head;
+    // The first chunk (the header, and rows once there are any) is read before answering: Postgres reports a query it
+    // refuses or cannot run yet before COPY sends a byte, so that is still a JSON error (400, 503), not a 200 cut off.
+    const chunks = csv[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    // A Postgres that hangs (connections open, nothing answering) is a 503 too, and the export is called off.
+    const first = await withDeadline(chunks.next(), STATEMENT_TIMEOUT_MS + 500, 'CSV export').catch((error: unknown) => {
+      csv.destroy();
+      throw error;
+    });
+    async function* body(): AsyncGenerator<Buffer> {
+      if (first.done) return;
+      yield first.value;
       yield* { [Symbol.asyncIterator]: () => chunks };
       metrics.exportedRows.inc(rows);
     }

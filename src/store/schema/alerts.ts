@@ -25,6 +25,11 @@ export const alerts = pgTable(
     status: text('status').notNull().default('pending'),
     error: text('error'),
     attempts: integer('attempts').notNull().default(0),
+    /**
+     * While in the future, a worker is posting this alert (it renews the lease as it waits for the channel's pace):
+     * another job reaching the same (event, rule), as overlapping ranges can, waits instead of posting it too.
+     */
+    leaseUntil: timestamp('lease_until', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     sentAt: timestamp('sent_at', { withTimezone: true }),
     silenceId: integer('silence_id'),

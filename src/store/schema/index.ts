@@ -7,3 +7,5 @@ export * from './reverts.ts';
 export * from './forwarding.ts';
 export * from './silences.ts';
 export * from './segment-import.ts';
+export * from './alert-progress.ts';
+export * from './redis-epochs.ts';
