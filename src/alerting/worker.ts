@@ -7,13 +7,13 @@ import type { Metrics } from '../metrics.ts';
 import { AUDIT_EVENTS_QUEUE, auditEventJobSchema, type AuditEventJob } from '../queue/names.ts';
 import { logWorkerErrors } from '../queue/connection.ts';
 import { buildAlertMessage } from '../slack/blocks/alert.ts';
-import { claimAlert, markAlertFailed, markAlertLogged, markAlertSent, recordAlertError } from '../store/alerts.ts';
+import { claimAlert, markAlertLogged } from '../store/alerts.ts';
 import type { Db } from '../store/db.ts';
 import { getEvent } from '../store/queries.ts';
 import { groupKey, matchRule } from './match.ts';
 import type { RuleSet } from './rule-loader.ts';
 import type { Rule } from './rules/types.ts';
-import { PermanentSlackError, type SlackAlertSender } from './slack-sender.ts';
+import type { AlertDispatcher } from './dispatch.ts';
 import { acquireThrottle, recordThresholdMatch } from './window-state.ts';
 
 export interface AlertWorkerDeps {
@@ -24,8 +24,8 @@ export interface AlertWorkerDeps {
   stateRedis: Redis;
   prefix: string;
   rules: RuleSet;
-  /** Undefined without SLACK_BOT_TOKEN: alerts are written to the log. */
-  sender: SlackAlertSender | undefined;
+  /** The posting stage (dispatch.ts); undefined without SLACK_BOT_TOKEN: alerts are written to the log. */
+  dispatcher: AlertDispatcher | undefined;
   revertEnabled: boolean;
   logger: Logger;
   metrics: Metrics;
@@ -54,46 +54,18 @@ export function createAlertWorker(deps: AlertWorkerDeps): Worker<AuditEventJob> 
       }
     }
     const key = { workspaceId: event.workspaceId, eventId: event.id, ruleId: rule.id };
-    const { row, fresh } = await claimAlert(deps.db, { ...key, channel: rule.channel });
-    if (row.status !== 'pending') return; // sent, logged or permanently failed by an earlier attempt
-    const message = buildAlertMessage({ event, rule, revertEnabled: deps.revertEnabled });
+    const { row } = await claimAlert(deps.db, { ...key, channel: rule.channel });
+    if (row.status !== 'pending') return; // sent, grouped, logged or permanently failed by an earlier attempt
 
-    if (!deps.sender) {
+    if (!deps.dispatcher) {
+      const message = buildAlertMessage({ event, rule, revertEnabled: deps.revertEnabled });
       log.warn({ channel: rule.channel, alert: { channel: rule.channel, ...message } }, 'alert (SLACK_BOT_TOKEN is not set, so it was not posted)');
       await markAlertLogged(deps.db, key);
       deps.metrics.alerts.inc({ rule: rule.id, outcome: 'logged' });
       return;
     }
-    if (!fresh) {
-      // An earlier attempt may have posted and died before recording it: look before posting again.
-      const found = await deps.sender.findPosted(rule.channel, key, row.createdAt.getTime()).catch((error: unknown) => {
-        log.warn({ err: error }, 'could not check the channel for an earlier post; posting');
-        return undefined;
-      });
-      if (found) {
-        await markAlertSent(deps.db, key, found);
-        deps.metrics.alerts.inc({ rule: rule.id, outcome: 'posted' });
-        log.info({ channel: rule.channel, ts: found.ts }, 'alert was already in the channel; recorded it');
-        return;
-      }
-    }
-    try {
-      const posted = await deps.sender.post(rule.channel, message, [Date.parse(event.receivedAt), event.seq]);
-      await markAlertSent(deps.db, key, posted);
-      deps.metrics.alerts.inc({ rule: rule.id, outcome: 'posted' });
-      deps.metrics.alertLatency.observe({ severity: rule.severity }, (Date.now() - Date.parse(event.receivedAt)) / 1000);
-      log.info({ channel: rule.channel, ts: posted.ts }, 'alert posted');
-    } catch (error) {
-      if (error instanceof PermanentSlackError) {
-        await markAlertFailed(deps.db, key, error.code);
-        deps.metrics.alerts.inc({ rule: rule.id, outcome: 'failed' });
-        log.error({ channel: rule.channel, error: error.code }, `alert not posted: Slack answered ${error.code}; it will not be retried`);
-        return;
-      }
-      await recordAlertError(deps.db, key, (error as Error).message ?? String(error));
-      deps.metrics.alerts.inc({ rule: rule.id, outcome: 'retried' });
-      throw error;
-    }
+    // The posting stage: queued (or grouped) in Postgres and posted by the channel's dispatcher in priority order.
+    await deps.dispatcher.enqueue(rule, event);
   }
 
   const worker = new Worker<AuditEventJob>(

@@ -2,7 +2,16 @@
 import { Queue, type DefaultJobOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../logger.ts';
-import { AUDIT_EVENTS_QUEUE, DIGEST_QUEUE, EXPORTS_QUEUE, MAINTENANCE_QUEUE, type AuditEventJob, type ExportJob } from './names.ts';
+import {
+  AUDIT_EVENTS_QUEUE,
+  type AuditEventJob,
+  DIGEST_QUEUE,
+  EXPORTS_QUEUE,
+  type ExportJob,
+  MAINTENANCE_QUEUE,
+  REVERT_ALL_QUEUE,
+  type RevertAllJob,
+} from './names.ts';
 
 /**
  * Workers block on Redis and must retry forever (BullMQ requires maxRetriesPerRequest: null).
@@ -105,6 +114,8 @@ export interface Queues {
   exports: Queue<ExportJob>;
   /** The daily signed chain digest (its job options are set by the job scheduler). */
   digests: Queue;
+  /** Revert all runs, queued by the click. */
+  revertAll: Queue<RevertAllJob>;
   close(): Promise<void>;
 }
 
@@ -125,7 +136,13 @@ export function createQueues(connection: Redis, prefix: string): Queues {
     defaultJobOptions: { attempts: 3, backoff: { type: 'exponential', delay: 5000 }, removeOnComplete: { age: 86_400 }, removeOnFail: { age: 7 * 86_400 } },
   });
   const digests = new Queue(DIGEST_QUEUE, { connection, prefix });
-  const all = [auditEvents, maintenance, exports, digests];
+  const revertAll = new Queue<RevertAllJob>(REVERT_ALL_QUEUE, {
+    connection,
+    prefix,
+    // A run resumes where it stopped, so retrying one that failed part-way (Postgres away) repeats nothing.
+    defaultJobOptions: { attempts: 8, backoff: { type: 'exponential', delay: 2000 }, removeOnComplete: { age: 86_400 }, removeOnFail: { age: 7 * 86_400 } },
+  });
+  const all = [auditEvents, maintenance, exports, digests, revertAll];
   // Errors while Redis is away surface through the calls that fail; the emitter must not crash the process.
   for (const queue of all) queue.on('error', () => {});
   return {
@@ -133,6 +150,7 @@ export function createQueues(connection: Redis, prefix: string): Queues {
     maintenance,
     exports,
     digests,
+    revertAll,
     close: async () => {
       await Promise.all(all.map((queue) => queue.close()));
     },

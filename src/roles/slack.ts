@@ -29,6 +29,7 @@ export function createSlackRole(shared: SharedInfrastructure): Role {
     database: shared.database,
     owners: createOwnerCheck({ client, owners, ownerGroup, logger }),
     exports: shared.queues.exports,
+    revertAll: shared.queues.revertAll,
     revertTarget: apiToken
       ? createSegmentRevertTarget({ apiUrl, apiToken, logger: logger.child({ component: 'segment' }) })
       : undefined,

@@ -1,6 +1,7 @@
 /** What the Slack listeners share: the store, the owner check, the export queue, and team → workspace mapping. */
 import type { Queue } from 'bullmq';
 import type { Config } from '../config.ts';
+import type { RevertAllJob } from '../queue/names.ts';
 import type { Logger } from '../logger.ts';
 import type { RevertTarget } from '../revert/types.ts';
 import type { Database } from '../store/db.ts';
@@ -12,6 +13,8 @@ export interface SlackDeps {
   database: Database;
   owners: OwnerCheck;
   exports: Queue;
+  /** Revert all runs (revert/revert-all.ts). */
+  revertAll: Queue<RevertAllJob>;
   /** Undefined without SEGMENT_API_TOKEN. */
   revertTarget: RevertTarget | undefined;
 }

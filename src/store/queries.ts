@@ -100,6 +100,13 @@ export async function getEvent(db: DbOrTx, workspaceId: string, id: string): Pro
   return row && rowToEvent(row);
 }
 
+/** Several events of a workspace by id, in no particular order; ids no longer stored are left out. */
+export async function getEvents(db: DbOrTx, workspaceId: string, ids: readonly string[]): Promise<StoredEvent[]> {
+  if (ids.length === 0) return [];
+  const rows = await db.select().from(events).where(and(eq(events.workspaceId, workspaceId), inArray(events.id, [...ids])));
+  return rows.map(rowToEvent);
+}
+
 /**
  * What each row exportEventRows yields holds, in order, named as the CSV header (SPEC section 4) names them. The
  * select below must list its columns in this order.

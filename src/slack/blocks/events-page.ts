@@ -166,7 +166,7 @@ type WireValue = z.infer<typeof wireSchema>;
  * One section per event; past MAX_EVENT_SECTIONS events (limit:100) several share a section, so the page never passes
  * 50 blocks. Each event gets an equal share of the page's text budget.
  */
-function eventSections(events: readonly StoredEvent[]): types.SectionBlock[] {
+export function eventSections(events: readonly StoredEvent[]): types.SectionBlock[] {
   const perSection = Math.ceil(events.length / MAX_EVENT_SECTIONS);
   const share = clamp(Math.floor(BUDGET.page / events.length), BUDGET.eventMin, BUDGET.eventMax);
   const budget = Math.min(share, Math.floor((BUDGET.section - 2 * (perSection - 1)) / perSection));

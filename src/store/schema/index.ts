@@ -5,3 +5,5 @@ export * from './ingest-tokens.ts';
 export * from './alerts.ts';
 export * from './reverts.ts';
 export * from './forwarding.ts';
+export * from './alert-queue.ts';
+export * from './alert-groups.ts';

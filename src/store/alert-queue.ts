@@ -1,0 +1,107 @@
+/**
+ * The queue of alerts waiting for their channel (schema/alert-queue.ts): what the worker adds once an alert is claimed,
+ * and what the channel's dispatcher takes, most urgent first.
+ */
+import { and, asc, eq, gt, isNull, lte, sql } from 'drizzle-orm';
+import type { AlertKey } from './alerts.ts';
+import type { DbOrTx } from './db.ts';
+import { type AlertQueueRow, alertQueue } from './schema/index.ts';
+
+/** The Postgres NOTIFY channel that wakes dispatchers: `p:<slack channel>` for posts, `u` for message updates. */
+export const DISPATCH_CHANNEL = 'audit_alert_dispatch';
+
+export interface QueuedAlertInput extends AlertKey {
+  channel: string;
+  priority: number;
+  receivedAt: string;
+  seq: number;
+  groupId?: number;
+}
+
+const whereKey = (key: AlertKey) =>
+  and(eq(alertQueue.workspaceId, key.workspaceId), eq(alertQueue.eventId, key.eventId), eq(alertQueue.ruleId, key.ruleId));
+
+/** Adds the alert unless it is queued already (a re-delivered event queues nothing twice). */
+export async function queueAlert(db: DbOrTx, alert: QueuedAlertInput): Promise<void> {
+  await db
+    .insert(alertQueue)
+    .values({ ...alert, receivedAt: new Date(alert.receivedAt), groupId: alert.groupId ?? null })
+    .onConflictDoNothing();
+}
+
+/** Whether the alert is queued (to post alone or as its group's first). */
+export async function isQueued(db: DbOrTx, key: AlertKey): Promise<boolean> {
+  const rows = await db.select({ eventId: alertQueue.eventId }).from(alertQueue).where(whereKey(key));
+  return rows.length > 0;
+}
+
+/** The next alert to post to a channel: most urgent first, then event order; ones waiting out a retry stay put. */
+export async function nextQueued(db: DbOrTx, channel: string): Promise<AlertQueueRow | undefined> {
+  const [row] = await db
+    .select()
+    .from(alertQueue)
+    .where(and(eq(alertQueue.channel, channel), lte(alertQueue.notBefore, sql`now()`)))
+    .orderBy(asc(alertQueue.priority), asc(alertQueue.receivedAt), asc(alertQueue.seq), asc(alertQueue.ruleId))
+    .limit(1);
+  return row;
+}
+
+/**
+ * Rules with more than `limit` alerts waiting alone for the channel, never tried (a tried one may be in the channel
+ * already): storm protection collapses those.
+ */
+export async function flooding(db: DbOrTx, channel: string, limit: number): Promise<string[]> {
+  const rows = await db
+    .select({ ruleId: alertQueue.ruleId })
+    .from(alertQueue)
+    .where(and(eq(alertQueue.channel, channel), isNull(alertQueue.groupId), eq(alertQueue.attempts, 0)))
+    .groupBy(alertQueue.ruleId)
+    .having(sql`count(*) > ${limit}`);
+  return rows.map((row) => row.ruleId);
+}
+
+/** Counts a post attempt before it is made, so a crash after Slack took the message is noticed; answers the count. */
+export async function recordPostAttempt(db: DbOrTx, key: AlertKey): Promise<number> {
+  const [row] = await db
+    .update(alertQueue)
+    .set({ attempts: sql`${alertQueue.attempts} + 1` })
+    .where(whereKey(key))
+    .returning({ attempts: alertQueue.attempts });
+  return row?.attempts ?? 0;
+}
+
+/** A failure worth retrying: the alert waits `delayMs`, keeping its place in the order for when it is due. */
+export async function retryQueuedLater(db: DbOrTx, key: AlertKey, delayMs: number, error: string): Promise<void> {
+  await db
+    .update(alertQueue)
+    .set({ notBefore: sql`now() + ${Math.round(delayMs)} * interval '1 millisecond'`, error })
+    .where(whereKey(key));
+}
+
+export async function removeQueued(db: DbOrTx, key: AlertKey): Promise<void> {
+  await db.delete(alertQueue).where(whereKey(key));
+}
+
+/** Channels with an alert due now: what a sweep wakes, should a notification have been missed. */
+export async function channelsWithDueAlerts(db: DbOrTx): Promise<string[]> {
+  const rows = await db
+    .selectDistinct({ channel: alertQueue.channel })
+    .from(alertQueue)
+    .where(lte(alertQueue.notBefore, sql`now()`));
+  return rows.map((row) => row.channel);
+}
+
+/** Whether any alert waits for the channel, due or not. */
+export async function hasQueued(db: DbOrTx, channel: string, exceptAfter?: Date): Promise<boolean> {
+  const rows = await db
+    .select({ eventId: alertQueue.eventId })
+    .from(alertQueue)
+    .where(and(eq(alertQueue.channel, channel), exceptAfter ? gt(alertQueue.createdAt, exceptAfter) : undefined))
+    .limit(1);
+  return rows.length > 0;
+}
+
+/** Wakes the dispatchers of every process at commit: `channel` for its posts, undefined for message updates. */
+export async function notifyDispatch(db: DbOrTx, channel: string | undefined): Promise<void> {
+  await db.execute(sql`select pg_notify(${DISPATCH_CHANNEL}, ${channel === undefined ? 'u' : `p:${channel}`})`);
+}
