@@ -62,6 +62,7 @@ CREATE TABLE "alert_groups" (
 --> statement-breakpoint
 CREATE INDEX "alert_queue_channel_order" ON "alert_queue" USING btree ("channel","priority","received_at","seq");--> statement-breakpoint
 CREATE UNIQUE INDEX "alert_group_members_ordinal" ON "alert_group_members" USING btree ("group_id","ordinal");--> statement-breakpoint
+CREATE INDEX "alert_group_members_group_seq" ON "alert_group_members" USING btree ("group_id","seq");--> statement-breakpoint
 CREATE UNIQUE INDEX "alert_groups_open_key" ON "alert_groups" USING btree ("rule_id","group_key") WHERE "alert_groups"."status" = 'open';--> statement-breakpoint
 CREATE INDEX "alert_groups_stale" ON "alert_groups" USING btree ("id") WHERE "alert_groups"."version" > "alert_groups"."shown_version" and "alert_groups"."ts" is not null;--> statement-breakpoint
 CREATE INDEX "alert_groups_closing" ON "alert_groups" USING btree ("closes_at") WHERE "alert_groups"."status" = 'open';

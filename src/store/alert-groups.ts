@@ -300,14 +300,14 @@ export async function groupSummary(db: DbOrTx, groupId: number): Promise<GroupSu
   const actors = await db.execute<{ actor_type: string; actor_id: string; actor_name: string | null; actor_email: string | null }>(sql`
     select max(e.actor_type) as actor_type, e.actor_id, max(e.actor_name) as actor_name, max(e.actor_email) as actor_email
     from ${members} where m.group_id = ${groupId}
-    group by e.actor_id order by min(m.ordinal) limit ${SHOWN_ACTORS}`);
+    group by e.actor_id order by min(m.seq) limit ${SHOWN_ACTORS}`);
   const resources = await db.execute<{ resource_type: string; resource_id: string; resource_name: string | null }>(sql`
     select e.resource_type, e.resource_id, max(e.resource_name) as resource_name
     from ${members} where m.group_id = ${groupId}
-    group by e.resource_type, e.resource_id order by min(m.ordinal) limit ${SHOWN_RESOURCES}`);
+    group by e.resource_type, e.resource_id order by min(m.seq) limit ${SHOWN_RESOURCES}`);
   const types = await db.execute<{ type: string; count: string }>(sql`
     select e.type, count(*) as count from ${members} where m.group_id = ${groupId}
-    group by e.type order by min(m.ordinal)`);
+    group by e.type order by min(m.seq)`);
   const [reverted] = await db.execute<{ count: string }>(sql`
     select count(*) as count from alert_group_members m
     join reverts r on r.workspace_id = m.workspace_id and r.event_id = m.event_id and r.status = 'done'
@@ -330,7 +330,7 @@ export async function groupSummary(db: DbOrTx, groupId: number): Promise<GroupSu
       select m.event_id, e.resource_type, e.resource_id, e.resource_name, m.revert_reason
       from alert_group_members m left join events e on e.workspace_id = m.workspace_id and e.id = m.event_id
       where m.group_id = ${groupId} and m.revert_run = ${group.revertRun} and m.revert_outcome = 'failed'
-      order by m.ordinal limit ${SHOWN_FAILURES}`);
+      order by m.seq limit ${SHOWN_FAILURES}`);
     failures = failed.map((row) => ({
       eventId: row.event_id,
       resourceType: row.resource_type ?? '?',
@@ -355,7 +355,7 @@ export async function groupSummary(db: DbOrTx, groupId: number): Promise<GroupSu
   };
 }
 
-/** One page of a group's events in the order they joined (Show all), or of its current run's failures. */
+/** One page of a group's events in event order (Show all), or of its current run's failures. */
 export async function groupMembersPage(
   db: DbOrTx,
   groupId: number,
@@ -376,7 +376,7 @@ export async function groupMembersPage(
           : undefined,
       ),
     )
-    .orderBy(asc(alertGroupMembers.ordinal))
+    .orderBy(asc(alertGroupMembers.seq))
     .offset(options.offset)
     .limit(options.limit);
   return rows;

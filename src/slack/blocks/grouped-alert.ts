@@ -271,7 +271,7 @@ export const SHOW_ALL_PAGE_SIZE = 20;
 export interface GroupPageInput {
   summary: GroupSummary;
   page: number;
-  /** The page's events, in the order they joined; a failures page carries each one's reason. */
+  /** The page's events, oldest first; a failures page carries each one's reason. */
   events: readonly { event: StoredEvent | undefined; eventId: string; reason?: string | null }[];
   failuresOnly: boolean;
 }
@@ -291,7 +291,7 @@ export function buildGroupPage({ summary, page, events, failuresOnly }: GroupPag
       mrkdwn(
         `:mag: *${escapeMrkdwn(headerText(summary))}* · rule ${code(group.ruleId)} · ${what} ${
           ((page - 1) * SHOW_ALL_PAGE_SIZE + 1).toLocaleString('en-US')}–${
-          Math.min(page * SHOW_ALL_PAGE_SIZE, total).toLocaleString('en-US')} of ${total.toLocaleString('en-US')}, in the order they came · page ${page} of ${pages}`,
+          Math.min(page * SHOW_ALL_PAGE_SIZE, total).toLocaleString('en-US')} of ${total.toLocaleString('en-US')}, oldest first · page ${page} of ${pages}`,
         BUDGET.context,
       ),
     ],

@@ -85,6 +85,8 @@ export const alertGroupMembers = pgTable(
   (t) => [
     primaryKey({ name: 'alert_group_members_pkey', columns: [t.workspaceId, t.eventId, t.ruleId] }),
     uniqueIndex('alert_group_members_ordinal').on(t.groupId, t.ordinal),
+    // Show all pages through a group in event order.
+    index('alert_group_members_group_seq').on(t.groupId, t.seq),
   ],
 );
 
