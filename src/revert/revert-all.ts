@@ -108,7 +108,7 @@ export async function runRevertAll(deps: RevertAllDeps, job: RevertAllJob, lastA
           resume: member.outcome === 'started',
         },
       );
-      const { outcome, reason } = outcomeOf(result);
+      const { outcome, reason } = outcomeOf(result, member.outcome === 'started');
       await recordRevertOutcome(db, at, outcome, reason);
       metrics.revertAllEvents.inc({ outcome });
     });
@@ -155,12 +155,13 @@ async function finishRun(deps: RevertAllDeps, job: RevertAllJob, log: Logger): P
   log.info({ ...counts, outcome }, 'Revert all run finished');
 }
 
-function outcomeOf(result: RevertResult): { outcome: Exclude<MemberOutcome, 'started'>; reason?: string } {
+/** `resumed`: this run had started the event before its worker died, so a revert found done is this run's own. */
+function outcomeOf(result: RevertResult, resumed: boolean): { outcome: Exclude<MemberOutcome, 'started'>; reason?: string } {
   switch (result.status) {
     case 'reverted':
       return { outcome: 'reverted' };
     case 'already_reverted':
-      return { outcome: 'already_reverted' };
+      return { outcome: resumed ? 'reverted' : 'already_reverted' };
     case 'not_revertible':
       return { outcome: 'not_revertible', reason: `a ${result.eventType} event cannot be reverted automatically` };
     case 'not_found':
