@@ -17,6 +17,8 @@
  * notification be lost. A holder that dies mid-post leaves its lease to lapse; the next holder finds the alert
  * attempted and looks in the channel (message metadata) before posting it again.
  */
+
+import { eq } from 'drizzle-orm';
 import type { Redis } from 'ioredis';
 import type postgres from 'postgres';
 import type { StoredEvent } from '../events.ts';
@@ -59,7 +61,6 @@ import type { EvaluationGate } from './ordering.ts';
 import type { RuleSet } from './rule-loader.ts';
 import type { Rule, Severity } from './rules/types.ts';
 import { type OutgoingMessage, PermanentSlackError, type PostedAlert, type SlackAlertSender } from './slack-sender.ts';
-import { eq } from 'drizzle-orm';
 
 export interface DispatchOptions {
   /** How long a lease lasts unless renewed: another process takes over a dead holder's channel after this. */
@@ -163,7 +164,11 @@ export class AlertDispatcher {
         await notifyDispatch(tx, grouped.kind === 'opened' ? rule.channel : undefined);
         return grouped;
       }
-      const storm = stormCandidate(rule, { ...key, seq: event.seq, receivedAt: event.receivedAt, actorId: event.actor.id }, this.options.stormWithinMs);
+      const storm = stormCandidate(
+        rule,
+        { ...key, seq: event.seq, receivedAt: event.receivedAt, actorId: event.actor.id },
+        this.options.stormWithinMs,
+      );
       const joined = await joinOrOpenGroup(tx, storm, 'never');
       if (joined.kind !== 'none') {
         await notifyDispatch(tx, undefined);
@@ -264,7 +269,12 @@ export class AlertDispatcher {
       return false;
     }
     const earlier = await gate
-      .earlierMayAlert({ workspaceId: entry.workspaceId, seq: entry.seq, channel: entry.channel, priority: entry.priority })
+      .earlierMayAlert({
+        workspaceId: entry.workspaceId,
+        seq: entry.seq,
+        channel: entry.channel,
+        priority: entry.priority,
+      })
       .catch((error: unknown) => {
         this.log.debug({ err: error }, 'could not tell whether an earlier event is still being evaluated; posting');
         return false;
@@ -297,7 +307,10 @@ export class AlertDispatcher {
           return done;
         });
         for (const outcome of outcomes) this.counted(ruleId, outcome);
-        this.log.info({ ruleId, channel, actor: alerts[0]!.actorId, alerts: alerts.length }, 'storm protection grouped waiting alerts');
+        this.log.info(
+          { ruleId, channel, actor: alerts[0]!.actorId, alerts: alerts.length },
+          'storm protection grouped waiting alerts',
+        );
         this.updateLane.wake();
       }
     }
@@ -306,7 +319,11 @@ export class AlertDispatcher {
   private async post(entry: AlertQueueRow): Promise<void> {
     const { db, sender, metrics } = this.deps;
     const key: AlertKey = { workspaceId: entry.workspaceId, eventId: entry.eventId, ruleId: entry.ruleId };
-    const log = this.log.child({ ...key, channel: entry.channel, ...(entry.groupId !== null && { groupId: entry.groupId }) });
+    const log = this.log.child({
+      ...key,
+      channel: entry.channel,
+      ...(entry.groupId !== null && { groupId: entry.groupId }),
+    });
     const rule = this.alertRule(entry.ruleId, entry.priority);
     const prepared = await this.prepare(entry, rule);
     if (!prepared) {
@@ -344,7 +361,8 @@ export class AlertDispatcher {
           await markAlertFailed(tx, key, error.code);
           await removeQueued(tx, key);
           // The message will never exist: later matches open a group of their own rather than wait on this one.
-          if (entry.groupId !== null) await tx.update(alertGroups).set({ status: 'closed' }).where(eq(alertGroups.id, entry.groupId));
+          if (entry.groupId !== null)
+            await tx.update(alertGroups).set({ status: 'closed' }).where(eq(alertGroups.id, entry.groupId));
         });
         metrics.alerts.inc({ rule: entry.ruleId, outcome: 'failed' });
         log.error({ error: error.code }, `alert not posted: Slack answered ${error.code}; it will not be retried`);
@@ -370,14 +388,23 @@ export class AlertDispatcher {
         return { message, version: summary.group.version, grouped: true };
       }
       const event = await getEvent(this.deps.db, entry.workspaceId, entry.eventId);
-      return event && { message: await this.singleMessage(event, rule), version: summary?.group.version ?? 0, grouped: false };
+      return (
+        event && {
+          message: await this.singleMessage(event, rule),
+          version: summary?.group.version ?? 0,
+          grouped: false,
+        }
+      );
     }
     const event = await getEvent(this.deps.db, entry.workspaceId, entry.eventId);
     return event && { message: await this.singleMessage(event, rule), version: 0, grouped: false };
   }
 
   private singleMessage(event: StoredEvent, rule: AlertRule): Promise<OutgoingMessage> | OutgoingMessage {
-    return this.deps.alertMessage?.(event, rule) ?? buildAlertMessage({ event, rule, revertEnabled: this.deps.revertEnabled });
+    return (
+      this.deps.alertMessage?.(event, rule) ??
+      buildAlertMessage({ event, rule, revertEnabled: this.deps.revertEnabled })
+    );
   }
 
   private async recordPosted(entry: AlertQueueRow, posted: PostedAlert, version: number): Promise<void> {
@@ -387,7 +414,10 @@ export class AlertDispatcher {
       await removeQueued(tx, key);
       if (entry.groupId === null) return false;
       await recordGroupPosted(tx, entry.groupId, posted, version);
-      const [group] = await tx.select({ version: alertGroups.version }).from(alertGroups).where(eq(alertGroups.id, entry.groupId));
+      const [group] = await tx
+        .select({ version: alertGroups.version })
+        .from(alertGroups)
+        .where(eq(alertGroups.id, entry.groupId));
       return (group?.version ?? 0) > version;
     });
     // Matches that joined while the message was on its way: the updater brings it up to date.
@@ -415,7 +445,7 @@ export class AlertDispatcher {
     const stale = await nextStaleGroup(db);
     if (!stale) return true;
     const summary = await groupSummary(db, stale.id);
-    if (!summary || !summary.group.ts || !summary.group.channelId || summary.group.count < 2) {
+    if (!summary?.group.ts || !summary.group.channelId || summary.group.count < 2) {
       await recordGroupShown(db, stale.id, stale.version);
       return true;
     }
@@ -434,7 +464,12 @@ export class AlertDispatcher {
         return true;
       }
       const attempts = Math.max(1, group.version - group.shownVersion);
-      await retryGroupUpdateLater(db, group.id, retryDelay(Math.min(attempts, 8)), (error as Error).message ?? String(error));
+      await retryGroupUpdateLater(
+        db,
+        group.id,
+        retryDelay(Math.min(attempts, 8)),
+        (error as Error).message ?? String(error),
+      );
       log.warn({ err: error }, 'grouped alert not updated; it will be tried again');
     }
     return true;

@@ -26,15 +26,18 @@ export async function acquireLease(redis: Redis, key: string, ttlMs: number): Pr
   const taken = await redis.set(key, token, 'PX', ttlMs, 'NX');
   if (taken !== 'OK') return undefined;
   let held = true;
-  const renewal = setInterval(() => {
-    redis.eval(RENEW_LUA, 1, key, token, ttlMs).then(
-      (renewed) => {
-        if (Number(renewed) !== 1) held = false;
-      },
-      // Redis away: the lease may lapse; the next renewal tells.
-      () => {},
-    );
-  }, Math.max(50, Math.floor(ttlMs / 3)));
+  const renewal = setInterval(
+    () => {
+      redis.eval(RENEW_LUA, 1, key, token, ttlMs).then(
+        (renewed) => {
+          if (Number(renewed) !== 1) held = false;
+        },
+        // Redis away: the lease may lapse; the next renewal tells.
+        () => {},
+      );
+    },
+    Math.max(50, Math.floor(ttlMs / 3)),
+  );
   renewal.unref();
   return {
     held: () => held,

@@ -47,7 +47,11 @@ export function queueEvaluationGate(queue: Queue<AuditEventJob>, db: Db, rules: 
         .map((job) => job?.data)
         .filter((data): data is AuditEventJob => data?.workspaceId === alert.workspaceId && data.seq < alert.seq);
       if (earlier.length === 0) return false;
-      const events = await getEvents(db, alert.workspaceId, earlier.map((data) => data.eventId));
+      const events = await getEvents(
+        db,
+        alert.workspaceId,
+        earlier.map((data) => data.eventId),
+      );
       return events.some((event) => relevant.some((rule) => matchRule(rule, event)));
     },
   };

@@ -54,7 +54,11 @@ export type RevertAllStart =
   | { status: 'not_found' };
 
 /** The click: claims a run (or finds the one under way) and queues its job. */
-export async function requestRevertAll(db: Db, queue: Queue<RevertAllJob>, request: RevertAllRequest): Promise<RevertAllStart> {
+export async function requestRevertAll(
+  db: Db,
+  queue: Queue<RevertAllJob>,
+  request: RevertAllRequest,
+): Promise<RevertAllStart> {
   const claim = await db.transaction((tx) => claimRevertRun(tx, request));
   if (claim.claimed) {
     const job = { workspaceId: request.workspaceId, groupId: request.groupId, run: claim.run };
@@ -116,7 +120,9 @@ export async function runRevertAll(deps: RevertAllDeps, job: RevertAllJob, lastA
     if (!lastAttempt) throw error;
     const reason = `Revert all stopped: ${error instanceof Error ? error.message : String(error)}`;
     for (const member of await revertRunTargets(db, job.groupId, job.run).catch(() => [])) {
-      await recordRevertOutcome(db, { ...member, groupId: job.groupId, run: job.run }, 'failed', reason).catch(() => {});
+      await recordRevertOutcome(db, { ...member, groupId: job.groupId, run: job.run }, 'failed', reason).catch(
+        () => {},
+      );
     }
     await finishRun(deps, job, log);
     throw error;
@@ -139,7 +145,10 @@ export function createRevertAllWorker(
     { connection: deps.connection, prefix: deps.prefix, concurrency: 2, ...deps.workerOptions },
   );
   worker.on('failed', (job, error) => {
-    deps.logger.warn({ jobId: job?.id, attempts: job?.attemptsMade, err: error }, 'Revert all job failed; BullMQ retries it');
+    deps.logger.warn(
+      { jobId: job?.id, attempts: job?.attemptsMade, err: error },
+      'Revert all job failed; BullMQ retries it',
+    );
   });
   logWorkerErrors(worker, deps.logger, 'Revert all worker error');
   return worker;
@@ -150,13 +159,17 @@ async function finishRun(deps: RevertAllDeps, job: RevertAllJob, log: Logger): P
   if (!counts) return;
   const failed = counts.failed ?? 0;
   const reverted = counts.reverted ?? 0;
-  const outcome = failed === 0 ? 'succeeded' : reverted > 0 || (counts.already_reverted ?? 0) > 0 ? 'partly_failed' : 'failed';
+  const outcome =
+    failed === 0 ? 'succeeded' : reverted > 0 || (counts.already_reverted ?? 0) > 0 ? 'partly_failed' : 'failed';
   deps.metrics.revertAllRuns.inc({ outcome });
   log.info({ ...counts, outcome }, 'Revert all run finished');
 }
 
 /** `resumed`: this run had started the event before its worker died, so a revert found done is this run's own. */
-function outcomeOf(result: RevertResult, resumed: boolean): { outcome: Exclude<MemberOutcome, 'started'>; reason?: string } {
+function outcomeOf(
+  result: RevertResult,
+  resumed: boolean,
+): { outcome: Exclude<MemberOutcome, 'started'>; reason?: string } {
   switch (result.status) {
     case 'reverted':
       return { outcome: 'reverted' };
@@ -167,14 +180,21 @@ function outcomeOf(result: RevertResult, resumed: boolean): { outcome: Exclude<M
     case 'not_found':
       return { outcome: 'failed', reason: 'the event is no longer stored' };
     case 'in_progress':
-      return { outcome: 'failed', reason: `it was being reverted at the same time (by Slack user ${result.by}); see its alert` };
+      return {
+        outcome: 'failed',
+        reason: `it was being reverted at the same time (by Slack user ${result.by}); see its alert`,
+      };
     case 'failed':
       return { outcome: 'failed', reason: result.reason };
   }
 }
 
 /** Runs `work` on each item, at most `limit` at a time; the first failure stops new work and is thrown. */
-async function eachConcurrently<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+async function eachConcurrently<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   let failure: { error: unknown } | undefined;
   const runner = async () => {

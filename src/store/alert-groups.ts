@@ -3,8 +3,8 @@
  * shows, and the bookkeeping of a group's Revert all runs.
  */
 import { and, asc, eq, inArray, lte, sql } from 'drizzle-orm';
-import type { AlertKey } from './alerts.ts';
 import { notifyDispatch } from './alert-queue.ts';
+import type { AlertKey } from './alerts.ts';
 import type { DbOrTx } from './db.ts';
 import { type AlertGroupRow, alertGroupMembers, alertGroups, alertQueue, alerts } from './schema/index.ts';
 import { storableText } from './storable.ts';
@@ -76,7 +76,10 @@ export async function joinOrOpenGroup(tx: DbOrTx, candidate: GroupCandidate, ope
       for update`);
     if (group?.joinable) return { ...(await join(tx, Number(group.id), candidate, open)), ...(closed && { closed }) };
     if (group) {
-      await tx.update(alertGroups).set({ status: 'closed' }).where(eq(alertGroups.id, Number(group.id)));
+      await tx
+        .update(alertGroups)
+        .set({ status: 'closed' })
+        .where(eq(alertGroups.id, Number(group.id)));
       closed = { id: Number(group.id), count: group.count, kind: group.kind };
     }
     if (open === 'never') return { kind: 'none', ...(closed && { closed }) };
@@ -91,7 +94,9 @@ export async function joinOrOpenGroup(tx: DbOrTx, candidate: GroupCandidate, ope
       returning id`);
     if (!opened) continue;
     const groupId = Number(opened.id);
-    await tx.insert(alertGroupMembers).values({ workspaceId, eventId, ruleId, groupId, ordinal: 1, seq: candidate.seq });
+    await tx
+      .insert(alertGroupMembers)
+      .values({ workspaceId, eventId, ruleId, groupId, ordinal: 1, seq: candidate.seq });
     if (open === 'queue') {
       await tx
         .insert(alertQueue)
@@ -134,7 +139,9 @@ async function join(
     returning count, channel, kind`);
   const count = updated!.count;
   const { workspaceId, eventId, ruleId } = candidate;
-  await tx.insert(alertGroupMembers).values({ workspaceId, eventId, ruleId, groupId, ordinal: count, seq: candidate.seq });
+  await tx
+    .insert(alertGroupMembers)
+    .values({ workspaceId, eventId, ruleId, groupId, ordinal: count, seq: candidate.seq });
   await tx
     .update(alerts)
     .set({ status: 'grouped', error: null })
@@ -151,7 +158,11 @@ async function join(
 }
 
 const queueKey = (key: AlertKey) =>
-  and(eq(alertQueue.workspaceId, key.workspaceId), eq(alertQueue.eventId, key.eventId), eq(alertQueue.ruleId, key.ruleId));
+  and(
+    eq(alertQueue.workspaceId, key.workspaceId),
+    eq(alertQueue.eventId, key.eventId),
+    eq(alertQueue.ruleId, key.ruleId),
+  );
 
 /** The alerts of a rule waiting alone for a channel, never tried, with their actors: what a storm collapses. */
 export async function waitingAlone(db: DbOrTx, channel: string, ruleId: string) {
@@ -221,16 +232,16 @@ export async function recordGroupShown(db: DbOrTx, groupId: number, version: num
     .where(eq(alertGroups.id, groupId));
 }
 
-export async function retryGroupUpdateLater(db: DbOrTx, groupId: number, delayMs: number, error: string): Promise<void> {
+export async function retryGroupUpdateLater(
+  db: DbOrTx,
+  groupId: number,
+  delayMs: number,
+  error: string,
+): Promise<void> {
   await db
     .update(alertGroups)
     .set({ updateNotBefore: sql`now() + ${Math.round(delayMs)} * interval '1 millisecond'`, updateError: error })
     .where(eq(alertGroups.id, groupId));
-}
-
-/** Whether any posted group's message is behind (a sweep's question). */
-export async function anyStaleGroup(db: DbOrTx): Promise<boolean> {
-  return (await nextStaleGroup(db)) !== undefined;
 }
 
 /**
@@ -282,7 +293,13 @@ export interface GroupSummary {
   /** The current run's outcomes by kind (started, reverted, already_reverted, not_revertible, failed). */
   run: Record<string, number>;
   /** The current run's first failures. */
-  failures: { eventId: string; resourceType: string; resourceId: string; resourceName: string | null; reason: string }[];
+  failures: {
+    eventId: string;
+    resourceType: string;
+    resourceId: string;
+    resourceName: string | null;
+    reason: string;
+  }[];
 }
 
 export const SHOWN_RESOURCES = 10;
@@ -293,11 +310,21 @@ export async function groupSummary(db: DbOrTx, groupId: number): Promise<GroupSu
   const group = await getGroup(db, groupId);
   if (!group) return undefined;
   const members = sql`alert_group_members m join events e on e.workspace_id = m.workspace_id and e.id = m.event_id`;
-  const [times] = await db.execute<{ first_at: string | null; latest_at: string | null; actors: string; resources: string }>(sql`
+  const [times] = await db.execute<{
+    first_at: string | null;
+    latest_at: string | null;
+    actors: string;
+    resources: string;
+  }>(sql`
     select min(e.timestamp) as first_at, max(e.timestamp) as latest_at, count(distinct e.actor_id) as actors,
            count(distinct (e.resource_type, e.resource_id)) as resources
     from ${members} where m.group_id = ${groupId}`);
-  const actors = await db.execute<{ actor_type: string; actor_id: string; actor_name: string | null; actor_email: string | null }>(sql`
+  const actors = await db.execute<{
+    actor_type: string;
+    actor_id: string;
+    actor_name: string | null;
+    actor_email: string | null;
+  }>(sql`
     select max(e.actor_type) as actor_type, e.actor_id, max(e.actor_name) as actor_name, max(e.actor_email) as actor_email
     from ${members} where m.group_id = ${groupId}
     group by e.actor_id order by min(m.seq) limit ${SHOWN_ACTORS}`);
@@ -345,7 +372,12 @@ export async function groupSummary(db: DbOrTx, groupId: number): Promise<GroupSu
     firstAt: iso(times?.first_at),
     latestAt: iso(times?.latest_at),
     actorCount: Number(times?.actors ?? 0),
-    actors: actors.map((row) => ({ type: row.actor_type, id: row.actor_id, name: row.actor_name, email: row.actor_email })),
+    actors: actors.map((row) => ({
+      type: row.actor_type,
+      id: row.actor_id,
+      name: row.actor_name,
+      email: row.actor_email,
+    })),
     resourceCount: Number(times?.resources ?? 0),
     resources: resources.map((row) => ({ type: row.resource_type, id: row.resource_id, name: row.resource_name })),
     types: types.map((row) => ({ type: row.type, count: Number(row.count) })),

@@ -2,7 +2,7 @@
  * The queue of alerts waiting for their channel (schema/alert-queue.ts): what the worker adds once an alert is claimed,
  * and what the channel's dispatcher takes, most urgent first.
  */
-import { and, asc, eq, gt, isNull, lte, sql } from 'drizzle-orm';
+import { and, asc, eq, isNull, lte, sql } from 'drizzle-orm';
 import type { AlertKey } from './alerts.ts';
 import type { DbOrTx } from './db.ts';
 import { type AlertQueueRow, alertQueue } from './schema/index.ts';
@@ -19,7 +19,11 @@ export interface QueuedAlertInput extends AlertKey {
 }
 
 const whereKey = (key: AlertKey) =>
-  and(eq(alertQueue.workspaceId, key.workspaceId), eq(alertQueue.eventId, key.eventId), eq(alertQueue.ruleId, key.ruleId));
+  and(
+    eq(alertQueue.workspaceId, key.workspaceId),
+    eq(alertQueue.eventId, key.eventId),
+    eq(alertQueue.ruleId, key.ruleId),
+  );
 
 /** Adds the alert unless it is queued already (a re-delivered event queues nothing twice). */
 export async function queueAlert(db: DbOrTx, alert: QueuedAlertInput): Promise<void> {
@@ -27,12 +31,6 @@ export async function queueAlert(db: DbOrTx, alert: QueuedAlertInput): Promise<v
     .insert(alertQueue)
     .values({ ...alert, receivedAt: new Date(alert.receivedAt), groupId: alert.groupId ?? null })
     .onConflictDoNothing();
-}
-
-/** Whether the alert is queued (to post alone or as its group's first). */
-export async function isQueued(db: DbOrTx, key: AlertKey): Promise<boolean> {
-  const rows = await db.select({ eventId: alertQueue.eventId }).from(alertQueue).where(whereKey(key));
-  return rows.length > 0;
 }
 
 /** The next alert to post to a channel: most urgent first, then event order; ones waiting out a retry stay put. */
@@ -89,16 +87,6 @@ export async function channelsWithDueAlerts(db: DbOrTx): Promise<string[]> {
     .from(alertQueue)
     .where(lte(alertQueue.notBefore, sql`now()`));
   return rows.map((row) => row.channel);
-}
-
-/** Whether any alert waits for the channel, due or not. */
-export async function hasQueued(db: DbOrTx, channel: string, exceptAfter?: Date): Promise<boolean> {
-  const rows = await db
-    .select({ eventId: alertQueue.eventId })
-    .from(alertQueue)
-    .where(and(eq(alertQueue.channel, channel), exceptAfter ? gt(alertQueue.createdAt, exceptAfter) : undefined))
-    .limit(1);
-  return rows.length > 0;
 }
 
 /** Wakes the dispatchers of every process at commit: `channel` for its posts, undefined for message updates. */

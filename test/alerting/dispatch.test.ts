@@ -2,10 +2,11 @@
  * The dispatcher on its own (no alert worker): two dispatchers on one database and prefix stand for two worker
  * processes, and a real audit-events queue with no worker stands for an event still waiting to be evaluated.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import webApi from '@slack/web-api';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import webApi from '@slack/web-api';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlertDispatcher } from '../../src/alerting/dispatch.ts';
 import { queueEvaluationGate } from '../../src/alerting/ordering.ts';
 import { RuleSet } from '../../src/alerting/rule-loader.ts';
@@ -21,8 +22,8 @@ import { claimAlert } from '../../src/store/alerts.ts';
 import { appendEventsTx } from '../../src/store/append.ts';
 import { createDb, type Database } from '../../src/store/db.ts';
 import { getEvent } from '../../src/store/queries.ts';
-import { createTestDatabase, deleteRedisPrefix, redisUrl, uniqueName, type TestDatabase } from '../helpers/database.ts';
-import { startFakeSlack, type FakeSlack } from '../helpers/fake-slack.ts';
+import { createTestDatabase, deleteRedisPrefix, redisUrl, type TestDatabase, uniqueName } from '../helpers/database.ts';
+import { type FakeSlack, startFakeSlack } from '../helpers/fake-slack.ts';
 
 const { retryPolicies } = webApi;
 const WORKSPACE = 'ws_dispatch';
@@ -41,7 +42,10 @@ function rule(yaml: string, file: string): Rule {
 }
 
 const warning = rule('{"when":{"type":["Source Disabled"]},"channel":"#ordered","severity":"warning"}', 'warn.yml');
-const critical = rule('{"when":{"type":["Warehouses Disabled"]},"channel":"#ordered","severity":"critical"}', 'crit.yml');
+const critical = rule(
+  '{"when":{"type":["Warehouses Disabled"]},"channel":"#ordered","severity":"critical"}',
+  'crit.yml',
+);
 const rules = new RuleSet([warning, critical]);
 
 function dispatcher(): AlertDispatcher {
@@ -88,7 +92,9 @@ let n = 0;
 async function store(type: string): Promise<StoredEvent> {
   n += 1;
   const id = `evt_dispatch_${n}`;
-  await appendEventsTx(database.db, WORKSPACE, [{ id, type, actor: { type: 'user', id: `usr_${n}` }, resource: { type: 'source', id: `src_${n}` } }]);
+  await appendEventsTx(database.db, WORKSPACE, [
+    { id, type, actor: { type: 'user', id: `usr_${n}` }, resource: { type: 'source', id: `src_${n}` } },
+  ]);
   return (await getEvent(database.db, WORKSPACE, id))!;
 }
 
@@ -111,7 +117,11 @@ describe('the alert dispatcher', () => {
     await d.start();
     const [first, second] = [await store('Source Disabled'), await store('Source Disabled')];
     // The first event's job is still waiting for a worker; the second's alert is already queued.
-    const job = await queue.add(AUDIT_EVENT_JOB, { workspaceId: WORKSPACE, eventId: first.id, seq: first.seq }, { jobId: auditEventJobId(WORKSPACE, first.id) });
+    const job = await queue.add(
+      AUDIT_EVENT_JOB,
+      { workspaceId: WORKSPACE, eventId: first.id, seq: first.seq },
+      { jobId: auditEventJobId(WORKSPACE, first.id) },
+    );
     await alert(d, warning, second);
     await sleep(500);
     expect(postedIds()).toEqual([]);
@@ -125,7 +135,11 @@ describe('the alert dispatcher', () => {
     const d = dispatchers[0]!;
     const before = postedIds().length;
     const [earlier, urgent] = [await store('Source Disabled'), await store('Warehouses Disabled')];
-    const job = await queue.add(AUDIT_EVENT_JOB, { workspaceId: WORKSPACE, eventId: earlier.id, seq: earlier.seq }, { jobId: auditEventJobId(WORKSPACE, earlier.id) });
+    const job = await queue.add(
+      AUDIT_EVENT_JOB,
+      { workspaceId: WORKSPACE, eventId: earlier.id, seq: earlier.seq },
+      { jobId: auditEventJobId(WORKSPACE, earlier.id) },
+    );
     const started = performance.now();
     await alert(d, critical, urgent);
     await expect.poll(() => postedIds().slice(before), { timeout: 5000 }).toEqual([urgent.id]);
@@ -137,7 +151,11 @@ describe('the alert dispatcher', () => {
     const d = dispatchers[0]!;
     const before = postedIds().length;
     const [stuck, later] = [await store('Source Disabled'), await store('Source Disabled')];
-    const job = await queue.add(AUDIT_EVENT_JOB, { workspaceId: WORKSPACE, eventId: stuck.id, seq: stuck.seq }, { jobId: auditEventJobId(WORKSPACE, stuck.id) });
+    const job = await queue.add(
+      AUDIT_EVENT_JOB,
+      { workspaceId: WORKSPACE, eventId: stuck.id, seq: stuck.seq },
+      { jobId: auditEventJobId(WORKSPACE, stuck.id) },
+    );
     const started = performance.now();
     await alert(d, warning, later);
     await expect.poll(() => postedIds().slice(before), { timeout: 5000 }).toEqual([later.id]);

@@ -1,12 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
 import webApi from '@slack/web-api';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OutgoingMessage, SlackAlertSender } from '../../src/alerting/slack-sender.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { createSlackClient } from '../../src/slack/client.ts';
 import { redisUrl, uniqueName } from '../helpers/database.ts';
-import { startFakeSlack, type FakeSlack } from '../helpers/fake-slack.ts';
+import { type FakeSlack, startFakeSlack } from '../helpers/fake-slack.ts';
 
 const { retryPolicies } = webApi;
 let slack: FakeSlack;
@@ -86,6 +86,8 @@ describe('pacing posts to a channel', () => {
     await a.update(posted, message(8));
     expect(slack.messages('#edited')).toHaveLength(1);
     expect(slack.messages('#edited')[0]!.text).toBe('alert 8');
-    await expect(a.update({ ...posted, ts: '1.000001' }, message(9))).rejects.toMatchObject({ code: 'message_not_found' });
+    await expect(a.update({ ...posted, ts: '1.000001' }, message(9))).rejects.toMatchObject({
+      code: 'message_not_found',
+    });
   });
 });

@@ -4,14 +4,14 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { eq, inArray } from 'drizzle-orm';
-import { alertGroups, alerts } from '../../src/store/schema/index.ts';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, type Database } from '../../src/store/db.ts';
+import { alertGroups, alerts } from '../../src/store/schema/index.ts';
 import { createIngestToken } from '../../src/store/tokens.ts';
-import { createTestDatabase, deleteRedisPrefix, redisUrl, uniqueName, type TestDatabase } from '../helpers/database.ts';
-import { startFakeSegment, type FakeSegment } from '../helpers/fake-segment.ts';
-import { startFakeSlack, type FakeMessage, type FakeSlack } from '../helpers/fake-slack.ts';
+import { createTestDatabase, deleteRedisPrefix, redisUrl, type TestDatabase, uniqueName } from '../helpers/database.ts';
+import { type FakeSegment, startFakeSegment } from '../helpers/fake-segment.ts';
+import { type FakeMessage, type FakeSlack, startFakeSlack } from '../helpers/fake-slack.ts';
 import { button, groupedCount, textOf } from '../helpers/grouped-alerts.ts';
 import { freePort } from '../helpers/redis-server.ts';
 import { rulesDir } from '../helpers/rules-dir.ts';
@@ -27,8 +27,10 @@ const prefix = uniqueName('storms');
 const rules = rulesDir({
   'flood.yml': 'when: { type: [Integrations Enabled] }\nchannel: "#two"\nseverity: warning\n',
   'flood-critical.yml': 'when: { type: [Warehouses Disabled] }\nchannel: "#two"\nseverity: critical\n',
-  'grouped.yml': 'when: { type: [Integrations Disabled] }\ngroup: { within: 10m, by: actor.id }\nchannel: "#crash-group"\nseverity: warning\n',
-  'revertible.yml': 'when: { type: [Source Disabled] }\ngroup: { within: 10m, by: actor.id }\nchannel: "#crash-revert"\nseverity: critical\nrevert: true\n',
+  'grouped.yml':
+    'when: { type: [Integrations Disabled] }\ngroup: { within: 10m, by: actor.id }\nchannel: "#crash-group"\nseverity: warning\n',
+  'revertible.yml':
+    'when: { type: [Source Disabled] }\ngroup: { within: 10m, by: actor.id }\nchannel: "#crash-revert"\nseverity: critical\nrevert: true\n',
 });
 const running = new Set<ChildProcess>();
 
@@ -121,14 +123,30 @@ describe('alert storms across worker processes', () => {
     await Promise.all([send(one.url, warnings.slice(0, 30)), send(two.url, warnings.slice(30))]);
     await expect.poll(() => slack.messages('#two').length, { timeout: 15_000 }).toBeGreaterThan(2);
     const sentAt = performance.now();
-    await send(two.url, [{ id: 'evt_two_critical', type: 'Warehouses Disabled', actor: { type: 'user', id: 'u' }, resource: { type: 'warehouse', id: 'wh' } }]);
+    await send(two.url, [
+      {
+        id: 'evt_two_critical',
+        type: 'Warehouses Disabled',
+        actor: { type: 'user', id: 'u' },
+        resource: { type: 'warehouse', id: 'wh' },
+      },
+    ]);
     const posts = () => slack.callsTo('chat.postMessage').filter((c) => c.body.channel === '#two');
-    await expect.poll(() => posts().some((c) => JSON.stringify(c.body).includes('evt_two_critical')), { timeout: 15_000 }).toBe(true);
+    await expect
+      .poll(() => posts().some((c) => JSON.stringify(c.body).includes('evt_two_critical')), { timeout: 15_000 })
+      .toBe(true);
     const at = posts().findIndex((c) => JSON.stringify(c.body).includes('evt_two_critical'));
-    expect(posts().slice(0, at).filter((c) => c.at > sentAt).length).toBeLessThanOrEqual(3);
+    expect(
+      posts()
+        .slice(0, at)
+        .filter((c) => c.at > sentAt).length,
+    ).toBeLessThanOrEqual(3);
     await expect.poll(() => slack.messages('#two').length, { timeout: 20_000 }).toBe(61);
     expect(posts()).toHaveLength(61);
-    const rows = await store.db.select().from(alerts).where(inArray(alerts.eventId, [...warnings.map((w) => w.id), 'evt_two_critical']));
+    const rows = await store.db
+      .select()
+      .from(alerts)
+      .where(inArray(alerts.eventId, [...warnings.map((w) => w.id), 'evt_two_critical']));
     expect(rows.map((r) => r.status)).toEqual(rows.map(() => 'sent'));
   }, 90_000);
 
@@ -150,10 +168,20 @@ describe('alert storms across worker processes', () => {
     expect(slack.messages('#crash-group')).toHaveLength(1);
 
     await startWorker();
-    await expect.poll(() => slack.messages('#crash-group').map(groupedCount), { timeout: 30_000, interval: 200 }).toEqual([30]);
+    await expect
+      .poll(() => slack.messages('#crash-group').map(groupedCount), { timeout: 30_000, interval: 200 })
+      .toEqual([30]);
     expect(slack.callsTo('chat.postMessage').filter((c) => c.body.channel === '#crash-group')).toHaveLength(1);
     expect(slack.callsTo('conversations.history').length).toBeGreaterThan(0);
-    const rows = await store.db.select().from(alerts).where(inArray(alerts.eventId, events.map((e) => e.id)));
+    const rows = await store.db
+      .select()
+      .from(alerts)
+      .where(
+        inArray(
+          alerts.eventId,
+          events.map((e) => e.id),
+        ),
+      );
     expect(rows).toHaveLength(30);
     expect(rows.filter((r) => r.status === 'sent')).toHaveLength(1);
     expect(rows.filter((r) => r.status === 'grouped')).toHaveLength(29);
@@ -167,7 +195,12 @@ describe('alert storms across worker processes', () => {
     const first = await startWorker();
     await send(
       first.url,
-      sources.map((id) => ({ id: `evt_${id}`, type: 'Source Disabled', actor: { type: 'token', id: 'tok_k' }, resource: { type: 'source', id } })),
+      sources.map((id) => ({
+        id: `evt_${id}`,
+        type: 'Source Disabled',
+        actor: { type: 'token', id: 'tok_k' },
+        resource: { type: 'source', id },
+      })),
     );
     await expect.poll(() => slack.messages('#crash-revert').map(groupedCount), { timeout: 20_000 }).toEqual([16]);
     const message = slack.messages('#crash-revert')[0]!;

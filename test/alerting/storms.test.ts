@@ -1,11 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import webApi from '@slack/web-api';
 import { eq, inArray } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIT_EVENT_JOB } from '../../src/queue/names.ts';
 import { alertGroupMembers, alertGroups, alerts } from '../../src/store/schema/index.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
-import { startFakeSlack, type FakeMessage, type FakeSlack } from '../helpers/fake-slack.ts';
 import { invalidContent } from '../helpers/fake-slack/block-kit.ts';
+import { type FakeMessage, type FakeSlack, startFakeSlack } from '../helpers/fake-slack.ts';
 import { button, eventIdOf, groupedCount, textOf } from '../helpers/grouped-alerts.ts';
 import { rulesDir } from '../helpers/rules-dir.ts';
 import { getEvents, postEvents, startTestService, type TestService } from '../helpers/service.ts';
@@ -154,7 +154,9 @@ describe('storm protection', () => {
     const storm = Array.from({ length: 60 }, () => event('Source Disabled'));
     await send(...storm);
     const ids = storm.map((e) => e.id);
-    await expect.poll(async () => (await alertRows(ids)).filter((r) => r.status !== 'pending').length, { timeout: 20_000 }).toBe(60);
+    await expect
+      .poll(async () => (await alertRows(ids)).filter((r) => r.status !== 'pending').length, { timeout: 20_000 })
+      .toBe(60);
     const { members } = await expectEachEventOnce(ids, 'source-disabled');
     const alone = 60 - members.length;
     // A couple of alerts may go out alone before more than 5 wait; the rest share one message.
@@ -173,14 +175,18 @@ describe('storm protection', () => {
 describe('priority', () => {
   it('posts a critical alert sent behind 60 waiting warnings within a slot or two, not after them', async () => {
     // 60 actors: storm protection (by actor) cannot collapse these, so 60 warnings really wait for the channel.
-    const warnings = Array.from({ length: 60 }, (_, i) => event('Integrations Enabled', { actor: { type: 'user', id: `usr_${i}` } }));
+    const warnings = Array.from({ length: 60 }, (_, i) =>
+      event('Integrations Enabled', { actor: { type: 'user', id: `usr_${i}` } }),
+    );
     await send(...warnings);
     await expect.poll(() => slack.messages('#flood').length, { timeout: 10_000 }).toBeGreaterThan(0);
     const critical = event('Warehouses Disabled');
     const sentAt = performance.now();
     await send(critical);
     const calls = () => slack.callsTo('chat.postMessage').filter((c) => c.body.channel === '#flood');
-    await expect.poll(() => calls().some((c) => JSON.stringify(c.body).includes(critical.id)), { timeout: 10_000 }).toBe(true);
+    await expect
+      .poll(() => calls().some((c) => JSON.stringify(c.body).includes(critical.id)), { timeout: 10_000 })
+      .toBe(true);
     const all = calls();
     const criticalAt = all.findIndex((c) => JSON.stringify(c.body).includes(critical.id));
     const warningsBetween = all.slice(0, criticalAt).filter((c) => c.at > sentAt).length;
@@ -207,7 +213,10 @@ describe('grouping by the rule', () => {
     // Coalesced: far fewer updates than matches, and none refused for going over chat.update's rate.
     expect(updates.length).toBeLessThan(10);
     expect(slack.rateLimitedCalls('chat.update')).toBe(0);
-    await expectEachEventOnce(batch.map((e) => e.id), 'integrations-disabled');
+    await expectEachEventOnce(
+      batch.map((e) => e.id),
+      'integrations-disabled',
+    );
     const message = slack.messages('#grouped')[0]!;
     expect(eventIdOf(message)).toBe(batch[0]!.id);
     expect(textOf(message)).toContain('`actor.id`');
@@ -217,9 +226,16 @@ describe('grouping by the rule', () => {
 
   it('never counts a re-delivered event twice', async () => {
     const [message] = slack.messages('#grouped');
-    const again = (await (await getEvents(app.url, token, '?type=Integrations%20Disabled&limit=3')).json()).events as { id: string; seq: number }[];
+    const again = (await (await getEvents(app.url, token, '?type=Integrations%20Disabled&limit=3')).json()).events as {
+      id: string;
+      seq: number;
+    }[];
     for (const e of again) {
-      await app.service.queues.auditEvents.add(AUDIT_EVENT_JOB, { workspaceId: 'acme', eventId: e.id, seq: e.seq }, { jobId: `again-${e.id}` });
+      await app.service.queues.auditEvents.add(
+        AUDIT_EVENT_JOB,
+        { workspaceId: 'acme', eventId: e.id, seq: e.seq },
+        { jobId: `again-${e.id}` },
+      );
     }
     await sleep(1500);
     expect(groupedCount(slack.messages('#grouped')[0]!)).toBe(60);
@@ -252,7 +268,10 @@ describe('grouping by the rule', () => {
     await send(...second);
     await expect.poll(() => slack.messages('#closing').map(groupedCount), { timeout: 10_000 }).toEqual([3, 2]);
     const groups = await db().select().from(alertGroups).where(eq(alertGroups.ruleId, 'tracking-plan-deleted'));
-    expect(groups.map((g) => [g.count, g.status]).sort()).toEqual([[2, 'open'], [3, 'closed']]);
+    expect(groups.map((g) => [g.count, g.status]).sort()).toEqual([
+      [2, 'open'],
+      [3, 'closed'],
+    ]);
     const closed = await app.service.metrics.registry.getSingleMetricAsString('audit_alert_group_events');
     expect(closed).toMatch(/audit_alert_group_events_count\{kind="rule"\} [1-9]/);
   });
@@ -268,7 +287,9 @@ describe('a group of 1,000 events', () => {
       }),
     );
     await send(...thousand);
-    await expect.poll(() => slack.messages('#big').map(groupedCount), { timeout: 60_000, interval: 500 }).toEqual([1000]);
+    await expect
+      .poll(() => slack.messages('#big').map(groupedCount), { timeout: 60_000, interval: 500 })
+      .toEqual([1000]);
     await send(event('Audience Deleted'));
     await expect.poll(() => slack.messages('#big').length, { timeout: 10_000 }).toBe(2);
     const [big] = slack.messages('#big');

@@ -5,7 +5,12 @@ interface Block {
   type: string;
   text?: { text: string };
   fields?: { text: string }[];
-  elements?: { action_id?: string; value?: string; text?: string | { text: string }; confirm?: { title: { text: string } } }[];
+  elements?: {
+    action_id?: string;
+    value?: string;
+    text?: string | { text: string };
+    confirm?: { title: { text: string } };
+  }[];
 }
 
 export function blocksOf(message: FakeMessage): Block[] {

@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import webApi from '@slack/web-api';
 import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertGroups } from '../../src/store/schema/index.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
-import { startFakeSegment, type FakeSegment } from '../helpers/fake-segment.ts';
-import { startFakeSlack, type FakeMessage, type FakeSlack } from '../helpers/fake-slack.ts';
+import { type FakeSegment, startFakeSegment } from '../helpers/fake-segment.ts';
+import { type FakeMessage, type FakeSlack, startFakeSlack } from '../helpers/fake-slack.ts';
 import { button, groupedCount, textOf } from '../helpers/grouped-alerts.ts';
 import { rulesDir } from '../helpers/rules-dir.ts';
 import { getEvents, postEvents, startTestService, type TestService } from '../helpers/service.ts';
@@ -128,7 +128,9 @@ describe('Revert all', () => {
     const sources = Array.from({ length: 12 }, (_, i) => `src_a_${i + 1}`);
     for (const id of sources) segment.setSource({ id, enabled: false });
     await send(sources.map((id) => disabled('tok_a', id)));
-    await expect.poll(() => groupMessage('tok_a') && groupedCount(groupMessage('tok_a')!), { timeout: 15_000 }).toBe(12);
+    await expect
+      .poll(() => groupMessage('tok_a') && groupedCount(groupMessage('tok_a')!), { timeout: 15_000 })
+      .toBe(12);
     await expect.poll(() => slack.messages('#singles').length, { timeout: 15_000 }).toBe(2);
 
     // Two of them reverted one by one, from their own alerts.
@@ -157,7 +159,9 @@ describe('Revert all', () => {
     expect(button(groupMessage('tok_a')!, 'audit_revert_all')).toBeUndefined();
     held.release();
 
-    await expect.poll(() => textOf(groupMessage('tok_a')!), { timeout: 15_000 }).toMatch(/finished.*10 reverted, 2 already reverted\./);
+    await expect
+      .poll(() => textOf(groupMessage('tok_a')!), { timeout: 15_000 })
+      .toMatch(/finished.*10 reverted, 2 already reverted\./);
     for (const id of sources) {
       expect(segment.callsTo(`PATCH /sources/${id}`), id).toHaveLength(1);
       expect(segment.getSource(id)?.enabled).toBe(true);
@@ -180,7 +184,9 @@ describe('Revert all', () => {
     const message = groupMessage('tok_b')!;
     await answer(await click('audit_revert_all', button(message, 'audit_revert_all')!.value, message, '#reverts'));
 
-    await expect.poll(() => textOf(groupMessage('tok_b')!), { timeout: 20_000 }).toMatch(/finished.*7 reverted, 1 failed\./);
+    await expect
+      .poll(() => textOf(groupMessage('tok_b')!), { timeout: 20_000 })
+      .toMatch(/finished.*7 reverted, 1 failed\./);
     const failed = groupMessage('tok_b')!;
     expect(textOf(failed)).toMatch(/Not reverted\* \(1\)/);
     expect(textOf(failed)).toMatch(/src_b_5`: [^"]*404/);
@@ -193,7 +199,9 @@ describe('Revert all', () => {
     expect(await answer(await click('audit_retry_failed', retry.value, failed, '#reverts'))).toBe(
       'Retrying 1 change; the alert shows the progress.',
     );
-    await expect.poll(() => textOf(groupMessage('tok_b')!), { timeout: 15_000 }).toMatch(/Retry of the failed reverts by <@U0OWNER1> finished.*1 reverted\./);
+    await expect
+      .poll(() => textOf(groupMessage('tok_b')!), { timeout: 15_000 })
+      .toMatch(/Retry of the failed reverts by <@U0OWNER1> finished.*1 reverted\./);
     const recorded = (await revertEvents()).filter((e) => e.metadata.revertOf.startsWith('evt_src_b_'));
     expect(recorded.map((e) => e.metadata.revertOf).sort()).toEqual(sources.map((id) => `evt_${id}`).sort());
     expect(recorded.every((e) => e.actor.id === OWNER)).toBe(true);
@@ -211,11 +219,15 @@ describe('Revert all', () => {
     await send(sources.map((id) => disabled('tok_c', id)));
     await expect.poll(() => groupMessage('tok_c') && groupedCount(groupMessage('tok_c')!), { timeout: 15_000 }).toBe(2);
     const message = groupMessage('tok_c')!;
-    const refused = await answer(await click('audit_revert_all', button(message, 'audit_revert_all')!.value, message, '#reverts', STRANGER));
+    const refused = await answer(
+      await click('audit_revert_all', button(message, 'audit_revert_all')!.value, message, '#reverts', STRANGER),
+    );
     expect(refused).toMatch(/Only audit owners/);
     await new Promise((r) => setTimeout(r, 500));
     expect(segment.callsTo('PATCH /sources/src_c_1')).toHaveLength(0);
     const denied = await (await getEvents(app.url, token, '?type=Audit%20Access%20Denied')).json();
-    expect(denied.events.some((e: { metadata: { attempted: string } }) => e.metadata.attempted === 'revert all')).toBe(true);
+    expect(denied.events.some((e: { metadata: { attempted: string } }) => e.metadata.attempted === 'revert all')).toBe(
+      true,
+    );
   });
 });

@@ -80,10 +80,14 @@ export function buildGroupedAlertMessage({ summary, rule, revertEnabled }: Group
     {
       type: 'section',
       fields: [
-        field(`*Rule*\n${code(rule.id)}${rule.description && rule.description !== rule.id ? ` — ${part(rule.description, 300)}` : ''}`),
+        field(
+          `*Rule*\n${code(rule.id)}${rule.description && rule.description !== rule.id ? ` — ${part(rule.description, 300)}` : ''}`,
+        ),
         field(`*Severity*\n${SEVERITY_EMOJI[rule.severity]} ${rule.severity}`),
         field(actorsField(summary)),
-        field(`*Events*\n${group.count.toLocaleString('en-US')} · first ${slackDate(summary.firstAt)}\nlatest ${slackDate(summary.latestAt)}`),
+        field(
+          `*Events*\n${group.count.toLocaleString('en-US')} · first ${slackDate(summary.firstAt)}\nlatest ${slackDate(summary.latestAt)}`,
+        ),
         field(`*Workspace*\n${code(group.workspaceId)}`),
         field(groupedByField(summary)),
       ],
@@ -129,7 +133,10 @@ function headerText({ group, types }: GroupSummary): string {
 function actorsField({ actors, actorCount }: GroupSummary): string {
   const first = actors[0];
   if (actorCount === 1 && first) {
-    const who = first.name && first.email ? `${part(first.name)} (${part(first.email)})` : part(first.name ?? first.email ?? first.id);
+    const who =
+      first.name && first.email
+        ? `${part(first.name)} (${part(first.email)})`
+        : part(first.name ?? first.email ?? first.id);
     return `*Actor*\n${who}\n${code(first.id)} · ${escapeMrkdwn(first.type)}`;
   }
   const names = actors.map((a) => part(a.name ?? a.email ?? a.id, 60)).join(', ');
@@ -157,8 +164,9 @@ function resourcesText({ resources, resourceCount }: GroupSummary): string {
 function windowText({ group }: GroupSummary): string {
   const kind = group.kind === 'storm' ? 'Storm protection grouped these alerts' : 'Grouped alert';
   if (group.status === 'open') {
-    return `${kind} · later matches join this message until ${slackDate(group.closesAt)} (or ${
-      MAX_GROUP_EVENTS.toLocaleString('en-US')} events) and each one extends that by ${describeMs(group.withinMs)}`;
+    return `${kind} · later matches join this message until ${slackDate(group.closesAt)} (or ${MAX_GROUP_EVENTS.toLocaleString(
+      'en-US',
+    )} events) and each one extends that by ${describeMs(group.withinMs)}`;
   }
   return `${kind} · closed: the next match opens a new message`;
 }
@@ -186,7 +194,9 @@ function revertStatus({ group, run, reverted }: GroupSummary): string | undefine
       return `${icon} ${what} by ${by} finished${when}: ${parts.join(', ')}.`;
     }
     default:
-      return reverted > 0 ? `:leftwards_arrow_with_hook: ${reverted.toLocaleString('en-US')} of these changes were reverted already.` : undefined;
+      return reverted > 0
+        ? `:leftwards_arrow_with_hook: ${reverted.toLocaleString('en-US')} of these changes were reverted already.`
+        : undefined;
   }
 }
 
@@ -198,14 +208,24 @@ function failuresText({ group, run, failures }: GroupSummary): string | undefine
     const name = f.resourceName ? `${part(f.resourceName, 60)} ` : '';
     return truncate(`• ${name}${code(f.resourceId, 80)}: ${part(f.reason, 160)}`, BUDGET.failureLine);
   });
-  if (failed > lines.length) lines.push(`_…and ${(failed - lines.length).toLocaleString('en-US')} more: Show failures lists them_`);
+  if (failed > lines.length)
+    lines.push(`_…and ${(failed - lines.length).toLocaleString('en-US')} more: Show failures lists them_`);
   return [heading, ...lines].join('\n');
 }
 
-function actionsBlock({ group, run, reverted, types }: GroupSummary, rule: AlertRule, revertEnabled: boolean): types.ActionsBlock {
+function actionsBlock(
+  { group, run, reverted, types }: GroupSummary,
+  rule: AlertRule,
+  revertEnabled: boolean,
+): types.ActionsBlock {
   const value = (extra: Partial<GroupButtonValue>) => JSON.stringify({ w: group.workspaceId, g: group.id, ...extra });
   const elements: types.Button[] = [
-    { type: 'button', action_id: SHOW_ALL_ACTION, text: { type: 'plain_text', text: 'Show all' }, value: value({ p: 1 }) },
+    {
+      type: 'button',
+      action_id: SHOW_ALL_ACTION,
+      text: { type: 'plain_text', text: 'Show all' },
+      value: value({ p: 1 }),
+    },
   ];
   const running = group.revertState === 'queued' || group.revertState === 'running';
   const revertible = revertEnabled && rule.revert && types.some((t) => revertPlanForType(t.type) !== undefined);
@@ -245,7 +265,10 @@ function actionsBlock({ group, run, reverted, types }: GroupSummary, rule: Alert
       value: value({ n: failed }),
       confirm: {
         title: { type: 'plain_text', text: `Retry ${count} failed revert${failed === 1 ? '' : 's'}?` },
-        text: { type: 'plain_text', text: `This tries again to revert the ${count} change${failed === 1 ? '' : 's'} that failed.` },
+        text: {
+          type: 'plain_text',
+          text: `This tries again to revert the ${count} change${failed === 1 ? '' : 's'} that failed.`,
+        },
         confirm: { type: 'plain_text', text: 'Retry' },
         deny: { type: 'plain_text', text: 'Cancel' },
         style: 'danger',
@@ -289,9 +312,11 @@ export function buildGroupPage({ summary, page, events, failuresOnly }: GroupPag
     type: 'context',
     elements: [
       mrkdwn(
-        `:mag: *${escapeMrkdwn(headerText(summary))}* · rule ${code(group.ruleId)} · ${what} ${
-          ((page - 1) * SHOW_ALL_PAGE_SIZE + 1).toLocaleString('en-US')}–${
-          Math.min(page * SHOW_ALL_PAGE_SIZE, total).toLocaleString('en-US')} of ${total.toLocaleString('en-US')}, oldest first · page ${page} of ${pages}`,
+        `:mag: *${escapeMrkdwn(headerText(summary))}* · rule ${code(group.ruleId)} · ${what} ${(
+          (page - 1) * SHOW_ALL_PAGE_SIZE + 1
+        ).toLocaleString('en-US')}–${Math.min(page * SHOW_ALL_PAGE_SIZE, total).toLocaleString(
+          'en-US',
+        )} of ${total.toLocaleString('en-US')}, oldest first · page ${page} of ${pages}`,
         BUDGET.context,
       ),
     ],
@@ -313,12 +338,28 @@ export function buildGroupPage({ summary, page, events, failuresOnly }: GroupPag
     const stored = events.flatMap(({ event }) => (event ? [event] : []));
     if (stored.length) blocks.push(...eventSections(stored));
     const gone = events.length - stored.length;
-    if (gone > 0) blocks.push({ type: 'context', elements: [mrkdwn(`${gone} of these events are no longer stored (retention).`, BUDGET.context)] });
+    if (gone > 0)
+      blocks.push({
+        type: 'context',
+        elements: [mrkdwn(`${gone} of these events are no longer stored (retention).`, BUDGET.context)],
+      });
   }
   const nav: types.Button[] = [];
   const value = (p: number) => JSON.stringify({ w: group.workspaceId, g: group.id, p, ...(failuresOnly && { f: 1 }) });
-  if (page > 1) nav.push({ type: 'button', action_id: GROUP_PAGE_PREVIOUS_ACTION, text: { type: 'plain_text', text: 'Previous' }, value: value(page - 1) });
-  if (page < pages) nav.push({ type: 'button', action_id: GROUP_PAGE_NEXT_ACTION, text: { type: 'plain_text', text: 'Next' }, value: value(page + 1) });
+  if (page > 1)
+    nav.push({
+      type: 'button',
+      action_id: GROUP_PAGE_PREVIOUS_ACTION,
+      text: { type: 'plain_text', text: 'Previous' },
+      value: value(page - 1),
+    });
+  if (page < pages)
+    nav.push({
+      type: 'button',
+      action_id: GROUP_PAGE_NEXT_ACTION,
+      text: { type: 'plain_text', text: 'Next' },
+      value: value(page + 1),
+    });
   if (nav.length) blocks.push({ type: 'actions', elements: nav });
   return {
     text: truncate(`${escapeMrkdwn(headerText(summary))}: ${what}, page ${page} of ${pages}`, BUDGET.fallback),

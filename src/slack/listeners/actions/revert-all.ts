@@ -6,7 +6,7 @@ import type { AllMiddlewareArgs, BlockAction, ButtonAction, SlackActionMiddlewar
 import { requestRevertAll } from '../../../revert/revert-all.ts';
 import type { RevertScope } from '../../../store/alert-groups.ts';
 import { parseGroupButtonValue } from '../../blocks/grouped-alert.ts';
-import { workspaceForTeam, type SlackDeps } from '../../context.ts';
+import { type SlackDeps, workspaceForTeam } from '../../context.ts';
 
 type ButtonArgs = SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs;
 
@@ -17,7 +17,9 @@ export function revertAllAction(deps: SlackDeps, scope: RevertScope = 'all') {
     const tell = (text: string) => respond({ response_type: 'ephemeral', replace_original: false, text });
     const value = parseGroupButtonValue(action.value);
     if (!value || value.w !== workspaceId) {
-      await tell('That grouped alert is not in this workspace’s audit trail any more, so it cannot be reverted from here.');
+      await tell(
+        'That grouped alert is not in this workspace’s audit trail any more, so it cannot be reverted from here.',
+      );
       return;
     }
     if (!deps.revertTarget) {
@@ -31,18 +33,27 @@ export function revertAllAction(deps: SlackDeps, scope: RevertScope = 'all') {
       scope,
       upTo: value.n ?? 0,
     });
-    deps.logger.info({ action: `revert-all:${scope}`, user: body.user.id, workspaceId, groupId: value.g, ...started }, 'Revert all requested');
+    deps.logger.info(
+      { action: `revert-all:${scope}`, user: body.user.id, workspaceId, groupId: value.g, ...started },
+      'Revert all requested',
+    );
     switch (started.status) {
       case 'started': {
         const what = scope === 'failed' ? 'Retrying' : 'Reverting';
-        await tell(`${what} ${started.total.toLocaleString('en-US')} change${started.total === 1 ? '' : 's'}; the alert shows the progress.`);
+        await tell(
+          `${what} ${started.total.toLocaleString('en-US')} change${started.total === 1 ? '' : 's'}; the alert shows the progress.`,
+        );
         return;
       }
       case 'busy':
-        await tell(`${started.by ? `<@${started.by}>` : 'Someone'} is already reverting this group; the alert shows the progress.`);
+        await tell(
+          `${started.by ? `<@${started.by}>` : 'Someone'} is already reverting this group; the alert shows the progress.`,
+        );
         return;
       case 'not_found':
-        await tell('That grouped alert is not in this workspace’s audit trail any more, so it cannot be reverted from here.');
+        await tell(
+          'That grouped alert is not in this workspace’s audit trail any more, so it cannot be reverted from here.',
+        );
         return;
     }
   };

@@ -6,7 +6,7 @@ import type { AllMiddlewareArgs, BlockAction, ButtonAction, SlackActionMiddlewar
 import { groupMembersPage, groupSummary } from '../../../store/alert-groups.ts';
 import { getEvents } from '../../../store/queries.ts';
 import { buildGroupPage, parseGroupButtonValue, SHOW_ALL_PAGE_SIZE } from '../../blocks/grouped-alert.ts';
-import { workspaceForTeam, type SlackDeps } from '../../context.ts';
+import { type SlackDeps, workspaceForTeam } from '../../context.ts';
 
 type ButtonArgs = SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs;
 
@@ -18,7 +18,11 @@ export function showAllAction(deps: SlackDeps, fromAlert: boolean) {
     const { db } = deps.database;
     const summary = value && value.w === workspaceId ? await groupSummary(db, value.g) : undefined;
     if (!value || !summary || summary.group.workspaceId !== workspaceId) {
-      await respond({ response_type: 'ephemeral', replace_original: false, text: 'That grouped alert is not in this workspace’s audit trail any more.' });
+      await respond({
+        response_type: 'ephemeral',
+        replace_original: false,
+        text: 'That grouped alert is not in this workspace’s audit trail any more.',
+      });
       return;
     }
     const page = value.p ?? 1;
@@ -29,7 +33,15 @@ export function showAllAction(deps: SlackDeps, fromAlert: boolean) {
       failedOnly: failuresOnly,
       run: summary.group.revertRun,
     });
-    const stored = new Map((await getEvents(db, workspaceId, members.map((m) => m.eventId))).map((e) => [e.id, e]));
+    const stored = new Map(
+      (
+        await getEvents(
+          db,
+          workspaceId,
+          members.map((m) => m.eventId),
+        )
+      ).map((e) => [e.id, e]),
+    );
     const events = members.map((m) => ({ eventId: m.eventId, event: stored.get(m.eventId), reason: m.reason }));
     await respond({
       response_type: 'ephemeral',
