@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- ingest export query alerts forwarding startup]`: each figure as a ratio to a baseline measured in
+ * `npm run bench [-- ingest export query alerts forwarding startup storms]`: each figure as a ratio to a baseline measured in
  * the same run.
  */
 import { benchAlerts } from './alerts.ts';
@@ -9,6 +9,7 @@ import { benchIngest } from './ingest.ts';
 import { line } from './harness.ts';
 import { benchQuery } from './query.ts';
 import { benchStartup } from './startup.ts';
+import { benchStorms } from './storms.ts';
 
 const suites: Record<string, () => Promise<unknown>> = {
   ingest: benchIngest,
@@ -17,6 +18,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   alerts: benchAlerts,
   forwarding: benchForwarding,
   startup: benchStartup,
+  storms: benchStorms,
 };
 
 const chosen = process.argv.slice(2).filter((arg) => arg !== '--');
