@@ -22,7 +22,8 @@ const SEGMENT_LATENCY_MS = 50;
 const SEGMENT_LIMIT = { requests: 20, windowMs: 1000 };
 
 const RULES = {
-  'grouped.yml': 'when: { type: [Source Disabled] }\ngroup: { within: 5m, by: actor.id }\nchannel: "#storm"\nseverity: warning\nrevert: true\n',
+  'grouped.yml':
+    'when: { type: [Source Disabled] }\ngroup: { within: 5m, by: actor.id }\nchannel: "#storm"\nseverity: warning\nrevert: true\n',
   'critical.yml': 'when: { type: [Warehouses Disabled] }\nchannel: "#storm"\nseverity: critical\n',
   'ungrouped.yml': 'when: { type: [Integrations Disabled] }\nchannel: "#flood"\nseverity: warning\n',
   'critical-flood.yml': 'when: { type: [Warehouses Deleted] }\nchannel: "#flood"\nseverity: critical\n',
@@ -59,7 +60,9 @@ export async function benchStorms(): Promise<void> {
     await response.arrayBuffer();
   };
   try {
-    line(`storms   Slack pace as in production: 1 post/s per channel, 1 chat.update per 1.2 s; ${STORM}-event storms sent in batches of ${BATCH}`);
+    line(
+      `storms   Slack pace as in production: 1 post/s per channel, 1 chat.update per 1.2 s; ${STORM}-event storms sent in batches of ${BATCH}`,
+    );
 
     // 1. A rule with `group`: one message, updated in place.
     const sources = Array.from({ length: STORM }, (_, i) => `src_${i}`);
@@ -155,7 +158,11 @@ async function runStorm(
   await post([critical]);
   const criticalSentAt = performance.now();
   const criticalPost = await waitFor(
-    () => slack.callsTo('chat.postMessage').slice(postsBefore).find((c) => JSON.stringify(c.body.blocks).includes(String(critical.type))),
+    () =>
+      slack
+        .callsTo('chat.postMessage')
+        .slice(postsBefore)
+        .find((c) => JSON.stringify(c.body.blocks).includes(String(critical.type))),
     60_000,
   );
   // The storm is fully shown once its messages account for every event: grouped counts plus alerts posted alone.
@@ -163,8 +170,13 @@ async function runStorm(
     const messages = slack.messages(channel).filter((m) => !JSON.stringify(m.blocks).includes(String(critical.type)));
     const total = messages.reduce((sum, m) => sum + (groupCount(m) ?? 1), 0);
     if (total < events.length) return undefined;
-    const calls = [...slack.callsTo('chat.postMessage').slice(postsBefore), ...slack.callsTo('chat.update').slice(updatesBefore)];
-    return Math.max(...calls.filter((c) => c.body.channel === channel || c.body.channel === channelId).map((c) => c.at));
+    const calls = [
+      ...slack.callsTo('chat.postMessage').slice(postsBefore),
+      ...slack.callsTo('chat.update').slice(updatesBefore),
+    ];
+    return Math.max(
+      ...calls.filter((c) => c.body.channel === channel || c.body.channel === channelId).map((c) => c.at),
+    );
   }, 120_000);
   const storm = (c: { body: Record<string, unknown> }) => c.body.channel === channel || c.body.channel === channelId;
   return {
@@ -176,7 +188,9 @@ async function runStorm(
 }
 
 function groupCount(message: FakeMessage): number | undefined {
-  const header = (message.blocks as { type: string; text?: { text: string } }[] | undefined)?.find((b) => b.type === 'header');
+  const header = (message.blocks as { type: string; text?: { text: string } }[] | undefined)?.find(
+    (b) => b.type === 'header',
+  );
   const match = /^([\d,]+) (?:×|alerts:)/.exec(header?.text?.text ?? '');
   return match ? Number(match[1]!.replaceAll(',', '')) : undefined;
 }

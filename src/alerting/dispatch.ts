@@ -101,6 +101,13 @@ const DEFAULTS = {
   closeGraceMs: 5000,
 } satisfies Required<DispatchOptions>;
 
+/** A queued alert's message, and the version of its group it shows (0 for an alert alone). */
+interface Prepared {
+  message: OutgoingMessage;
+  version: number;
+  grouped: boolean;
+}
+
 /** How often a held-back alert asks again whether the earlier event has reached the queue. */
 const ORDER_POLL_MS = 15;
 
@@ -240,23 +247,38 @@ export class AlertDispatcher {
 
   /** One post to the channel, if anything is due: the slot first, then the most urgent alert at that moment. */
   private async postStep(channel: string, lease: HeldLease): Promise<boolean> {
-    await this.collapseStorms(channel);
-    if (!(await nextQueued(this.deps.db, channel))) return false;
+    let entry = await this.pick(channel);
+    if (!entry) return false;
     const wait = await this.deps.sender.reservePostSlot(channel);
-    if (wait > 0) await sleep(wait);
+    if (wait > 0) {
+      await sleep(wait);
+      // Chosen again after the wait: whatever arrived meanwhile competes, so a critical alert goes first.
+      entry = undefined;
+    }
     for (;;) {
       if (!lease.held() || this.stopped) return false;
-      // Chosen now, not before the wait: whatever arrived meanwhile competes, so a critical alert goes first.
-      await this.collapseStorms(channel);
-      const entry = await nextQueued(this.deps.db, channel);
+      entry ??= await this.pick(channel);
       if (!entry) return true;
-      if (await this.heldBackForOrder(entry)) {
+      const rule = this.alertRule(entry.ruleId, entry.priority);
+      // Side by side: the order check is the only wait before a post to an idle channel.
+      const [heldBack, prepared] = await Promise.all([this.heldBackForOrder(entry), this.prepare(entry, rule)]);
+      if (heldBack) {
         await sleep(ORDER_POLL_MS);
+        entry = undefined;
         continue;
       }
-      await this.post(entry);
+      await this.post(entry, rule, prepared);
       return true;
     }
+  }
+
+  /** The most urgent alert due for the channel, after storm protection has had its say. */
+  private async pick(channel: string): Promise<AlertQueueRow | undefined> {
+    const { db } = this.deps;
+    const [floods, next] = await Promise.all([flooding(db, channel, STORM_LIMIT), nextQueued(db, channel)]);
+    if (floods.length === 0) return next;
+    await this.collapseStorms(channel, floods);
+    return nextQueued(db, channel);
   }
 
   private async heldBackForOrder(entry: AlertQueueRow): Promise<boolean> {
@@ -285,9 +307,9 @@ export class AlertDispatcher {
   }
 
   /** Storm protection: a rule with more than STORM_LIMIT alerts waiting alone gets them grouped by actor. */
-  private async collapseStorms(channel: string): Promise<void> {
+  private async collapseStorms(channel: string, ruleIds: readonly string[]): Promise<void> {
     const { db } = this.deps;
-    for (const ruleId of await flooding(db, channel, STORM_LIMIT)) {
+    for (const ruleId of ruleIds) {
       const rule = this.deps.rules.current().find((r) => r.id === ruleId);
       // A rule that gained `group` since, or was removed, keeps its waiting alerts as they are.
       if (!rule || rule.group) continue;
@@ -316,7 +338,7 @@ export class AlertDispatcher {
     }
   }
 
-  private async post(entry: AlertQueueRow): Promise<void> {
+  private async post(entry: AlertQueueRow, rule: AlertRule, prepared: Prepared | undefined): Promise<void> {
     const { db, sender, metrics } = this.deps;
     const key: AlertKey = { workspaceId: entry.workspaceId, eventId: entry.eventId, ruleId: entry.ruleId };
     const log = this.log.child({
@@ -324,8 +346,6 @@ export class AlertDispatcher {
       channel: entry.channel,
       ...(entry.groupId !== null && { groupId: entry.groupId }),
     });
-    const rule = this.alertRule(entry.ruleId, entry.priority);
-    const prepared = await this.prepare(entry, rule);
     if (!prepared) {
       await db.transaction(async (tx) => {
         await markAlertFailed(tx, key, 'event_purged');
@@ -377,10 +397,7 @@ export class AlertDispatcher {
   }
 
   /** The message for a queued alert, and the group version it shows; undefined when its event is gone. */
-  private async prepare(
-    entry: AlertQueueRow,
-    rule: AlertRule,
-  ): Promise<{ message: OutgoingMessage; version: number; grouped: boolean } | undefined> {
+  private async prepare(entry: AlertQueueRow, rule: AlertRule): Promise<Prepared | undefined> {
     if (entry.groupId !== null) {
       const summary = await groupSummary(this.deps.db, entry.groupId);
       if (summary && summary.group.count > 1) {

@@ -54,26 +54,32 @@ export type OpenMode = 'queue' | 'convert' | 'never';
  */
 export async function joinOrOpenGroup(tx: DbOrTx, candidate: GroupCandidate, open: OpenMode): Promise<GroupOutcome> {
   const { workspaceId, eventId, ruleId } = candidate;
-  const [member] = await tx
-    .select({ groupId: alertGroupMembers.groupId })
-    .from(alertGroupMembers)
-    .where(
-      and(
-        eq(alertGroupMembers.workspaceId, workspaceId),
-        eq(alertGroupMembers.eventId, eventId),
-        eq(alertGroupMembers.ruleId, ruleId),
-      ),
-    );
-  if (member) return { kind: 'member', groupId: member.groupId };
-
   let closed: ClosedGroup | undefined;
   // A second pass only when another worker opened the group between this one's look and its insert.
   for (let pass = 0; pass < 3; pass++) {
-    const [group] = await tx.execute<{ id: string; count: number; joinable: boolean; kind: GroupKind }>(sql`
-      select id, count, kind, (count < ${MAX_GROUP_EVENTS} and ${candidate.receivedAt}::timestamptz <= closes_at)
-             as joinable
-      from alert_groups where rule_id = ${ruleId} and group_key = ${candidate.groupKey} and status = 'open'
-      for update`);
+    // Whether the alert is in a group already (a re-delivered event), and the open group locked, in one round trip.
+    const [found] = await tx.execute<{
+      member: string | null;
+      id: string | null;
+      count: number | null;
+      joinable: boolean | null;
+      kind: GroupKind | null;
+    }>(sql`
+      with member as (
+        select group_id from alert_group_members
+        where workspace_id = ${workspaceId} and event_id = ${eventId} and rule_id = ${ruleId}
+      ), open_group as (
+        select id, count, kind, (count < ${MAX_GROUP_EVENTS} and ${candidate.receivedAt}::timestamptz <= closes_at)
+               as joinable
+        from alert_groups where rule_id = ${ruleId} and group_key = ${candidate.groupKey} and status = 'open'
+        for update
+      )
+      select (select group_id from member) as member, g.id, g.count, g.kind, g.joinable
+      from (select 1) as one left join open_group as g on true`);
+    if (found?.member) return { kind: 'member', groupId: Number(found.member) };
+    const group = found?.id
+      ? { id: found.id, count: found.count!, kind: found.kind!, joinable: found.joinable }
+      : undefined;
     if (group?.joinable) return { ...(await join(tx, Number(group.id), candidate, open)), ...(closed && { closed }) };
     if (group) {
       await tx
@@ -128,25 +134,30 @@ async function join(
   candidate: GroupCandidate,
   open: OpenMode,
 ): Promise<Extract<GroupOutcome, { kind: 'joined' }>> {
-  const [updated] = await tx.execute<{ count: number; channel: string; kind: GroupKind }>(sql`
-    update alert_groups
-    set count = count + 1,
-        last_received_at = greatest(last_received_at, ${candidate.receivedAt}::timestamptz),
-        closes_at = greatest(closes_at, ${candidate.receivedAt}::timestamptz + within_ms * interval '1 millisecond'),
-        version = version + 1,
-        status = case when count + 1 >= ${MAX_GROUP_EVENTS} then 'closed' else status end
-    where id = ${groupId}
-    returning count, channel, kind`);
-  const count = updated!.count;
   const { workspaceId, eventId, ruleId } = candidate;
-  await tx
-    .insert(alertGroupMembers)
-    .values({ workspaceId, eventId, ruleId, groupId, ordinal: count, seq: candidate.seq });
-  await tx
-    .update(alerts)
-    .set({ status: 'grouped', error: null })
-    .where(and(eq(alerts.workspaceId, workspaceId), eq(alerts.eventId, eventId), eq(alerts.ruleId, ruleId)));
-  if (open === 'convert') await tx.delete(alertQueue).where(queueKey(candidate));
+  // One statement while the group's row is locked: every worker joining this group waits for it, so it must be short.
+  const [updated] = await tx.execute<{ count: number; channel: string; kind: GroupKind }>(sql`
+    with grown as (
+      update alert_groups
+      set count = count + 1,
+          last_received_at = greatest(last_received_at, ${candidate.receivedAt}::timestamptz),
+          closes_at = greatest(closes_at, ${candidate.receivedAt}::timestamptz + within_ms * interval '1 millisecond'),
+          version = version + 1,
+          status = case when count + 1 >= ${MAX_GROUP_EVENTS} then 'closed' else status end
+      where id = ${groupId}
+      returning count, channel, kind
+    ), member as (
+      insert into alert_group_members (workspace_id, event_id, rule_id, group_id, ordinal, seq)
+      select ${workspaceId}, ${eventId}, ${ruleId}, ${groupId}, count, ${candidate.seq} from grown
+    ), marked as (
+      update alerts set status = 'grouped', error = null
+      where workspace_id = ${workspaceId} and event_id = ${eventId} and rule_id = ${ruleId}
+    ), unqueued as (
+      delete from alert_queue
+      where ${open === 'convert'} and workspace_id = ${workspaceId} and event_id = ${eventId} and rule_id = ${ruleId}
+    )
+    select count, channel, kind from grown`);
+  const count = updated!.count;
   return {
     kind: 'joined',
     groupId,

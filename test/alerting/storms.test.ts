@@ -184,14 +184,16 @@ describe('priority', () => {
     const sentAt = performance.now();
     await send(critical);
     const calls = () => slack.callsTo('chat.postMessage').filter((c) => c.body.channel === '#flood');
-    await expect
-      .poll(() => calls().some((c) => JSON.stringify(c.body).includes(critical.id)), { timeout: 10_000 })
-      .toBe(true);
+    const isCritical = (c: { body: Record<string, unknown> }) => JSON.stringify(c.body).includes(critical.id);
+    await expect.poll(() => calls().some(isCritical), { timeout: 10_000 }).toBe(true);
     const all = calls();
-    const criticalAt = all.findIndex((c) => JSON.stringify(c.body).includes(critical.id));
-    const warningsBetween = all.slice(0, criticalAt).filter((c) => c.at > sentAt).length;
-    // The slot under way when it was queued, and one more if the critical arrived as a slot was being taken.
-    expect(warningsBetween).toBeLessThanOrEqual(2);
+    const criticalAt = all.findIndex(isCritical);
+    // Counted from when its alert was claimed (the worker's intake before that is not the posting stage's doing).
+    const [claimed] = await alertRows([critical.id]);
+    const queuedAt = claimed!.createdAt.getTime() - performance.timeOrigin;
+    const warningsAfter = all.slice(0, criticalAt).filter((c) => c.at > queuedAt).length;
+    // The slot under way when it was queued, and one more if it was queued as a slot was being taken.
+    expect(warningsAfter).toBeLessThanOrEqual(2);
     // Generous, as a correctness check only (the benchmark measures the latency): far less than the 60 slots ahead.
     expect(all[criticalAt]!.at - sentAt).toBeLessThan(60 * 50);
     // The warnings still all go out, in event order.
