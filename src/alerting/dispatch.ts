@@ -108,6 +108,9 @@ interface Prepared {
   grouped: boolean;
 }
 
+/** The pause before a grouped message whose update failed for a passing reason is tried again. */
+const UPDATE_RETRY_MS = 5000;
+
 /** How often a held-back alert asks again whether the earlier event has reached the queue. */
 const ORDER_POLL_MS = 15;
 
@@ -233,6 +236,9 @@ export class AlertDispatcher {
     if (this.sweeping || this.stopped) return;
     this.sweeping = true;
     try {
+      // Alerts held back for order that another process posted since are forgotten here.
+      for (const [id, since] of this.heldSince)
+        if (Date.now() - since > 10 * this.options.orderWaitMs) this.heldSince.delete(id);
       for (const channel of await channelsWithDueAlerts(this.deps.db)) this.postLane(channel).wake();
       if (await nextStaleGroup(this.deps.db)) this.updateLane.wake();
       this.observeClosed(await closeExpiredGroups(this.deps.db, this.options.closeGraceMs));
@@ -480,12 +486,12 @@ export class AlertDispatcher {
         log.error({ error: error.code }, `grouped alert not updated: Slack answered ${error.code}`);
         return true;
       }
-      const attempts = Math.max(1, group.version - group.shownVersion);
+      // The next try draws the group afresh, so nothing is lost by waiting; a fixed pause keeps this simple.
       await retryGroupUpdateLater(
         db,
         group.id,
-        retryDelay(Math.min(attempts, 8)),
-        (error as Error).message ?? String(error),
+        UPDATE_RETRY_MS,
+        error instanceof Error ? error.message : String(error),
       );
       log.warn({ err: error }, 'grouped alert not updated; it will be tried again');
     }

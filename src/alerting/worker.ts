@@ -1,4 +1,7 @@
-/** The alert worker: consumes audit-events, applies the rules, and posts each alert exactly once. */
+/**
+ * The alert worker: consumes audit-events, applies the rules, claims each alert once, and hands it to the posting stage
+ * (dispatch.ts), which posts it or groups it.
+ */
 import { UnrecoverableError, Worker, type WorkerOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { StoredEvent } from '../events.ts';
