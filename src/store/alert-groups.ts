@@ -6,7 +6,7 @@ import { and, asc, eq, inArray, lte, sql } from 'drizzle-orm';
 import { notifyDispatch } from './alert-queue.ts';
 import type { AlertKey } from './alerts.ts';
 import type { DbOrTx } from './db.ts';
-import { type AlertGroupRow, alertGroupMembers, alertGroups, alertQueue, alerts } from './schema/index.ts';
+import { type AlertGroupRow, alertGroupMembers, alertGroups, alertQueue } from './schema/index.ts';
 import { storableText } from './storable.ts';
 
 /** A group takes at most this many events; the next match opens a new group (and a new message). */
