@@ -1,6 +1,6 @@
 /**
- * `npm run bench [-- ingest export query alerts forwarding startup storms]`: each figure as a ratio to a baseline measured in
- * the same run.
+ * `npm run bench [-- ingest export query alerts forwarding startup storms]`: each figure as a ratio to a baseline
+ * measured in the same run.
  */
 import { benchAlerts } from './alerts.ts';
 import { benchExport } from './export.ts';

@@ -24,7 +24,8 @@ const SEGMENT_LIMIT = { requests: 20, windowMs: 1000 };
 
 const RULES = {
   'grouped.yml':
-    'when: { type: [Source Disabled] }\ngroup: { within: 5m, by: actor.id }\nchannel: "#storm"\nseverity: warning\nrevert: true\n',
+    'when: { type: [Source Disabled] }\ngroup: { within: 5m, by: actor.id }\nchannel: "#storm"\n' +
+    'severity: warning\nrevert: true\n',
   'critical.yml': 'when: { type: [Warehouses Disabled] }\nchannel: "#storm"\nseverity: critical\n',
   'ungrouped.yml': 'when: { type: [Integrations Disabled] }\nchannel: "#flood"\nseverity: warning\n',
   'critical-flood.yml': 'when: { type: [Warehouses Deleted] }\nchannel: "#flood"\nseverity: critical\n',
@@ -62,7 +63,8 @@ export async function benchStorms(): Promise<void> {
   };
   try {
     line(
-      `storms   Slack pace as in production: 1 post/s per channel, 1 chat.update per 1.2 s; ${STORM}-event storms sent in batches of ${BATCH}`,
+      `storms   Slack pace as in production: 1 post/s per channel, 1 chat.update per 1.2 s; ` +
+        `${STORM}-event storms sent in batches of ${BATCH}`,
     );
 
     // 1. A rule with `group`: one message, updated in place.
@@ -78,9 +80,7 @@ export async function benchStorms(): Promise<void> {
       actor: { type: 'user', id: 'usr_1' },
       resource: { type: 'warehouse', id: 'wh_1' },
     });
-    line(
-      `storms   group: { within: 5m, by: actor.id }: ${describe(grouped, 'message shows')}`,
-    );
+    line(`storms   group: { within: 5m, by: actor.id }: ${describe(grouped, 'message shows')}`);
 
     // 2. A rule without `group`: storm protection collapses what waits.
     const flood = Array.from({ length: STORM }, (_, i) => ({
@@ -93,9 +93,7 @@ export async function benchStorms(): Promise<void> {
       actor: { type: 'user', id: 'usr_1' },
       resource: { type: 'warehouse', id: 'wh_2' },
     });
-    line(
-      `storms   storm protection (no group): ${describe(protectedStorm, 'messages account for all')}`,
-    );
+    line(`storms   storm protection (no group): ${describe(protectedStorm, 'messages account for all')}`);
 
     // 3. Revert all of the grouped storm.
     const message = slack.messages('#storm').find((m) => groupCount(m) === STORM)!;
@@ -128,7 +126,8 @@ export async function benchStorms(): Promise<void> {
     const ceiling = 4 * (1000 / SEGMENT_LATENCY_MS);
     line(
       `storms   Revert all of ${fmt(STORM)}: ${fmt(seconds, 1)} s, ${fmt(reverted / seconds, 1)} events/s reverted ` +
-        `(${reverted} of ${STORM}; ${patches.length} PATCHes, ${segment.rateLimited()} answered 429 and waited out) against a fake ` +
+        `(${reverted} of ${STORM}; ${patches.length} PATCHes, ${segment.rateLimited()} answered 429 and waited out) ` +
+        'against a fake ' +
         `Segment answering in ${SEGMENT_LATENCY_MS} ms and allowing ${fmt(limit)} requests/s (4 at a time could make ` +
         `${fmt(ceiling)}/s): bounded by Segment's rate limit, not by us, when events/s is close to ${fmt(limit)}`,
     );
@@ -146,7 +145,8 @@ type StormTimes = Awaited<ReturnType<typeof runStorm>>;
 
 function describe(times: StormTimes, shown: string): string {
   return (
-    `last event → ${shown} ${STORM}: ${fmt(times.showsAllMs)} ms (all alerts claimed by the worker +${fmt(times.claimedMs)} ms; ` +
+    `last event → ${shown} ${STORM}: ${fmt(times.showsAllMs)} ms ` +
+    `(all alerts claimed by the worker +${fmt(times.claimedMs)} ms; ` +
     `${times.posts} post${times.posts === 1 ? '' : 's'}, ${times.updates} updates); critical behind it → posted: ` +
     `${fmt(times.criticalMs)} ms, of which ${fmt(times.criticalQueuedMs)} ms from its claim (goal ≤ 3,000 ms)`
   );

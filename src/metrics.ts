@@ -83,7 +83,9 @@ export function createMetrics() {
     }),
     groupedMessages: new Counter({
       name: 'audit_alert_grouped_messages_total',
-      help: 'Alert messages that became grouped messages (a second match joined), by kind (rule: the rule\'s group; storm: storm protection)',
+      help:
+        'Alert messages that became grouped messages (a second match joined), by kind ' +
+        "(rule: the rule's group; storm: storm protection)",
       labelNames: ['kind'] as const,
       registers: [registry],
     }),

@@ -10,7 +10,7 @@ const RENEW_LUA = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0`;
 
-/** KEYS[1]: the lease; ARGV: token. Gives the lease up only if this token holds it (it may have lapsed and moved on). */
+/** KEYS[1]: the lease; ARGV: token. Gives the lease up only if this token holds it (it may have lapsed, moved on). */
 const RELEASE_LUA = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;

@@ -102,7 +102,8 @@ export class SlackAlertSender {
   private async reserveSlot(key: string, interval: number): Promise<number> {
     const { pacing } = this.options;
     if (pacing) {
-      const wait = await pacing.redis.eval(RESERVE_SLOT_LUA, 1, `${pacing.prefix}:${key}`, interval).catch((error: unknown) => {
+      const reserved = pacing.redis.eval(RESERVE_SLOT_LUA, 1, `${pacing.prefix}:${key}`, interval);
+      const wait = await reserved.catch((error: unknown) => {
         this.logger.warn({ err: error, key }, 'could not reserve a shared send slot; pacing in this process only');
         return undefined;
       });

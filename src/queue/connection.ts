@@ -140,7 +140,12 @@ export function createQueues(connection: Redis, prefix: string): Queues {
     connection,
     prefix,
     // A run resumes where it stopped, so retrying one that failed part-way (Postgres away) repeats nothing.
-    defaultJobOptions: { attempts: 8, backoff: { type: 'exponential', delay: 2000 }, removeOnComplete: { age: 86_400 }, removeOnFail: { age: 7 * 86_400 } },
+    defaultJobOptions: {
+      attempts: 8,
+      backoff: { type: 'exponential', delay: 2000 },
+      removeOnComplete: { age: 86_400 },
+      removeOnFail: { age: 7 * 86_400 },
+    },
   });
   const all = [auditEvents, maintenance, exports, digests, revertAll];
   // Errors while Redis is away surface through the calls that fail; the emitter must not crash the process.

@@ -130,7 +130,7 @@ export async function runRevertAll(deps: RevertAllDeps, job: RevertAllJob, lastA
   await finishRun(deps, job, log);
 }
 
-/** The worker that runs Revert all jobs; one run at a time per process is plenty (each runs several reverts at once). */
+/** The worker that runs Revert all jobs: two runs at a time per process is plenty (each reverts several at once). */
 export function createRevertAllWorker(
   deps: RevertAllDeps & { connection: Redis; prefix: string; workerOptions?: Partial<WorkerOptions> },
 ): Worker<RevertAllJob> {

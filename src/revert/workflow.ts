@@ -75,7 +75,8 @@ export async function revertEvent(deps: RevertDeps, asked: RevertRequest): Promi
       .transaction(async (tx) => {
         const { stored } = await appendEvents(tx, workspaceId, [revertEventFor(event, outcome, request)]);
         const recorded = stored[0]!.id;
-        if (!(await finishRevert(tx, key, startedAt, { status: 'done', revertEventId: recorded }))) throw new ClaimLost();
+        const finished = await finishRevert(tx, key, startedAt, { status: 'done', revertEventId: recorded });
+        if (!finished) throw new ClaimLost();
         // A grouped message counting this event's group's reverts is now behind.
         await touchGroupsOf(tx, key);
         return recorded;

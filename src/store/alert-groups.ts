@@ -336,7 +336,8 @@ export async function groupSummary(db: DbOrTx, groupId: number): Promise<GroupSu
     actor_name: string | null;
     actor_email: string | null;
   }>(sql`
-    select max(e.actor_type) as actor_type, e.actor_id, max(e.actor_name) as actor_name, max(e.actor_email) as actor_email
+    select max(e.actor_type) as actor_type, e.actor_id, max(e.actor_name) as actor_name,
+           max(e.actor_email) as actor_email
     from ${members} where m.group_id = ${groupId}
     group by e.actor_id order by min(m.seq) limit ${SHOWN_ACTORS}`);
   const resources = await db.execute<{ resource_type: string; resource_id: string; resource_name: string | null }>(sql`

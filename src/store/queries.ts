@@ -103,7 +103,10 @@ export async function getEvent(db: DbOrTx, workspaceId: string, id: string): Pro
 /** Several events of a workspace by id, in no particular order; ids no longer stored are left out. */
 export async function getEvents(db: DbOrTx, workspaceId: string, ids: readonly string[]): Promise<StoredEvent[]> {
   if (ids.length === 0) return [];
-  const rows = await db.select().from(events).where(and(eq(events.workspaceId, workspaceId), inArray(events.id, [...ids])));
+  const rows = await db
+    .select()
+    .from(events)
+    .where(and(eq(events.workspaceId, workspaceId), inArray(events.id, [...ids])));
   return rows.map(rowToEvent);
 }
 

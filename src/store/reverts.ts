@@ -21,7 +21,8 @@ export async function claimRevert(
   // Set here, in milliseconds, so that the value read back is exactly the one stored (Postgres keeps microseconds).
   const startedAt = new Date();
   const takeOver = options.takeOver
-    ? sql` or (${reverts.status} = 'in_progress' and ${reverts.startedAt} = ${options.takeOver.toISOString()}::timestamptz)`
+    ? sql` or (${reverts.status} = 'in_progress'
+              and ${reverts.startedAt} = ${options.takeOver.toISOString()}::timestamptz)`
     : sql``;
   const inserted = await db
     .insert(reverts)
@@ -40,7 +41,7 @@ export async function claimRevert(
   return { claimed: false, existing: existing! };
 }
 
-/** Records how the claim taken at `startedAt` ended; false when the claim was taken over meanwhile (nothing recorded). */
+/** Records how the claim taken at `startedAt` ended; false when it was taken over meanwhile (nothing recorded). */
 export async function finishRevert(
   db: DbOrTx,
   key: { workspaceId: string; eventId: string },

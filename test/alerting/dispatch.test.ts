@@ -112,7 +112,7 @@ const postedIds = () =>
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('the alert dispatcher', () => {
-  it('holds an alert back while an earlier event that may alert the same channel is still being evaluated', async () => {
+  it('holds an alert back while an earlier event that may alert the channel is still being evaluated', async () => {
     const d = dispatcher();
     await d.start();
     const [first, second] = [await store('Source Disabled'), await store('Source Disabled')];

@@ -150,7 +150,7 @@ async function expectEachEventOnce(eventIds: string[], ruleId: string) {
 }
 
 describe('storm protection', () => {
-  it('collapses 60 alerts of one rule and actor, sent in one batch, into a grouped message; each event counted once', async () => {
+  it('collapses 60 alerts of one rule and actor sent at once into a grouped message, each counted once', async () => {
     const storm = Array.from({ length: 60 }, () => event('Source Disabled'));
     await send(...storm);
     const ids = storm.map((e) => e.id);
@@ -280,7 +280,7 @@ describe('grouping by the rule', () => {
 });
 
 describe('a group of 1,000 events', () => {
-  it('stays within Block Kit limits however much producer text it holds, and the next match opens a new group', async () => {
+  it('stays within Block Kit limits whatever producer text it holds; the next match opens a new group', async () => {
     const hostile = '<!channel> *bold* `code` & '.repeat(12);
     const thousand = Array.from({ length: 1000 }, (_, i) =>
       event('Audience Deleted', {

@@ -124,7 +124,7 @@ async function revertEvents() {
 }
 
 describe('Revert all', () => {
-  it('reverts each event once, clicked twice at once after some were reverted alone, showing its progress', async () => {
+  it('reverts each event once when clicked twice at once after single reverts, showing its progress', async () => {
     const sources = Array.from({ length: 12 }, (_, i) => `src_a_${i + 1}`);
     for (const id of sources) segment.setSource({ id, enabled: false });
     await send(sources.map((id) => disabled('tok_a', id)));

@@ -75,19 +75,17 @@ const BUDGET = {
 export function buildGroupedAlertMessage({ summary, rule, revertEnabled }: GroupedAlertInput): OutgoingMessage {
   const { group } = summary;
   const mentions = joinWhole(rule.mention, BUDGET.mentions);
+  const description = rule.description && rule.description !== rule.id ? ` — ${part(rule.description, 300)}` : '';
+  const count = group.count.toLocaleString('en-US');
   const blocks: types.KnownBlock[] = [
     { type: 'header', text: { type: 'plain_text', text: truncate(headerText(summary), BUDGET.header), emoji: true } },
     {
       type: 'section',
       fields: [
-        field(
-          `*Rule*\n${code(rule.id)}${rule.description && rule.description !== rule.id ? ` — ${part(rule.description, 300)}` : ''}`,
-        ),
+        field(`*Rule*\n${code(rule.id)}${description}`),
         field(`*Severity*\n${SEVERITY_EMOJI[rule.severity]} ${rule.severity}`),
         field(actorsField(summary)),
-        field(
-          `*Events*\n${group.count.toLocaleString('en-US')} · first ${slackDate(summary.firstAt)}\nlatest ${slackDate(summary.latestAt)}`,
-        ),
+        field(`*Events*\n${count} · first ${slackDate(summary.firstAt)}\nlatest ${slackDate(summary.latestAt)}`),
         field(`*Workspace*\n${code(group.workspaceId)}`),
         field(groupedByField(summary)),
       ],
@@ -164,9 +162,11 @@ function resourcesText({ resources, resourceCount }: GroupSummary): string {
 function windowText({ group }: GroupSummary): string {
   const kind = group.kind === 'storm' ? 'Storm protection grouped these alerts' : 'Grouped alert';
   if (group.status === 'open') {
-    return `${kind} · later matches join this message until ${slackDate(group.closesAt)} (or ${MAX_GROUP_EVENTS.toLocaleString(
-      'en-US',
-    )} events) and each one extends that by ${describeMs(group.withinMs)}`;
+    const most = MAX_GROUP_EVENTS.toLocaleString('en-US');
+    return (
+      `${kind} · open: matches join this message until ${slackDate(group.closesAt)}, ` +
+      `each one extending that by ${describeMs(group.withinMs)}, up to ${most} events`
+    );
   }
   return `${kind} · closed: the next match opens a new message`;
 }
@@ -181,7 +181,10 @@ function revertStatus({ group, run, reverted }: GroupSummary): string | undefine
     case 'queued':
       return `:hourglass: ${what} requested by ${by}: ${total.toLocaleString('en-US')} events queued for reverting…`;
     case 'running':
-      return `:hourglass_flowing_sand: Reverting ${processed.toLocaleString('en-US')} of ${total.toLocaleString('en-US')}… (${what.toLowerCase()} by ${by})`;
+      return (
+        `:hourglass_flowing_sand: Reverting ${processed.toLocaleString('en-US')} of ` +
+        `${total.toLocaleString('en-US')}… (${what.toLowerCase()} by ${by})`
+      );
     case 'done': {
       const parts = [
         `${done('reverted').toLocaleString('en-US')} reverted`,
@@ -326,9 +329,9 @@ export function buildGroupPage({ summary, page, events, failuresOnly }: GroupPag
     blocks.push({ type: 'section', text: mrkdwn(`No ${what} on this page.`, BUDGET.section) });
   } else if (failuresOnly) {
     const lines = events.map(({ event, eventId, reason }) => {
-      const about = event
-        ? `*${part(event.type, 60)}* · ${part(event.resource.name ?? event.resource.type, 60)} ${code(event.resource.id, 80)}`
-        : `${code(eventId, 80)} (no longer stored)`;
+      const resource =
+        event && `${part(event.resource.name ?? event.resource.type, 60)} ${code(event.resource.id, 80)}`;
+      const about = event ? `*${part(event.type, 60)}* · ${resource}` : `${code(eventId, 80)} (no longer stored)`;
       return truncate(`• ${about}\n   ${part(reason ?? 'unknown reason', 400)}`, 700);
     });
     for (let i = 0; i < lines.length; i += 4) {

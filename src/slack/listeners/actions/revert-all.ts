@@ -41,13 +41,15 @@ export function revertAllAction(deps: SlackDeps, scope: RevertScope = 'all') {
       case 'started': {
         const what = scope === 'failed' ? 'Retrying' : 'Reverting';
         await tell(
-          `${what} ${started.total.toLocaleString('en-US')} change${started.total === 1 ? '' : 's'}; the alert shows the progress.`,
+          `${what} ${started.total.toLocaleString('en-US')} change${started.total === 1 ? '' : 's'}; ` +
+            'the alert shows the progress.',
         );
         return;
       }
       case 'busy':
         await tell(
-          `${started.by ? `<@${started.by}>` : 'Someone'} is already reverting this group; the alert shows the progress.`,
+          `${started.by ? `<@${started.by}>` : 'Someone'} is already reverting this group; ` +
+            'the alert shows the progress.',
         );
         return;
       case 'not_found':
