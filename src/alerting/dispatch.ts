@@ -273,6 +273,14 @@ export class AlertDispatcher {
         entry = undefined;
         continue;
       }
+      // Picked before the check: an earlier event's alert may have been queued just as its job finished, and the
+      // check (which saw that job gone) was right only if nothing came ahead meanwhile.
+      const still = await nextQueued(this.deps.db, channel);
+      if (!still || !sameAlert(still, entry)) {
+        entry = still;
+        if (!entry) return true;
+        continue;
+      }
       await this.post(entry, rule, prepared);
       return true;
     }
@@ -361,6 +369,7 @@ export class AlertDispatcher {
       return;
     }
     const attempts = await recordPostAttempt(db, key);
+    if (attempts === undefined) return; // posted, or grouped, by a dispatcher whose lease had lapsed under this one
     if (attempts > 1) {
       // An earlier attempt may have posted and died before recording it: look before posting again.
       const found = await sender.findPosted(entry.channel, key, entry.createdAt.getTime()).catch((error: unknown) => {
@@ -553,6 +562,10 @@ class Lane {
       await lease.release();
     }
   }
+}
+
+function sameAlert(a: AlertQueueRow, b: AlertQueueRow): boolean {
+  return a.workspaceId === b.workspaceId && a.eventId === b.eventId && a.ruleId === b.ruleId;
 }
 
 function sleep(ms: number): Promise<void> {

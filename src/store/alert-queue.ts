@@ -58,14 +58,17 @@ export async function flooding(db: DbOrTx, channel: string, limit: number): Prom
   return rows.map((row) => row.ruleId);
 }
 
-/** Counts a post attempt before it is made, so a crash after Slack took the message is noticed; answers the count. */
-export async function recordPostAttempt(db: DbOrTx, key: AlertKey): Promise<number> {
+/**
+ * Counts a post attempt before it is made, so a crash after Slack took the message is noticed; answers the count, or
+ * undefined when the alert is no longer queued (nothing to post).
+ */
+export async function recordPostAttempt(db: DbOrTx, key: AlertKey): Promise<number | undefined> {
   const [row] = await db
     .update(alertQueue)
     .set({ attempts: sql`${alertQueue.attempts} + 1` })
     .where(whereKey(key))
     .returning({ attempts: alertQueue.attempts });
-  return row?.attempts ?? 0;
+  return row?.attempts;
 }
 
 /** A failure worth retrying: the alert waits `delayMs`, keeping its place in the order for when it is due. */
