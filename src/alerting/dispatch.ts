@@ -165,12 +165,14 @@ export class AlertDispatcher {
    * channel's queue. Committed before this resolves, so the alert worker's job may finish: from here the alert is the
    * dispatchers' to post, however the worker fares.
    */
-  async enqueue(rule: Rule, event: StoredEvent): Promise<void> {
+  async enqueue(rule: Rule, event: StoredEvent, options: { mayBePosted?: boolean } = {}): Promise<void> {
+    // An alert that may be in the channel already counts as attempted: the dispatcher looks for it before posting.
+    const attempts = options.mayBePosted ? 1 : 0;
     const key = { workspaceId: event.workspaceId, eventId: event.id, ruleId: rule.id };
     const candidate = ruleGroupCandidate(rule, event);
     const outcome = await this.deps.db.transaction(async (tx): Promise<GroupOutcome> => {
       if (candidate) {
-        const grouped = await joinOrOpenGroup(tx, candidate, 'queue');
+        const grouped = await joinOrOpenGroup(tx, { ...candidate, attempts }, 'queue');
         await notifyDispatch(tx, grouped.kind === 'opened' ? rule.channel : undefined);
         return grouped;
       }
@@ -190,6 +192,7 @@ export class AlertDispatcher {
         priority: PRIORITY[rule.severity],
         receivedAt: event.receivedAt,
         seq: event.seq,
+        attempts,
       });
       await notifyDispatch(tx, rule.channel);
       return joined;

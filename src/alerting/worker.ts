@@ -57,7 +57,7 @@ export function createAlertWorker(deps: AlertWorkerDeps): Worker<AuditEventJob> 
       }
     }
     const key = { workspaceId: event.workspaceId, eventId: event.id, ruleId: rule.id };
-    const { row } = await claimAlert(deps.db, { ...key, channel: rule.channel });
+    const { row, fresh } = await claimAlert(deps.db, { ...key, channel: rule.channel });
     if (row.status !== 'pending') return; // sent, grouped, logged or permanently failed by an earlier attempt
 
     if (!deps.dispatcher) {
@@ -68,7 +68,8 @@ export function createAlertWorker(deps: AlertWorkerDeps): Worker<AuditEventJob> 
       return;
     }
     // The posting stage: queued (or grouped) in Postgres and posted by the channel's dispatcher in priority order.
-    await deps.dispatcher.enqueue(rule, event);
+    // Not fresh: an earlier attempt got this far and (before the dispatcher existed) may have posted it already.
+    await deps.dispatcher.enqueue(rule, event, { mayBePosted: !fresh });
   }
 
   const worker = new Worker<AuditEventJob>(

@@ -26,6 +26,8 @@ export interface GroupCandidate extends AlertKey {
   withinMs: number;
   seq: number;
   receivedAt: string;
+  /** For a group opened with `queue`: its first alert's post attempts so far (1 when it may be in the channel). */
+  attempts?: number;
 }
 
 /** What became of a candidate; `closed` names a group this call closed (full or past its window), for the metrics. */
@@ -115,6 +117,7 @@ export async function joinOrOpenGroup(tx: DbOrTx, candidate: GroupCandidate, ope
           receivedAt: new Date(candidate.receivedAt),
           seq: candidate.seq,
           groupId,
+          attempts: candidate.attempts ?? 0,
         })
         .onConflictDoUpdate({
           target: [alertQueue.workspaceId, alertQueue.eventId, alertQueue.ruleId],

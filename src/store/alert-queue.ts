@@ -16,6 +16,8 @@ export interface QueuedAlertInput extends AlertKey {
   receivedAt: string;
   seq: number;
   groupId?: number;
+  /** 1 when a message may already be in the channel (an earlier attempt got as far as the claim). */
+  attempts?: number;
 }
 
 const whereKey = (key: AlertKey) =>
