@@ -304,9 +304,13 @@ export interface GroupSummary {
   types: { type: string; count: number }[];
   /** Events of the group reverted (by any click or run). */
   reverted: number;
+  /** Events some Revert all run has covered already (reverted, skipped or failed). */
+  covered: number;
   /** The current run's outcomes by kind (started, reverted, already_reverted, not_revertible, failed). */
   run: Record<string, number>;
-  /** The current run's first failures. */
+  /** Events whose last run failed to revert them (whichever run that was): what Retry failed covers. */
+  failed: number;
+  /** The first of those, with why. */
   failures: {
     eventId: string;
     resourceType: string;
@@ -354,8 +358,11 @@ export async function groupSummary(db: DbOrTx, groupId: number): Promise<GroupSu
     select count(*) as count from alert_group_members m
     join reverts r on r.workspace_id = m.workspace_id and r.event_id = m.event_id and r.status = 'done'
     where m.group_id = ${groupId}`);
+  const [covered] = await db.execute<{ count: string }>(sql`
+    select count(*) as count from alert_group_members where group_id = ${groupId} and revert_run > 0`);
   const run: Record<string, number> = {};
   let failures: GroupSummary['failures'] = [];
+  let failedNow = 0;
   if (group.revertRun > 0) {
     const outcomes = await db.execute<{ outcome: string; count: string }>(sql`
       select revert_outcome as outcome, count(*) as count from alert_group_members
@@ -371,8 +378,11 @@ export async function groupSummary(db: DbOrTx, groupId: number): Promise<GroupSu
     }>(sql`
       select m.event_id, e.resource_type, e.resource_id, e.resource_name, m.revert_reason
       from alert_group_members m left join events e on e.workspace_id = m.workspace_id and e.id = m.event_id
-      where m.group_id = ${groupId} and m.revert_run = ${group.revertRun} and m.revert_outcome = 'failed'
+      where m.group_id = ${groupId} and m.revert_outcome = 'failed'
       order by m.seq limit ${SHOWN_FAILURES}`);
+    const [failedCount] = await db.execute<{ count: string }>(sql`
+      select count(*) as count from alert_group_members where group_id = ${groupId} and revert_outcome = 'failed'`);
+    failedNow = Number(failedCount?.count ?? 0);
     failures = failed.map((row) => ({
       eventId: row.event_id,
       resourceType: row.resource_type ?? '?',
@@ -397,6 +407,8 @@ export async function groupSummary(db: DbOrTx, groupId: number): Promise<GroupSu
     resources: resources.map((row) => ({ type: row.resource_type, id: row.resource_id, name: row.resource_name })),
     types: types.map((row) => ({ type: row.type, count: Number(row.count) })),
     reverted: Number(reverted?.count ?? 0),
+    covered: Number(covered?.count ?? 0),
+    failed: failedNow,
     run,
     failures,
   };
@@ -406,7 +418,7 @@ export async function groupSummary(db: DbOrTx, groupId: number): Promise<GroupSu
 export async function groupMembersPage(
   db: DbOrTx,
   groupId: number,
-  options: { offset: number; limit: number; failedOnly: boolean; run: number },
+  options: { offset: number; limit: number; failedOnly: boolean },
 ): Promise<{ eventId: string; workspaceId: string; reason: string | null }[]> {
   const rows = await db
     .select({
@@ -418,9 +430,7 @@ export async function groupMembersPage(
     .where(
       and(
         eq(alertGroupMembers.groupId, groupId),
-        options.failedOnly
-          ? and(eq(alertGroupMembers.revertRun, options.run), eq(alertGroupMembers.revertOutcome, 'failed'))
-          : undefined,
+        options.failedOnly ? eq(alertGroupMembers.revertOutcome, 'failed') : undefined,
       ),
     )
     .orderBy(asc(alertGroupMembers.seq))
@@ -474,9 +484,10 @@ export async function claimRevertRun(
     .where(
       and(
         eq(alertGroupMembers.groupId, request.groupId),
+        // A later Revert all covers only events no run has covered (those that joined since); failures have Retry.
         request.scope === 'all'
-          ? lte(alertGroupMembers.ordinal, request.upTo)
-          : and(eq(alertGroupMembers.revertRun, run - 1), eq(alertGroupMembers.revertOutcome, 'failed')),
+          ? and(lte(alertGroupMembers.ordinal, request.upTo), eq(alertGroupMembers.revertRun, 0))
+          : eq(alertGroupMembers.revertOutcome, 'failed'),
       ),
     )
     .returning({ eventId: alertGroupMembers.eventId });

@@ -208,6 +208,21 @@ describe('Revert all', () => {
     expect(segment.callsTo('PATCH /sources/src_b_5')).toHaveLength(2);
     expect(segment.callsTo('PATCH /sources/src_b_1')).toHaveLength(1);
 
+    // Events that join after the runs get a Revert all of their own, covering just them.
+    for (const id of ['src_b_9', 'src_b_10']) segment.setSource({ id, enabled: false });
+    await send(['src_b_9', 'src_b_10'].map((id) => disabled('tok_b', id)));
+    await expect.poll(() => groupedCount(groupMessage('tok_b')!), { timeout: 15_000 }).toBe(10);
+    const grown = groupMessage('tok_b')!;
+    const again = button(grown, 'audit_revert_all')!;
+    expect(again.confirm?.title.text).toBe('Revert 2 changes?');
+    expect(await answer(await click('audit_revert_all', again.value, grown, '#reverts'))).toBe(
+      'Reverting 2 changes; the alert shows the progress.',
+    );
+    await expect
+      .poll(() => textOf(groupMessage('tok_b')!), { timeout: 15_000 })
+      .toMatch(/Revert all by .* finished.*: 2 reverted\./);
+    expect(segment.callsTo('PATCH /sources/src_b_1')).toHaveLength(1);
+
     const runs = await app.service.metrics.registry.getSingleMetricAsString('audit_revert_all_runs_total');
     expect(runs).toMatch(/outcome="partly_failed"} 1/);
     expect(runs).toMatch(/outcome="succeeded"} [1-9]/);

@@ -203,8 +203,7 @@ function revertStatus({ group, run, reverted }: GroupSummary): string | undefine
   }
 }
 
-function failuresText({ group, run, failures }: GroupSummary): string | undefined {
-  const failed = run.failed ?? 0;
+function failuresText({ group, failed, failures }: GroupSummary): string | undefined {
   if (group.revertState !== 'done' || failed === 0) return undefined;
   const heading = `*Not reverted* (${failed.toLocaleString('en-US')})`;
   const lines = failures.slice(0, SHOWN_FAILURES).map((f) => {
@@ -216,11 +215,8 @@ function failuresText({ group, run, failures }: GroupSummary): string | undefine
   return [heading, ...lines].join('\n');
 }
 
-function actionsBlock(
-  { group, run, reverted, types }: GroupSummary,
-  rule: AlertRule,
-  revertEnabled: boolean,
-): types.ActionsBlock {
+function actionsBlock(summary: GroupSummary, rule: AlertRule, revertEnabled: boolean): types.ActionsBlock {
+  const { group, reverted, covered, types } = summary;
   const value = (extra: Partial<GroupButtonValue>) => JSON.stringify({ w: group.workspaceId, g: group.id, ...extra });
   const elements: types.Button[] = [
     {
@@ -232,7 +228,9 @@ function actionsBlock(
   ];
   const running = group.revertState === 'queued' || group.revertState === 'running';
   const revertible = revertEnabled && rule.revert && types.some((t) => revertPlanForType(t.type) !== undefined);
-  const remaining = group.count - reverted;
+  // Before any run: what is not reverted yet. After one: only events no run has covered (those that joined since);
+  // the failures of the last run have Retry failed, and events that cannot be reverted are not offered again.
+  const remaining = group.revertRun === 0 ? group.count - reverted : group.count - covered;
   if (revertible && !running && remaining > 0) {
     const count = remaining.toLocaleString('en-US');
     elements.push({
@@ -257,7 +255,7 @@ function actionsBlock(
       },
     });
   }
-  const failed = group.revertState === 'done' ? (run.failed ?? 0) : 0;
+  const failed = group.revertState === 'done' ? summary.failed : 0;
   if (revertible && failed > 0) {
     const count = failed.toLocaleString('en-US');
     elements.push({
@@ -308,7 +306,7 @@ export function buildGroupPage({ summary, page, events, failuresOnly }: GroupPag
   blocks: types.KnownBlock[];
 } {
   const { group } = summary;
-  const total = failuresOnly ? (summary.run.failed ?? 0) : group.count;
+  const total = failuresOnly ? summary.failed : group.count;
   const pages = Math.max(1, Math.ceil(total / SHOW_ALL_PAGE_SIZE));
   const what = failuresOnly ? 'revert failures' : 'events';
   const header: types.ContextBlock = {

@@ -31,7 +31,6 @@ export function showAllAction(deps: SlackDeps, fromAlert: boolean) {
       offset: (page - 1) * SHOW_ALL_PAGE_SIZE,
       limit: SHOW_ALL_PAGE_SIZE,
       failedOnly: failuresOnly,
-      run: summary.group.revertRun,
     });
     const stored = new Map(
       (
