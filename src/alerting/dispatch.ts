@@ -37,6 +37,7 @@ import {
   recordGroupPosted,
   recordGroupShown,
   retryGroupUpdateLater,
+  tryJoinOpenGroup,
   waitingAlone,
 } from '../store/alert-groups.ts';
 import {
@@ -45,7 +46,7 @@ import {
   flooding,
   nextQueued,
   notifyDispatch,
-  queueAlert,
+  queueAlertAlone,
   recordPostAttempt,
   removeQueued,
   retryQueuedLater,
@@ -170,33 +171,37 @@ export class AlertDispatcher {
     const attempts = options.mayBePosted ? 1 : 0;
     const key = { workspaceId: event.workspaceId, eventId: event.id, ruleId: rule.id };
     const candidate = ruleGroupCandidate(rule, event);
-    const outcome = await this.deps.db.transaction(async (tx): Promise<GroupOutcome> => {
-      if (candidate) {
-        const grouped = await joinOrOpenGroup(tx, { ...candidate, attempts }, 'queue');
-        await notifyDispatch(tx, grouped.kind === 'opened' ? rule.channel : undefined);
-        return grouped;
-      }
+    const { db } = this.deps;
+    let outcome: GroupOutcome;
+    if (candidate) {
+      // Usually a join, in one statement; opening a group (or closing one past its window first) takes a transaction.
+      outcome =
+        (await tryJoinOpenGroup(db, candidate, 'queue')) ??
+        (await db.transaction(async (tx) => {
+          const grouped = await joinOrOpenGroup(tx, { ...candidate, attempts }, 'queue');
+          await notifyDispatch(tx, grouped.kind === 'opened' ? rule.channel : undefined);
+          return grouped;
+        }));
+    } else {
+      // A rule without `group` joins its actor's storm group while one is open (storm protection), else waits alone.
       const storm = stormCandidate(
         rule,
         { ...key, seq: event.seq, receivedAt: event.receivedAt, actorId: event.actor.id },
         this.options.stormWithinMs,
       );
-      const joined = await joinOrOpenGroup(tx, storm, 'never');
-      if (joined.kind !== 'none') {
-        await notifyDispatch(tx, undefined);
-        return joined;
+      outcome = (await tryJoinOpenGroup(db, storm, 'never')) ?? { kind: 'none' };
+      if (outcome.kind === 'none') {
+        const priority = PRIORITY[rule.severity];
+        await queueAlertAlone(db, {
+          ...key,
+          channel: rule.channel,
+          priority,
+          receivedAt: event.receivedAt,
+          seq: event.seq,
+          attempts,
+        });
       }
-      await queueAlert(tx, {
-        ...key,
-        channel: rule.channel,
-        priority: PRIORITY[rule.severity],
-        receivedAt: event.receivedAt,
-        seq: event.seq,
-        attempts,
-      });
-      await notifyDispatch(tx, rule.channel);
-      return joined;
-    });
+    }
     this.counted(rule.id, outcome);
     if (outcome.kind === 'joined') this.updateLane.wake();
     else this.postLane(rule.channel).wake();

@@ -3,7 +3,7 @@
  * shows, and the bookkeeping of a group's Revert all runs.
  */
 import { and, asc, eq, inArray, lte, sql } from 'drizzle-orm';
-import { notifyDispatch } from './alert-queue.ts';
+import { DISPATCH_CHANNEL, notifyDispatch } from './alert-queue.ts';
 import type { AlertKey } from './alerts.ts';
 import type { DbOrTx } from './db.ts';
 import { type AlertGroupRow, alertGroupMembers, alertGroups, alertQueue } from './schema/index.ts';
@@ -168,6 +168,60 @@ async function join(
     count,
     groupKind: updated!.kind,
     ...(count >= MAX_GROUP_EVENTS && { closed: { id: groupId, count, kind: updated!.kind } }),
+  };
+}
+
+/**
+ * The common case in one statement, outside any transaction: the candidate joins the open group of its key when it
+ * may (the group is not full and its window has not passed) and it is in no group yet. The UPDATE holds the group's
+ * row lock only while this statement runs, so workers joining one busy group wait for each other for microseconds, not
+ * for a transaction's round trips; the updater is notified at commit. Undefined when it did not join (no such group,
+ * or one that must close first, or a re-delivered alert already in a group): joinOrOpenGroup decides then. Two jobs of
+ * the same alert racing here both pass the membership check, and the second one's member insert fails on the key and
+ * is retried: counts stay exact.
+ */
+export async function tryJoinOpenGroup(
+  db: DbOrTx,
+  candidate: GroupCandidate,
+  open: OpenMode,
+): Promise<Extract<GroupOutcome, { kind: 'joined' }> | undefined> {
+  const { workspaceId, eventId, ruleId } = candidate;
+  const [joined] = await db.execute<{ id: string; count: number; channel: string; kind: GroupKind }>(sql`
+    with grown as (
+      update alert_groups
+      set count = count + 1,
+          last_received_at = greatest(last_received_at, ${candidate.receivedAt}::timestamptz),
+          closes_at = greatest(closes_at, ${candidate.receivedAt}::timestamptz + within_ms * interval '1 millisecond'),
+          version = version + 1,
+          status = case when count + 1 >= ${MAX_GROUP_EVENTS} then 'closed' else status end
+      where rule_id = ${ruleId} and group_key = ${candidate.groupKey} and status = 'open'
+        and count < ${MAX_GROUP_EVENTS} and ${candidate.receivedAt}::timestamptz <= closes_at
+        and not exists (select 1 from alert_group_members
+                        where workspace_id = ${workspaceId} and event_id = ${eventId} and rule_id = ${ruleId})
+      returning id, count, channel, kind
+    ), member as (
+      insert into alert_group_members (workspace_id, event_id, rule_id, group_id, ordinal, seq)
+      select ${workspaceId}, ${eventId}, ${ruleId}, id, count, ${candidate.seq} from grown
+    ), marked as (
+      update alerts set status = 'grouped', error = null
+      where workspace_id = ${workspaceId} and event_id = ${eventId} and rule_id = ${ruleId}
+        and exists (select 1 from grown)
+    ), unqueued as (
+      delete from alert_queue
+      where ${open === 'convert'} and workspace_id = ${workspaceId} and event_id = ${eventId} and rule_id = ${ruleId}
+        and exists (select 1 from grown)
+    )
+    select id, count, channel, kind, pg_notify(${DISPATCH_CHANNEL}, 'u') from grown`);
+  if (!joined) return undefined;
+  const groupId = Number(joined.id);
+  const { count } = joined;
+  return {
+    kind: 'joined',
+    groupId,
+    channel: joined.channel,
+    count,
+    groupKind: joined.kind,
+    ...(count >= MAX_GROUP_EVENTS && { closed: { id: groupId, count, kind: joined.kind } }),
   };
 }
 

@@ -27,12 +27,23 @@ const whereKey = (key: AlertKey) =>
     eq(alertQueue.ruleId, key.ruleId),
   );
 
-/** Adds the alert unless it is queued already (a re-delivered event queues nothing twice). */
-export async function queueAlert(db: DbOrTx, alert: QueuedAlertInput): Promise<void> {
-  await db
-    .insert(alertQueue)
-    .values({ ...alert, receivedAt: new Date(alert.receivedAt), groupId: alert.groupId ?? null })
-    .onConflictDoNothing();
+/**
+ * Queues an alert to post alone and wakes the channel's dispatchers at commit, in one statement; an alert already in a
+ * group (a re-delivered event) is not queued again.
+ */
+export async function queueAlertAlone(db: DbOrTx, alert: QueuedAlertInput): Promise<void> {
+  const { workspaceId, eventId, ruleId } = alert;
+  await db.execute(sql`
+    with queued as (
+      insert into alert_queue (workspace_id, event_id, rule_id, channel, priority, received_at, seq, attempts)
+      select ${workspaceId}, ${eventId}, ${ruleId}, ${alert.channel}, ${alert.priority},
+             ${alert.receivedAt}::timestamptz, ${alert.seq}, ${alert.attempts ?? 0}
+      where not exists (select 1 from alert_group_members
+                        where workspace_id = ${workspaceId} and event_id = ${eventId} and rule_id = ${ruleId})
+      on conflict do nothing
+      returning 1
+    )
+    select pg_notify(${DISPATCH_CHANNEL}, ${`p:${alert.channel}`})`);
 }
 
 /** The next alert to post to a channel: most urgent first, then event order; ones waiting out a retry stay put. */
