@@ -13,7 +13,7 @@
  * STORM_LIMIT alerts waiting alone for the channel has them collapsed into one grouped message per actor.
  *
  * Dispatchers are woken at once in the process that queued an alert, in every other process by a Postgres NOTIFY sent
- * in the queuing transaction (the lease holder may be elsewhere), and by a sweep every few seconds should a
+ * with the queuing statement (the lease holder may be elsewhere), and by a sweep every few seconds should a
  * notification be lost. A holder that dies mid-post leaves its lease to lapse; the next holder finds the alert
  * attempted and looks in the channel (message metadata) before posting it again.
  */
