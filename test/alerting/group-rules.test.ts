@@ -42,7 +42,8 @@ describe('group in rule files', () => {
       'c.yml': 'when: { type: [Source Disabled] }\ngroup: 5m\nchannel: "#a"\n',
     });
     expect(await problemLines(dir)).toEqual([
-      'rules/a.yml:3: group.within: invalid duration "soon": use a whole number followed by s, m, h or d, e.g. 30s, 10m, 12h, 7d',
+      'rules/a.yml:3: group.within: invalid duration "soon": ' +
+        'use a whole number followed by s, m, h or d, e.g. 30s, 10m, 12h, 7d',
       'rules/a.yml:4: group.by: must be a field path such as actor.id, resource.id, type or metadata.<field>',
       'rules/b.yml:2: group: missing required field "within"',
       'rules/b.yml:2: group: unknown key "byy" (did you mean "by"?)',
