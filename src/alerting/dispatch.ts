@@ -46,7 +46,6 @@ import {
   flooding,
   nextQueued,
   notifyDispatch,
-  queueAlertAlone,
   recordPostAttempt,
   removeQueued,
   retryQueuedLater,
@@ -189,18 +188,8 @@ export class AlertDispatcher {
         { ...key, seq: event.seq, receivedAt: event.receivedAt, actorId: event.actor.id },
         this.options.stormWithinMs,
       );
-      outcome = (await tryJoinOpenGroup(db, storm, 'never')) ?? { kind: 'none' };
-      if (outcome.kind === 'none') {
-        const priority = PRIORITY[rule.severity];
-        await queueAlertAlone(db, {
-          ...key,
-          channel: rule.channel,
-          priority,
-          receivedAt: event.receivedAt,
-          seq: event.seq,
-          attempts,
-        });
-      }
+      const alone = { priority: PRIORITY[rule.severity], attempts };
+      outcome = (await tryJoinOpenGroup(db, storm, 'never', alone)) ?? { kind: 'none' };
     }
     this.counted(rule.id, outcome);
     if (outcome.kind === 'joined') this.updateLane.wake();
@@ -281,15 +270,18 @@ export class AlertDispatcher {
         entry = undefined;
         continue;
       }
-      // Picked before the check: an earlier event's alert may have been queued just as its job finished, and the
-      // check (which saw that job gone) was right only if nothing came ahead meanwhile.
-      const still = await nextQueued(this.deps.db, channel);
-      if (!still || !sameAlert(still, entry)) {
-        entry = still;
-        if (!entry) return true;
+      if (!prepared) {
+        await this.drop(entry);
+        return true;
+      }
+      // Counted only while nothing is queued ahead of it: an earlier event's alert may have been queued just as its job
+      // finished, which the order check (seeing that job gone) cannot tell; then the earlier one goes first.
+      const attempts = await recordPostAttempt(this.deps.db, entry);
+      if (attempts === undefined) {
+        entry = undefined;
         continue;
       }
-      await this.post(entry, rule, prepared);
+      await this.post(entry, rule, prepared, attempts);
       return true;
     }
   }
@@ -360,7 +352,18 @@ export class AlertDispatcher {
     }
   }
 
-  private async post(entry: AlertQueueRow, rule: AlertRule, prepared: Prepared | undefined): Promise<void> {
+  /** An alert whose event is no longer stored (purged by retention while it waited): recorded as failed, not posted. */
+  private async drop(entry: AlertQueueRow): Promise<void> {
+    const key: AlertKey = { workspaceId: entry.workspaceId, eventId: entry.eventId, ruleId: entry.ruleId };
+    await this.deps.db.transaction(async (tx) => {
+      await markAlertFailed(tx, key, 'event_purged');
+      await removeQueued(tx, key);
+    });
+    this.log.warn({ ...key, channel: entry.channel }, 'the event is no longer stored (purged?); its alert is dropped');
+  }
+
+  /** Posts a queued alert whose attempt is counted (`attempts` with this one). */
+  private async post(entry: AlertQueueRow, rule: AlertRule, prepared: Prepared, attempts: number): Promise<void> {
     const { db, sender, metrics } = this.deps;
     const key: AlertKey = { workspaceId: entry.workspaceId, eventId: entry.eventId, ruleId: entry.ruleId };
     const log = this.log.child({
@@ -368,16 +371,6 @@ export class AlertDispatcher {
       channel: entry.channel,
       ...(entry.groupId !== null && { groupId: entry.groupId }),
     });
-    if (!prepared) {
-      await db.transaction(async (tx) => {
-        await markAlertFailed(tx, key, 'event_purged');
-        await removeQueued(tx, key);
-      });
-      log.warn('the event is no longer stored (purged?); its alert is dropped');
-      return;
-    }
-    const attempts = await recordPostAttempt(db, key);
-    if (attempts === undefined) return; // posted, or grouped, by a dispatcher whose lease had lapsed under this one
     if (attempts > 1) {
       // An earlier attempt may have posted and died before recording it: look before posting again.
       const found = await sender.findPosted(entry.channel, key, entry.createdAt.getTime()).catch((error: unknown) => {
@@ -570,10 +563,6 @@ class Lane {
       await lease.release();
     }
   }
-}
-
-function sameAlert(a: AlertQueueRow, b: AlertQueueRow): boolean {
-  return a.workspaceId === b.workspaceId && a.eventId === b.eventId && a.ruleId === b.ruleId;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -7,7 +7,8 @@
  *
  * It reads the alert queue's unfinished jobs: active ones, and the oldest waiting ones (the relay adds each workspace's
  * events in seq order, so an earlier event's job waits ahead of a later one's). A job failing and waiting out its
- * backoff is not waited for: that can take minutes, and the bound would end the wait anyway.
+ * backoff is not waited for: that can take minutes, and the bound would end the wait anyway. With jobs that cover a
+ * range of events, the alert watermark (every event up to a seq evaluated) would answer the same question in one read.
  */
 import type { Queue } from 'bullmq';
 import type { AuditEventJob } from '../queue/names.ts';
@@ -29,8 +30,22 @@ export interface EvaluationGate {
   earlierMayAlert(alert: QueuedAlertPosition): Promise<boolean>;
 }
 
-/** How many of the oldest waiting jobs are read: enough to cover a burst, cheap enough to read before every post. */
+/** How many of the oldest waiting jobs are looked at: enough to cover a burst, few enough to read before every post. */
 const WAITING_SCANNED = 50;
+
+/**
+ * The workspace and event of an audit-events job, from its id (queue/names.ts auditEventJobId: both URI-encoded,
+ * joined by "/"), so the gate never reads job data; undefined for an id made otherwise (a job added by hand).
+ */
+function eventOfJobId(id: string): { workspaceId: string; eventId: string } | undefined {
+  const at = id.indexOf('/');
+  if (at <= 0) return undefined;
+  try {
+    return { workspaceId: decodeURIComponent(id.slice(0, at)), eventId: decodeURIComponent(id.slice(at + 1)) };
+  } catch {
+    return undefined;
+  }
+}
 
 export function queueEvaluationGate(queue: Queue<AuditEventJob>, db: Db, rules: RuleSet): EvaluationGate {
   return {
@@ -39,20 +54,18 @@ export function queueEvaluationGate(queue: Queue<AuditEventJob>, db: Db, rules: 
         .current()
         .filter((rule) => rule.channel === alert.channel && PRIORITY[rule.severity] <= alert.priority);
       if (relevant.length === 0) return false;
+      // Ids only: two list reads, however many jobs there are.
       const [active, waiting] = await Promise.all([
-        queue.getJobs(['active'], 0, -1),
-        queue.getJobs(['waiting', 'prioritized'], 0, WAITING_SCANNED - 1, true),
+        queue.getRanges(['active'], 0, -1),
+        queue.getRanges(['wait', 'prioritized'], 0, WAITING_SCANNED - 1, true),
       ]);
-      const earlier = [...active, ...waiting]
-        .map((job) => job?.data)
-        .filter((data): data is AuditEventJob => data?.workspaceId === alert.workspaceId && data.seq < alert.seq);
-      if (earlier.length === 0) return false;
-      const events = await getEvents(
-        db,
-        alert.workspaceId,
-        earlier.map((data) => data.eventId),
-      );
-      return events.some((event) => relevant.some((rule) => matchRule(rule, event)));
+      const ids = [...active, ...waiting]
+        .map(eventOfJobId)
+        .filter((job) => job?.workspaceId === alert.workspaceId)
+        .map((job) => job!.eventId);
+      if (ids.length === 0) return false;
+      const events = await getEvents(db, alert.workspaceId, ids);
+      return events.some((event) => event.seq < alert.seq && relevant.some((rule) => matchRule(rule, event)));
     },
   };
 }

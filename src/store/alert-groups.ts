@@ -179,14 +179,28 @@ async function join(
  * or one that must close first, or a re-delivered alert already in a group): joinOrOpenGroup decides then. Two jobs of
  * the same alert racing here both pass the membership check, and the second one's member insert fails on the key and
  * is retried: counts stay exact.
+ *
+ * `alone`: when it does not join, the same statement queues it to post alone (storm protection's common case: a rule
+ * without `group` whose actor has no open storm group), unless it is in a group already.
  */
 export async function tryJoinOpenGroup(
   db: DbOrTx,
   candidate: GroupCandidate,
   open: OpenMode,
+  alone?: { priority: number; attempts: number },
 ): Promise<Extract<GroupOutcome, { kind: 'joined' }> | undefined> {
   const { workspaceId, eventId, ruleId } = candidate;
-  const [joined] = await db.execute<{ id: string; count: number; channel: string; kind: GroupKind }>(sql`
+  const isAlert = sql`workspace_id = ${workspaceId} and event_id = ${eventId} and rule_id = ${ruleId}`;
+  const queued = alone
+    ? sql`, queued as (
+        insert into alert_queue (workspace_id, event_id, rule_id, channel, priority, received_at, seq, attempts)
+        select ${workspaceId}, ${eventId}, ${ruleId}, ${candidate.channel}, ${alone.priority},
+               ${candidate.receivedAt}::timestamptz, ${candidate.seq}, ${alone.attempts}
+        where not exists (select 1 from grown) and not exists (select 1 from alert_group_members where ${isAlert})
+        on conflict do nothing
+      )`
+    : sql``;
+  const [joined] = await db.execute<{ id: string | null; count: number; channel: string; kind: GroupKind }>(sql`
     with grown as (
       update alert_groups
       set count = count + 1,
@@ -196,23 +210,21 @@ export async function tryJoinOpenGroup(
           status = case when count + 1 >= ${MAX_GROUP_EVENTS} then 'closed' else status end
       where rule_id = ${ruleId} and group_key = ${candidate.groupKey} and status = 'open'
         and count < ${MAX_GROUP_EVENTS} and ${candidate.receivedAt}::timestamptz <= closes_at
-        and not exists (select 1 from alert_group_members
-                        where workspace_id = ${workspaceId} and event_id = ${eventId} and rule_id = ${ruleId})
+        and not exists (select 1 from alert_group_members where ${isAlert})
       returning id, count, channel, kind
     ), member as (
       insert into alert_group_members (workspace_id, event_id, rule_id, group_id, ordinal, seq)
       select ${workspaceId}, ${eventId}, ${ruleId}, id, count, ${candidate.seq} from grown
     ), marked as (
-      update alerts set status = 'grouped', error = null
-      where workspace_id = ${workspaceId} and event_id = ${eventId} and rule_id = ${ruleId}
-        and exists (select 1 from grown)
+      update alerts set status = 'grouped', error = null where ${isAlert} and exists (select 1 from grown)
     ), unqueued as (
-      delete from alert_queue
-      where ${open === 'convert'} and workspace_id = ${workspaceId} and event_id = ${eventId} and rule_id = ${ruleId}
-        and exists (select 1 from grown)
-    )
-    select id, count, channel, kind, pg_notify(${DISPATCH_CHANNEL}, 'u') from grown`);
-  if (!joined) return undefined;
+      delete from alert_queue where ${open === 'convert'} and ${isAlert} and exists (select 1 from grown)
+    )${queued}
+    select g.id, g.count, g.channel, g.kind,
+           pg_notify(${DISPATCH_CHANNEL}, case when g.id is null then ${`p:${candidate.channel}`} else 'u' end)
+    from (select 1) as one left join grown as g on true
+    ${alone ? sql`` : sql`where g.id is not null`}`);
+  if (!joined?.id) return undefined;
   const groupId = Number(joined.id);
   const { count } = joined;
   return {

@@ -1,6 +1,7 @@
 /**
- * The queue of alerts waiting for their channel (schema/alert-queue.ts): what the worker adds once an alert is claimed,
- * and what the channel's dispatcher takes, most urgent first.
+ * The queue of alerts waiting for their channel (schema/alert-queue.ts): what the channel's dispatcher takes, most
+ * urgent first. Alerts are added as they are claimed, alone or as a group's first, by store/alert-groups.ts, in the
+ * statements that decide whether they join a group instead.
  */
 import { and, asc, eq, isNull, lte, sql } from 'drizzle-orm';
 import type { AlertKey } from './alerts.ts';
@@ -10,41 +11,12 @@ import { type AlertQueueRow, alertQueue } from './schema/index.ts';
 /** The Postgres NOTIFY channel that wakes dispatchers: `p:<slack channel>` for posts, `u` for message updates. */
 export const DISPATCH_CHANNEL = 'audit_alert_dispatch';
 
-export interface QueuedAlertInput extends AlertKey {
-  channel: string;
-  priority: number;
-  receivedAt: string;
-  seq: number;
-  groupId?: number;
-  /** 1 when a message may already be in the channel (an earlier attempt got as far as the claim). */
-  attempts?: number;
-}
-
 const whereKey = (key: AlertKey) =>
   and(
     eq(alertQueue.workspaceId, key.workspaceId),
     eq(alertQueue.eventId, key.eventId),
     eq(alertQueue.ruleId, key.ruleId),
   );
-
-/**
- * Queues an alert to post alone and wakes the channel's dispatchers at commit, in one statement; an alert already in a
- * group (a re-delivered event) is not queued again.
- */
-export async function queueAlertAlone(db: DbOrTx, alert: QueuedAlertInput): Promise<void> {
-  const { workspaceId, eventId, ruleId } = alert;
-  await db.execute(sql`
-    with queued as (
-      insert into alert_queue (workspace_id, event_id, rule_id, channel, priority, received_at, seq, attempts)
-      select ${workspaceId}, ${eventId}, ${ruleId}, ${alert.channel}, ${alert.priority},
-             ${alert.receivedAt}::timestamptz, ${alert.seq}, ${alert.attempts ?? 0}
-      where not exists (select 1 from alert_group_members
-                        where workspace_id = ${workspaceId} and event_id = ${eventId} and rule_id = ${ruleId})
-      on conflict do nothing
-      returning 1
-    )
-    select pg_notify(${DISPATCH_CHANNEL}, ${`p:${alert.channel}`})`);
-}
 
 /** The next alert to post to a channel: most urgent first, then event order; ones waiting out a retry stay put. */
 export async function nextQueued(db: DbOrTx, channel: string): Promise<AlertQueueRow | undefined> {
@@ -72,15 +44,19 @@ export async function flooding(db: DbOrTx, channel: string, limit: number): Prom
 }
 
 /**
- * Counts a post attempt before it is made, so a crash after Slack took the message is noticed; answers the count, or
- * undefined when the alert is no longer queued (nothing to post).
+ * Counts a post attempt before it is made, so a crash after Slack took the message is noticed; answers the count. Only
+ * while no due alert of the channel is ahead of this one (nextQueued's order) and it is still queued: undefined
+ * otherwise, and the dispatcher picks again.
  */
 export async function recordPostAttempt(db: DbOrTx, key: AlertKey): Promise<number | undefined> {
-  const [row] = await db
-    .update(alertQueue)
-    .set({ attempts: sql`${alertQueue.attempts} + 1` })
-    .where(whereKey(key))
-    .returning({ attempts: alertQueue.attempts });
+  const [row] = await db.execute<{ attempts: number }>(sql`
+    update alert_queue q set attempts = q.attempts + 1
+    where q.workspace_id = ${key.workspaceId} and q.event_id = ${key.eventId} and q.rule_id = ${key.ruleId}
+      and not exists (
+        select 1 from alert_queue a
+        where a.channel = q.channel and a.not_before <= now()
+          and (a.priority, a.received_at, a.seq, a.rule_id) < (q.priority, q.received_at, q.seq, q.rule_id))
+    returning q.attempts`);
   return row?.attempts;
 }
 
