@@ -1,6 +1,6 @@
 /**
- * `npm run bench [-- ingest export query alerts forwarding startup segment]`: each figure as a ratio to a baseline
- * measured in the same run.
+ * `npm run bench [-- ingest export query alerts forwarding startup segment storms]`: each figure as a ratio to a
+ * baseline measured in the same run.
  */
 import { benchAlerts } from './alerts.ts';
 import { benchExport } from './export.ts';
@@ -10,6 +10,7 @@ import { line } from './harness.ts';
 import { benchQuery } from './query.ts';
 import { benchStartup } from './startup.ts';
 import { benchSegment } from './segment.ts';
+import { benchStorms } from './storms.ts';
 
 const suites: Record<string, () => Promise<unknown>> = {
   ingest: benchIngest,
@@ -19,6 +20,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   forwarding: benchForwarding,
   startup: benchStartup,
   segment: benchSegment,
+  storms: benchStorms,
 };
 
 const chosen = process.argv.slice(2).filter((arg) => arg !== '--');

@@ -14,13 +14,23 @@ export const ALERT_OUTCOMES = [
   'throttled', // suppressed by the rule's throttle
   'silenced', // held back by an owner's silence of the rule for that resource
   'failed', // Slack refused it for good (channel_not_found, not_in_channel, invalid_auth, …)
-  'retried', // a passing failure; the job is retried
+  'retried', // a passing failure; the post is tried again
   'acknowledged', // an owner clicked Acknowledge
   'reverted', // an owner reverted the alerted change
+  'grouped', // joined a grouped message (the rule's `group`, or storm protection) instead of posting alone
 ] as const;
 export type AlertOutcome = (typeof ALERT_OUTCOMES)[number];
 
 const SEVERITIES = ['critical', 'warning', 'info'] as const;
+
+/** Why alerts were grouped: the rule's `group`, or storm protection. */
+export const GROUP_KINDS = ['rule', 'storm'] as const;
+
+/** How a Revert all run ended: everything reverted or skipped, some events failed, or none could be reverted. */
+export const REVERT_ALL_RUN_OUTCOMES = ['succeeded', 'partly_failed', 'failed'] as const;
+
+/** What a Revert all run did with each event of its group. */
+export const REVERT_ALL_EVENT_OUTCOMES = ['reverted', 'already_reverted', 'not_revertible', 'failed'] as const;
 
 export function createMetrics() {
   const registry = new Registry();
@@ -106,6 +116,33 @@ export function createMetrics() {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    groupedMessages: new Counter({
+      name: 'audit_alert_grouped_messages_total',
+      help:
+        'Alert messages that became grouped messages (a second match joined), by kind ' +
+        "(rule: the rule's group; storm: storm protection)",
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    groupEvents: new Histogram({
+      name: 'audit_alert_group_events',
+      help: 'Events per alert group, observed when the group closes, by kind (rule, storm)',
+      labelNames: ['kind'] as const,
+      buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000],
+      registers: [registry],
+    }),
+    revertAllRuns: new Counter({
+      name: 'audit_revert_all_runs_total',
+      help: `Revert all runs by outcome (${REVERT_ALL_RUN_OUTCOMES.join(', ')})`,
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    revertAllEvents: new Counter({
+      name: 'audit_revert_all_events_total',
+      help: `Events handled by Revert all runs, by outcome (${REVERT_ALL_EVENT_OUTCOMES.join(', ')})`,
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
     slackErrors: new Counter({
       name: 'audit_slack_errors_total',
       help: 'Slack Web API calls that failed, by method and error code',
@@ -184,6 +221,12 @@ export function createMetrics() {
   };
   for (const outcome of ['accepted', 'duplicate', 'rejected']) metrics.ingestedEvents.inc({ outcome }, 0);
   for (const severity of SEVERITIES) metrics.alertLatency.zero({ severity });
+  for (const kind of GROUP_KINDS) {
+    metrics.groupedMessages.inc({ kind }, 0);
+    metrics.groupEvents.zero({ kind });
+  }
+  for (const outcome of REVERT_ALL_RUN_OUTCOMES) metrics.revertAllRuns.inc({ outcome }, 0);
+  for (const outcome of REVERT_ALL_EVENT_OUTCOMES) metrics.revertAllEvents.inc({ outcome }, 0);
   for (const outcome of ['delivered', 'failed']) metrics.forwardedEvents.inc({ outcome }, 0);
   for (const outcome of ['delivered', 'failed', 'retried']) metrics.forwardingBatches.inc({ outcome }, 0);
   return metrics;

@@ -1,13 +1,15 @@
 /**
- * Posts alerts to Slack: about one message per second per channel across all worker processes, in
- * event order per channel within a process, 429s waited out (Retry-After, inside WebClient), permanent
- * errors told apart from ones worth retrying.
+ * Talks to Slack for the alert dispatcher (dispatch.ts): the shared one-post-a-second pace per channel, and the pace of
+ * chat.update across the workspace, both drawn from Redis so every worker process keeps them; the post and the update
+ * themselves (429s waited out inside WebClient, Retry-After); permanent errors told apart from ones worth retrying;
+ * and the look in the channel for a post whose answer was lost.
  */
 import type { WebClient } from '@slack/web-api';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import { ALERT_METADATA_TYPE, type AlertMessage } from '../slack/blocks/alert.ts';
+import type { types } from '@slack/bolt';
+import { ALERT_METADATA_TYPE } from '../slack/blocks/alert.ts';
 import { loadWebApi } from '../slack/libraries.ts';
 
 /** Errors a retry cannot fix: the alert is recorded as failed and logged once. */
@@ -48,16 +50,25 @@ local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
 redis.call('SET', KEYS[1], slot + tonumber(ARGV[1]), 'PX', tonumber(ARGV[1]) * 100 + 60000)
 return slot - now`;
 
+/** What the sender posts: an alert (slack/blocks/alert.ts) or a grouped alert (slack/blocks/grouped-alert.ts). */
+export interface OutgoingMessage {
+  text: string;
+  blocks: types.KnownBlock[];
+  metadata: { event_type: string; event_payload: Record<string, string | number> };
+}
+
 export interface PostedAlert {
   channelId: string;
   ts: string;
 }
 
+/** Errors of chat.update a retry cannot fix: the message is gone, or not ours to edit any more. */
+const PERMANENT_UPDATE_ERRORS = new Set([
+  ...PERMANENT_ERRORS,
+  'message_not_found', 'cant_update_message', 'edit_window_closed', 'invalid_ts', 'is_inactive',
+]);
+
 export class SlackAlertSender {
-  private readonly queues = new Map<
-    string,
-    { message: AlertMessage; order: readonly [number, number]; resolve: (posted: PostedAlert) => void; reject: (error: unknown) => void }[]
-  >();
   private readonly nextSendAt = new Map<string, number>();
   private readonly channelIds = new Map<string, string>();
 
@@ -67,60 +78,45 @@ export class SlackAlertSender {
     private readonly metrics: Metrics,
     private readonly options: {
       minIntervalMs?: number;
+      /**
+       * Gap between two chat.update calls across the workspace: Slack allows that method about 50 a minute (its Tier
+       * 3), shared by every message the app edits, so grouped messages and Revert all progress take turns.
+       */
+      updateIntervalMs?: number;
       lookupChannelId?: (channel: string) => Promise<string | undefined>;
       /** Shared pacing: with it, every worker process draws its send times from one schedule per channel. */
       pacing?: { redis: Redis; prefix: string };
     } = {},
   ) {}
 
-  /**
-   * Queues the post for the channel and resolves when Slack accepted it. Posts wait for the channel's
-   * next slot, and when the slot comes the earliest queued event (by `order`) goes first, so alerts
-   * whose jobs ran concurrently still appear in the order their events were stored.
-   */
-  post(channel: string, message: AlertMessage, order: readonly [number, number] = [Date.now(), 0]): Promise<PostedAlert> {
-    return new Promise((resolve, reject) => {
-      const queue = this.queues.get(channel);
-      const item = { message, order, resolve, reject };
-      if (queue) {
-        queue.push(item);
-        return;
-      }
-      this.queues.set(channel, [item]);
-      void this.pump(channel);
-    });
+  /** How long to wait before the next post to `channel`, reserving that moment for the caller. */
+  reservePostSlot(channel: string): Promise<number> {
+    return this.reserveSlot(`slack-pace:${channel}`, this.options.minIntervalMs ?? 1000);
   }
 
-  private async pump(channel: string): Promise<void> {
-    const queue = this.queues.get(channel)!;
-    while (queue.length > 0) {
-      const wait = await this.reserveSlot(channel).catch((error: unknown) => {
-        this.logger.warn({ err: error, channel }, 'could not reserve a shared send slot; pacing in this process only');
-        return 0;
-      });
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-      queue.sort((a, b) => a.order[0] - b.order[0] || a.order[1] - b.order[1]);
-      const item = queue.shift()!;
-      await this.send(channel, item.message).then(item.resolve, item.reject);
-    }
-    this.queues.delete(channel);
+  /** How long to wait before the next chat.update, reserving that moment for the caller. */
+  reserveUpdateSlot(): Promise<number> {
+    return this.reserveSlot('slack-pace:chat.update', this.options.updateIntervalMs ?? 1200);
   }
 
-  /** How long to wait before the next post to `channel`, reserving that moment for this post. */
-  private async reserveSlot(channel: string): Promise<number> {
-    const interval = this.options.minIntervalMs ?? 1000;
+  private async reserveSlot(key: string, interval: number): Promise<number> {
     const { pacing } = this.options;
     if (pacing) {
-      const wait = await pacing.redis.eval(RESERVE_SLOT_LUA, 1, `${pacing.prefix}:slack-pace:${channel}`, interval);
-      return Number(wait);
+      const reserved = pacing.redis.eval(RESERVE_SLOT_LUA, 1, `${pacing.prefix}:${key}`, interval);
+      const wait = await reserved.catch((error: unknown) => {
+        this.logger.warn({ err: error, key }, 'could not reserve a shared send slot; pacing in this process only');
+        return undefined;
+      });
+      if (wait !== undefined) return Number(wait);
     }
     const now = Date.now();
-    const slot = Math.max(now, this.nextSendAt.get(channel) ?? 0);
-    this.nextSendAt.set(channel, slot + interval);
+    const slot = Math.max(now, this.nextSendAt.get(key) ?? 0);
+    this.nextSendAt.set(key, slot + interval);
     return slot - now;
   }
 
-  private async send(channel: string, message: AlertMessage): Promise<PostedAlert> {
+  /** Posts now (the caller has waited for its slot) and resolves when Slack accepted the message. */
+  async post(channel: string, message: OutgoingMessage): Promise<PostedAlert> {
     try {
       const answer = await this.client.chat.postMessage({
         channel,
@@ -134,11 +130,29 @@ export class SlackAlertSender {
       this.channelIds.set(channel, posted.channelId);
       return posted;
     } catch (error) {
-      const code = platformErrorCode(error) ?? (error as { code?: string }).code ?? 'unknown';
-      this.metrics.slackErrors.inc({ method: 'chat.postMessage', error: code });
-      if (PERMANENT_ERRORS.has(code)) throw new PermanentSlackError(code);
-      throw error;
+      throw this.classified('chat.postMessage', error, PERMANENT_ERRORS);
     }
+  }
+
+  /** Replaces a posted message's content (the caller has waited for its slot); metadata is sent again unchanged. */
+  async update(at: PostedAlert, message: OutgoingMessage): Promise<void> {
+    try {
+      await this.client.chat.update({
+        channel: at.channelId,
+        ts: at.ts,
+        text: message.text,
+        blocks: message.blocks,
+        metadata: message.metadata,
+      });
+    } catch (error) {
+      throw this.classified('chat.update', error, PERMANENT_UPDATE_ERRORS);
+    }
+  }
+
+  private classified(method: string, error: unknown, permanent: ReadonlySet<string>): unknown {
+    const code = platformErrorCode(error) ?? (error as { code?: string }).code ?? 'unknown';
+    this.metrics.slackErrors.inc({ method, error: code });
+    return permanent.has(code) ? new PermanentSlackError(code) : error;
   }
 
   /**

@@ -1,6 +1,7 @@
 /**
  * The alert worker: takes a committed range of a workspace's events off the alert queue, applies the rules to each
- * event, posts each alert exactly once, and records the range as alerted in Postgres.
+ * event, claims each alert once and hands it to the posting stage (dispatch.ts), which posts it or groups it, and
+ * records the range as alerted in Postgres.
  */
 import { UnrecoverableError, Worker, type WorkerOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -9,27 +10,17 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { logWorkerErrors } from '../queue/connection.ts';
 import { AUDIT_EVENTS_QUEUE, type AlertRangeJob, alertJobRange } from '../queue/names.ts';
-import { type AlertDetails, buildAlertMessage } from '../slack/blocks/alert.ts';
-import {
-  ALERT_LEASE_MS,
-  type AlertKey,
-  claimAlert,
-  markAlertFailed,
-  markAlertLogged,
-  markAlertSent,
-  recordAlertError,
-  renewAlertLease,
-} from '../store/alerts.ts';
+import { buildAlertMessage } from '../slack/blocks/alert.ts';
+import { ALERT_LEASE_MS, claimAlert, markAlertLogged } from '../store/alerts.ts';
 import { recordRangeAlerted } from '../store/alert-progress.ts';
 import type { Db } from '../store/db.ts';
-import type { AlertRow } from '../store/schema/index.ts';
 import { eventsInRange } from '../store/queries.ts';
 import { groupKey, matchRule } from './match.ts';
 import { skipTooOldToAlert } from './max-age.ts';
 import type { RuleSet } from './rule-loader.ts';
 import type { Rule } from './rules/types.ts';
 import { holdBackIfSilenced } from './silences.ts';
-import { PermanentSlackError, type SlackAlertSender } from './slack-sender.ts';
+import type { AlertDispatcher } from './dispatch.ts';
 import { acquireThrottle, recordThresholdMatch } from './window-state.ts';
 
 export interface AlertWorkerDeps {
@@ -40,11 +31,9 @@ export interface AlertWorkerDeps {
   stateRedis: Redis;
   prefix: string;
   rules: RuleSet;
-  /** Undefined without SLACK_BOT_TOKEN: alerts are written to the log. */
-  sender: SlackAlertSender | undefined;
+  /** The posting stage (dispatch.ts); undefined without SLACK_BOT_TOKEN: alerts are written to the log. */
+  dispatcher: AlertDispatcher | undefined;
   revertEnabled: boolean;
-  /** What makes an alert easier to read (the actor's Slack mention, an "Open" link), found just before posting. */
-  alertDetails?: (event: StoredEvent) => Promise<AlertDetails>;
   /** ALERT_MAX_AGE in milliseconds. */
   alertMaxAgeMs: number;
   logger: Logger;
@@ -102,91 +91,48 @@ export function createAlertWorker(deps: AlertWorkerDeps): Worker<AlertRangeJob> 
     return true;
   }
 
-  /** Stage 2, one (rule, event): posts the alert exactly once, however often this runs. */
+  /**
+   * Stage 2, one (rule, event): claims the alert and hands it to the posting stage, which commits it to its queue (or a
+   * group) before this resolves. However often this runs for a (rule, event), one message shows it: the queue and the
+   * groups are keyed by it, and an alert an earlier attempt claimed is looked for in the channel before it is posted.
+   */
   async function postAlert(rule: Rule, event: StoredEvent, log: Logger): Promise<void> {
     const key = { workspaceId: event.workspaceId, eventId: event.id, ruleId: rule.id };
-    const leaseMs = deps.alertLeaseMs ?? ALERT_LEASE_MS;
-    const { row, fresh } = await claimAlert(deps.db, { ...key, channel: rule.channel }, leaseMs);
-    if (row.status !== 'pending') return; // sent, logged or permanently failed by an earlier attempt
-    // The claim is renewed while the post waits for the channel's pace, so no other job takes the alert over meanwhile.
-    const renewal = setInterval(() => void renewAlertLease(deps.db, key, leaseMs).catch(() => {}), leaseMs / 3);
-    try {
-      await deliverAlert(rule, event, key, row, fresh, log);
-    } finally {
-      clearInterval(renewal);
-    }
-  }
+    const { row, fresh } = await claimAlert(deps.db, { ...key, channel: rule.channel }, deps.alertLeaseMs ?? ALERT_LEASE_MS);
+    if (row.status !== 'pending') return; // sent, grouped, logged or permanently failed by an earlier attempt
 
-  /** Posts a claimed alert, after looking for it in the channel when an earlier attempt may have posted it. */
-  async function deliverAlert(
-    rule: Rule,
-    event: StoredEvent,
-    key: AlertKey,
-    row: AlertRow,
-    fresh: boolean,
-    log: Logger,
-  ): Promise<void> {
-    const details = await deps.alertDetails?.(event);
-    const message = buildAlertMessage({ event, rule, revertEnabled: deps.revertEnabled, ...details });
-
-    if (!deps.sender) {
+    if (!deps.dispatcher) {
+      const message = buildAlertMessage({ event, rule, revertEnabled: deps.revertEnabled });
       log.warn({ channel: rule.channel, alert: { channel: rule.channel, ...message } }, 'alert (SLACK_BOT_TOKEN is not set, so it was not posted)');
       await markAlertLogged(deps.db, key);
       deps.metrics.alerts.inc({ rule: rule.id, outcome: 'logged' });
       return;
     }
-    if (!fresh) {
-      // An earlier attempt may have posted and died before recording it: look before posting again.
-      const found = await deps.sender.findPosted(rule.channel, key, row.createdAt.getTime()).catch((error: unknown) => {
-        log.warn({ err: error }, 'could not check the channel for an earlier post; posting');
-        return undefined;
-      });
-      if (found) {
-        await markAlertSent(deps.db, key, found);
-        deps.metrics.alerts.inc({ rule: rule.id, outcome: 'posted' });
-        log.info({ channel: rule.channel, ts: found.ts }, 'alert was already in the channel; recorded it');
-        return;
-      }
-    }
-    try {
-      const posted = await deps.sender.post(rule.channel, message, [Date.parse(event.receivedAt), event.seq]);
-      await markAlertSent(deps.db, key, posted);
-      deps.metrics.alerts.inc({ rule: rule.id, outcome: 'posted' });
-      deps.metrics.alertLatency.observe({ severity: rule.severity }, (Date.now() - Date.parse(event.receivedAt)) / 1000);
-      log.info({ channel: rule.channel, ts: posted.ts }, 'alert posted');
-    } catch (error) {
-      if (error instanceof PermanentSlackError) {
-        await markAlertFailed(deps.db, key, error.code);
-        deps.metrics.alerts.inc({ rule: rule.id, outcome: 'failed' });
-        log.error({ channel: rule.channel, error: error.code }, `alert not posted: Slack answered ${error.code}; it will not be retried`);
-        return;
-      }
-      await recordAlertError(deps.db, key, (error as Error).message ?? String(error));
-      deps.metrics.alerts.inc({ rule: rule.id, outcome: 'retried' });
-      throw error;
-    }
+    // Not fresh: an earlier attempt got this far and may have queued (even posted) it already.
+    await deps.dispatcher.enqueue(rule, event, { mayBePosted: !fresh });
   }
 
   /**
-   * Every event of the range through both stages. Posts start as soon as an event is evaluated and run side by side:
-   * the sender paces each channel and sends what waits for it in event order.
+   * Every event of the range through both stages, in seq order: an event's alerts are queued before the next event is
+   * evaluated, so the dispatcher's order check (ordering.ts) need only ask whether earlier ranges are done.
    */
   async function alertRange(range: AlertRangeJob, log: Logger): Promise<void> {
     const events = await eventsInRange(deps.db, range);
     const missing = range.toSeq - range.fromSeq + 1 - events.length;
     if (missing > 0) log.debug({ missing }, 'events of the range are no longer stored (purged?)');
     const failures: unknown[] = [];
-    const posts: Promise<void>[] = [];
     for (const event of events) {
       if (skipTooOldToAlert(event, deps, log.child({ eventId: event.id }))) continue;
       const decided = await rulesToAlert(event, log);
       failures.push(...decided.failures);
-      for (const rule of decided.rules) {
-        const alertLog = log.child({ eventId: event.id, ruleId: rule.id });
-        posts.push(postAlert(rule, event, alertLog).catch((error: unknown) => void failures.push(error)));
-      }
+      await Promise.all(
+        decided.rules.map((rule) =>
+          postAlert(rule, event, log.child({ eventId: event.id, ruleId: rule.id })).catch(
+            (error: unknown) => void failures.push(error),
+          ),
+        ),
+      );
     }
-    await Promise.all(posts);
     if (failures.length) throw failures[0];
   }
 

@@ -9,6 +9,8 @@ import {
   EXPORTS_QUEUE,
   type ExportJob,
   MAINTENANCE_QUEUE,
+  REVERT_ALL_QUEUE,
+  type RevertAllJob,
 } from './names.ts';
 
 /**
@@ -113,6 +115,8 @@ export interface Queues {
   exports: Queue<ExportJob>;
   /** The daily signed chain digest (its job options are set by the job scheduler). */
   digests: Queue;
+  /** Revert all runs, queued by the click. */
+  revertAll: Queue<RevertAllJob>;
   close(): Promise<void>;
 }
 
@@ -133,7 +137,18 @@ export function createQueues(connection: Redis, prefix: string): Queues {
     defaultJobOptions: { attempts: 3, backoff: { type: 'exponential', delay: 5000 }, removeOnComplete: { age: 86_400 }, removeOnFail: { age: 7 * 86_400 } },
   });
   const digests = new Queue(DIGEST_QUEUE, { connection, prefix });
-  const all = [auditEvents, maintenance, exports, digests];
+  const revertAll = new Queue<RevertAllJob>(REVERT_ALL_QUEUE, {
+    connection,
+    prefix,
+    // A run resumes where it stopped, so retrying one that failed part-way (Postgres away) repeats nothing.
+    defaultJobOptions: {
+      attempts: 8,
+      backoff: { type: 'exponential', delay: 2000 },
+      removeOnComplete: { age: 86_400 },
+      removeOnFail: { age: 7 * 86_400 },
+    },
+  });
+  const all = [auditEvents, maintenance, exports, digests, revertAll];
   // Errors while Redis is away surface through the calls that fail; the emitter must not crash the process.
   for (const queue of all) queue.on('error', () => {});
   return {
@@ -141,6 +156,7 @@ export function createQueues(connection: Redis, prefix: string): Queues {
     maintenance,
     exports,
     digests,
+    revertAll,
     close: async () => {
       await Promise.all(all.map((queue) => queue.close()));
     },

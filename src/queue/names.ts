@@ -66,6 +66,23 @@ export function alertRangeJobId(range: AlertRangeJob): string {
   return `${encodeURIComponent(range.workspaceId)}/${range.fromSeq}-${range.toSeq}`;
 }
 
+/** Revert all runs (revert/revert-all.ts): queued by the click, run by a worker, never in the click handler. */
+export const REVERT_ALL_QUEUE = 'audit-revert-all';
+export const REVERT_ALL_JOB = 'revert-all';
+
+/** A run of a group's Revert all; what it covers was committed with the run's claim (store/alert-groups.ts). */
+export const revertAllJobSchema = z.strictObject({
+  workspaceId: z.string().min(1),
+  groupId: z.number().int().positive(),
+  run: z.number().int().positive(),
+});
+export type RevertAllJob = z.infer<typeof revertAllJobSchema>;
+
+/** One job per run, however often it is added (a second click re-adds a run's job in case it was lost). */
+export function revertAllJobId(job: RevertAllJob): string {
+  return `revert-all-${job.groupId}-${job.run}`;
+}
+
 export const EXPORTS_QUEUE = 'audit-exports';
 export const EXPORT_JOB = 'csv-export';
 

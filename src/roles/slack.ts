@@ -42,6 +42,7 @@ export function createSlackRole(shared: SharedInfrastructure, options: SlackRole
     database: shared.database,
     owners,
     exports: shared.queues.exports,
+    revertAll: shared.queues.revertAll,
     revertTarget: apiToken
       ? createSegmentRevertTarget({ apiUrl, apiToken, logger: logger.child({ component: 'segment' }) })
       : undefined,

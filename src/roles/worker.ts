@@ -1,9 +1,11 @@
 /**
- * The worker role: the alert worker (rules → Slack, or the log without a bot token), the summaries of ended
- * silences, the export worker that uploads `/audit export` CSVs, and audit forwarding to Segment.
+ * The worker role: the alert worker (rules → the dispatcher, which posts to Slack; or the log without a bot token), the
+ * Revert all worker, the summaries of ended silences, the export worker that uploads `/audit export` CSVs, and audit
+ * forwarding to Segment.
  */
 import type { Worker, WorkerOptions } from 'bullmq';
-import type { StoredEvent } from '../events.ts';
+import { AlertDispatcher, type DispatchOptions } from '../alerting/dispatch.ts';
+import { queueEvaluationGate } from '../alerting/ordering.ts';
 import {
   createSilenceSummaries,
   type SilenceSummaries,
@@ -11,9 +13,11 @@ import {
 } from '../alerting/silence-summaries.ts';
 import { SlackAlertSender } from '../alerting/slack-sender.ts';
 import { createAlertWorker } from '../alerting/worker.ts';
-import { AuditForwarder, type ForwarderOptions } from '../forwarding/forwarder.ts';
 import { createExportWorker } from '../export/worker.ts';
-import type { AlertDetails } from '../slack/blocks/alert.ts';
+import { AuditForwarder, type ForwarderOptions } from '../forwarding/forwarder.ts';
+import { createRevertAllWorker } from '../revert/revert-all.ts';
+import { createSegmentRevertTarget } from '../revert/segment.ts';
+import { buildAlertMessage } from '../slack/blocks/alert.ts';
 import { resourceUrl } from '../slack/resource-links.ts';
 import { createSlackUserLookup, type SlackUserLookupOptions } from '../slack/user-lookup.ts';
 import { knownChannelId } from '../store/alerts.ts';
@@ -21,10 +25,15 @@ import type { Role, SharedInfrastructure } from './role.ts';
 
 export interface WorkerRoleOptions {
   alertWorker?: Partial<WorkerOptions>;
-  /** How long a worker's claim on an alert lasts unless renewed (crash tests use a short one). */
+  /** How long a worker's claim on an alert lasts (crash tests use a short one). */
   alertLeaseMs?: number;
   /** Minimum gap between two alerts to one channel (default 1000 ms, Slack's posting guidance). */
   slackMinIntervalMs?: number;
+  /** Minimum gap between two chat.update calls (default 1200 ms: Slack's Tier 3, about 50 a minute). */
+  slackUpdateIntervalMs?: number;
+  /** Leases, sweeps and storm windows of the alert dispatcher (tests use short ones). */
+  dispatch?: DispatchOptions;
+  revertAllWorker?: Partial<WorkerOptions>;
   /** Audit forwarding timers and limits (tests use short sweeps and backoffs). */
   forwarding?: Omit<ForwarderOptions, 'trackingUrl' | 'onBatch'>;
   /** Silence summaries: how often to look for ended silences (tests use a short interval). */
@@ -39,6 +48,7 @@ export function createWorkerRole(shared: SharedInfrastructure, options: WorkerRo
   metrics.alertsSkipped.inc({ reason: 'too_old' }, 0); // on /metrics from the start
   const workers: Worker[] = [];
   let summaries: SilenceSummaries | undefined;
+  let dispatcher: AlertDispatcher | undefined;
 
   const forwarder = new AuditForwarder(database.db, database.sql, log.child({ component: 'forwarding' }), {
     ...options.forwarding,
@@ -49,25 +59,45 @@ export function createWorkerRole(shared: SharedInfrastructure, options: WorkerRo
     },
   });
 
-  /** Loads the rules (refusing to start on invalid ones), watches them, and starts the alert and export workers. */
+  /** Loads the rules (refusing to start on invalid ones), then starts the dispatcher and the workers. */
   async function startAlerting(): Promise<void> {
     const rules = await shared.rules();
     const connection = shared.redis('bullmq');
     const stateRedis = shared.redis('rule-state');
     const client = shared.slackClient();
-    let sender: SlackAlertSender | undefined;
-    let alertDetails: ((event: StoredEvent) => Promise<AlertDetails>) | undefined;
+    const revertEnabled = Boolean(config.segment.apiToken);
     if (client) {
       const users = createSlackUserLookup({ client, logger: log, ...options.userLookup });
-      alertDetails = async (event) => ({
-        actorSlackUserId: event.actor.email ? await users.slackUserFor(event.actor.email) : undefined,
-        resourceUrl: resourceUrl(config.resourceUrls, event.resource),
-      });
-      sender = new SlackAlertSender(client, log, metrics, {
+      const sender = new SlackAlertSender(client, log, metrics, {
         minIntervalMs: options.slackMinIntervalMs,
+        updateIntervalMs: options.slackUpdateIntervalMs,
         lookupChannelId: (channel) => knownChannelId(database.db, channel),
         pacing: { redis: stateRedis, prefix: config.queuePrefix },
       });
+      dispatcher = new AlertDispatcher({
+        db: database.db,
+        sql: database.sql,
+        redis: stateRedis,
+        prefix: config.queuePrefix,
+        sender,
+        rules,
+        revertEnabled,
+        gate: queueEvaluationGate(shared.queues.auditEvents, database.db, rules),
+        // What makes a single alert easier to read (the actor's Slack mention, an "Open" link), found just before it
+        // is posted: the lookup never holds the post for more than a moment.
+        alertMessage: async (event, rule) =>
+          buildAlertMessage({
+            event,
+            rule,
+            revertEnabled,
+            actorSlackUserId: event.actor.email ? await users.slackUserFor(event.actor.email) : undefined,
+            resourceUrl: resourceUrl(config.resourceUrls, event.resource),
+          }),
+        logger: log,
+        metrics,
+        options: options.dispatch,
+      });
+      await dispatcher.start();
       const exportLog = log.child({ component: 'export' });
       workers.push(createExportWorker({ database, client, connection, prefix: config.queuePrefix, logger: exportLog }));
     } else {
@@ -80,14 +110,27 @@ export function createWorkerRole(shared: SharedInfrastructure, options: WorkerRo
         stateRedis,
         prefix: config.queuePrefix,
         rules,
-        sender,
-        revertEnabled: Boolean(config.segment.apiToken),
-        alertDetails,
+        dispatcher,
+        revertEnabled,
         alertMaxAgeMs: config.alertMaxAgeMs,
         logger: log,
         metrics,
         workerOptions: options.alertWorker,
         alertLeaseMs: options.alertLeaseMs,
+      }),
+    );
+    const { apiUrl, apiToken } = config.segment;
+    workers.push(
+      createRevertAllWorker({
+        db: database.db,
+        target: apiToken
+          ? createSegmentRevertTarget({ apiUrl, apiToken, logger: log.child({ component: 'segment' }) })
+          : undefined,
+        logger: log.child({ component: 'revert-all' }),
+        metrics,
+        connection,
+        prefix: config.queuePrefix,
+        workerOptions: options.revertAllWorker,
       }),
     );
     const summaryOptions = options.silenceSummaries;
@@ -103,6 +146,8 @@ export function createWorkerRole(shared: SharedInfrastructure, options: WorkerRo
     async stop() {
       await forwarder.stop();
       await Promise.all([...workers.map((worker) => worker.close()), summaries?.stop()]);
+      // After the alert worker: nothing queues alerts any more, and the post under way is finished and recorded.
+      await dispatcher?.stop();
     },
   };
 }

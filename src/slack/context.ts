@@ -5,6 +5,7 @@
 import type { Queue } from 'bullmq';
 import type { Rule } from '../alerting/rules/types.ts';
 import type { Config } from '../config.ts';
+import type { RevertAllJob } from '../queue/names.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { RevertTarget } from '../revert/types.ts';
@@ -18,6 +19,8 @@ export interface SlackDeps {
   database: Database;
   owners: OwnerCheck;
   exports: Queue;
+  /** Revert all runs (revert/revert-all.ts). */
+  revertAll: Queue<RevertAllJob>;
   /** Undefined without SEGMENT_API_TOKEN. */
   revertTarget: RevertTarget | undefined;
   /** The rules in force (`/audit silence` checks rule ids against them and silences in the rule's channel). */

@@ -13,3 +13,11 @@ export const SHOW_HELD_BACK_ACTION = 'audit_show_held_back';
 export const OPEN_LINK_ACTION = 'audit_open_resource';
 /** The App Home's buttons for common `/audit` queries. */
 export const HOME_QUERY_ACTION = 'audit_home_query';
+
+/** The grouped alert's buttons, and the Previous/Next of its private event list. */
+export const SHOW_ALL_ACTION = 'audit_show_all';
+export const SHOW_FAILURES_ACTION = 'audit_show_failures';
+export const GROUP_PAGE_NEXT_ACTION = 'audit_group_page_next';
+export const GROUP_PAGE_PREVIOUS_ACTION = 'audit_group_page_previous';
+export const REVERT_ALL_ACTION = 'audit_revert_all';
+export const RETRY_FAILED_ACTION = 'audit_retry_failed';

@@ -123,6 +123,17 @@ export async function eventsInRange(
   return rows.map(rowToEvent);
 }
 
+
+/** Several events of a workspace by id, in no particular order; ids no longer stored are left out. */
+export async function getEvents(db: DbOrTx, workspaceId: string, ids: readonly string[]): Promise<StoredEvent[]> {
+  if (ids.length === 0) return [];
+  const rows = await db
+    .select()
+    .from(events)
+    .where(and(eq(events.workspaceId, workspaceId), inArray(events.id, [...ids])));
+  return rows.map(rowToEvent);
+}
+
 /** The CSV columns (SPEC section 4), in order: exportCopyStatement names its cells so, and COPY's header says them. */
 export const EXPORT_COLUMNS = [
   'id', 'timestamp', 'type', 'category', 'actor_type', 'actor_id', 'actor_name', 'actor_email',

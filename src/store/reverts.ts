@@ -4,20 +4,36 @@ import type { DbOrTx } from './db.ts';
 import { reverts, type RevertRow } from './schema/index.ts';
 import { storableText } from './storable.ts';
 
-export type RevertClaim = { claimed: true } | { claimed: false; existing: RevertRow };
+/** A claim carries the moment it was taken: finishing checks it, so a claim taken over cannot be finished twice. */
+export type RevertClaim = { claimed: true; startedAt: Date } | { claimed: false; existing: RevertRow };
 
-/** Claims the event for this click; another click finds the row in progress or done. A failed one may be retried. */
-export async function claimRevert(db: DbOrTx, key: { workspaceId: string; eventId: string }, requestedBy: string): Promise<RevertClaim> {
+/**
+ * Claims the event for this click; another click finds the row in progress or done. A failed one may be retried.
+ * `takeOver` names an in-progress claim (by its start) whose holder is known to have died, to be taken over: a Revert
+ * all resuming after its worker was killed mid-revert.
+ */
+export async function claimRevert(
+  db: DbOrTx,
+  key: { workspaceId: string; eventId: string },
+  requestedBy: string,
+  options: { takeOver?: Date } = {},
+): Promise<RevertClaim> {
+  // Set here, in milliseconds, so that the value read back is exactly the one stored (Postgres keeps microseconds).
+  const startedAt = new Date();
+  const takeOver = options.takeOver
+    ? sql` or (${reverts.status} = 'in_progress'
+              and ${reverts.startedAt} = ${options.takeOver.toISOString()}::timestamptz)`
+    : sql``;
   const inserted = await db
     .insert(reverts)
-    .values({ ...key, status: 'in_progress', requestedBy })
+    .values({ ...key, status: 'in_progress', requestedBy, startedAt })
     .onConflictDoUpdate({
       target: [reverts.workspaceId, reverts.eventId],
-      set: { status: 'in_progress', requestedBy, reason: null, startedAt: sql`now()`, finishedAt: null },
-      setWhere: eq(reverts.status, 'failed'),
+      set: { status: 'in_progress', requestedBy, reason: null, startedAt, finishedAt: null },
+      setWhere: sql`${reverts.status} = 'failed'${takeOver}`,
     })
     .returning({ eventId: reverts.eventId });
-  if (inserted.length > 0) return { claimed: true };
+  if (inserted.length > 0) return { claimed: true, startedAt };
   const [existing] = await db
     .select()
     .from(reverts)
@@ -25,12 +41,14 @@ export async function claimRevert(db: DbOrTx, key: { workspaceId: string; eventI
   return { claimed: false, existing: existing! };
 }
 
+/** Records how the claim taken at `startedAt` ended; false when it was taken over meanwhile (nothing recorded). */
 export async function finishRevert(
   db: DbOrTx,
   key: { workspaceId: string; eventId: string },
+  startedAt: Date,
   outcome: { status: 'done'; revertEventId: string } | { status: 'failed'; reason: string },
-): Promise<void> {
-  await db
+): Promise<boolean> {
+  const finished = await db
     .update(reverts)
     .set({
       status: outcome.status,
@@ -39,5 +57,14 @@ export async function finishRevert(
       reason: outcome.status === 'failed' ? storableText(outcome.reason) : null,
       finishedAt: new Date(),
     })
-    .where(and(eq(reverts.workspaceId, key.workspaceId), eq(reverts.eventId, key.eventId)));
+    .where(
+      and(
+        eq(reverts.workspaceId, key.workspaceId),
+        eq(reverts.eventId, key.eventId),
+        eq(reverts.status, 'in_progress'),
+        eq(reverts.startedAt, startedAt),
+      ),
+    )
+    .returning({ eventId: reverts.eventId });
+  return finished.length > 0;
 }

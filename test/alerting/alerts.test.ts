@@ -207,6 +207,16 @@ describe('alerts', () => {
     // 50 ms slots; measured on arrival, so the span is checked (a first post may also open a connection).
     expect(posted.at(-1)!.at - posted[0]!.at).toBeGreaterThanOrEqual(3 * 50 - 30);
   });
+
+  it('keeps event order for the alerts of one batch, whose jobs run side by side', async () => {
+    const before = slack.messages('#data-alerts').length;
+    const batch = [1, 2, 3, 4, 5].map(() => event('Warehouses Disabled'));
+    await send(...batch);
+    await expect.poll(() => slack.messages('#data-alerts').length, { timeout: 15_000 }).toBe(before + 5);
+    const isAlertOf = (body: unknown, e: { id: string }) => JSON.stringify(body).includes(`"${e.id}"`);
+    const posted = slack.callsTo('chat.postMessage').filter((c) => batch.some((e) => isAlertOf(c.body, e)));
+    expect(posted.map((c) => batch.findIndex((e) => isAlertOf(c.body, e)))).toEqual([0, 1, 2, 3, 4]);
+  });
 });
 
 describe('without SLACK_BOT_TOKEN', () => {

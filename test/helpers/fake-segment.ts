@@ -70,6 +70,11 @@ export interface FakeSegmentOptions {
   /** Tracking API limits; Segment documents 500 KB per batch and 32 KB per event. */
   maxBatchBytes?: number;
   maxEventBytes?: number;
+  /**
+   * The Public API's rate limit: at most `requests` per fixed window of `windowMs`, as Segment counts them per token;
+   * beyond it a 429 with Segment's documented body (`data.msBeforeNext` until the window ends) and no Retry-After.
+   */
+  rateLimit?: { requests: number; windowMs: number };
 }
 
 export interface FakeSegment {
@@ -92,6 +97,8 @@ export interface FakeSegment {
   setDelay(route: string, ms: number): void;
   /** Keeps requests matching the route waiting until released; with `after`, the first `after` go through. */
   hold(route: string, options?: { after?: number }): Hold;
+  /** Public API calls answered 429 by the rate limit (not scripted failures). */
+  rateLimited(): number;
 
   setSource(source: ResourceInput): SegmentResource;
   getSource(id: string): SegmentResource | undefined;
@@ -231,6 +238,36 @@ export async function startFakeSegment(options: FakeSegmentOptions = {}): Promis
     return failures.splice(index, 1)[0]?.failure;
   }
 
+  let windowStart = 0;
+  let windowCount = 0;
+  let rateLimitedCalls = 0;
+  /** Fixed windows from the first call, like Segment's X-RateLimit-Reset: the count starts over when one ends. */
+  function overRateLimit(): Answer | undefined {
+    const limit = options.rateLimit;
+    if (!limit) return undefined;
+    const now = performance.now();
+    if (now - windowStart >= limit.windowMs) {
+      windowStart = now;
+      windowCount = 0;
+    }
+    windowCount += 1;
+    if (windowCount <= limit.requests) return undefined;
+    rateLimitedCalls += 1;
+    const msBeforeNext = Math.max(1, Math.ceil(windowStart + limit.windowMs - now));
+    return {
+      status: 429,
+      body: {
+        errors: [
+          {
+            type: 'RequestError',
+            message: 'Too many requests',
+            data: { remainingPoints: 0, msBeforeNext, consumedPoints: windowCount },
+          },
+        ],
+      },
+    };
+  }
+
   async function route(request: IncomingMessage): Promise<Answer> {
     const url = new URL(request.url ?? '/', publicApiUrl);
     const method = request.method ?? 'GET';
@@ -243,6 +280,8 @@ export async function startFakeSegment(options: FakeSegmentOptions = {}): Promis
     await pace(method, path);
     const failure = takeFailure(method, path);
     if (failure) return scripted(failure, api);
+    const limited = api === 'public' ? overRateLimit() : undefined;
+    if (limited) return limited;
     return api === 'tracking' ? tracking(request, method, path, raw, body) : publicApi(request, method, url, body);
   }
 
@@ -405,6 +444,7 @@ export async function startFakeSegment(options: FakeSegmentOptions = {}): Promis
       holds.set(route, { state, passes: options?.after ?? 0 });
       return state;
     },
+    rateLimited: () => rateLimitedCalls,
 
     setSource: (source) =>
       put('sources', source.id, {

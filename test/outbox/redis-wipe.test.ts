@@ -111,7 +111,9 @@ describe('a Redis restarted empty in the middle of ingest', () => {
         const events = Array.from({ length: 10 }, (_, i) => ({
           id: `evt_${round}_${i}`,
           type: i % 2 ? 'Warehouses Disabled' : 'Warehouses Enabled',
-          actor: { type: 'user', id: 'usr_1' },
+          // An actor each: storm protection (which collapses one actor's waiting alerts into one message) stays out of
+          // this test, so that each alert is its own message and can be counted by its metadata.
+          actor: { type: 'user', id: `usr_${round}_${i}` },
           resource: { type: 'warehouse', id: `wh_${round}_${i}` },
         }));
         expect((await postEvents(app.url, token, { events })).status, `round ${round}`).toBe(201);

@@ -79,6 +79,11 @@ const throttleSchema = z.strictObject(
   wrongType('must be a mapping, e.g. { within: 15m, by: resource.id }'),
 );
 
+const groupSchema = z.strictObject(
+  { within: duration, by: groupBy.optional() },
+  wrongType('must be a mapping, e.g. { within: 5m, by: actor.id }'),
+);
+
 const CHANNEL_HINT = 'must be "#channel-name" or a channel ID like C0123ABCD';
 
 /** One rule file as written. */
@@ -90,6 +95,7 @@ export const ruleFileSchema = z.strictObject(
     when: whenSchema,
     threshold: thresholdSchema.optional(),
     throttle: throttleSchema.optional(),
+    group: groupSchema.optional(),
     channel: z
       .string({
         error: (issue) =>
@@ -113,6 +119,7 @@ const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = {
   when: Object.keys(whenSchema.shape),
   threshold: Object.keys(thresholdSchema.shape),
   throttle: Object.keys(throttleSchema.shape),
+  group: Object.keys(groupSchema.shape),
 };
 
 /** A rule without an `id` is named after its file: `rules/warehouse-disabled.yml` → `warehouse-disabled`. */
@@ -151,11 +158,12 @@ export function parseRule(data: unknown, source: { file: string; line?: number }
     revert: parsed.revert,
     file: source.file,
   };
-  const { threshold, throttle } = parsed;
+  const { threshold, throttle, group } = parsed;
   if (threshold) {
     rule.threshold = { count: threshold.count, withinMs: threshold.within, ...(threshold.by === undefined ? {} : { by: threshold.by }) };
   }
   if (throttle) rule.throttle = { withinMs: throttle.within, ...(throttle.by === undefined ? {} : { by: throttle.by }) };
+  if (group) rule.group = { withinMs: group.within, ...(group.by === undefined ? {} : { by: group.by }) };
   if (source.line !== undefined) rule.line = source.line;
   return { ok: true, rule, notes: wireNameNotes(data) };
 }

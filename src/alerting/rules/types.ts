@@ -43,6 +43,8 @@ export interface Rule {
   threshold?: { count: number; withinMs: number; by?: string };
   /** After an alert, suppress further alerts of the same group for `withinMs`. */
   throttle?: { withinMs: number; by?: string };
+  /** Later matches with the same value at `by` share the first one's message until `withinMs` passes without one. */
+  group?: { withinMs: number; by?: string };
   channel: string;
   /** Trusted text from the rule author, posted as is. */
   mention: readonly string[];

@@ -19,13 +19,22 @@ import {
   SHOW_TRAIL_ACTION,
   SILENCE_ACTION,
   UNSILENCE_ACTION,
+  GROUP_PAGE_NEXT_ACTION,
+  GROUP_PAGE_PREVIOUS_ACTION,
+  RETRY_FAILED_ACTION,
+  REVERT_ALL_ACTION,
+  SHOW_ALL_ACTION,
+  SHOW_FAILURES_ACTION,
 } from '../ids.ts';
 import { ackUnhandled } from './ack-unhandled.ts';
 import { acknowledgeAction } from './actions/acknowledge.ts';
 import { homeQueryAction } from './actions/home-query.ts';
 import { nextPageAction } from './actions/next-page.ts';
+import { retryFailedAction } from './actions/retry-failed.ts';
 import { revertAction } from './actions/revert.ts';
 import { showHeldBackAction } from './actions/show-held-back.ts';
+import { revertAllAction } from './actions/revert-all.ts';
+import { showAllAction } from './actions/show-all.ts';
 import { showTrailAction } from './actions/show-trail.ts';
 import { silenceAction } from './actions/silence.ts';
 import { unsilenceAction } from './actions/unsilence.ts';
@@ -66,4 +75,10 @@ export function registerListeners(app: App, deps: SlackDeps): void {
     await ack();
   });
   app.event('app_home_opened', appHomeOpened(deps));
+  onButton(SHOW_ALL_ACTION, ownersOnly(deps, 'show all', buttonValue), showAllAction(deps, true));
+  onButton(SHOW_FAILURES_ACTION, ownersOnly(deps, 'show failures', buttonValue), showAllAction(deps, true));
+  onButton(GROUP_PAGE_NEXT_ACTION, ownersOnly(deps, 'next page'), showAllAction(deps, false));
+  onButton(GROUP_PAGE_PREVIOUS_ACTION, ownersOnly(deps, 'previous page'), showAllAction(deps, false));
+  onButton(REVERT_ALL_ACTION, ownersOnly(deps, 'revert all', buttonValue), revertAllAction(deps));
+  onButton(RETRY_FAILED_ACTION, ownersOnly(deps, 'retry failed reverts', buttonValue), retryFailedAction(deps));
 }

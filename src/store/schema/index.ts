@@ -9,3 +9,5 @@ export * from './silences.ts';
 export * from './segment-import.ts';
 export * from './alert-progress.ts';
 export * from './redis-epochs.ts';
+export * from './alert-queue.ts';
+export * from './alert-groups.ts';

@@ -11,6 +11,7 @@ import { chatMethods } from './chat.ts';
 import { conversationMethods } from './conversations.ts';
 import { fileMethods, receiveUpload } from './files.ts';
 import { notFound, ok, parseBody, platformError, scripted, send, str, type Answer, type Handler } from './http.ts';
+import { MethodRateLimits } from './rate-limits.ts';
 import { SlackState } from './state.ts';
 import type { FakeSlack, FakeSlackOptions, RecordedCall, ScriptedFailure } from './types.ts';
 import { userMethods } from './users.ts';
@@ -40,6 +41,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   const delays = new Map<string, number>();
   const holds = new Map<string, HoldState>();
   const afterHandled = new Map<string, (body: Record<string, unknown>) => Promise<void> | void>();
+  const rateLimits = new MethodRateLimits();
 
   function record(method: string, body: Record<string, unknown>, headers: IncomingHttpHeaders): void {
     calls.push({ method, body, headers, at: performance.now() });
@@ -80,6 +82,8 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       await pace(method);
       const failure = takeFailure(method);
       if (failure) return scripted(failure);
+      const limited = rateLimits.check(method, performance.now());
+      if (limited) return limited;
       if (method === 'apps.connections.open') {
         // The one method Slack takes an app-level token for (and no bot token).
         const bearer = /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? '')?.[1];
@@ -174,6 +178,8 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       if (hook) afterHandled.set(method, hook);
       else afterHandled.delete(method);
     },
+    rateLimit: (method, limit) => rateLimits.set(method, limit),
+    rateLimitedCalls: (method) => rateLimits.refusals(method),
     hold(method) {
       const gate = new HoldState(() => holds.delete(method), 'fake Slack');
       holds.set(method, gate);

@@ -127,6 +127,10 @@ export interface FakeSlack {
   failNext(method: string, failure: ScriptedFailure): void;
   /** Answers every call of `method` (`*` for all) `ms` later; 0 removes the delay. */
   setDelay(method: string, ms: number): void;
+  /** Limits calls of `method` to `calls` per sliding `windowMs`, answering the excess 429 (undefined removes it). */
+  rateLimit(method: string, limit: { calls: number; windowMs: number } | undefined): void;
+  /** How many calls of `method` the rate limit answered 429. */
+  rateLimitedCalls(method: string): number;
   /** Holds every call of `method` until the returned gate is released. */
   hold(method: string): Hold;
   /** Runs `hook` after a call of `method` took effect, before its answer is sent (undefined removes it). */
