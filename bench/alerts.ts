@@ -47,7 +47,12 @@ export async function benchAlerts(): Promise<{ p50: number; max: number }> {
     const latencies: number[] = [];
     for (let i = 0; i < SAMPLES + 2; i++) {
       const before = slack.callsTo('chat.postMessage').length;
-      await post({ id: `evt_latency_${i}`, type: 'Warehouses Disabled', actor: { type: 'user', id: 'usr_1' }, resource: { type: 'warehouse', id: 'wh_1' } });
+      await post({
+        id: `evt_latency_${i}`,
+        type: 'Warehouses Disabled',
+        actor: { type: 'user', id: 'usr_1' },
+        resource: { type: 'warehouse', id: 'wh_1' },
+      });
       const returned = performance.now();
       const calls = await slack.waitForCalls('chat.postMessage', before + 1, 10_000);
       if (i >= 2) latencies.push(calls[before]!.at - returned); // the first two warm up
@@ -55,7 +60,9 @@ export async function benchAlerts(): Promise<{ p50: number; max: number }> {
       await new Promise((r) => setTimeout(r, 1050));
     }
     const s = summarise(latencies);
-    line(`alerts   POST returned → Slack received, ${SAMPLES} alerts under ${BACKGROUND_PER_SECOND} events/s of other load: p50 ${fmt(s.p50, 1)} ms  p95 ${fmt(s.p95, 1)} ms  max ${fmt(s.max, 1)} ms (goal p50 ≤ 50 ms, max ≤ 250 ms)`);
+    line(
+      `alerts   POST returned → Slack received, ${SAMPLES} alerts under ${BACKGROUND_PER_SECOND} events/s of other load: p50 ${fmt(s.p50, 1)} ms  p95 ${fmt(s.p95, 1)} ms  max ${fmt(s.max, 1)} ms (goal p50 ≤ 50 ms, max ≤ 250 ms)`,
+    );
     return { p50: s.p50, max: s.max };
   } finally {
     background = false;

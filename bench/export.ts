@@ -17,10 +17,17 @@ function countNewlines(chunk: Uint8Array): number {
 export async function benchExport(): Promise<{ ratio: number; rssGrowthMb: number }> {
   const db = await createBenchDatabase();
   await seedEvents(db.sql, 'export', ROWS);
-  const service = await startServiceProcess({ DATABASE_URL: db.url, ROLES: 'api', INGEST_TOKENS: 'export:export-token-1', QUEUE_PREFIX: `bench${process.pid}` });
+  const service = await startServiceProcess({
+    DATABASE_URL: db.url,
+    ROLES: 'api',
+    INGEST_TOKENS: 'export:export-token-1',
+    QUEUE_PREFIX: `bench${process.pid}`,
+  });
   try {
     const download = async () => {
-      const response = await fetch(`${service.url}/v1/events.csv`, { headers: { authorization: 'Bearer export-token-1' } });
+      const response = await fetch(`${service.url}/v1/events.csv`, {
+        headers: { authorization: 'Bearer export-token-1' },
+      });
       let newlines = 0;
       const reader = response.body!.getReader();
       for (;;) {
@@ -48,7 +55,16 @@ export async function benchExport(): Promise<{ ratio: number; rssGrowthMb: numbe
             from events where workspace_id = 'export' order by timestamp desc nulls last, seq desc nulls last)
       to stdout with (format csv, header)`.readable();
     let copyLines = 0;
-    await pipeline(copy, new Writable({ write(chunk: Buffer, _enc, done) { copyBytes += chunk.length; copyLines += countNewlines(chunk); done(); } }));
+    await pipeline(
+      copy,
+      new Writable({
+        write(chunk: Buffer, _enc, done) {
+          copyBytes += chunk.length;
+          copyLines += countNewlines(chunk);
+          done();
+        },
+      }),
+    );
     if (copyLines < ROWS) throw new Error(`COPY returned ${copyLines} lines for ${ROWS} rows`);
     const copySeconds = (performance.now() - copyStarted) / 1000;
 
@@ -56,8 +72,12 @@ export async function benchExport(): Promise<{ ratio: number; rssGrowthMb: numbe
     const copyRate = ROWS / copySeconds;
     const ratio = apiRate / copyRate;
     const growth = rssPeak - rssBefore;
-    line(`export   API ${fmt(apiRate)} rows/s (${fmt(ROWS)} rows, ${fmt(apiSeconds, 2)} s)   COPY ${fmt(copyRate)} rows/s (${fmt(copySeconds, 2)} s, ${fmt(copyBytes / 1e6, 1)} MB)`);
-    line(`         ratio ${fmt(ratio, 2)}× COPY (goal ≥ 0.3×)   service RSS ${fmt(rssBefore)} MB → peak ${fmt(rssPeak)} MB, growth ${fmt(growth, 1)} MB (goal ≤ 64 MB)`);
+    line(
+      `export   API ${fmt(apiRate)} rows/s (${fmt(ROWS)} rows, ${fmt(apiSeconds, 2)} s)   COPY ${fmt(copyRate)} rows/s (${fmt(copySeconds, 2)} s, ${fmt(copyBytes / 1e6, 1)} MB)`,
+    );
+    line(
+      `         ratio ${fmt(ratio, 2)}× COPY (goal ≥ 0.3×)   service RSS ${fmt(rssBefore)} MB → peak ${fmt(rssPeak)} MB, growth ${fmt(growth, 1)} MB (goal ≤ 64 MB)`,
+    );
     return { ratio, rssGrowthMb: growth };
   } finally {
     await service.stop();

@@ -28,17 +28,21 @@ export async function benchForwarding(): Promise<{ rate: number }> {
     await db.sql`select pg_notify('audit_outbox', 'bench')`;
     let rss = 0;
     for (;;) {
-      const [row] = await db.sql<{ delivered: string }[]>`select delivered_seq as delivered from forwarding where workspace_id = 'bench'`;
+      const [row] = await db.sql<
+        { delivered: string }[]
+      >`select delivered_seq as delivered from forwarding where workspace_id = 'bench'`;
       rss = Math.max(rss, service.rssMb());
       if (Number(row?.delivered) >= TOTAL) break;
-      if (performance.now() - started > 300_000) throw new Error(`forwarding stalled at seq ${row?.delivered} of ${TOTAL}`);
+      if (performance.now() - started > 300_000)
+        throw new Error(`forwarding stalled at seq ${row?.delivered} of ${TOTAL}`);
       await new Promise((r) => setTimeout(r, 10));
     }
     const seconds = (performance.now() - started) / 1000;
     const rate = TOTAL / seconds;
     const batches = segment.batches(WRITE_KEY);
     const delivered = new Set(batches.flatMap((b) => b.body.batch.map((call) => call.messageId)));
-    if (delivered.size !== TOTAL) throw new Error(`the fake received ${delivered.size} distinct events, expected ${TOTAL}`);
+    if (delivered.size !== TOTAL)
+      throw new Error(`the fake received ${delivered.size} distinct events, expected ${TOTAL}`);
     const bytes = batches.map((b) => Buffer.byteLength(JSON.stringify(b.body)));
     line(
       `forward  ${fmt(rate)} events/s delivered (${fmt(TOTAL)} stored events to the fake Tracking API in ${fmt(seconds, 2)} s, ` +

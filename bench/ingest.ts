@@ -1,5 +1,13 @@
 /** Ingest: events/s through POST /v1/events against the same rows by raw INSERT … SELECT. */
-import { cpuSeconds, createBenchDatabase, fmt, line, postgresCpuSeconds, startServiceProcess, summarise } from './harness.ts';
+import {
+  cpuSeconds,
+  createBenchDatabase,
+  fmt,
+  line,
+  postgresCpuSeconds,
+  startServiceProcess,
+  summarise,
+} from './harness.ts';
 
 const TOTAL = 30_000;
 const BATCH = 500;
@@ -20,7 +28,12 @@ function makeEvent(i: number) {
 
 export async function benchIngest(): Promise<{ ratio: number }> {
   const db = await createBenchDatabase();
-  const service = await startServiceProcess({ DATABASE_URL: db.url, ROLES: process.env.BENCH_ROLES ?? 'api,relay', INGEST_TOKENS: 'bench:bench-token-1', QUEUE_PREFIX: `bench${process.pid}` });
+  const service = await startServiceProcess({
+    DATABASE_URL: db.url,
+    ROLES: process.env.BENCH_ROLES ?? 'api,relay',
+    INGEST_TOKENS: 'bench:bench-token-1',
+    QUEUE_PREFIX: `bench${process.pid}`,
+  });
   try {
     const bodies = Array.from({ length: TOTAL / BATCH }, (_, b) =>
       JSON.stringify({ events: Array.from({ length: BATCH }, (_, i) => makeEvent(b * BATCH + i)) }),
@@ -69,10 +82,16 @@ export async function benchIngest(): Promise<{ ratio: number }> {
 
     const s = summarise(latencies);
     const ratio = apiRate / rawRate;
-    line(`ingest   API ${fmt(apiRate)} events/s (${TOTAL} events, batches of ${BATCH}, ${CLIENTS} clients, ${fmt(apiSeconds, 2)} s)`);
+    line(
+      `ingest   API ${fmt(apiRate)} events/s (${TOTAL} events, batches of ${BATCH}, ${CLIENTS} clients, ${fmt(apiSeconds, 2)} s)`,
+    );
     line(`         raw INSERT … SELECT ${fmt(rawRate)} rows/s (${fmt(rawSeconds, 2)} s)`);
-    line(`         ratio ${fmt(ratio, 2)}× raw (goal ≥ 0.5×)   batch latency p50 ${fmt(s.p50)} ms  p95 ${fmt(s.p95)} ms  p99 ${fmt(s.p99)} ms  max ${fmt(s.max)} ms`);
-    line(`         CPU during the API run (2 cores, ${fmt(apiSeconds * 2, 1)} core-s available): service ${fmt(cpu.service, 2)} s, Postgres ${fmt(cpu.postgres, 2)} s, load clients ${fmt(cpu.clients, 2)} s = ${fmt((1e6 * (cpu.service + cpu.postgres + cpu.clients)) / TOTAL)} µs per event`);
+    line(
+      `         ratio ${fmt(ratio, 2)}× raw (goal ≥ 0.5×)   batch latency p50 ${fmt(s.p50)} ms  p95 ${fmt(s.p95)} ms  p99 ${fmt(s.p99)} ms  max ${fmt(s.max)} ms`,
+    );
+    line(
+      `         CPU during the API run (2 cores, ${fmt(apiSeconds * 2, 1)} core-s available): service ${fmt(cpu.service, 2)} s, Postgres ${fmt(cpu.postgres, 2)} s, load clients ${fmt(cpu.clients, 2)} s = ${fmt((1e6 * (cpu.service + cpu.postgres + cpu.clients)) / TOTAL)} µs per event`,
+    );
     return { ratio };
   } finally {
     await service.stop();

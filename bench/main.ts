@@ -5,11 +5,11 @@
 import { benchAlerts } from './alerts.ts';
 import { benchExport } from './export.ts';
 import { benchForwarding } from './forwarding.ts';
-import { benchIngest } from './ingest.ts';
 import { line } from './harness.ts';
+import { benchIngest } from './ingest.ts';
 import { benchQuery } from './query.ts';
-import { benchStartup } from './startup.ts';
 import { benchSegment } from './segment.ts';
+import { benchStartup } from './startup.ts';
 import { benchStorms } from './storms.ts';
 
 const suites: Record<string, () => Promise<unknown>> = {

@@ -2,10 +2,22 @@
 import type postgres from 'postgres';
 
 export const TYPES = [
-  'Source Created', 'Source Enabled', 'Source Disabled', 'Source Modified', 'Source Deleted',
-  'Integrations Enabled', 'Integrations Disabled', 'Integrations Modified', 'Warehouses Disabled',
-  'Warehouses Modified', 'Warehouse Run Failed', 'Tracking Plan Modified', 'User Removed',
-  'Audience Modified', 'Computed Trait Run Failed', 'Destination Filters Modified',
+  'Source Created',
+  'Source Enabled',
+  'Source Disabled',
+  'Source Modified',
+  'Source Deleted',
+  'Integrations Enabled',
+  'Integrations Disabled',
+  'Integrations Modified',
+  'Warehouses Disabled',
+  'Warehouses Modified',
+  'Warehouse Run Failed',
+  'Tracking Plan Modified',
+  'User Removed',
+  'Audience Modified',
+  'Computed Trait Run Failed',
+  'Destination Filters Modified',
 ];
 
 export async function seedEvents(sql: postgres.Sql, workspaceId: string, count: number): Promise<void> {

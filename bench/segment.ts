@@ -26,8 +26,15 @@ export async function benchPull(): Promise<number> {
   segment.addAuditEvents(
     Array.from({ length: PULL_EVENTS }, (_, i) =>
       publicAuditEvent({
-        type: ['Warehouse Disabled', 'Integration Modified', 'Source Function Updated', 'Source Settings Modified'][i % 4]!,
-        details: { resource_id: `res_${i}`, resource_type: 'source', subject: `users/u${i % 50}`, target: `Resource ${i}` },
+        type: ['Warehouse Disabled', 'Integration Modified', 'Source Function Updated', 'Source Settings Modified'][
+          i % 4
+        ]!,
+        details: {
+          resource_id: `res_${i}`,
+          resource_type: 'source',
+          subject: `users/u${i % 50}`,
+          target: `Resource ${i}`,
+        },
         at: new Date(now - 89 * DAY + Math.floor((88 * DAY * i) / PULL_EVENTS)),
         email: i % 3 === 0 ? `user${i % 50}@acme.com` : undefined,
       }),
@@ -40,8 +47,14 @@ export async function benchPull(): Promise<number> {
   let read = 0;
   const startTime = new Date(now - 90 * DAY).toISOString();
   do {
-    const query = new URLSearchParams({ startTime, 'pagination.count': '200', ...(cursor && { 'pagination.cursor': cursor }) });
-    const response = await fetch(`${segment.publicApiUrl}/audit-events?${query}`, { headers: { authorization: `Bearer ${segment.apiToken}` } });
+    const query = new URLSearchParams({
+      startTime,
+      'pagination.count': '200',
+      ...(cursor && { 'pagination.cursor': cursor }),
+    });
+    const response = await fetch(`${segment.publicApiUrl}/audit-events?${query}`, {
+      headers: { authorization: `Bearer ${segment.apiToken}` },
+    });
     const body = (await response.json()) as { data: { events: unknown[]; pagination: { next: string | null } } };
     read += body.data.events.length;
     cursor = body.data.pagination.next;
@@ -104,8 +117,16 @@ export async function benchPush(): Promise<number> {
     const now = Date.now();
     const calls = Array.from({ length: PUSH_EVENTS }, (_, i) =>
       auditCall({
-        type: ['Warehouse Disabled', 'Integration Modified', 'Source Function Updated', 'Source Settings Modified'][i % 4]!,
-        details: { resource_id: `res_${i}`, resource_type: 'warehouse', subject: `users/u${i % 50}`, target: `Resource ${i}`, warehouse_id: `res_${i}` },
+        type: ['Warehouse Disabled', 'Integration Modified', 'Source Function Updated', 'Source Settings Modified'][
+          i % 4
+        ]!,
+        details: {
+          resource_id: `res_${i}`,
+          resource_type: 'warehouse',
+          subject: `users/u${i % 50}`,
+          target: `Resource ${i}`,
+          warehouse_id: `res_${i}`,
+        },
         at: new Date(now - (PUSH_EVENTS - i) * 1000),
         email: `user${i % 50}@acme.com`,
       }),
@@ -163,7 +184,8 @@ async function run(url: string, path: string, token: string, bodies: string[], e
           headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
           body,
         });
-        if (response.status !== expected) throw new Error(`${path} answered ${response.status}: ${await response.text()}`);
+        if (response.status !== expected)
+          throw new Error(`${path} answered ${response.status}: ${await response.text()}`);
         await response.arrayBuffer();
         latencies.push(performance.now() - t0);
       }

@@ -5,42 +5,83 @@
 
 export const CATALOG = {
   'Access Management': [
-    'User Invite Sent', 'User Invite Deleted', 'User Invite Accepted', 'User Added via SSO',
-    'User Removed', 'User Group Created', 'User Group Updated',
+    'User Invite Sent',
+    'User Invite Deleted',
+    'User Invite Accepted',
+    'User Added via SSO',
+    'User Removed',
+    'User Group Created',
+    'User Group Updated',
   ],
   Source: ['Source Created', 'Source Enabled', 'Source Disabled', 'Source Modified', 'Source Deleted'],
   Integrations: [
-    'Integrations Created', 'Integrations Enabled', 'Integrations Disabled', 'Integrations Modified',
+    'Integrations Created',
+    'Integrations Enabled',
+    'Integrations Disabled',
+    'Integrations Modified',
     'Integrations Deleted',
   ],
   Functions: [
-    'Source Function Created', 'Source Function Deleted', 'Source Function Modified',
-    'Destination Function Created', 'Destination Function Deleted', 'Destination Function Modified',
+    'Source Function Created',
+    'Source Function Deleted',
+    'Source Function Modified',
+    'Destination Function Created',
+    'Destination Function Deleted',
+    'Destination Function Modified',
   ],
   // Enabled and Disabled extend the seed's list: Segment emits them, and each undoes the other.
   'Destination Filters': [
-    'Destination Filters Created', 'Destination Filters Modified', 'Destination Filters Deleted',
-    'Destination Filters Enabled', 'Destination Filters Disabled',
+    'Destination Filters Created',
+    'Destination Filters Modified',
+    'Destination Filters Deleted',
+    'Destination Filters Enabled',
+    'Destination Filters Disabled',
   ],
   Warehouses: [
-    'Warehouses Created', 'Warehouses Enabled', 'Warehouses Disabled', 'Warehouses Modified',
-    'Warehouses Deleted', 'Warehouse Run Failed',
+    'Warehouses Created',
+    'Warehouses Enabled',
+    'Warehouses Disabled',
+    'Warehouses Modified',
+    'Warehouses Deleted',
+    'Warehouse Run Failed',
   ],
   Protocols: [
-    'Tracking Plan Created', 'Tracking Plan Modified', 'Tracking Plan Deleted',
-    'Source Connected to Tracking Plan', 'Source Disconnected From Tracking Plan', 'Tracking Plan Inferred',
-    'Tracking Plan New Event Blocked', 'Tracking Plan New Event Allowed',
-    'Tracking Plan New Group Trait Omitted', 'Tracking Plan New Identify Trait Omitted',
-    'Tracking Plan New Track Property Omitted', 'Tracking Plan Operations Updated', 'Tracking Plan Updated',
+    'Tracking Plan Created',
+    'Tracking Plan Modified',
+    'Tracking Plan Deleted',
+    'Source Connected to Tracking Plan',
+    'Source Disconnected From Tracking Plan',
+    'Tracking Plan Inferred',
+    'Tracking Plan New Event Blocked',
+    'Tracking Plan New Event Allowed',
+    'Tracking Plan New Group Trait Omitted',
+    'Tracking Plan New Identify Trait Omitted',
+    'Tracking Plan New Track Property Omitted',
+    'Tracking Plan Operations Updated',
+    'Tracking Plan Updated',
     'Violations Detected',
   ],
   Engage: [
-    'Source Connected To Space', 'Source Disconnected From Space', 'Space Created', 'Space Modified',
-    'Space Deleted', 'Computed Trait Created', 'Computed Trait Modified', 'Computed Trait Deleted',
-    'Computed Trait CSV Downloaded', 'Computed Trait Run Failed', 'Computed Trait Destination Sync Failed',
-    'Audience Created', 'Audience Modified', 'Audience Deleted', 'Audience CSV Downloaded',
-    'Audience Run Failed', 'Audience Destination Sync Failed', 'Engage Warehouse Source Created',
-    'Engage Warehouse Source Modified', 'Engage Warehouse Source Deleted',
+    'Source Connected To Space',
+    'Source Disconnected From Space',
+    'Space Created',
+    'Space Modified',
+    'Space Deleted',
+    'Computed Trait Created',
+    'Computed Trait Modified',
+    'Computed Trait Deleted',
+    'Computed Trait CSV Downloaded',
+    'Computed Trait Run Failed',
+    'Computed Trait Destination Sync Failed',
+    'Audience Created',
+    'Audience Modified',
+    'Audience Deleted',
+    'Audience CSV Downloaded',
+    'Audience Run Failed',
+    'Audience Destination Sync Failed',
+    'Engage Warehouse Source Created',
+    'Engage Warehouse Source Modified',
+    'Engage Warehouse Source Deleted',
   ],
 } as const satisfies Record<string, readonly string[]>;
 
@@ -120,7 +161,9 @@ function keyIndex(key: (name: string) => string): ReadonlyMap<string, CatalogTyp
 
 const byWordKey = keyIndex(wordKey);
 const bySynonymKey = keyIndex(synonymKey);
-const byWireName = new Map<string, CatalogType>(Object.entries(WIRE_NAMES).map(([wire, type]) => [synonymKey(wire), type]));
+const byWireName = new Map<string, CatalogType>(
+  Object.entries(WIRE_NAMES).map(([wire, type]) => [synonymKey(wire), type]),
+);
 
 /**
  * The catalog type a name stands for: itself, or the type Segment means by a wire name (`Warehouse Disabled` →
@@ -154,13 +197,24 @@ export function normaliseEventType(name: string): { type: string; wireName?: str
  */
 export type RevertPlan =
   /** PATCH `{path}/{resource.id}` with `{enabled}` (a filter's path goes through its destination). */
-  | { kind: 'toggle'; path: 'sources' | 'destinations' | 'destination-filters'; enabled: boolean; inverseType: CatalogType }
+  | {
+      kind: 'toggle';
+      path: 'sources' | 'destinations' | 'destination-filters';
+      enabled: boolean;
+      inverseType: CatalogType;
+    }
   /** GET then PATCH `/warehouses/{id}` with `{enabled, settings}` from the GET. */
   | { kind: 'warehouse-toggle'; enabled: boolean; inverseType: CatalogType }
   /** PATCH the resource with the listed fields of `changes.before`. */
   | { kind: 'restore'; target: RestoreTarget; fields: readonly string[]; inverseType: CatalogType };
 
-export type RestoreTarget = 'sources' | 'destinations' | 'warehouses' | 'destination-filters' | 'functions' | 'tracking-plans';
+export type RestoreTarget =
+  | 'sources'
+  | 'destinations'
+  | 'warehouses'
+  | 'destination-filters'
+  | 'functions'
+  | 'tracking-plans';
 
 /** How a person calls each kind of resource a revert touches. */
 export const RESOURCE_NOUN: Readonly<Record<RestoreTarget, string>> = {
@@ -178,32 +232,62 @@ export const REVERT_MAP: Readonly<Partial<Record<CatalogType, RevertPlan>>> = {
   'Source Disabled': { kind: 'toggle', path: 'sources', enabled: true, inverseType: 'Source Enabled' },
   'Source Enabled': { kind: 'toggle', path: 'sources', enabled: false, inverseType: 'Source Disabled' },
   'Integrations Disabled': { kind: 'toggle', path: 'destinations', enabled: true, inverseType: 'Integrations Enabled' },
-  'Integrations Enabled': { kind: 'toggle', path: 'destinations', enabled: false, inverseType: 'Integrations Disabled' },
+  'Integrations Enabled': {
+    kind: 'toggle',
+    path: 'destinations',
+    enabled: false,
+    inverseType: 'Integrations Disabled',
+  },
   'Warehouses Disabled': { kind: 'warehouse-toggle', enabled: true, inverseType: 'Warehouses Enabled' },
   'Warehouses Enabled': { kind: 'warehouse-toggle', enabled: false, inverseType: 'Warehouses Disabled' },
   'Source Modified': { kind: 'restore', target: 'sources', fields: RESOURCE_FIELDS, inverseType: 'Source Modified' },
-  'Integrations Modified': { kind: 'restore', target: 'destinations', fields: RESOURCE_FIELDS, inverseType: 'Integrations Modified' },
-  'Warehouses Modified': { kind: 'restore', target: 'warehouses', fields: RESOURCE_FIELDS, inverseType: 'Warehouses Modified' },
+  'Integrations Modified': {
+    kind: 'restore',
+    target: 'destinations',
+    fields: RESOURCE_FIELDS,
+    inverseType: 'Integrations Modified',
+  },
+  'Warehouses Modified': {
+    kind: 'restore',
+    target: 'warehouses',
+    fields: RESOURCE_FIELDS,
+    inverseType: 'Warehouses Modified',
+  },
   'Destination Filters Disabled': {
-    kind: 'toggle', path: 'destination-filters', enabled: true, inverseType: 'Destination Filters Enabled',
+    kind: 'toggle',
+    path: 'destination-filters',
+    enabled: true,
+    inverseType: 'Destination Filters Enabled',
   },
   'Destination Filters Enabled': {
-    kind: 'toggle', path: 'destination-filters', enabled: false, inverseType: 'Destination Filters Disabled',
+    kind: 'toggle',
+    path: 'destination-filters',
+    enabled: false,
+    inverseType: 'Destination Filters Disabled',
   },
   'Destination Filters Modified': {
-    kind: 'restore', target: 'destination-filters',
-    fields: ['enabled', 'if', 'actions', 'title', 'description'], inverseType: 'Destination Filters Modified',
+    kind: 'restore',
+    target: 'destination-filters',
+    fields: ['enabled', 'if', 'actions', 'title', 'description'],
+    inverseType: 'Destination Filters Modified',
   },
   'Source Function Modified': {
-    kind: 'restore', target: 'functions', fields: ['code', 'settings', 'displayName', 'description'],
+    kind: 'restore',
+    target: 'functions',
+    fields: ['code', 'settings', 'displayName', 'description'],
     inverseType: 'Source Function Modified',
   },
   'Destination Function Modified': {
-    kind: 'restore', target: 'functions', fields: ['code', 'settings', 'displayName', 'description'],
+    kind: 'restore',
+    target: 'functions',
+    fields: ['code', 'settings', 'displayName', 'description'],
     inverseType: 'Destination Function Modified',
   },
   'Tracking Plan Modified': {
-    kind: 'restore', target: 'tracking-plans', fields: ['name', 'description'], inverseType: 'Tracking Plan Modified',
+    kind: 'restore',
+    target: 'tracking-plans',
+    fields: ['name', 'description'],
+    inverseType: 'Tracking Plan Modified',
   },
 };
 
@@ -227,7 +311,10 @@ export function revertPlanForType(type: string): RevertPlan | undefined {
 }
 
 /** The plan by type and `changes.before` alone, before checking the event says where the resource lives. */
-export function revertPlanForChange(event: { type: string; changes?: Record<string, unknown> | null }): RevertPlan | undefined {
+export function revertPlanForChange(event: {
+  type: string;
+  changes?: Record<string, unknown> | null;
+}): RevertPlan | undefined {
   const plan = revertPlanForType(event.type);
   if (!plan) return undefined;
   if (plan.kind === 'restore') {

@@ -13,7 +13,10 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 const pairList = (what: string) =>
   z.string().transform((raw, ctx) => {
     const pairs: [string, string][] = [];
-    for (const item of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+    for (const item of raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)) {
       const at = item.indexOf(':');
       const key = item.slice(0, at).trim();
       const value = item.slice(at + 1).trim();
@@ -32,16 +35,24 @@ function redact(item: string): string {
   return at > 0 ? `${item.slice(0, at)}:…` : '…';
 }
 
-const idList = z.string().transform((raw) => raw.split(',').map((s) => s.trim()).filter(Boolean));
+const idList = z.string().transform((raw) =>
+  raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
 
 const url = (protocols: string[]) =>
-  z.string().refine((raw) => {
-    try {
-      return protocols.includes(new URL(raw).protocol);
-    } catch {
-      return false;
-    }
-  }, `must be a ${protocols.join(' or ')} URL`);
+  z.string().refine(
+    (raw) => {
+      try {
+        return protocols.includes(new URL(raw).protocol);
+      } catch {
+        return false;
+      }
+    },
+    `must be a ${protocols.join(' or ')} URL`,
+  );
 
 const integer = (min: number, max: number) =>
   z
@@ -59,7 +70,10 @@ const optionalSecret = (prefix: string) =>
  */
 const resourceUrls = z.string().transform((raw, ctx) => {
   const templates = new Map<string, string>();
-  for (const item of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const item of raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const problem = resourceUrlProblem(item);
     if (problem) {
       ctx.addIssue({ code: 'custom', message: `"${item.slice(0, 200)}" ${problem}` });
@@ -109,7 +123,10 @@ const signingKey = z.string().transform((raw, ctx) => {
 const envFields = z.object({
   DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/audit_trail'),
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
-  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_{}.-]+$/, 'may hold only letters, digits, _ - . { }').default('audit'),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_{}.-]+$/, 'may hold only letters, digits, _ - . { }')
+    .default('audit'),
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: integer(0, 65535).default(3000),
   INGEST_TOKENS: pairList('workspaceId:token').default([]),
@@ -137,10 +154,16 @@ const envFields = z.object({
   ROLES: z
     .string()
     .transform((raw, ctx) => {
-      const roles = raw.split(',').map((s) => s.trim()).filter(Boolean);
+      const roles = raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
       const unknown = roles.filter((r) => !(ROLES as readonly string[]).includes(r));
       if (unknown.length || roles.length === 0) {
-        ctx.addIssue({ code: 'custom', message: `must be a comma-separated subset of ${ROLES.join(',')} (got "${raw}")` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be a comma-separated subset of ${ROLES.join(',')} (got "${raw}")`,
+        });
         return z.NEVER;
       }
       return [...new Set(roles)] as RoleName[];

@@ -20,7 +20,9 @@ export const MAX_TIMESTAMP_AHEAD_MS = 24 * 3_600_000;
  * Postgres refuses NUL in text and jsonb, and lone UTF-16 surrogates in jsonb; both would otherwise
  * surface as a 500 halfway through a batch, so they are rejected up front with the field's path.
  */
-const required = { error: (issue: { input?: unknown }) => (issue.input === undefined ? 'is required' : 'must be a string') };
+const required = {
+  error: (issue: { input?: unknown }) => (issue.input === undefined ? 'is required' : 'must be a string'),
+};
 
 const storableText = (max: number) =>
   z
@@ -82,22 +84,23 @@ function pathToDepth(value: unknown, depth: number): (string | number)[] | undef
 
 export const TOO_DEEP = `nests deeper than ${MAX_NESTING} levels`;
 
-const jsonObject = z
-  .record(z.string(), z.unknown(), 'must be a JSON object')
-  .superRefine((value, ctx) => {
-    // These objects sit at level 2 of the event.
-    const deep = nestedTooDeep(value, MAX_NESTING - 1);
-    if (deep) {
-      ctx.addIssue({ code: 'custom', path: deep, message: TOO_DEEP });
-      return;
-    }
-    // JSON.stringify writes NUL and lone surrogates as \u escapes, so one regex clears almost every
-    // object; the walk that names the offending path runs only when it matches.
-    if (!/\\u(0000|d[89a-f])/i.test(JSON.stringify(value))) return;
-    for (const issue of unstorableJson(value, [])) ctx.addIssue({ code: 'custom', ...issue });
-  });
+const jsonObject = z.record(z.string(), z.unknown(), 'must be a JSON object').superRefine((value, ctx) => {
+  // These objects sit at level 2 of the event.
+  const deep = nestedTooDeep(value, MAX_NESTING - 1);
+  if (deep) {
+    ctx.addIssue({ code: 'custom', path: deep, message: TOO_DEEP });
+    return;
+  }
+  // JSON.stringify writes NUL and lone surrogates as \u escapes, so one regex clears almost every
+  // object; the walk that names the offending path runs only when it matches.
+  if (!/\\u(0000|d[89a-f])/i.test(JSON.stringify(value))) return;
+  for (const issue of unstorableJson(value, [])) ctx.addIssue({ code: 'custom', ...issue });
+});
 
-function* unstorableJson(value: unknown, path: (string | number)[]): Generator<{ path: (string | number)[]; message: string }> {
+function* unstorableJson(
+  value: unknown,
+  path: (string | number)[],
+): Generator<{ path: (string | number)[]; message: string }> {
   if (typeof value === 'string') {
     if (value.includes('\u0000')) yield { path, message: 'must not contain the NUL character' };
     else if (!value.isWellFormed()) yield { path, message: 'must be valid UTF-16 (no lone surrogates)' };
@@ -105,7 +108,8 @@ function* unstorableJson(value: unknown, path: (string | number)[]): Generator<{
     for (const [i, item] of value.entries()) yield* unstorableJson(item, [...path, i]);
   } else if (value !== null && typeof value === 'object') {
     for (const [key, item] of Object.entries(value)) {
-      if (key.includes('\u0000') || !key.isWellFormed()) yield { path: [...path, key], message: 'key must be storable text' };
+      if (key.includes('\u0000') || !key.isWellFormed())
+        yield { path: [...path, key], message: 'key must be storable text' };
       yield* unstorableJson(item, [...path, key]);
     }
   }

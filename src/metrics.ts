@@ -2,7 +2,7 @@
  * Prometheus metrics, one registry per service instance so tests can run several side by side. Every series
  * whose labels are known up front exists from the start at 0, so a rate or an alert on it never sees "no data".
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
@@ -163,13 +163,13 @@ export function createMetrics() {
     }),
     importedEvents: new Counter({
       name: 'audit_import_events_total',
-      help: 'Events imported from Segment\'s Public API audit trail and stored (duplicates not counted)',
+      help: "Events imported from Segment's Public API audit trail and stored (duplicates not counted)",
       registers: [registry],
     }),
     importErrors: new Counter({
       name: 'audit_import_errors_total',
       help:
-        'Failed polls of Segment\'s Public API audit trail, and events in its answers that could not be stored, by kind ' +
+        "Failed polls of Segment's Public API audit trail, and events in its answers that could not be stored, by kind " +
         '(unauthorized, forbidden, rate_limited, server_error, timeout, network, not_found, rejected, bad_response, ' +
         'invalid_event, store)',
       labelNames: ['kind'] as const,
@@ -205,7 +205,12 @@ export function createMetrics() {
       registers: [registry],
     }),
     /** Gauges read on scrape; each collector returns undefined when its dependency is away. */
-    addGauge(name: string, help: string, labelNames: string[], read: () => Promise<[Record<string, string>, number][] | undefined>) {
+    addGauge(
+      name: string,
+      help: string,
+      labelNames: string[],
+      read: () => Promise<[Record<string, string>, number][] | undefined>,
+    ) {
       return new Gauge({
         name,
         help,

@@ -28,9 +28,15 @@ describe('the catalog', () => {
     expect(categoryOf('Destination Filters Enabled')).toBe('Destination Filters');
     expect(categoryOf('Destination Filters Disabled')).toBe('Destination Filters');
     expect(revertPlanForType('Destination Filters Disabled')).toEqual({
-      kind: 'toggle', path: 'destination-filters', enabled: true, inverseType: 'Destination Filters Enabled',
+      kind: 'toggle',
+      path: 'destination-filters',
+      enabled: true,
+      inverseType: 'Destination Filters Enabled',
     });
-    expect(revertPlanForType('Destination Filters Enabled')).toMatchObject({ enabled: false, inverseType: 'Destination Filters Disabled' });
+    expect(revertPlanForType('Destination Filters Enabled')).toMatchObject({
+      enabled: false,
+      inverseType: 'Destination Filters Disabled',
+    });
     // A filter is addressed through its destination, so without metadata.destinationId there is no button.
     const filter = { type: 'Destination Filters Disabled', metadata: null };
     expect(revertPlanFor(filter)).toBeUndefined();
@@ -80,7 +86,12 @@ describe('wire names', () => {
   });
 
   it('stores a name with no twin as it came, in category Other', () => {
-    for (const name of ['Permission Check', 'Schema Identify Trait Archived', 'Audit Access Denied', 'Source Run Failed']) {
+    for (const name of [
+      'Permission Check',
+      'Schema Identify Trait Archived',
+      'Audit Access Denied',
+      'Source Run Failed',
+    ]) {
       expect(normaliseEventType(name)).toEqual({ type: name });
       expect(categoryOf(name)).toBe('Other');
     }

@@ -26,7 +26,10 @@ describe('configuration', () => {
       AUDIT_OWNERS: 'U1,U2',
       ROLES: 'api,relay',
     });
-    expect(config.ingestTokens).toEqual([{ workspaceId: 'acme', token: 'tok1' }, { workspaceId: 'globex', token: 'tok2' }]);
+    expect(config.ingestTokens).toEqual([
+      { workspaceId: 'acme', token: 'tok1' },
+      { workspaceId: 'globex', token: 'tok2' },
+    ]);
     expect(config.slack.teams.get('T1')).toBe('acme');
     expect(config.slack.owners).toEqual(['U1', 'U2']);
     expect([...config.roles]).toEqual(['api', 'relay']);
@@ -35,12 +38,24 @@ describe('configuration', () => {
   it('lists every bad variable at once, never echoing a secret', () => {
     let error: ConfigError | undefined;
     try {
-      loadConfig({ PORT: '99999', ROLES: 'api,web', INGEST_TOKENS: 'no-colon-secret', SLACK_BOT_TOKEN: 'xoxp-1', REDIS_URL: 'http://x' });
+      loadConfig({
+        PORT: '99999',
+        ROLES: 'api,web',
+        INGEST_TOKENS: 'no-colon-secret',
+        SLACK_BOT_TOKEN: 'xoxp-1',
+        REDIS_URL: 'http://x',
+      });
     } catch (e) {
       error = e as ConfigError;
     }
     expect(error).toBeInstanceOf(ConfigError);
-    expect(error!.problems.map((p) => p.split(':')[0])).toEqual(['REDIS_URL', 'PORT', 'INGEST_TOKENS', 'SLACK_BOT_TOKEN', 'ROLES']);
+    expect(error!.problems.map((p) => p.split(':')[0])).toEqual([
+      'REDIS_URL',
+      'PORT',
+      'INGEST_TOKENS',
+      'SLACK_BOT_TOKEN',
+      'ROLES',
+    ]);
     expect(error!.message).not.toContain('no-colon-secret');
   });
 
@@ -78,14 +93,24 @@ describe('configuration', () => {
     const on = loadConfig({ SEGMENT_PULL_WORKSPACE: 'acme', SEGMENT_API_TOKEN: 'sgp_x', ALERT_MAX_AGE: '15m' });
     expect(on.segment.pull).toEqual({ workspaceId: 'acme', intervalMs: 60_000, sinceMs: 90 * 86_400_000 });
     expect(on.alertMaxAgeMs).toBe(900_000);
-    const tuned = loadConfig({ SEGMENT_PULL_WORKSPACE: 'acme', SEGMENT_API_TOKEN: 'sgp_x', SEGMENT_PULL_INTERVAL: '1s', SEGMENT_PULL_SINCE: '7d' });
+    const tuned = loadConfig({
+      SEGMENT_PULL_WORKSPACE: 'acme',
+      SEGMENT_API_TOKEN: 'sgp_x',
+      SEGMENT_PULL_INTERVAL: '1s',
+      SEGMENT_PULL_SINCE: '7d',
+    });
     expect(tuned.segment.pull).toMatchObject({ intervalMs: 1000, sinceMs: 7 * 86_400_000 });
   });
 
   it('refuses the import without a Public API token, and durations that are not durations or too short', () => {
     let error: ConfigError | undefined;
     try {
-      loadConfig({ SEGMENT_PULL_WORKSPACE: 'acme', SEGMENT_PULL_INTERVAL: '500ms', SEGMENT_PULL_SINCE: 'forever', ALERT_MAX_AGE: '0h' });
+      loadConfig({
+        SEGMENT_PULL_WORKSPACE: 'acme',
+        SEGMENT_PULL_INTERVAL: '500ms',
+        SEGMENT_PULL_SINCE: 'forever',
+        ALERT_MAX_AGE: '0h',
+      });
     } catch (e) {
       error = e as ConfigError;
     }
@@ -96,9 +121,9 @@ describe('configuration', () => {
       expect.stringMatching(/^ALERT_MAX_AGE: "0h" is not a duration/),
       'SEGMENT_PULL_WORKSPACE: the Segment import needs SEGMENT_API_TOKEN (a Public API token allowed to read the Audit Trail)',
     ]);
-    expect(() => loadConfig({ SEGMENT_PULL_WORKSPACE: 'acme', SEGMENT_API_TOKEN: 't', SEGMENT_PULL_INTERVAL: '0s' })).toThrow(
-      /SEGMENT_PULL_INTERVAL/,
-    );
+    expect(() =>
+      loadConfig({ SEGMENT_PULL_WORKSPACE: 'acme', SEGMENT_API_TOKEN: 't', SEGMENT_PULL_INTERVAL: '0s' }),
+    ).toThrow(/SEGMENT_PULL_INTERVAL/);
     // The CLI runs no import, so it does not need the token.
     expect(loadConfig({ SEGMENT_PULL_WORKSPACE: 'acme' }, { for: 'cli' }).segment.pull?.workspaceId).toBe('acme');
   });

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { afterAll, describe, expect, it } from 'vitest';
 import postgres from 'postgres';
+import { afterAll, describe, expect, it } from 'vitest';
 import { deleteRedisPrefix, missingDatabaseUrl, redisUrl, uniqueName } from './helpers/database.ts';
 import { freePort, ownRedis } from './helpers/redis-server.ts';
 
@@ -47,7 +47,10 @@ async function waitForOutput(output: () => string, predicate: (text: string) => 
 }
 
 function jsonLines(text: string): Record<string, unknown>[] {
-  return text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 describe('npm start', () => {
@@ -66,14 +69,22 @@ describe('npm start', () => {
     const posted = await fetch(`http://127.0.0.1:${port}/v1/events`, {
       method: 'POST',
       headers: { authorization: 'Bearer start-token-123', 'content-type': 'application/json' },
-      body: JSON.stringify({ type: 'Source Created', actor: { type: 'user', id: 'u' }, resource: { type: 'source', id: 's' } }),
+      body: JSON.stringify({
+        type: 'Source Created',
+        actor: { type: 'user', id: 'u' },
+        resource: { type: 'source', id: 's' },
+      }),
     });
     expect(posted.status).toBe(201);
 
     child.kill('SIGTERM');
     const [code] = await once(child, 'exit');
     expect(code).toBe(0);
-    const lines = output().trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+    const lines = output()
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l));
     expect(lines.some((l) => l.msg === 'created database')).toBe(true);
     expect(lines.some((l) => l.msg === 'shutting down')).toBe(true);
     // Every request line carries its request id; the /readyz polls above are at debug, so only the POST's show.
@@ -94,7 +105,13 @@ describe('npm start', () => {
     const { tmpdir } = await import('node:os');
     const dir = mkdtempSync(join(tmpdir(), 'bad-rules-'));
     writeFileSync(join(dir, 'bad.yml'), 'when:\n  type: [Warehouses Disbled]\nchannel: "#x"\nsevrity: critical\n');
-    const { child, output } = startProcess({ DATABASE_URL: fresh.url, REDIS_URL: redisUrl(), PORT: String(await freePort()), RULES_DIR: dir, QUEUE_PREFIX: prefix() });
+    const { child, output } = startProcess({
+      DATABASE_URL: fresh.url,
+      REDIS_URL: redisUrl(),
+      PORT: String(await freePort()),
+      RULES_DIR: dir,
+      QUEUE_PREFIX: prefix(),
+    });
     const [code] = await once(child, 'exit');
     expect(code).toBe(1);
     expect(output()).toContain('audit-trail refuses to start: invalid rules:');
@@ -103,19 +120,31 @@ describe('npm start', () => {
   });
 
   it('refuses to start the Slack app in HTTP mode without a signing secret', async () => {
-    const { child, output } = startProcess({ DATABASE_URL: fresh.url, REDIS_URL: redisUrl(), PORT: String(await freePort()), SLACK_BOT_TOKEN: 'xoxb-1', QUEUE_PREFIX: prefix() });
+    const { child, output } = startProcess({
+      DATABASE_URL: fresh.url,
+      REDIS_URL: redisUrl(),
+      PORT: String(await freePort()),
+      SLACK_BOT_TOKEN: 'xoxb-1',
+      QUEUE_PREFIX: prefix(),
+    });
     const [code] = await once(child, 'exit');
     expect(code).toBe(1);
     expect(output()).toContain('SLACK_SIGNING_SECRET: required in HTTP mode');
   });
 
   it('refuses to start with one message listing every bad variable', async () => {
-    const { child, output } = startProcess({ PORT: 'eighty', LOG_LEVEL: 'loud', DATABASE_URL: 'mysql://x', RETENTION_DAYS: '0' });
+    const { child, output } = startProcess({
+      PORT: 'eighty',
+      LOG_LEVEL: 'loud',
+      DATABASE_URL: 'mysql://x',
+      RETENTION_DAYS: '0',
+    });
     const [code] = await once(child, 'exit');
     expect(code).toBe(1);
     const text = output();
     expect(text).toContain('Invalid configuration:');
-    for (const variable of ['PORT', 'LOG_LEVEL', 'DATABASE_URL', 'RETENTION_DAYS']) expect(text).toContain(`  - ${variable}: `);
+    for (const variable of ['PORT', 'LOG_LEVEL', 'DATABASE_URL', 'RETENTION_DAYS'])
+      expect(text).toContain(`  - ${variable}: `);
   });
 
   it('stops with one line naming Postgres and its address (no password, no stack) when it is unreachable', async () => {

@@ -1,7 +1,14 @@
 /** Whether a stored event meets a rule's `when`, and which threshold/throttle group it falls in. */
 import type { StoredEvent } from '../events.ts';
 import { isRecord } from '../json.ts';
-import { MATCHED_OBJECTS, type FieldMatcher, type Rule, type RuleWhen, type Scalar, type ValueTest } from './rules/types.ts';
+import {
+  type FieldMatcher,
+  MATCHED_OBJECTS,
+  type Rule,
+  type RuleWhen,
+  type Scalar,
+  type ValueTest,
+} from './rules/types.ts';
 
 /**
  * True when the rule is enabled and every condition of its `when` holds. Disabled rules are checked
@@ -53,7 +60,10 @@ function testValue(test: ValueTest, value: unknown): boolean {
     case 'glob':
     case 'regex':
       // Numbers and booleans are matched by their text; objects, lists and missing fields never match.
-      return (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') && test.regex.test(String(value));
+      return (
+        (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') &&
+        test.regex.test(String(value))
+      );
     case 'exists':
       return (value !== undefined && value !== null) === test.exists;
   }
@@ -70,7 +80,11 @@ export const ABSENT_GROUP = '';
 export function groupKey(by: string | undefined, event: StoredEvent): string {
   if (by === undefined) return event.workspaceId;
   const [root, ...rest] = by.split('.') as [string, ...string[]];
-  const value = resolvePath(Object.hasOwn(event, root) ? (event as unknown as Record<string, unknown>)[root] : undefined, rest);
-  const text = value === undefined || value === null ? ABSENT_GROUP : typeof value === 'string' ? value : JSON.stringify(value);
+  const value = resolvePath(
+    Object.hasOwn(event, root) ? (event as unknown as Record<string, unknown>)[root] : undefined,
+    rest,
+  );
+  const text =
+    value === undefined || value === null ? ABSENT_GROUP : typeof value === 'string' ? value : JSON.stringify(value);
   return `${event.workspaceId}:${text}`;
 }

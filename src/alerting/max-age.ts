@@ -18,6 +18,9 @@ export function skipTooOldToAlert(event: StoredEvent, check: MaxAgeCheck, log: L
   const ageOnArrivalMs = Date.parse(event.receivedAt) - Date.parse(event.timestamp);
   if (!(ageOnArrivalMs > check.alertMaxAgeMs)) return false;
   check.metrics.alertsSkipped.inc({ reason: 'too_old' });
-  log.debug({ ageOnArrivalMs, alertMaxAgeMs: check.alertMaxAgeMs }, 'event was older than ALERT_MAX_AGE when received; not alerted');
+  log.debug(
+    { ageOnArrivalMs, alertMaxAgeMs: check.alertMaxAgeMs },
+    'event was older than ALERT_MAX_AGE when received; not alerted',
+  );
   return true;
 }

@@ -84,13 +84,20 @@ export function createWindowSimulator(): WindowSimulator {
  * What the alert worker would do with one matching event, in its order: the threshold counts the
  * match first, and only an alert the threshold lets through takes the throttle.
  */
-function decide(rule: Rule, event: StoredEvent, windows: WindowSimulator): WouldBeAlert['reason'] | 'throttled' | undefined {
+function decide(
+  rule: Rule,
+  event: StoredEvent,
+  windows: WindowSimulator,
+): WouldBeAlert['reason'] | 'throttled' | undefined {
   const atMs = Date.parse(event.timestamp);
   if (rule.threshold) {
     const { count, withinMs, by } = rule.threshold;
     if (!windows.recordThresholdMatch(rule.id, groupKey(by, event), atMs, withinMs, count)) return undefined;
   }
-  if (rule.throttle && !windows.acquireThrottle(rule.id, groupKey(rule.throttle.by, event), atMs, rule.throttle.withinMs)) {
+  if (
+    rule.throttle &&
+    !windows.acquireThrottle(rule.id, groupKey(rule.throttle.by, event), atMs, rule.throttle.withinMs)
+  ) {
     return 'throttled';
   }
   return rule.threshold ? 'threshold' : 'match';
@@ -98,7 +105,10 @@ function decide(rule: Rule, event: StoredEvent, windows: WindowSimulator): Would
 
 /** Workspaces with a hash chain, i.e. every workspace that ever stored an event; cheaper than DISTINCT over events. */
 async function listWorkspaces(db: DbOrTx): Promise<string[]> {
-  const rows = await db.select({ workspaceId: chainHeads.workspaceId }).from(chainHeads).orderBy(asc(chainHeads.workspaceId));
+  const rows = await db
+    .select({ workspaceId: chainHeads.workspaceId })
+    .from(chainHeads)
+    .orderBy(asc(chainHeads.workspaceId));
   return rows.map((row) => row.workspaceId);
 }
 
@@ -106,7 +116,12 @@ async function listWorkspaces(db: DbOrTx): Promise<string[]> {
  * One workspace's events from `since` on, oldest first, a page at a time with a keyset on
  * (timestamp, seq), which is unique within a workspace and walks `events_workspace_time` backwards.
  */
-async function* workspaceEvents(db: DbOrTx, workspaceId: string, since: Date, pageSize: number): AsyncGenerator<StoredEvent> {
+async function* workspaceEvents(
+  db: DbOrTx,
+  workspaceId: string,
+  since: Date,
+  pageSize: number,
+): AsyncGenerator<StoredEvent> {
   let cursor: { at: string; seq: number } | undefined;
   for (;;) {
     const rows = await db
@@ -120,7 +135,9 @@ async function* workspaceEvents(db: DbOrTx, workspaceId: string, since: Date, pa
         and(
           eq(events.workspaceId, workspaceId),
           gte(events.timestamp, since),
-          cursor ? sql`(${events.timestamp}, ${events.seq}) > (${cursor.at}::timestamptz, ${cursor.seq}::bigint)` : undefined,
+          cursor
+            ? sql`(${events.timestamp}, ${events.seq}) > (${cursor.at}::timestamptz, ${cursor.seq}::bigint)`
+            : undefined,
         ),
       )
       // NULLS FIRST is the exact reverse of the index's DESC NULLS LAST, so Postgres can scan it backwards.
@@ -145,7 +162,8 @@ export async function* replayRules(
   options: ReplayOptions,
 ): AsyncGenerator<WouldBeAlert, ReplaySummary, undefined> {
   const pageSize = options.pageSize ?? REPLAY_PAGE_SIZE;
-  if (!Number.isSafeInteger(pageSize) || pageSize < 1) throw new RangeError(`pageSize must be a whole number of at least 1, got ${pageSize}`);
+  if (!Number.isSafeInteger(pageSize) || pageSize < 1)
+    throw new RangeError(`pageSize must be a whole number of at least 1, got ${pageSize}`);
   const enabled = rules.filter((rule) => rule.enabled);
   const windows = createWindowSimulator();
   const summary: ReplaySummary = { events: 0, alerts: 0, throttled: 0 };

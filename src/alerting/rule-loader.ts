@@ -1,8 +1,8 @@
 /** Loads the rule files of a directory, reporting every problem as `file:line: message`, and reloads them on change. */
-import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { type FSWatcher, readdirSync, statSync, watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { type Document, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import { defaultRuleId, parseRule, RULE_ID } from './rules/schema.ts';
 import type { Rule } from './rules/types.ts';
 
@@ -29,7 +29,9 @@ export interface RuleLogger {
 }
 
 export function formatProblem(problem: RuleProblem): string {
-  return problem.line === undefined ? `${problem.file}: ${problem.message}` : `${problem.file}:${problem.line}: ${problem.message}`;
+  return problem.line === undefined
+    ? `${problem.file}: ${problem.message}`
+    : `${problem.file}:${problem.line}: ${problem.message}`;
 }
 
 /** Thrown by `loadRuleSet` so start-up can refuse to run with invalid rules and say why. */
@@ -59,7 +61,11 @@ export async function loadRules(dir: string): Promise<RuleLoadResult> {
   try {
     names = ruleFileNames(dir);
   } catch (error) {
-    return { rules: [], problems: [{ file: dir, message: `cannot read the rules directory: ${(error as Error).message}` }], notes: [] };
+    return {
+      rules: [],
+      problems: [{ file: dir, message: `cannot read the rules directory: ${(error as Error).message}` }],
+      notes: [],
+    };
   }
   const rules: Rule[] = [];
   const problems: RuleProblem[] = [];
@@ -81,7 +87,11 @@ export async function loadRules(dir: string): Promise<RuleLoadResult> {
     if (parsed.id !== undefined) {
       const firstFile = fileById.get(parsed.id);
       if (firstFile !== undefined) {
-        problems.push({ file, line: parsed.idLine, message: `duplicate rule id ${JSON.stringify(parsed.id)} (already defined in ${firstFile})` });
+        problems.push({
+          file,
+          line: parsed.idLine,
+          message: `duplicate rule id ${JSON.stringify(parsed.id)} (already defined in ${firstFile})`,
+        });
         continue;
       }
       fileById.set(parsed.id, file);
@@ -116,14 +126,18 @@ export function parseRuleFile(text: string, file: string): ParsedRuleFile {
     const problems = doc.errors.map((error) => ({
       file,
       line: error.linePos?.[0].line ?? 1,
-      message: error.code === 'MULTIPLE_DOCS'
-        ? 'YAML syntax error: a rule file holds one rule, but a second document (---) starts here'
-        : `YAML syntax error: ${error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
+      message:
+        error.code === 'MULTIPLE_DOCS'
+          ? 'YAML syntax error: a rule file holds one rule, but a second document (---) starts here'
+          : `YAML syntax error: ${error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
     }));
     return { problems: uniqueProblems(problems), idLine: 1 };
   }
   if (doc.contents === null) {
-    return { problems: [{ file, line: 1, message: 'the file is empty; a rule needs at least when and channel' }], idLine: 1 };
+    return {
+      problems: [{ file, line: 1, message: 'the file is empty; a rule needs at least when and channel' }],
+      idLine: 1,
+    };
   }
   let data: unknown;
   try {
@@ -138,7 +152,11 @@ export function parseRuleFile(text: string, file: string): ParsedRuleFile {
   if (!result.ok) {
     const problems = result.issues.map((issue) => ({ file, line: lineOf(issue.path), message: issue.message }));
     const id = declaredRuleId(data, file);
-    return { ...(id === undefined ? {} : { id }), problems: problems.sort((a, b) => a.line - b.line), idLine: lineOf(['id']) };
+    return {
+      ...(id === undefined ? {} : { id }),
+      problems: problems.sort((a, b) => a.line - b.line),
+      idLine: lineOf(['id']),
+    };
   }
   const notes = result.notes.map((note) => ({ file, line: lineOf(note.path), message: note.message }));
   return { rule: result.rule, id: result.rule.id, problems: [], notes, idLine: lineOf(['id']) };
@@ -166,12 +184,15 @@ function uniqueProblems(problems: RuleProblem[]): RuleProblem[] {
  * `type: X` the schema saw as `[X]`) stops at the deepest node that exists.
  */
 function lineOfPath(doc: Document, at: readonly (string | number)[], lineCounter: LineCounter): number {
-  const lineAt = (offset: number | undefined, fallback: number) => (offset === undefined ? fallback : lineCounter.linePos(offset).line);
+  const lineAt = (offset: number | undefined, fallback: number) =>
+    offset === undefined ? fallback : lineCounter.linePos(offset).line;
   let node: unknown = doc.contents;
   let line = lineAt(isMap(node) || isSeq(node) || isScalar(node) ? node.range?.[0] : undefined, 1);
   for (const segment of at) {
     if (isMap(node)) {
-      const pair = node.items.find((item) => (isScalar(item.key) ? String(item.key.value) : String(item.key)) === String(segment));
+      const pair = node.items.find(
+        (item) => (isScalar(item.key) ? String(item.key.value) : String(item.key)) === String(segment),
+      );
       if (!pair) break;
       line = lineAt(isScalar(pair.key) ? pair.key.range?.[0] : undefined, line);
       node = pair.value;
@@ -275,7 +296,10 @@ export function watchRules(
         // Remembered even when invalid, so a bad file is reported once rather than on every poll.
         lastSignature = signature;
         if (problems.length > 0) {
-          logger.warn({ dir, problems: problems.map(formatProblem) }, 'rule change rejected; keeping the last good rules');
+          logger.warn(
+            { dir, problems: problems.map(formatProblem) },
+            'rule change rejected; keeping the last good rules',
+          );
           options.onInvalid?.(problems);
         } else {
           logger.info({ dir, rules: rules.map((rule) => rule.id) }, `rules reloaded: ${rules.length} rules`);

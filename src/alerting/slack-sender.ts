@@ -4,19 +4,33 @@
  * themselves (429s waited out inside WebClient, Retry-After); permanent errors told apart from ones worth retrying;
  * and the look in the channel for a post whose answer was lost.
  */
+
+import type { types } from '@slack/bolt';
 import type { WebClient } from '@slack/web-api';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import type { types } from '@slack/bolt';
 import { ALERT_METADATA_TYPE } from '../slack/blocks/alert.ts';
 import { loadWebApi } from '../slack/libraries.ts';
 
 /** Errors a retry cannot fix: the alert is recorded as failed and logged once. */
 const PERMANENT_ERRORS = new Set([
-  'channel_not_found', 'not_in_channel', 'is_archived', 'invalid_auth', 'not_authed', 'account_inactive',
-  'token_revoked', 'token_expired', 'no_permission', 'missing_scope', 'invalid_blocks', 'msg_too_long',
-  'restricted_action', 'team_access_not_granted', 'ekm_access_denied', 'invalid_metadata_format',
+  'channel_not_found',
+  'not_in_channel',
+  'is_archived',
+  'invalid_auth',
+  'not_authed',
+  'account_inactive',
+  'token_revoked',
+  'token_expired',
+  'no_permission',
+  'missing_scope',
+  'invalid_blocks',
+  'msg_too_long',
+  'restricted_action',
+  'team_access_not_granted',
+  'ekm_access_denied',
+  'invalid_metadata_format',
 ]);
 
 /** Whether a Slack error code is one a retry cannot fix (digests share this judgement with alerts). */
@@ -65,7 +79,11 @@ export interface PostedAlert {
 /** Errors of chat.update a retry cannot fix: the message is gone, or not ours to edit any more. */
 const PERMANENT_UPDATE_ERRORS = new Set([
   ...PERMANENT_ERRORS,
-  'message_not_found', 'cant_update_message', 'edit_window_closed', 'invalid_ts', 'is_inactive',
+  'message_not_found',
+  'cant_update_message',
+  'edit_window_closed',
+  'invalid_ts',
+  'is_inactive',
 ]);
 
 export class SlackAlertSender {
@@ -159,11 +177,20 @@ export class SlackAlertSender {
    * Looks for an alert already in the channel (a post whose answer was lost in a crash), by the
    * metadata every alert carries. Needs channels:history (and groups:history for private channels).
    */
-  async findPosted(channel: string, key: { workspaceId: string; eventId: string; ruleId: string }, sinceMs: number): Promise<PostedAlert | undefined> {
+  async findPosted(
+    channel: string,
+    key: { workspaceId: string; eventId: string; ruleId: string },
+    sinceMs: number,
+  ): Promise<PostedAlert | undefined> {
     const channelId = await this.resolveChannelId(channel);
     if (!channelId) return undefined;
-    const ts = await findMessageByMetadata(this.client, channelId, ALERT_METADATA_TYPE, sinceMs, (payload) =>
-      payload.workspace_id === key.workspaceId && payload.event_id === key.eventId && payload.rule_id === key.ruleId,
+    const ts = await findMessageByMetadata(
+      this.client,
+      channelId,
+      ALERT_METADATA_TYPE,
+      sinceMs,
+      (payload) =>
+        payload.workspace_id === key.workspaceId && payload.event_id === key.eventId && payload.rule_id === key.ruleId,
     );
     return ts ? { channelId, ts } : undefined;
   }

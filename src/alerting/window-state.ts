@@ -62,7 +62,15 @@ return 0
 `;
 
 interface WindowCommands {
-  auditTrailThreshold(pending: string, done: string, id: string, at: number, within: number, count: number, grace: number): Promise<number>;
+  auditTrailThreshold(
+    pending: string,
+    done: string,
+    id: string,
+    at: number,
+    within: number,
+    count: number,
+    grace: number,
+  ): Promise<number>;
   auditTrailThrottle(key: string, id: string, within: number): Promise<number>;
 }
 
@@ -80,7 +88,8 @@ function commands(redis: Redis): WindowCommands {
 }
 
 function requireWholeMs(name: string, value: number, min: number): void {
-  if (!Number.isSafeInteger(value) || value < min) throw new RangeError(`${name} must be a whole number of at least ${min}, got ${value}`);
+  if (!Number.isSafeInteger(value) || value < min)
+    throw new RangeError(`${name} must be a whole number of at least ${min}, got ${value}`);
 }
 
 export function thresholdKeys(prefix: string, ruleId: string, key: string): { pending: string; done: string } {
@@ -111,7 +120,15 @@ export async function recordThresholdMatch(
   requireWholeMs('withinMs', withinMs, 1);
   requireWholeMs('count', count, 1);
   const { pending, done } = thresholdKeys(prefix, ruleId, key);
-  const fired = await commands(redis).auditTrailThreshold(pending, done, eventId, Math.trunc(atMs), withinMs, count, RETRY_GRACE_MS);
+  const fired = await commands(redis).auditTrailThreshold(
+    pending,
+    done,
+    eventId,
+    Math.trunc(atMs),
+    withinMs,
+    count,
+    RETRY_GRACE_MS,
+  );
   return fired === 1;
 }
 

@@ -9,18 +9,18 @@ import type { StoredEvent } from '../events.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { logWorkerErrors } from '../queue/connection.ts';
-import { AUDIT_EVENTS_QUEUE, type AlertRangeJob, alertJobRange } from '../queue/names.ts';
+import { type AlertRangeJob, AUDIT_EVENTS_QUEUE, alertJobRange } from '../queue/names.ts';
 import { buildAlertMessage } from '../slack/blocks/alert.ts';
-import { ALERT_LEASE_MS, claimAlert, markAlertLogged } from '../store/alerts.ts';
 import { recordRangeAlerted } from '../store/alert-progress.ts';
+import { ALERT_LEASE_MS, claimAlert, markAlertLogged } from '../store/alerts.ts';
 import type { Db } from '../store/db.ts';
 import { eventsInRange } from '../store/queries.ts';
+import type { AlertDispatcher } from './dispatch.ts';
 import { groupKey, matchRule } from './match.ts';
 import { skipTooOldToAlert } from './max-age.ts';
 import type { RuleSet } from './rule-loader.ts';
 import type { Rule } from './rules/types.ts';
 import { holdBackIfSilenced } from './silences.ts';
-import type { AlertDispatcher } from './dispatch.ts';
 import { acquireThrottle, recordThresholdMatch } from './window-state.ts';
 
 export interface AlertWorkerDeps {
@@ -74,14 +74,30 @@ export function createAlertWorker(deps: AlertWorkerDeps): Worker<AlertRangeJob> 
   async function windowsAllow(rule: Rule, event: StoredEvent, log: Logger): Promise<boolean> {
     if (rule.threshold) {
       const { count, withinMs, by } = rule.threshold;
-      const fired = await recordThresholdMatch(deps.stateRedis, statePrefix, rule.id, groupKey(by, event), event.id, Date.parse(event.timestamp), withinMs, count);
+      const fired = await recordThresholdMatch(
+        deps.stateRedis,
+        statePrefix,
+        rule.id,
+        groupKey(by, event),
+        event.id,
+        Date.parse(event.timestamp),
+        withinMs,
+        count,
+      );
       if (!fired) {
         deps.metrics.alerts.inc({ rule: rule.id, outcome: 'below_threshold' });
         return false;
       }
     }
     if (rule.throttle) {
-      const allowed = await acquireThrottle(deps.stateRedis, statePrefix, rule.id, groupKey(rule.throttle.by, event), event.id, rule.throttle.withinMs);
+      const allowed = await acquireThrottle(
+        deps.stateRedis,
+        statePrefix,
+        rule.id,
+        groupKey(rule.throttle.by, event),
+        event.id,
+        rule.throttle.withinMs,
+      );
       if (!allowed) {
         log.debug({ eventId: event.id, ruleId: rule.id }, 'alert throttled');
         deps.metrics.alerts.inc({ rule: rule.id, outcome: 'throttled' });
@@ -98,12 +114,19 @@ export function createAlertWorker(deps: AlertWorkerDeps): Worker<AlertRangeJob> 
    */
   async function postAlert(rule: Rule, event: StoredEvent, log: Logger): Promise<void> {
     const key = { workspaceId: event.workspaceId, eventId: event.id, ruleId: rule.id };
-    const { row, fresh } = await claimAlert(deps.db, { ...key, channel: rule.channel }, deps.alertLeaseMs ?? ALERT_LEASE_MS);
+    const { row, fresh } = await claimAlert(
+      deps.db,
+      { ...key, channel: rule.channel },
+      deps.alertLeaseMs ?? ALERT_LEASE_MS,
+    );
     if (row.status !== 'pending') return; // sent, grouped, logged or permanently failed by an earlier attempt
 
     if (!deps.dispatcher) {
       const message = buildAlertMessage({ event, rule, revertEnabled: deps.revertEnabled });
-      log.warn({ channel: rule.channel, alert: { channel: rule.channel, ...message } }, 'alert (SLACK_BOT_TOKEN is not set, so it was not posted)');
+      log.warn(
+        { channel: rule.channel, alert: { channel: rule.channel, ...message } },
+        'alert (SLACK_BOT_TOKEN is not set, so it was not posted)',
+      );
       await markAlertLogged(deps.db, key);
       deps.metrics.alerts.inc({ rule: rule.id, outcome: 'logged' });
       return;
@@ -164,7 +187,10 @@ export function createAlertWorker(deps: AlertWorkerDeps): Worker<AlertRangeJob> 
     },
   );
   worker.on('failed', (job, error) => {
-    deps.logger.warn({ jobId: job?.id, attempts: job?.attemptsMade, err: error }, 'alert job failed; BullMQ will retry it');
+    deps.logger.warn(
+      { jobId: job?.id, attempts: job?.attemptsMade, err: error },
+      'alert job failed; BullMQ will retry it',
+    );
   });
   logWorkerErrors(worker, deps.logger, 'alert worker error');
   return worker;

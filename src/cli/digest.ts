@@ -1,14 +1,14 @@
 /** `digest [--workspace W]` (post the signed digests now), `digest keygen`, `digest public-key` (SPEC 10, 12). */
 import { parseArgs } from 'node:util';
 import type { Config } from '../config.ts';
-import { publishDigests, type DigestRun } from '../digest/publish.ts';
-import { digestSetup } from '../digest/setup.ts';
 import { generateSigningKeyPair, keyFingerprint, publicKeyPem } from '../digest/keys.ts';
+import { type DigestRun, publishDigests } from '../digest/publish.ts';
+import { digestSetup } from '../digest/setup.ts';
 import { TrackingClient } from '../forwarding/tracking-client.ts';
 import { createLogger } from '../logger.ts';
 import { createSlackClient } from '../slack/client.ts';
 import type { Database } from '../store/db.ts';
-import { UsageError, type CliIo } from './run.ts';
+import { type CliIo, UsageError } from './run.ts';
 
 export const DIGEST_USAGE = `usage: npm run -s cli -- digest [--workspace W]
        npm run -s cli -- digest keygen

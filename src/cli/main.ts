@@ -1,6 +1,6 @@
 /** `npm run cli -- <command>`: tokens, verify, send, digest (SPEC section 10). */
 import { ConfigError } from '../config.ts';
-import { runCli, UsageError, USAGE, type CliIo } from './run.ts';
+import { type CliIo, runCli, USAGE, UsageError } from './run.ts';
 
 const io: CliIo = {
   out: (line) => process.stdout.write(`${line}\n`),

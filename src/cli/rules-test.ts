@@ -3,15 +3,16 @@
  * rules and prints one line per alert that would have fired, then a summary. Posts nothing and never
  * connects to Redis; exit 1 on invalid rules, 2 on a usage mistake.
  */
-import { parseArgs } from 'node:util';
+
 import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 import { replayRules, type WouldBeAlert } from '../alerting/replay.ts';
 import { formatProblem, loadRules } from '../alerting/rule-loader.ts';
-import { ConfigError, loadConfig, type Config } from '../config.ts';
+import { type Config, ConfigError, loadConfig } from '../config.ts';
 import { parseTimeSpec, TIME_HINT } from '../filters.ts';
 import { createLogger } from '../logger.ts';
 import { createDb, ensureDatabase, migrateDatabase } from '../store/db.ts';
-import { UsageError, type CliIo } from './run.ts';
+import { type CliIo, UsageError } from './run.ts';
 
 export const RULES_TEST_USAGE = `usage: npm run rules:test -- [--since 30d] [--workspace W] [--rules DIR]
 
@@ -48,7 +49,8 @@ function parseRulesTestArgs(argv: readonly string[], now: number): RulesTestArgs
   const sinceText = (values.since ?? '30d').trim();
   const since = parseTimeSpec(sinceText, now);
   if (!since) throw new UsageError(`--since "${sinceText}" is not ${TIME_HINT}`);
-  if (values.workspace !== undefined && values.workspace.trim() === '') throw new UsageError('--workspace must not be empty');
+  if (values.workspace !== undefined && values.workspace.trim() === '')
+    throw new UsageError('--workspace must not be empty');
   if (values.rules !== undefined && values.rules.trim() === '') throw new UsageError('--rules must not be empty');
   return {
     since,
@@ -60,8 +62,11 @@ function parseRulesTestArgs(argv: readonly string[], now: number): RulesTestArgs
 
 /** Producer text goes to a terminal: control characters (escape sequences, newlines) are shown escaped. */
 function printable(text: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is this function's job.
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text.replace(
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is this function's job.
+    /[\u0000-\u001f\u007f-\u009f]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 export function formatWouldBeAlert({ rule, event }: WouldBeAlert): string {
@@ -96,7 +101,12 @@ export function formatReplaySummary(alertsByRule: ReadonlyMap<string, number>, e
 }
 
 /** The command, callable from tests: returns the exit code; unexpected failures (the database) throw. */
-export async function runRulesTest(argv: readonly string[], env: NodeJS.ProcessEnv, io: CliIo, now = Date.now()): Promise<number> {
+export async function runRulesTest(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  io: CliIo,
+  now = Date.now(),
+): Promise<number> {
   let args: RulesTestArgs;
   try {
     args = parseRulesTestArgs(argv, now);
@@ -132,7 +142,10 @@ export async function runRulesTest(argv: readonly string[], env: NodeJS.ProcessE
   const database = createDb(config.databaseUrl, { max: 1, statementTimeoutMs: 0 });
   try {
     const alertsByRule = new Map<string, number>();
-    const replay = replayRules(database.db, rules, { since: args.since, ...(args.workspaceId !== undefined && { workspaceId: args.workspaceId }) });
+    const replay = replayRules(database.db, rules, {
+      since: args.since,
+      ...(args.workspaceId !== undefined && { workspaceId: args.workspaceId }),
+    });
     // Iterated by hand rather than with for await, which would drop the generator's return value.
     for (let step = await replay.next(); ; step = await replay.next()) {
       if (step.done) {

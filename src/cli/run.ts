@@ -2,12 +2,12 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.ts';
 import { createLogger } from '../logger.ts';
-import { createDb, ensureDatabase, migrateDatabase, type Database } from '../store/db.ts';
+import { createDb, type Database, ensureDatabase, migrateDatabase } from '../store/db.ts';
 import { DIGEST_USAGE, digestCommand } from './digest.ts';
 import { SEND_USAGE, sendCommand } from './send.ts';
 import { TOKENS_USAGE, tokensCommand } from './tokens.ts';
-import { verifyDigestsCommand } from './verify-digests.ts';
 import { VERIFY_USAGE, verifyCommand } from './verify.ts';
+import { verifyDigestsCommand } from './verify-digests.ts';
 
 export const USAGE = `usage: npm run -s cli -- <command>   (-s: npm does not echo the command line, tokens included)
 
@@ -30,7 +30,12 @@ export const USAGE = `usage: npm run -s cli -- <command>   (-s: npm does not ech
 
 /** Each command's own usage, for `<command> --help` (a function: the command modules import this one). */
 function commandUsage(command: string): string | undefined {
-  const usages: Record<string, string> = { tokens: TOKENS_USAGE, verify: VERIFY_USAGE, send: SEND_USAGE, digest: DIGEST_USAGE };
+  const usages: Record<string, string> = {
+    tokens: TOKENS_USAGE,
+    verify: VERIFY_USAGE,
+    send: SEND_USAGE,
+    digest: DIGEST_USAGE,
+  };
   return usages[command];
 }
 
@@ -87,4 +92,3 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliIo):
       throw new UsageError(`unknown command "${command}"`);
   }
 }
-

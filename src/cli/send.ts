@@ -1,7 +1,7 @@
 /** `send`: posts one event to a running service, for trying it out. */
 import { parseArgs } from 'node:util';
 import type { Config } from '../config.ts';
-import { UsageError, type CliIo } from './run.ts';
+import { type CliIo, UsageError } from './run.ts';
 
 function jsonOption(name: string, text: string | undefined): Record<string, unknown> | undefined {
   if (text === undefined) return undefined;
@@ -72,7 +72,9 @@ export async function sendCommand(config: Config, env: NodeJS.ProcessEnv, args: 
       body: JSON.stringify(event),
     });
   } catch (error) {
-    io.err(`could not reach ${base}: ${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}`);
+    io.err(
+      `could not reach ${base}: ${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}`,
+    );
     return 1;
   }
   const body = await response.text();

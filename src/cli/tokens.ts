@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import type { Database } from '../store/db.ts';
 import { createIngestToken, listIngestTokens, revokeIngestToken } from '../store/tokens.ts';
-import { UsageError, type CliIo } from './run.ts';
+import { type CliIo, UsageError } from './run.ts';
 
 export const TOKENS_USAGE = `usage: npm run -s cli -- tokens <create|list|revoke>
 
@@ -23,8 +23,13 @@ export async function tokensCommand(database: Database, args: string[], io: CliI
       });
       if (!values.workspace?.trim()) throw new UsageError('tokens create needs --workspace W');
       if (!values.name?.trim()) throw new UsageError('tokens create needs --name N');
-      const { id, token } = await createIngestToken(database.db, { workspaceId: values.workspace.trim(), name: values.name.trim() });
-      io.out(`created token ${id} for workspace ${values.workspace.trim()} ("${values.name.trim()}"); it is shown only now:`);
+      const { id, token } = await createIngestToken(database.db, {
+        workspaceId: values.workspace.trim(),
+        name: values.name.trim(),
+      });
+      io.out(
+        `created token ${id} for workspace ${values.workspace.trim()} ("${values.name.trim()}"); it is shown only now:`,
+      );
       io.out(token);
       return 0;
     }

@@ -2,20 +2,21 @@
  * `verify --digests [--workspace W] [--public-key FILE]… [--channel C]`: the chain walk of `verify`, plus every
  * signed digest in the digest channel checked against the stored chain. Exit 1 on any problem, 2 when digests are off.
  */
-import { readFile } from 'node:fs/promises';
+
 import { createPublicKey, type KeyObject } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { Config } from '../config.ts';
 import type { DigestStatement } from '../digest/digest.ts';
 import { keyFingerprint, parsePublicKey } from '../digest/keys.ts';
 import {
+  type AnchorCheck,
   DigestHistoryError,
+  type DigestMessage,
   hasProblems,
   readDigestMessages,
-  verifyDigests,
-  type AnchorCheck,
-  type DigestMessage,
   type SignatureProblem,
+  verifyDigests,
   type WorkspaceReport,
 } from '../digest/verify.ts';
 import { createLogger } from '../logger.ts';

@@ -2,7 +2,7 @@
  * A chain digest (SPEC section 12): the signed statement "at `at`, workspace W's chain had hash H at seq S", made
  * for the head and for the retention checkpoint, and its form as Slack message metadata and as a line people read.
  */
-import { sign, verify, type KeyObject } from 'node:crypto';
+import { type KeyObject, sign, verify } from 'node:crypto';
 import { z } from 'zod';
 import { escapeMrkdwn } from '../slack/mrkdwn.ts';
 import type { ChainAnchor } from '../store/anchors.ts';
@@ -95,7 +95,10 @@ export function digestMetadata(digest: SignedDigest) {
 }
 
 const hash = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters');
-const signature = z.string().max(200).regex(/^[A-Za-z0-9+/]+={0,2}$/, 'must be base64');
+const signature = z
+  .string()
+  .max(200)
+  .regex(/^[A-Za-z0-9+/]+={0,2}$/, 'must be base64');
 const seq = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 
 /** What a message must carry to be read as a digest. Anyone in the channel can post, so nothing is assumed. */
@@ -112,7 +115,8 @@ const payloadSchema = z
     checkpoint_signature: signature.optional(),
   })
   .refine(
-    (p) => [p.checkpoint_seq, p.checkpoint_hash, p.checkpoint_signature].every((v) => v === undefined) ||
+    (p) =>
+      [p.checkpoint_seq, p.checkpoint_hash, p.checkpoint_signature].every((v) => v === undefined) ||
       [p.checkpoint_seq, p.checkpoint_hash, p.checkpoint_signature].every((v) => v !== undefined),
     'checkpoint_seq, checkpoint_hash and checkpoint_signature come together',
   );

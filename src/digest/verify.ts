@@ -7,16 +7,16 @@
 import type { KeyObject } from 'node:crypto';
 import type { WebClient } from '@slack/web-api';
 import { findChannelId, platformErrorCode } from '../alerting/slack-sender.ts';
-import { chainAnchors, hashAtSeq, type ChainAnchor } from '../store/anchors.ts';
+import { type ChainAnchor, chainAnchors, hashAtSeq } from '../store/anchors.ts';
 import type { Db } from '../store/db.ts';
-import { listWorkspaces, verifyChain, type VerifyResult } from '../store/verify.ts';
+import { listWorkspaces, type VerifyResult, verifyChain } from '../store/verify.ts';
 import {
   checkpointStatement,
   DIGEST_METADATA_TYPE,
-  parseDigestPayload,
-  statementSignedBy,
   type DigestStatement,
+  parseDigestPayload,
   type SignedDigest,
+  statementSignedBy,
 } from './digest.ts';
 import { keyFingerprint } from './keys.ts';
 

@@ -4,27 +4,41 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { UnrecoverableError, Worker } from 'bullmq';
 import type { WebClient } from '@slack/web-api';
+import { UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
 import { logWorkerErrors } from '../queue/connection.ts';
-import { EXPORTS_QUEUE, exportJobFilters, exportJobSchema, type ExportJob } from '../queue/names.ts';
-import type { Database } from '../store/db.ts';
+import { EXPORTS_QUEUE, type ExportJob, exportJobFilters, exportJobSchema } from '../queue/names.ts';
 import { describeFilters } from '../slack/command/describe.ts';
 import { escapeMrkdwn, slackDate } from '../slack/mrkdwn.ts';
+import type { Database } from '../store/db.ts';
 import { csvRecordTimestamp, eventsCsv } from './csv.ts';
 import { uploadFileToChannel } from './upload.ts';
 
 /** Upload errors a retry cannot fix. */
-const UNFIXABLE_UPLOAD_ERRORS = new Set(['not_in_channel', 'channel_not_found', 'is_archived', 'invalid_auth', 'missing_scope', 'file_uploads_disabled', 'file_upload_size_restricted']);
+const UNFIXABLE_UPLOAD_ERRORS = new Set([
+  'not_in_channel',
+  'channel_not_found',
+  'is_archived',
+  'invalid_auth',
+  'missing_scope',
+  'file_uploads_disabled',
+  'file_upload_size_restricted',
+]);
 
 function uploadedFileOf(progress: unknown): string | undefined {
   const id = (progress as { uploadedFileId?: unknown } | null)?.uploadedFileId;
   return typeof id === 'string' ? id : undefined;
 }
 
-export function createExportWorker(deps: { database: Database; client: WebClient; connection: Redis; prefix: string; logger: Logger }): Worker<ExportJob> {
+export function createExportWorker(deps: {
+  database: Database;
+  client: WebClient;
+  connection: Redis;
+  prefix: string;
+  logger: Logger;
+}): Worker<ExportJob> {
   const worker = new Worker<ExportJob>(
     EXPORTS_QUEUE,
     async (job) => {
@@ -63,20 +77,34 @@ export function createExportWorker(deps: { database: Database; client: WebClient
         const described = describeFilters(filters);
         const scope = described ? ` (${escapeMrkdwn(described)})` : '';
         if (rows === 0) {
-          await deps.client.chat.postEphemeral({ channel: channelId, user: userId, text: `No audit events match${scope}; there is nothing to export.` });
+          await deps.client.chat.postEphemeral({
+            channel: channelId,
+            user: userId,
+            text: `No audit events match${scope}; there is nothing to export.`,
+          });
           log.info('export matched nothing');
           return { rows };
         }
         const summary = `Audit export for <@${userId}>: ${rows.toLocaleString('en-US')} event${rows === 1 ? '' : 's'} from ${slackDate(oldest!)} to ${slackDate(newest!)}${scope}`;
         try {
-          const { fileId } = await uploadFileToChannel(deps.client, { path, filename, title: filename, channelId, initialComment: summary });
+          const { fileId } = await uploadFileToChannel(deps.client, {
+            path,
+            filename,
+            title: filename,
+            channelId,
+            initialComment: summary,
+          });
           await job.updateProgress({ rows, uploadedFileId: fileId });
         } catch (error) {
           const code = (error as { data?: { error?: string } }).data?.error;
           if (!code || !UNFIXABLE_UPLOAD_ERRORS.has(code)) throw error; // transient: BullMQ retries the job
           // Retrying cannot help; tell the person who asked, in the channel, only to them.
           await deps.client.chat
-            .postEphemeral({ channel: channelId, user: userId, text: `The export of ${rows.toLocaleString('en-US')} events could not be uploaded: Slack answered \`${code}\`.${code === 'not_in_channel' ? ' Invite the app to this channel (/invite) and export again.' : ''}` })
+            .postEphemeral({
+              channel: channelId,
+              user: userId,
+              text: `The export of ${rows.toLocaleString('en-US')} events could not be uploaded: Slack answered \`${code}\`.${code === 'not_in_channel' ? ' Invite the app to this channel (/invite) and export again.' : ''}`,
+            })
             .catch((notified: unknown) => log.warn({ err: notified }, 'could not tell the user the export failed'));
           throw new UnrecoverableError(`export upload refused by Slack: ${code}`);
         }

@@ -25,7 +25,7 @@ import {
 import { rowToEvent } from '../store/rows.ts';
 import type { EventRow, ForwardingRow } from '../store/schema/index.ts';
 import { MAX_CALL_BYTES, serialiseTrackCall } from './track-call.ts';
-import { TrackingClient, type BatchOutcome } from './tracking-client.ts';
+import { type BatchOutcome, TrackingClient } from './tracking-client.ts';
 
 export interface ForwarderOptions {
   /** `SEGMENT_TRACKING_URL`. */

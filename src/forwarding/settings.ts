@@ -29,8 +29,10 @@ export function writeKeyProblem(writeKey: string): string | undefined {
   if (!writeKey) return 'the write key is empty';
   if (/\s/.test(writeKey)) return 'a write key has no spaces';
   if (!WRITE_KEY.test(writeKey)) return 'a write key holds only letters, digits, ".", "-" and "_"';
-  if (writeKey.length < MIN_WRITE_KEY) return `that write key is too short (${writeKey.length} characters); copy it from the source's settings in Segment`;
-  if (writeKey.length > MAX_WRITE_KEY) return `that write key is too long (${writeKey.length} characters, at most ${MAX_WRITE_KEY})`;
+  if (writeKey.length < MIN_WRITE_KEY)
+    return `that write key is too short (${writeKey.length} characters); copy it from the source's settings in Segment`;
+  if (writeKey.length > MAX_WRITE_KEY)
+    return `that write key is too long (${writeKey.length} characters, at most ${MAX_WRITE_KEY})`;
   return undefined;
 }
 
@@ -80,12 +82,17 @@ export async function turnForwardingOn(db: Db, asked: TurnOnRequest): Promise<Tu
         actor: request.actor,
         resource: { type: 'audit_forwarding', id: workspaceId, ...(request.name && { name: request.name }) },
         ...(request.context && { context: request.context }),
-        metadata: { writeKey: maskWriteKey(request.writeKey), ...(request.since && { since: request.since.toISOString() }) },
+        metadata: {
+          writeKey: maskWriteKey(request.writeKey),
+          ...(request.since && { since: request.since.toISOString() }),
+        },
       },
     ]);
     const toggle = stored[0]!;
     const headBefore = toggle.seq - 1;
-    const sinceSeq = request.since ? ((await seqBeforeReceived(tx, workspaceId, request.since)) ?? headBefore) : headBefore;
+    const sinceSeq = request.since
+      ? ((await seqBeforeReceived(tx, workspaceId, request.since)) ?? headBefore)
+      : headBefore;
     const wasOn = current.enabled;
     // Already on: keep the cursor, so a change of name or key does not skip what is still pending.
     const deliveredSeq = wasOn ? Math.min(current.deliveredSeq, sinceSeq) : Math.min(sinceSeq, headBefore);

@@ -26,7 +26,9 @@ export interface SerialisedCall {
  * characters whatever the lengths of both, under the 100 Segment accepts.
  */
 export function trackMessageId(workspaceId: string, eventId: string): string {
-  return `audit-event-${createHash('sha256').update(JSON.stringify([workspaceId, eventId])).digest('hex')}`;
+  return `audit-event-${createHash('sha256')
+    .update(JSON.stringify([workspaceId, eventId]))
+    .digest('hex')}`;
 }
 
 export function trackCall(event: StoredEvent): Record<string, unknown> {
@@ -83,7 +85,8 @@ export function serialiseTrackCall(event: StoredEvent, maxBytes = MAX_CALL_BYTES
     call.properties = { category: event.category, workspace: event.workspaceId, auditTrailTrimmed: ['properties'] };
     json = JSON.stringify(call);
     bytes = Buffer.byteLength(json);
-    if (bytes > maxBytes) throw new Error(`event ${event.id} is ${bytes} bytes as a track call even without its properties`);
+    if (bytes > maxBytes)
+      throw new Error(`event ${event.id} is ${bytes} bytes as a track call even without its properties`);
     return { json, bytes, trimmed: [...trimmed] };
   }
   return { json, bytes, trimmed };

@@ -62,14 +62,17 @@ export class TrackingClient {
       text = await response.text();
     } catch (error) {
       if (stop?.aborted) return { kind: 'aborted' };
-      if (timeout.aborted) return { kind: 'retry', reason: `no answer from Segment within ${this.options.timeoutMs ?? 15_000} ms` };
+      if (timeout.aborted)
+        return { kind: 'retry', reason: `no answer from Segment within ${this.options.timeoutMs ?? 15_000} ms` };
       return { kind: 'retry', reason: `could not reach Segment: ${networkCause(error)}` };
     }
     const { status } = response;
     if (status >= 200 && status < 300) return { kind: 'delivered', status };
     const reason = redactKey(`${status} ${segmentMessage(text) ?? response.statusText}`.trim(), writeKey);
-    if (status === 429) return { kind: 'retry', status, reason, retryAfterMs: retryAfterMs(response.headers.get('retry-after')) };
-    if (status === 401 || status === 403) return { kind: 'retry', status, reason: `${reason} (check the source's write key)` };
+    if (status === 429)
+      return { kind: 'retry', status, reason, retryAfterMs: retryAfterMs(response.headers.get('retry-after')) };
+    if (status === 401 || status === 403)
+      return { kind: 'retry', status, reason: `${reason} (check the source's write key)` };
     if (RETRIED_STATUSES.has(status) || (status >= 500 && !FINAL_SERVER_STATUSES.has(status))) {
       return { kind: 'retry', status, reason };
     }
@@ -84,7 +87,8 @@ function segmentMessage(text: string): string | undefined {
   if (!text) return undefined;
   try {
     const parsed = JSON.parse(text) as unknown;
-    if (parsed && typeof parsed === 'object' && 'message' in parsed && typeof parsed.message === 'string') return parsed.message.slice(0, MAX_REASON);
+    if (parsed && typeof parsed === 'object' && 'message' in parsed && typeof parsed.message === 'string')
+      return parsed.message.slice(0, MAX_REASON);
   } catch {
     // not JSON: quote it
   }

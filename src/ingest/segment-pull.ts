@@ -11,11 +11,11 @@ import { z } from 'zod';
 import type { IncomingEvent } from '../events.ts';
 import { incomingEventSchema } from '../events.ts';
 import type { Logger } from '../logger.ts';
-import { createSegmentClient, SegmentApiError, type SegmentClient } from '../revert/segment-client.ts';
 import { exponentialDelay, withJitter } from '../retry.ts';
+import { createSegmentClient, SegmentApiError, type SegmentClient } from '../revert/segment-client.ts';
 import { appendEvents } from '../store/append.ts';
-import { storedEventIds } from '../store/queries.ts';
 import type { Db, DbOrTx } from '../store/db.ts';
+import { storedEventIds } from '../store/queries.ts';
 import type { SegmentImportRow } from '../store/schema/index.ts';
 import {
   getSegmentImport,
@@ -26,8 +26,8 @@ import {
   recordSegmentWorkspace,
 } from '../store/segment-import.ts';
 import { withCatalogType } from './catalog-type.ts';
-import { SEGMENT_SYSTEM_ACTOR } from './segment-push.ts';
 import { segmentAuditEventId } from './segment-ids.ts';
+import { SEGMENT_SYSTEM_ACTOR } from './segment-push.ts';
 
 /** Why a poll failed, as `audit_import_errors_total{kind}` counts it. */
 export const IMPORT_ERROR_KINDS = [
@@ -94,7 +94,9 @@ const publicAuditEventSchema = z.looseObject({
 
 const pageSchema = z.object({
   events: z.array(z.unknown()),
-  pagination: z.object({ current: z.string().nullish(), next: z.string().nullish(), totalEntries: z.number().nullish() }).nullish(),
+  pagination: z
+    .object({ current: z.string().nullish(), next: z.string().nullish(), totalEntries: z.number().nullish() })
+    .nullish(),
 });
 
 const workspaceSchema = z.object({ workspace: z.object({ id: z.string().min(1) }) });
@@ -125,7 +127,9 @@ export type PollOutcome =
   | { kind: 'stopped' };
 
 export class SegmentImporter {
-  private readonly options: Required<Omit<SegmentImporterOptions, 'fetchImpl' | 'onImported' | 'onError' | 'onSuccess'>> &
+  private readonly options: Required<
+    Omit<SegmentImporterOptions, 'fetchImpl' | 'onImported' | 'onError' | 'onSuccess'>
+  > &
     SegmentImporterOptions;
   private readonly client: SegmentClient;
   private readonly abort = new AbortController();
@@ -150,7 +154,10 @@ export class SegmentImporter {
       retry: { rateLimitRetries: 0, serverErrorRetries: 0 },
       // Stopping aborts a request in flight rather than waiting out its timeout.
       fetchImpl: (input, init) =>
-        fetchImpl(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, this.abort.signal]) : this.abort.signal }),
+        fetchImpl(input, {
+          ...init,
+          signal: init?.signal ? AbortSignal.any([init.signal, this.abort.signal]) : this.abort.signal,
+        }),
     });
   }
 
@@ -245,7 +252,10 @@ export class SegmentImporter {
         // Stopping: roll back, so the next start reads this page again.
         if (this.stopping) throw error;
         const failure = this.describe(error, row);
-        this.logger.warn({ kind: failure.kind, nextPollAt: failure.nextPollAt, reason: failure.reason }, 'Segment import poll failed');
+        this.logger.warn(
+          { kind: failure.kind, nextPollAt: failure.nextPollAt, reason: failure.reason },
+          'Segment import poll failed',
+        );
         await recordImportFailure(tx, workspaceId, failure);
         return { kind: 'failed', error: failure.kind as ImportErrorKind, nextPollAt: failure.nextPollAt };
       }
@@ -261,14 +271,21 @@ export class SegmentImporter {
     const query = new URLSearchParams({ startTime: windowStart.toISOString(), 'pagination.count': String(pageSize) });
     if (row.windowCursor) query.set('pagination.cursor', row.windowCursor);
     const page = pageSchema.safeParse(await this.client.get(`/audit-events?${query}`));
-    if (!page.success) throw new ImportError('bad_response', `Segment's answer to GET /audit-events was not a page of events (${page.error.issues[0]?.message})`);
+    if (!page.success)
+      throw new ImportError(
+        'bad_response',
+        `Segment's answer to GET /audit-events was not a page of events (${page.error.issues[0]?.message})`,
+      );
 
     const events: IncomingEvent[] = [];
     let newest: Date | undefined;
     for (const item of page.data.events) {
       const read = toIncomingEvent(item, segmentWorkspaceId);
       if ('problem' in read) {
-        this.logger.warn({ segmentEventId: read.segmentEventId, problem: read.problem }, 'Segment audit event skipped: it cannot be stored');
+        this.logger.warn(
+          { segmentEventId: read.segmentEventId, problem: read.problem },
+          'Segment audit event skipped: it cannot be stored',
+        );
         this.options.onError?.('invalid_event');
         continue;
       }
@@ -282,7 +299,11 @@ export class SegmentImporter {
     const stored = await tx.transaction(async (savepoint) => {
       // Every poll re-reads the overlap: events already stored are left out before the chain head is locked, so a
       // poll with nothing new never waits on (or holds up) the workspace's other writers.
-      const known = await storedEventIds(savepoint, workspaceId, events.map((event) => event.id!));
+      const known = await storedEventIds(
+        savepoint,
+        workspaceId,
+        events.map((event) => event.id!),
+      );
       const fresh = events.filter((event) => !known.has(event.id!));
       const appended = fresh.length ? await appendEvents(savepoint, workspaceId, fresh) : undefined;
       const times = (appended?.stored ?? []).map((event) => Date.parse(event.timestamp));
@@ -304,7 +325,8 @@ export class SegmentImporter {
   private async withSegmentWorkspace(tx: DbOrTx, row: SegmentImportRow): Promise<SegmentImportRow> {
     if (this.segmentWorkspaceId === undefined) {
       const answer = workspaceSchema.safeParse(await this.client.get('/'));
-      if (!answer.success) throw new ImportError('bad_response', "Segment's answer to GET / did not name the token's workspace");
+      if (!answer.success)
+        throw new ImportError('bad_response', "Segment's answer to GET / did not name the token's workspace");
       this.segmentWorkspaceId = answer.data.workspace.id;
     }
     const segmentWorkspaceId = this.segmentWorkspaceId;
@@ -324,18 +346,29 @@ export class SegmentImporter {
 
   private describe(error: unknown, row: SegmentImportRow): ImportFailure {
     const now = Date.now();
-    const backoff = new Date(now + withJitter(exponentialDelay(row.failures + 1, this.options.backoffBaseMs, this.options.maxBackoffMs)));
-    if (error instanceof ImportError) return { kind: error.kind, reason: error.message, result: 'error', nextPollAt: backoff };
+    const backoff = new Date(
+      now + withJitter(exponentialDelay(row.failures + 1, this.options.backoffBaseMs, this.options.maxBackoffMs)),
+    );
+    if (error instanceof ImportError)
+      return { kind: error.kind, reason: error.message, result: 'error', nextPollAt: backoff };
     if (!(error instanceof SegmentApiError)) {
       // Postgres' message can hold the whole statement: the log has it, status says where to look.
       this.logger.error({ err: error }, 'Segment import could not store a page of events');
-      return { kind: 'store', reason: 'could not store the imported events; see the service log', result: 'error', nextPollAt: backoff };
+      return {
+        kind: 'store',
+        reason: 'could not store the imported events; see the service log',
+        result: 'error',
+        nextPollAt: backoff,
+      };
     }
     const what = `${error.method} ${error.path.split('?')[0]}`;
     const said = error.messages.length ? `: ${error.messages.join('; ')}` : '';
     switch (error.kind) {
       case 'rate-limited': {
-        const waitMs = Math.min(error.retryAfterMs ?? exponentialDelay(row.failures + 1, 1000, 60_000), MAX_RATE_LIMIT_WAIT_MS);
+        const waitMs = Math.min(
+          error.retryAfterMs ?? exponentialDelay(row.failures + 1, 1000, 60_000),
+          MAX_RATE_LIMIT_WAIT_MS,
+        );
         const reason = `Segment is rate-limiting ${what} (429); waiting ${Math.ceil(waitMs / 1000)} s as it asked`;
         return { kind: 'rate_limited', reason, result: 'rate_limited', nextPollAt: new Date(now + waitMs) };
       }
@@ -349,15 +382,31 @@ export class SegmentImporter {
       case 'server-error':
       case 'timeout':
       case 'network':
-        return { kind: error.kind === 'server-error' ? 'server_error' : error.kind, reason: error.reason, result: 'error', nextPollAt: backoff };
+        return {
+          kind: error.kind === 'server-error' ? 'server_error' : error.kind,
+          reason: error.reason,
+          result: 'error',
+          nextPollAt: backoff,
+        };
       case 'not-found':
-        return { kind: 'not_found', reason: `Segment answered 404 to ${what}: check SEGMENT_API_URL${said}`, result: 'error', nextPollAt: backoff };
+        return {
+          kind: 'not_found',
+          reason: `Segment answered 404 to ${what}: check SEGMENT_API_URL${said}`,
+          result: 'error',
+          nextPollAt: backoff,
+        };
       case 'bad-response':
         return { kind: 'bad_response', reason: error.reason, result: 'error', nextPollAt: backoff };
       default: {
         // A refused cursor (expired, or from another window) cannot be fixed by asking again: read the window afresh.
         const reason = `Segment refused ${what} (${error.status})${said}`;
-        return { kind: 'rejected', reason, result: 'error', nextPollAt: backoff, dropCursor: row.windowCursor !== null };
+        return {
+          kind: 'rejected',
+          reason,
+          result: 'error',
+          nextPollAt: backoff,
+          dropCursor: row.windowCursor !== null,
+        };
       }
     }
   }
@@ -372,14 +421,24 @@ export function toIncomingEvent(
   segmentWorkspaceId: string,
 ): { event: IncomingEvent } | { problem: string; segmentEventId?: string } {
   const parsed = publicAuditEventSchema.safeParse(item);
-  const segmentEventId = typeof (item as { id?: unknown } | null)?.id === 'string' ? (item as { id: string }).id : undefined;
+  const segmentEventId =
+    typeof (item as { id?: unknown } | null)?.id === 'string' ? (item as { id: string }).id : undefined;
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    return { problem: `${issue.path.join('.') || '(event)'}: ${issue.message}`, ...(segmentEventId && { segmentEventId }) };
+    return {
+      problem: `${issue.path.join('.') || '(event)'}: ${issue.message}`,
+      ...(segmentEventId && { segmentEventId }),
+    };
   }
   const source = parsed.data;
-  const id = segmentAuditEventId({ segmentWorkspaceId, type: source.type, resourceId: source.resourceId, timestamp: source.timestamp });
-  if (!id) return { problem: `timestamp: ${JSON.stringify(source.timestamp)} is not a time`, segmentEventId: source.id };
+  const id = segmentAuditEventId({
+    segmentWorkspaceId,
+    type: source.type,
+    resourceId: source.resourceId,
+    timestamp: source.timestamp,
+  });
+  if (!id)
+    return { problem: `timestamp: ${JSON.stringify(source.timestamp)} is not a time`, segmentEventId: source.id };
   const actor =
     source.actor === SEGMENT_SYSTEM_ACTOR
       ? { type: 'system' as const, id: source.actor }
@@ -391,7 +450,11 @@ export function toIncomingEvent(
     type: source.type,
     timestamp: source.timestamp,
     actor,
-    resource: { type: source.resourceType, id: source.resourceId, ...(source.resourceName && { name: source.resourceName }) },
+    resource: {
+      type: source.resourceType,
+      id: source.resourceId,
+      ...(source.resourceName && { name: source.resourceName }),
+    },
     metadata: { segmentType: source.type, segmentWorkspaceId, segmentEventId: source.id },
   });
   if (!checked.success) {

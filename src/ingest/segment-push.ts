@@ -41,7 +41,10 @@ const required = (what: string) => ({
 const optionalText = z.string(required('a string')).optional();
 
 /** An id Segment may send as a number; stored as text like every id. */
-const idText = z.union([z.string(required('a string')).trim().min(1, 'must not be empty'), z.number()], required('a string'));
+const idText = z.union(
+  [z.string(required('a string')).trim().min(1, 'must not be empty'), z.number()],
+  required('a string'),
+);
 
 /**
  * What this service needs of an audit call. Everything else Segment sends (context, integrations, receivedAt…) is
@@ -91,9 +94,19 @@ type Sources = Record<string, string>;
  * an object at all) are counted in `ignored`, never refused: a Webhooks destination sends whatever its source gets.
  */
 export function parseSegmentPush(body: unknown): SegmentPush {
-  const calls = Array.isArray(body) ? body : isRecord(body) && Array.isArray(body.batch) ? body.batch : isRecord(body) ? [body] : undefined;
+  const calls = Array.isArray(body)
+    ? body
+    : isRecord(body) && Array.isArray(body.batch)
+      ? body.batch
+      : isRecord(body)
+        ? [body]
+        : undefined;
   if (!calls) {
-    const problem = { index: 0, path: '(body)', message: 'must be a track call, an array of them, or {"batch": [...]}' };
+    const problem = {
+      index: 0,
+      path: '(body)',
+      message: 'must be a track call, an array of them, or {"batch": [...]}',
+    };
     return { ok: false, status: 400, message: `the body ${problem.message}`, problems: [problem] };
   }
   if (calls.length > MAX_EVENTS_PER_REQUEST) {
@@ -111,7 +124,11 @@ export function parseSegmentPush(body: unknown): SegmentPush {
     }
     const bytes = Buffer.byteLength(JSON.stringify(call));
     if (bytes > MAX_EVENT_BYTES) {
-      tooLarge.push({ index, path: '(call)', message: `call is ${bytes} bytes; the limit is ${MAX_EVENT_BYTES} bytes (32 KB)` });
+      tooLarge.push({
+        index,
+        path: '(call)',
+        message: `call is ${bytes} bytes; the limit is ${MAX_EVENT_BYTES} bytes (32 KB)`,
+      });
       continue;
     }
     const read = readAuditCall(call, index);
@@ -138,14 +155,19 @@ function isAuditCall(call: unknown): call is Record<string, unknown> {
   return isRecord(call) && call.event === AUDIT_EVENT_NAME && (call.type === undefined || call.type === 'track');
 }
 
-function readAuditCall(raw: Record<string, unknown>, index: number): { event: IncomingEvent } | { problems: PushProblem[] } {
+function readAuditCall(
+  raw: Record<string, unknown>,
+  index: number,
+): { event: IncomingEvent } | { problems: PushProblem[] } {
   const call = auditCallSchema.safeParse(raw);
   const rawDetails = isRecord(raw.properties) ? (raw.properties.details ?? {}) : {};
   // Details that are not an object at all are already named by the call's own issues.
   const details = detailsSchema.safeParse(isRecord(rawDetails) ? rawDetails : {});
   const problems = [
     ...(call.success ? [] : issuesAt(call.error.issues, [], index)),
-    ...(details.success || !isRecord(rawDetails) ? [] : issuesAt(details.error.issues, ['properties', 'details'], index)),
+    ...(details.success || !isRecord(rawDetails)
+      ? []
+      : issuesAt(details.error.issues, ['properties', 'details'], index)),
   ];
   if (!call.success || !details.success) return { problems };
 
@@ -221,7 +243,10 @@ function actorOf(call: AuditCall, details: AuditDetails): Actor {
     case 'subject_id': {
       const id = (details.subject_id as string).trim();
       const kind = typeof details.subject_type === 'string' ? details.subject_type.toLowerCase() : 'user';
-      actor = { type: id === SEGMENT_SYSTEM_ACTOR || kind === 'system' ? 'system' : kind.includes('token') ? 'token' : 'user', id };
+      actor = {
+        type: id === SEGMENT_SYSTEM_ACTOR || kind === 'system' ? 'system' : kind.includes('token') ? 'token' : 'user',
+        id,
+      };
       break;
     }
     case 'userId': {
@@ -253,12 +278,17 @@ function sourcesOf(call: AuditCall, details: AuditDetails): Sources {
     'resource.type': 'properties.details.resource_type',
     'resource.id': 'properties.details.resource_id',
     'resource.name': 'properties.details.target',
-    'actor.id': { subject: 'properties.details.subject', subject_id: 'properties.details.subject_id', userId: 'userId' }[
-      actorSource(details)
-    ],
+    'actor.id': {
+      subject: 'properties.details.subject',
+      subject_id: 'properties.details.subject_id',
+      userId: 'userId',
+    }[actorSource(details)],
   };
   if (emailOf(call, details) !== undefined) {
-    sources['actor.email'] = typeof call.properties.email === 'string' && call.properties.email !== '' ? 'properties.email' : 'properties.details.email';
+    sources['actor.email'] =
+      typeof call.properties.email === 'string' && call.properties.email !== ''
+        ? 'properties.email'
+        : 'properties.details.email';
   }
   return sources;
 }

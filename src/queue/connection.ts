@@ -1,10 +1,10 @@
 /** Redis connections and queues for BullMQ. */
-import { Queue, type DefaultJobOptions } from 'bullmq';
+import { type DefaultJobOptions, Queue } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../logger.ts';
 import {
-  AUDIT_EVENTS_QUEUE,
   type AlertRangeJob,
+  AUDIT_EVENTS_QUEUE,
   DIGEST_QUEUE,
   EXPORTS_QUEUE,
   type ExportJob,
@@ -23,7 +23,11 @@ export function createRedis(url: string, role: 'worker' | 'producer', outages?: 
     role === 'worker'
       ? { maxRetriesPerRequest: null }
       : { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 };
-  const redis = new Redis(url, { ...options, lazyConnect: false, retryStrategy: (times) => Math.min(times * 200, 2000) });
+  const redis = new Redis(url, {
+    ...options,
+    lazyConnect: false,
+    retryStrategy: (times) => Math.min(times * 200, 2000),
+  });
   if (outages) reportOutages(redis, redisAddress(url), outages);
   // ioredis reports every failed reconnect: without a listener each one would crash the process.
   else redis.on('error', () => {});
@@ -129,12 +133,22 @@ export function createQueues(connection: Redis, prefix: string): Queues {
   const maintenance = new Queue(MAINTENANCE_QUEUE, {
     connection,
     prefix,
-    defaultJobOptions: { attempts: 3, backoff: { type: 'exponential', delay: 60_000 }, removeOnComplete: 30, removeOnFail: 30 },
+    defaultJobOptions: {
+      attempts: 3,
+      backoff: { type: 'exponential', delay: 60_000 },
+      removeOnComplete: 30,
+      removeOnFail: 30,
+    },
   });
   const exports = new Queue<ExportJob>(EXPORTS_QUEUE, {
     connection,
     prefix,
-    defaultJobOptions: { attempts: 3, backoff: { type: 'exponential', delay: 5000 }, removeOnComplete: { age: 86_400 }, removeOnFail: { age: 7 * 86_400 } },
+    defaultJobOptions: {
+      attempts: 3,
+      backoff: { type: 'exponential', delay: 5000 },
+      removeOnComplete: { age: 86_400 },
+      removeOnFail: { age: 7 * 86_400 },
+    },
   });
   const digests = new Queue(DIGEST_QUEUE, { connection, prefix });
   const revertAll = new Queue<RevertAllJob>(REVERT_ALL_QUEUE, {

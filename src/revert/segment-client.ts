@@ -138,7 +138,11 @@ export function createSegmentClient(options: SegmentClientOptions): SegmentClien
         return {
           ok: false,
           error: new SegmentApiError({
-            kind: 'bad-response', status: response.status, method, path, retryable: false,
+            kind: 'bad-response',
+            status: response.status,
+            method,
+            path,
+            retryable: false,
             reason: `Segment answered ${method} ${path} with ${response.status} but no JSON object`,
           }),
         };
@@ -155,12 +159,18 @@ export function createSegmentClient(options: SegmentClientOptions): SegmentClien
   function transportError(method: string, path: string, error: unknown): SegmentApiError {
     if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) {
       return new SegmentApiError({
-        kind: 'timeout', method, path, retryable: true,
+        kind: 'timeout',
+        method,
+        path,
+        retryable: true,
         reason: `Segment did not answer ${method} ${path} within ${formatSeconds(timeoutMs)}`,
       });
     }
     return new SegmentApiError({
-      kind: 'network', method, path, retryable: true,
+      kind: 'network',
+      method,
+      path,
+      retryable: true,
       reason: `could not reach Segment for ${method} ${path} (${redact(networkCause(error))})`,
     });
   }
@@ -177,10 +187,16 @@ export function createSegmentClient(options: SegmentClientOptions): SegmentClien
       if (error.kind === 'rate-limited') {
         waitMs = error.retryAfterMs ?? exponentialDelay(rateLimitRetries + 1, 1000);
         if (rateLimitRetries >= policy.rateLimitRetries) {
-          throw withReason(error, `Segment kept rate-limiting ${method} ${path} (429) after ${rateLimitRetries} retries; try again in a minute`);
+          throw withReason(
+            error,
+            `Segment kept rate-limiting ${method} ${path} (429) after ${rateLimitRetries} retries; try again in a minute`,
+          );
         }
         if (waitMs > policy.maxDelayMs) {
-          throw withReason(error, `Segment is rate-limiting ${method} ${path} (429) for another ${formatSeconds(waitMs)}; try again then`);
+          throw withReason(
+            error,
+            `Segment is rate-limiting ${method} ${path} (429) for another ${formatSeconds(waitMs)}; try again then`,
+          );
         }
         rateLimitRetries++;
       } else if (error.retryable) {
@@ -193,7 +209,10 @@ export function createSegmentClient(options: SegmentClientOptions): SegmentClien
         throw error;
       }
 
-      logger?.warn({ method, path, status: error.status, kind: error.kind, attempt: attemptNo, waitMs }, 'Segment Public API call failed; retrying');
+      logger?.warn(
+        { method, path, status: error.status, kind: error.kind, attempt: attemptNo, waitMs },
+        'Segment Public API call failed; retrying',
+      );
       await sleep(waitMs);
     }
   }
@@ -215,20 +234,46 @@ function httpError(
   const detail = messages.length ? `: ${messages.join('; ')}` : '';
   const base = { status, method, path, messages };
   if (status === 401 || status === 403) {
-    return new SegmentApiError({ ...base, kind: 'unauthorized', retryable: false, reason: `the Segment API token was refused (${status})${detail}` });
+    return new SegmentApiError({
+      ...base,
+      kind: 'unauthorized',
+      retryable: false,
+      reason: `the Segment API token was refused (${status})${detail}`,
+    });
   }
   if (status === 404) {
-    return new SegmentApiError({ ...base, kind: 'not-found', retryable: false, reason: `${method} ${path} not found (404)${detail}` });
+    return new SegmentApiError({
+      ...base,
+      kind: 'not-found',
+      retryable: false,
+      reason: `${method} ${path} not found (404)${detail}`,
+    });
   }
   if (status === 429) {
     const reason = `Segment is rate-limiting requests (429)${detail}`;
-    return new SegmentApiError({ ...base, kind: 'rate-limited', retryable: true, reason, ...(retryAfterMs !== undefined && { retryAfterMs }) });
+    return new SegmentApiError({
+      ...base,
+      kind: 'rate-limited',
+      retryable: true,
+      reason,
+      ...(retryAfterMs !== undefined && { retryAfterMs }),
+    });
   }
   if (status >= 500) {
-    return new SegmentApiError({ ...base, kind: 'server-error', retryable: true, reason: `Segment had a server error (${status})${detail}` });
+    return new SegmentApiError({
+      ...base,
+      kind: 'server-error',
+      retryable: true,
+      reason: `Segment had a server error (${status})${detail}`,
+    });
   }
   const what = messages.length ? messages.join('; ') : `${method} ${path} was refused`;
-  return new SegmentApiError({ ...base, kind: 'rejected', retryable: false, reason: `Segment rejected the change: ${what} (${status})` });
+  return new SegmentApiError({
+    ...base,
+    kind: 'rejected',
+    retryable: false,
+    reason: `Segment rejected the change: ${what} (${status})`,
+  });
 }
 
 function withReason(error: SegmentApiError, reason: string): SegmentApiError {

@@ -1,9 +1,22 @@
 /** Reverts events through the Segment Public API: one call sequence per row of the revert table (SPEC section 7). */
-import { RESOURCE_NOUN, revertPlanFor, revertPlanForChange, revertPlanForType, type RestoreTarget, type RevertPlan } from '../catalog.ts';
+import {
+  RESOURCE_NOUN,
+  type RestoreTarget,
+  type RevertPlan,
+  revertPlanFor,
+  revertPlanForChange,
+  revertPlanForType,
+} from '../catalog.ts';
 import type { StoredEvent } from '../events.ts';
 import { isRecord } from '../json.ts';
 import type { Logger } from '../logger.ts';
-import { createSegmentClient, SegmentApiError, type RetryPolicy, type SegmentClient, type SegmentData } from './segment-client.ts';
+import {
+  createSegmentClient,
+  type RetryPolicy,
+  SegmentApiError,
+  type SegmentClient,
+  type SegmentData,
+} from './segment-client.ts';
 import type { RevertFailure, RevertSuccess, RevertTarget } from './types.ts';
 
 export interface SegmentRevertTargetOptions {
@@ -67,7 +80,14 @@ export function createSegmentRevertTarget(options: SegmentRevertTargetOptions): 
       } catch (error) {
         const failure = toFailure(error, located, options.apiToken);
         if (error instanceof SegmentApiError || error instanceof RevertRefusal) {
-          eventLog.warn({ path: located.path, status: error instanceof SegmentApiError ? error.status : undefined, reason: failure.reason }, 'revert in Segment failed');
+          eventLog.warn(
+            {
+              path: located.path,
+              status: error instanceof SegmentApiError ? error.status : undefined,
+              reason: failure.reason,
+            },
+            'revert in Segment failed',
+          );
         } else {
           eventLog.error({ err: error, path: located.path }, 'revert in Segment failed unexpectedly');
         }
@@ -77,7 +97,12 @@ export function createSegmentRevertTarget(options: SegmentRevertTargetOptions): 
   };
 }
 
-async function runPlan(client: SegmentClient, plan: RevertPlan, at: Located, event: StoredEvent): Promise<RevertSuccess> {
+async function runPlan(
+  client: SegmentClient,
+  plan: RevertPlan,
+  at: Located,
+  event: StoredEvent,
+): Promise<RevertSuccess> {
   switch (plan.kind) {
     case 'toggle': {
       const answer = resourceIn(await client.patch(at.path, { enabled: plan.enabled }), at.target);
@@ -91,7 +116,10 @@ async function runPlan(client: SegmentClient, plan: RevertPlan, at: Located, eve
     case 'warehouse-toggle': {
       // Segment's UpdateWarehouseV1Input requires settings; sending back what it just gave us changes nothing else.
       const current = await currentWarehouse(client, at);
-      const answer = resourceIn(await client.patch(at.path, { enabled: plan.enabled, settings: current.settings }), at.target);
+      const answer = resourceIn(
+        await client.patch(at.path, { enabled: plan.enabled, settings: current.settings }),
+        at.target,
+      );
       return {
         ok: true,
         inverseType: plan.inverseType,
@@ -106,7 +134,8 @@ async function runPlan(client: SegmentClient, plan: RevertPlan, at: Located, eve
       const restored = pick(asRecord(event.changes?.before), plan.fields);
       const body: Record<string, unknown> = { ...restored, ...removedSettings(at, restored, event) };
       // A warehouse PATCH without settings is refused, so a change that left them alone sends the current ones.
-      if (at.target === 'warehouses' && !('settings' in body)) body.settings = (await currentWarehouse(client, at)).settings;
+      if (at.target === 'warehouses' && !('settings' in body))
+        body.settings = (await currentWarehouse(client, at)).settings;
       await client.patch(at.path, body);
       const fields = Object.keys(restored);
       return {
@@ -136,17 +165,23 @@ function removedSettings(at: Located, restored: Record<string, unknown>, event: 
   return { settings: { ...before, ...Object.fromEntries(added.map((key) => [key, null])) } };
 }
 
-async function currentWarehouse(client: SegmentClient, at: Located): Promise<{ settings: Record<string, unknown>; enabled: unknown }> {
+async function currentWarehouse(
+  client: SegmentClient,
+  at: Located,
+): Promise<{ settings: Record<string, unknown>; enabled: unknown }> {
   const warehouse = resourceIn(await client.get(at.path), at.target);
   const settings = warehouse?.settings;
   if (!isRecord(settings)) {
-    throw new RevertRefusal(`Segment's answer for the ${at.label} carried no settings, which a warehouse change must send back`);
+    throw new RevertRefusal(
+      `Segment's answer for the ${at.label} carried no settings, which a warehouse change must send back`,
+    );
   }
   return { settings, enabled: warehouse?.enabled };
 }
 
 function locate(plan: RevertPlan, event: StoredEvent): Located | string {
-  const target: RestoreTarget = plan.kind === 'toggle' ? plan.path : plan.kind === 'warehouse-toggle' ? 'warehouses' : plan.target;
+  const target: RestoreTarget =
+    plan.kind === 'toggle' ? plan.path : plan.kind === 'warehouse-toggle' ? 'warehouses' : plan.target;
   const id = event.resource.id;
   if (target !== 'destination-filters') {
     return { target, path: `/${target}/${encodeURIComponent(id)}`, label: `${RESOURCE_NOUN[target]} ${id}` };

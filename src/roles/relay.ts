@@ -2,8 +2,9 @@
  * The relay role: moves committed events from the Postgres outbox onto the alert queue, and puts them back when Redis
  * has lost the queue.
  */
-import { OutboxRelay } from '../outbox/relay.ts';
+
 import { type EpochWatchOptions, RedisEpochWatch } from '../outbox/redis-epoch.ts';
+import { OutboxRelay } from '../outbox/relay.ts';
 import type { Rewound } from '../store/alert-progress.ts';
 import type { Role, SharedInfrastructure } from './role.ts';
 

@@ -6,10 +6,10 @@
 import type { RetryOptions } from '@slack/web-api';
 import type { Worker } from 'bullmq';
 import { IMPORT_ERROR_KINDS, SegmentImporter, type SegmentImporterOptions } from '../ingest/segment-pull.ts';
+import { DIGEST_SCHEDULER_ID, RETENTION_SCHEDULER_ID } from '../queue/names.ts';
 import { createDigestSchedule, type DigestScheduleOptions } from '../scheduler/digest.ts';
 import { type KeptSchedule, keepScheduled, type ScheduleWatch } from '../scheduler/keep-scheduled.ts';
 import { createMaintenanceWorker, scheduleRetention } from '../scheduler/retention.ts';
-import { DIGEST_SCHEDULER_ID, RETENTION_SCHEDULER_ID } from '../queue/names.ts';
 import type { Role, SharedInfrastructure } from './role.ts';
 
 /** How long to wait before trying again to register the schedule while Redis is down. */
@@ -21,7 +21,9 @@ export interface SchedulerRoleOptions {
   /** WebClient retry policy override for the digest posts (tests use a rapid one). */
   slackRetryConfig?: RetryOptions;
   /** Segment import knobs (tests use a short overlap and backoff). */
-  segmentImport?: Partial<Pick<SegmentImporterOptions, 'overlapMs' | 'pageSize' | 'backoffBaseMs' | 'maxBackoffMs' | 'timeoutMs'>>;
+  segmentImport?: Partial<
+    Pick<SegmentImporterOptions, 'overlapMs' | 'pageSize' | 'backoffBaseMs' | 'maxBackoffMs' | 'timeoutMs'>
+  >;
   /** How often to check that the daily schedules are still in Redis (default 10 s). */
   scheduleCheckMs?: number;
 }
@@ -102,10 +104,15 @@ function createSegmentImport(shared: SharedInfrastructure, options: SchedulerRol
   const log = shared.logger.child({ role: 'scheduler', component: 'segment-import' });
   const pull = config.segment.pull;
   if (!pull) {
-    log.info('SEGMENT_PULL_WORKSPACE is not set: Segment\'s audit trail is not imported (POST /v1/segment still takes pushes)');
+    log.info(
+      "SEGMENT_PULL_WORKSPACE is not set: Segment's audit trail is not imported (POST /v1/segment still takes pushes)",
+    );
     return undefined;
   }
-  log.info({ workspaceId: pull.workspaceId, intervalMs: pull.intervalMs }, 'importing Segment\'s audit trail from the Public API');
+  log.info(
+    { workspaceId: pull.workspaceId, intervalMs: pull.intervalMs },
+    "importing Segment's audit trail from the Public API",
+  );
   return new SegmentImporter(shared.database.db, log, {
     ...options.segmentImport,
     workspaceId: pull.workspaceId,

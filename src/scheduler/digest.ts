@@ -18,7 +18,6 @@ import { createSlackClient } from '../slack/client.ts';
 import { loadWebApi } from '../slack/libraries.ts';
 import type { Db } from '../store/db.ts';
 
-
 /** 00:05 UTC: the day's digest, just after midnight, well before the 03:17 retention purge. */
 export const DIGEST_CRON = '5 0 * * *';
 

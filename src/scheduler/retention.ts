@@ -1,9 +1,9 @@
 /** The daily retention purge, run as a BullMQ job scheduler so exactly one replica runs it each day. */
-import { Worker, type Queue } from 'bullmq';
+import { type Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
-import { MAINTENANCE_QUEUE, RETENTION_JOB, RETENTION_SCHEDULER_ID } from '../queue/names.ts';
 import { logWorkerErrors } from '../queue/connection.ts';
+import { MAINTENANCE_QUEUE, RETENTION_JOB, RETENTION_SCHEDULER_ID } from '../queue/names.ts';
 import type { Db } from '../store/db.ts';
 import { purgeExpiredEvents } from '../store/retention.ts';
 
@@ -48,7 +48,10 @@ export function createMaintenanceWorker(deps: {
       const log = deps.logger.child({ job: job.name, jobId: job.id });
       const results = await purgeExpiredEvents(deps.db, deps.retentionDays);
       const purged = results.reduce((sum, r) => sum + r.purged, 0);
-      log.info({ purged, workspaces: results }, `retention purge removed ${purged} events older than ${deps.retentionDays} days`);
+      log.info(
+        { purged, workspaces: results },
+        `retention purge removed ${purged} events older than ${deps.retentionDays} days`,
+      );
       return { purged };
     },
     { connection: deps.connection, prefix: deps.prefix, concurrency: 1 },

@@ -1,12 +1,13 @@
 /** The Slack Web API client, pointed at SLACK_API_URL and logging through pino. */
-import type { LogLevel, Logger as SlackLogger, RetryOptions, WebClient } from '@slack/web-api';
+import type { LogLevel, RetryOptions, Logger as SlackLogger, WebClient } from '@slack/web-api';
 import type { Logger } from '../logger.ts';
 import { loadWebApi } from './libraries.ts';
 
 /** @slack/logger's interface over a pino child, so Bolt's and the client's warnings (rate limits) land in our log. */
 export function slackLogger(logger: Logger, component: string): SlackLogger {
   const log = logger.child({ component });
-  const text = (msg: unknown[]) => msg.map((m) => (typeof m === 'string' ? m : m instanceof Error ? m.message : JSON.stringify(m))).join(' ');
+  const text = (msg: unknown[]) =>
+    msg.map((m) => (typeof m === 'string' ? m : m instanceof Error ? m.message : JSON.stringify(m))).join(' ');
   return {
     debug: (...msg: unknown[]) => log.debug(text(msg)),
     info: (...msg: unknown[]) => log.info(text(msg)),

@@ -5,9 +5,9 @@
 import type { Queue } from 'bullmq';
 import type { Rule } from '../alerting/rules/types.ts';
 import type { Config } from '../config.ts';
-import type { RevertAllJob } from '../queue/names.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
+import type { RevertAllJob } from '../queue/names.ts';
 import type { RevertTarget } from '../revert/types.ts';
 import type { Database } from '../store/db.ts';
 import type { HomeTab } from './home/home-tab.ts';

@@ -5,7 +5,7 @@ import { appendEvents } from './append.ts';
 import type { Db, DbOrTx } from './db.ts';
 import { notifyHomeChanged } from './home-changes.ts';
 import { rowToEvent } from './rows.ts';
-import { alerts, type AlertRow, events, reverts } from './schema/index.ts';
+import { type AlertRow, alerts, events, reverts } from './schema/index.ts';
 
 export interface AlertKey {
   workspaceId: string;
@@ -64,7 +64,10 @@ const whereKey = (key: AlertKey) =>
   and(eq(alerts.workspaceId, key.workspaceId), eq(alerts.eventId, key.eventId), eq(alerts.ruleId, key.ruleId));
 
 export async function markAlertSent(db: DbOrTx, key: AlertKey, sent: { channelId: string; ts: string }): Promise<void> {
-  await db.update(alerts).set({ status: 'sent', channelId: sent.channelId, ts: sent.ts, sentAt: new Date(), error: null }).where(whereKey(key));
+  await db
+    .update(alerts)
+    .set({ status: 'sent', channelId: sent.channelId, ts: sent.ts, sentAt: new Date(), error: null })
+    .where(whereKey(key));
   await notifyHomeChanged(db, key.workspaceId);
 }
 
@@ -93,7 +96,11 @@ export async function knownChannelId(db: DbOrTx, channel: string): Promise<strin
 }
 
 export function getAlert(db: DbOrTx, key: AlertKey) {
-  return db.select().from(alerts).where(whereKey(key)).then((rows) => rows[0]);
+  return db
+    .select()
+    .from(alerts)
+    .where(whereKey(key))
+    .then((rows) => rows[0]);
 }
 
 /** The alert a Slack message shows, found by the message's channel and ts (what a click on it names). */

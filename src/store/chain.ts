@@ -71,7 +71,10 @@ export function canonicalTemplate(
     }
   });
   segments.at(-1)!.push('}');
-  return fillSlots(segments.map((parts) => parts.join('')), slots);
+  return fillSlots(
+    segments.map((parts) => parts.join('')),
+    slots,
+  );
 }
 
 /**

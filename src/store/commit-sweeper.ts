@@ -34,7 +34,11 @@ export class CommitSweeper {
   ) {}
 
   async start(): Promise<void> {
-    this.listener = await this.sqlClient.listen(OUTBOX_CHANNEL, () => this.wake(), () => this.wake());
+    this.listener = await this.sqlClient.listen(
+      OUTBOX_CHANNEL,
+      () => this.wake(),
+      () => this.wake(),
+    );
     this.timer = setInterval(() => this.wake(), this.options.sweepIntervalMs);
     this.wake();
   }
@@ -79,7 +83,10 @@ export class CommitSweeper {
         const delay = exponentialDelay(this.failures, 250, 5000);
         this.retryAt = Date.now() + delay;
         if (this.failures === 1 || this.failures % 20 === 0) {
-          this.logger.warn({ err: error, failures: this.failures }, `${this.options.name} could not ${this.options.failure}; will retry`);
+          this.logger.warn(
+            { err: error, failures: this.failures },
+            `${this.options.name} could not ${this.options.failure}; will retry`,
+          );
         }
         setTimeout(() => this.wake(), delay).unref();
         return;

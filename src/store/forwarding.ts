@@ -200,7 +200,10 @@ export interface ForwardingStatus {
 export async function getForwardingStatus(db: DbOrTx, workspaceId: string): Promise<ForwardingStatus | undefined> {
   const [settings] = await db.select().from(forwarding).where(eq(forwarding.workspaceId, workspaceId));
   if (!settings?.changedBy) return undefined;
-  const [head] = await db.select({ seq: chainHeads.seq }).from(chainHeads).where(eq(chainHeads.workspaceId, workspaceId));
+  const [head] = await db
+    .select({ seq: chainHeads.seq })
+    .from(chainHeads)
+    .where(eq(chainHeads.workspaceId, workspaceId));
   const headSeq = head?.seq ?? 0;
   const pending = settings.enabled ? Math.max(0, headSeq - settings.deliveredSeq) : 0;
   const [oldest] = pending

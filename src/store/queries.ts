@@ -1,6 +1,6 @@
 /** Reading events back: filtered pages with a keyset cursor, and every match in batches for the CSV export. */
 import { randomBytes } from 'node:crypto';
-import { type AnyColumn, and, asc, between, eq, gte, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
+import { type AnyColumn, and, asc, between, eq, gte, inArray, lt, or, type SQL, sql } from 'drizzle-orm';
 import type { ActorType, StoredEvent } from '../events.ts';
 import type { DbOrTx } from './db.ts';
 import { rowToEvent } from './rows.ts';
@@ -61,14 +61,20 @@ function whereClause(workspaceId: string, filters: EventFilters, cursor?: Cursor
     eq(events.workspaceId, workspaceId),
     types?.length ? (types.length === 1 ? eq(events.type, types[0]!) : inArray(events.type, [...types])) : undefined,
     category ? eq(events.category, category) : undefined,
-    actor ? (actor.includes('@') ? or(eq(events.actorEmail, actor), eq(events.actorId, actor)) : eq(events.actorId, actor)) : undefined,
+    actor
+      ? actor.includes('@')
+        ? or(eq(events.actorEmail, actor), eq(events.actorId, actor))
+        : eq(events.actorId, actor)
+      : undefined,
     actorType ? eq(events.actorType, actorType) : undefined,
     resourceType ? eq(events.resourceType, resourceType) : undefined,
     resourceId ? eq(events.resourceId, resourceId) : undefined,
     since ? gte(events.timestamp, since) : undefined,
     until ? lt(events.timestamp, until) : undefined,
     // A row comparison, so Postgres walks the (…, timestamp desc, seq desc) indexes from the cursor on.
-    cursor ? sql`(${events.timestamp}, ${events.seq}) < (${cursor.timestamp}::timestamptz, ${cursor.seq}::bigint)` : undefined,
+    cursor
+      ? sql`(${events.timestamp}, ${events.seq}) < (${cursor.timestamp}::timestamptz, ${cursor.seq}::bigint)`
+      : undefined,
   );
 }
 
@@ -106,7 +112,10 @@ export async function storedEventIds(db: DbOrTx, workspaceId: string, ids: reado
 }
 
 export async function getEvent(db: DbOrTx, workspaceId: string, id: string): Promise<StoredEvent | undefined> {
-  const [row] = await db.select().from(events).where(and(eq(events.workspaceId, workspaceId), eq(events.id, id)));
+  const [row] = await db
+    .select()
+    .from(events)
+    .where(and(eq(events.workspaceId, workspaceId), eq(events.id, id)));
   return row && rowToEvent(row);
 }
 
@@ -123,7 +132,6 @@ export async function eventsInRange(
   return rows.map(rowToEvent);
 }
 
-
 /** Several events of a workspace by id, in no particular order; ids no longer stored are left out. */
 export async function getEvents(db: DbOrTx, workspaceId: string, ids: readonly string[]): Promise<StoredEvent[]> {
   if (ids.length === 0) return [];
@@ -136,8 +144,20 @@ export async function getEvents(db: DbOrTx, workspaceId: string, ids: readonly s
 
 /** The CSV columns (SPEC section 4), in order: exportCopyStatement names its cells so, and COPY's header says them. */
 export const EXPORT_COLUMNS = [
-  'id', 'timestamp', 'type', 'category', 'actor_type', 'actor_id', 'actor_name', 'actor_email',
-  'resource_type', 'resource_id', 'resource_name', 'changes', 'context', 'metadata',
+  'id',
+  'timestamp',
+  'type',
+  'category',
+  'actor_type',
+  'actor_id',
+  'actor_name',
+  'actor_email',
+  'resource_type',
+  'resource_id',
+  'resource_name',
+  'changes',
+  'context',
+  'metadata',
 ] as const;
 
 /**

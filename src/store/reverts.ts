@@ -1,7 +1,7 @@
 /** Revert bookkeeping: claim an event for reverting at most once at a time, and record how it ended. */
 import { and, eq, sql } from 'drizzle-orm';
 import type { DbOrTx } from './db.ts';
-import { reverts, type RevertRow } from './schema/index.ts';
+import { type RevertRow, reverts } from './schema/index.ts';
 import { storableText } from './storable.ts';
 
 /** A claim carries the moment it was taken: finishing checks it, so a claim taken over cannot be finished twice. */

@@ -28,4 +28,3 @@ export function rowToEvent(row: EventRow): StoredEvent {
     hash: row.hash,
   };
 }
-

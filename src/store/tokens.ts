@@ -14,12 +14,17 @@ export async function createIngestToken(
 ): Promise<{ id: string; token: string }> {
   const token = `atk_${randomBytes(24).toString('base64url')}`;
   const id = `tok_${randomBytes(8).toString('hex')}`;
-  await db.insert(ingestTokens).values({ id, workspaceId: input.workspaceId, name: input.name, tokenHash: hashToken(token) });
+  await db
+    .insert(ingestTokens)
+    .values({ id, workspaceId: input.workspaceId, name: input.name, tokenHash: hashToken(token) });
   return { id, token };
 }
 
 /** Tokens from INGEST_TOKENS are stored hashed like any other; a revoked one stays revoked across restarts. */
-export async function registerBootstrapTokens(db: DbOrTx, pairs: readonly { workspaceId: string; token: string }[]): Promise<void> {
+export async function registerBootstrapTokens(
+  db: DbOrTx,
+  pairs: readonly { workspaceId: string; token: string }[],
+): Promise<void> {
   if (pairs.length === 0) return;
   await db
     .insert(ingestTokens)

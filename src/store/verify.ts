@@ -30,7 +30,8 @@ export async function verifyChain(db: DbOrTx, workspaceId: string): Promise<Veri
       if (row.seq !== seq + 1) return fail(seq + 1, `event with seq ${seq + 1} is missing`);
       const { hash: stored, ...fields } = rowToEvent(row);
       const expected = chainHash(hash, fields);
-      if (stored !== expected) return fail(row.seq, `hash mismatch for event ${row.id}: the event or its hash was changed`);
+      if (stored !== expected)
+        return fail(row.seq, `hash mismatch for event ${row.id}: the event or its hash was changed`);
       seq = row.seq;
       hash = stored;
       count += 1;
@@ -45,6 +46,9 @@ export async function verifyChain(db: DbOrTx, workspaceId: string): Promise<Veri
 }
 
 export async function listWorkspaces(db: DbOrTx): Promise<string[]> {
-  const rows = await db.select({ workspaceId: chainHeads.workspaceId }).from(chainHeads).orderBy(asc(chainHeads.workspaceId));
+  const rows = await db
+    .select({ workspaceId: chainHeads.workspaceId })
+    .from(chainHeads)
+    .orderBy(asc(chainHeads.workspaceId));
   return rows.map((row) => row.workspaceId);
 }

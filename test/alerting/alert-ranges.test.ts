@@ -1,18 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue, type Worker } from 'bullmq';
 import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRuleSet } from '../../src/alerting/rule-loader.ts';
 import { createAlertWorker } from '../../src/alerting/worker.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { createRedis } from '../../src/queue/connection.ts';
-import { ALERT_RANGE_JOB, AUDIT_EVENTS_QUEUE, type AlertRangeJob } from '../../src/queue/names.ts';
+import { ALERT_RANGE_JOB, type AlertRangeJob, AUDIT_EVENTS_QUEUE } from '../../src/queue/names.ts';
 import { getAlert } from '../../src/store/alerts.ts';
 import { appendEventsTx } from '../../src/store/append.ts';
 import { prepareOutbox } from '../../src/store/cursors.ts';
 import { createDb, type Database } from '../../src/store/db.ts';
 import { alertProgress } from '../../src/store/schema/index.ts';
-import { createTestDatabase, deleteRedisPrefix, redisUrl, uniqueName, type TestDatabase } from '../helpers/database.ts';
+import { createTestDatabase, deleteRedisPrefix, redisUrl, type TestDatabase, uniqueName } from '../helpers/database.ts';
 import { rulesDir } from '../helpers/rules-dir.ts';
 
 const silent = createLogger('silent');

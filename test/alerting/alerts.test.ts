@@ -1,12 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import webApi from '@slack/web-api';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 // Not a name Node's ESM loader detects in this CommonJS package.
 const { retryPolicies } = webApi;
-import { getAlert } from '../../src/store/alerts.ts';
+
 import { ALERT_RANGE_JOB, AUDIT_EVENT_JOB } from '../../src/queue/names.ts';
+import { getAlert } from '../../src/store/alerts.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
-import { startFakeSlack, type FakeSlack } from '../helpers/fake-slack.ts';
+import { type FakeSlack, startFakeSlack } from '../helpers/fake-slack.ts';
 import { rulesDir } from '../helpers/rules-dir.ts';
 import { logCapture, postEvents, startTestService, type TestService } from '../helpers/service.ts';
 
@@ -97,21 +98,52 @@ describe('alerts', () => {
     const e = event('Warehouses Disabled', { changes: { before: { enabled: true }, after: { enabled: false } } });
     await send(e);
     const [call] = await slack.waitForCalls('chat.postMessage', 1, 10_000);
-    const body = call!.body as { channel: string; text: string; blocks: { type: string; text?: { text: string }; elements?: { action_id: string; style?: string; confirm?: unknown }[] }[]; metadata: { event_payload: Record<string, string> } };
+    const body = call!.body as {
+      channel: string;
+      text: string;
+      blocks: {
+        type: string;
+        text?: { text: string };
+        elements?: { action_id: string; style?: string; confirm?: unknown }[];
+      }[];
+      metadata: { event_payload: Record<string, string> };
+    };
     expect(body.channel).toBe('#data-alerts');
     expect(body.text).toContain('<!subteam^S0123>');
-    expect(body.blocks[0]).toMatchObject({ type: 'header', text: { text: expect.stringContaining('Warehouses Disabled') } });
+    expect(body.blocks[0]).toMatchObject({
+      type: 'header',
+      text: { text: expect.stringContaining('Warehouses Disabled') },
+    });
     const json = JSON.stringify(body.blocks);
-    for (const shown of ['Jane Doe', 'token', 'user', 'Prod Snowflake', 'wh_', 'acme', 'warehouse-disabled', 'critical']) {
+    for (const shown of [
+      'Jane Doe',
+      'token',
+      'user',
+      'Prod Snowflake',
+      'wh_',
+      'acme',
+      'warehouse-disabled',
+      'critical',
+    ]) {
       if (shown !== 'token') expect(json).toContain(shown);
     }
     const buttons = body.blocks.find((b) => b.type === 'actions')!.elements!;
     const controls = ['audit_acknowledge', 'audit_show_trail', 'audit_revert', 'audit_silence'];
     expect(buttons.map((b) => b.action_id)).toEqual(controls);
     expect(buttons[2]).toMatchObject({ style: 'danger', confirm: expect.anything() });
-    expect(body.metadata.event_payload).toEqual({ workspace_id: 'acme', event_id: e.id, rule_id: 'warehouse-disabled' });
+    expect(body.metadata.event_payload).toEqual({
+      workspace_id: 'acme',
+      event_id: e.id,
+      rule_id: 'warehouse-disabled',
+    });
 
-    await expect.poll(() => getAlert(app.service.database.db, { workspaceId: 'acme', eventId: e.id, ruleId: 'warehouse-disabled' }).then((a) => a?.status)).toBe('sent');
+    await expect
+      .poll(() =>
+        getAlert(app.service.database.db, { workspaceId: 'acme', eventId: e.id, ruleId: 'warehouse-disabled' }).then(
+          (a) => a?.status,
+        ),
+      )
+      .toBe('sent');
   });
 
   it('posts nothing for an event no rule matches, and honours not-lists', async () => {
@@ -123,7 +155,12 @@ describe('alerts', () => {
 
   it('escapes producer text so a resource named <!channel> pings nobody, and offers no Revert for a delete', async () => {
     const before = slack.callsTo('chat.postMessage').length;
-    await send(event('Source Deleted', { resource: { type: 'source', id: 'src_9', name: '<!channel> & <@U123>' }, actor: { type: 'token', id: 'tok_1', name: '<https://evil|click>' } }));
+    await send(
+      event('Source Deleted', {
+        resource: { type: 'source', id: 'src_9', name: '<!channel> & <@U123>' },
+        actor: { type: 'token', id: 'tok_1', name: '<https://evil|click>' },
+      }),
+    );
     const calls = await slack.waitForCalls('chat.postMessage', before + 1, 10_000);
     const body = calls.at(-1)!.body as { text: string; blocks: unknown[] };
     const everything = body.text + JSON.stringify(body.blocks);
@@ -149,7 +186,11 @@ describe('alerts', () => {
   it('throttles repeats for the same resource within the window', async () => {
     const before = slack.messages('#runs').length;
     const resource = { type: 'warehouse', id: 'wh_flaky' };
-    await send(event('Warehouse Run Failed', { resource }), event('Warehouse Run Failed', { resource }), event('Warehouse Run Failed', { resource }));
+    await send(
+      event('Warehouse Run Failed', { resource }),
+      event('Warehouse Run Failed', { resource }),
+      event('Warehouse Run Failed', { resource }),
+    );
     await send(event('Warehouse Run Failed', { resource: { type: 'warehouse', id: 'wh_other' } }));
     await expect.poll(() => slack.messages('#runs').length, { timeout: 10_000 }).toBe(before + 2);
     await sleep(800);
@@ -172,18 +213,40 @@ describe('alerts', () => {
     const e = event('User Removed');
     const before = slack.callsTo('chat.postMessage').length;
     await send(e);
-    await expect.poll(() => getAlert(app.service.database.db, { workspaceId: 'acme', eventId: e.id, ruleId: 'broken-channel' }).then((a) => a?.status), { timeout: 10_000 }).toBe('failed');
+    await expect
+      .poll(
+        () =>
+          getAlert(app.service.database.db, { workspaceId: 'acme', eventId: e.id, ruleId: 'broken-channel' }).then(
+            (a) => a?.status,
+          ),
+        { timeout: 10_000 },
+      )
+      .toBe('failed');
     await sleep(1500);
     expect(slack.callsTo('chat.postMessage').length).toBe(before + 1);
-    const alert = await getAlert(app.service.database.db, { workspaceId: 'acme', eventId: e.id, ruleId: 'broken-channel' });
+    const alert = await getAlert(app.service.database.db, {
+      workspaceId: 'acme',
+      eventId: e.id,
+      ruleId: 'broken-channel',
+    });
     expect(alert?.error).toBe('channel_not_found');
   });
 
   it('posts once when an event is queued again: other job id, other range, or a per-event job', async () => {
     const e = event('Warehouses Disabled');
     await send(e);
-    await expect.poll(() => slack.messages('#data-alerts').filter((m) => JSON.stringify(m).includes(e.id)).length, { timeout: 10_000 }).toBe(1);
-    const [stored] = (await (await fetch(`${app.url}/v1/events?resourceId=${e.resource.id}`, { headers: { authorization: `Bearer ${token}` } })).json()).events;
+    await expect
+      .poll(() => slack.messages('#data-alerts').filter((m) => JSON.stringify(m).includes(e.id)).length, {
+        timeout: 10_000,
+      })
+      .toBe(1);
+    const [stored] = (
+      await (
+        await fetch(`${app.url}/v1/events?resourceId=${e.resource.id}`, {
+          headers: { authorization: `Bearer ${token}` },
+        })
+      ).json()
+    ).events;
     const queue = app.service.queues.auditEvents;
     const range = { workspaceId: 'acme', fromSeq: stored.seq, toSeq: stored.seq };
     await queue.add(ALERT_RANGE_JOB, range);
@@ -202,7 +265,9 @@ describe('alerts', () => {
     const burst = [1, 2, 3, 4].map(() => event('Warehouses Disabled'));
     for (const e of burst) await send(e);
     await expect.poll(() => slack.messages('#data-alerts').length, { timeout: 15_000 }).toBe(before + 4);
-    const posted = slack.callsTo('chat.postMessage').filter((c) => burst.some((e) => JSON.stringify(c.body).includes(e.id)));
+    const posted = slack
+      .callsTo('chat.postMessage')
+      .filter((c) => burst.some((e) => JSON.stringify(c.body).includes(e.id)));
     expect(posted.map((c) => burst.findIndex((e) => JSON.stringify(c.body).includes(e.id)))).toEqual([0, 1, 2, 3]);
     // 50 ms slots; measured on arrival, so the span is checked (a first post may also open a connection).
     expect(posted.at(-1)!.at - posted[0]!.at).toBeGreaterThanOrEqual(3 * 50 - 30);
@@ -224,12 +289,24 @@ describe('without SLACK_BOT_TOKEN', () => {
     const logs = logCapture();
     // Its own database: two services on one database share one outbox, whatever their queue prefixes.
     const own = await createTestDatabase();
-    const quiet = await startTestService(own.url, { ROLES: 'api,relay,worker', RULES_DIR: rules.dir }, { logStream: logs.stream });
+    const quiet = await startTestService(
+      own.url,
+      { ROLES: 'api,relay,worker', RULES_DIR: rules.dir },
+      { logStream: logs.stream },
+    );
     try {
       const t = await quiet.token('quiet');
       expect((await postEvents(quiet.url, t, event('Warehouses Disabled'))).status).toBe(201);
-      await expect.poll(() => logs.lines.some((l) => typeof l.msg === 'string' && l.msg.startsWith('alert (SLACK_BOT_TOKEN is not set')), { timeout: 10_000 }).toBe(true);
-      expect(logs.lines.some((l) => typeof l.msg === 'string' && l.msg.startsWith('SLACK_BOT_TOKEN is not set'))).toBe(true);
+      await expect
+        .poll(
+          () =>
+            logs.lines.some((l) => typeof l.msg === 'string' && l.msg.startsWith('alert (SLACK_BOT_TOKEN is not set')),
+          { timeout: 10_000 },
+        )
+        .toBe(true);
+      expect(logs.lines.some((l) => typeof l.msg === 'string' && l.msg.startsWith('SLACK_BOT_TOKEN is not set'))).toBe(
+        true,
+      );
       const logged = logs.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('alert ('))!;
       expect(logged.alert).toMatchObject({ channel: '#data-alerts', blocks: expect.any(Array) });
     } finally {

@@ -1,11 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getAlert } from '../../src/store/alerts.ts';
 import { createDb, type Database } from '../../src/store/db.ts';
 import { createIngestToken } from '../../src/store/tokens.ts';
-import { createTestDatabase, deleteRedisPrefix, redisUrl, uniqueName, type TestDatabase } from '../helpers/database.ts';
-import { startFakeSlack, type FakeSlack } from '../helpers/fake-slack.ts';
+import { createTestDatabase, deleteRedisPrefix, redisUrl, type TestDatabase, uniqueName } from '../helpers/database.ts';
+import { type FakeSlack, startFakeSlack } from '../helpers/fake-slack.ts';
 import { freePort } from '../helpers/redis-server.ts';
 import { rulesDir } from '../helpers/rules-dir.ts';
 
@@ -70,7 +70,12 @@ describe('a worker killed between Slack accepting an alert and recording it', ()
     const response = await fetch(`http://127.0.0.1:${port}/v1/events`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ id: 'evt_crash', type: 'Warehouses Disabled', actor: { type: 'user', id: 'u' }, resource: { type: 'warehouse', id: 'wh_1' } }),
+      body: JSON.stringify({
+        id: 'evt_crash',
+        type: 'Warehouses Disabled',
+        actor: { type: 'user', id: 'u' },
+        resource: { type: 'warehouse', id: 'wh_1' },
+      }),
     });
     expect(response.status).toBe(201);
     const [, signal] = await exited;
@@ -82,7 +87,9 @@ describe('a worker killed between Slack accepting an alert and recording it', ()
 
     const second = await startWorker(await freePort());
     try {
-      await expect.poll(async () => (await getAlert(store.db, key))?.status, { timeout: 20_000, interval: 200 }).toBe('sent');
+      await expect
+        .poll(async () => (await getAlert(store.db, key))?.status, { timeout: 20_000, interval: 200 })
+        .toBe('sent');
       const [message] = slack.messages('#data-alerts');
       expect(slack.messages('#data-alerts')).toHaveLength(1);
       expect((await getAlert(store.db, key))?.ts).toBe(message!.ts);

@@ -16,7 +16,7 @@ import { SlackAlertSender } from '../../src/alerting/slack-sender.ts';
 import type { StoredEvent } from '../../src/events.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createMetrics } from '../../src/metrics.ts';
-import { ALERT_RANGE_JOB, AUDIT_EVENTS_QUEUE, type AlertRangeJob, alertRangeJobId } from '../../src/queue/names.ts';
+import { ALERT_RANGE_JOB, type AlertRangeJob, AUDIT_EVENTS_QUEUE, alertRangeJobId } from '../../src/queue/names.ts';
 import { createSlackClient } from '../../src/slack/client.ts';
 import { claimAlert } from '../../src/store/alerts.ts';
 import { appendEventsTx } from '../../src/store/append.ts';
@@ -99,7 +99,11 @@ async function store(type: string): Promise<StoredEvent> {
 }
 
 /** The one-event range a worker would be evaluating, for a job standing in for it. */
-const rangeOf = (event: StoredEvent): AlertRangeJob => ({ workspaceId: WORKSPACE, fromSeq: event.seq, toSeq: event.seq });
+const rangeOf = (event: StoredEvent): AlertRangeJob => ({
+  workspaceId: WORKSPACE,
+  fromSeq: event.seq,
+  toSeq: event.seq,
+});
 
 /** What the alert worker does for a match: claim the alert row, then hand it to a dispatcher. */
 async function alert(d: AlertDispatcher, r: Rule, event: StoredEvent): Promise<void> {

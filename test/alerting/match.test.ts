@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { categoryOf } from '../../src/catalog.ts';
-import type { StoredEvent } from '../../src/events.ts';
 import { groupKey, matchRule, resolvePath } from '../../src/alerting/match.ts';
 import { parseRule } from '../../src/alerting/rules/schema.ts';
 import type { Rule } from '../../src/alerting/rules/types.ts';
+import { categoryOf } from '../../src/catalog.ts';
+import type { StoredEvent } from '../../src/events.ts';
 
 /** A rule built by the real schema from what a rule file would say. */
 function rule(fields: Record<string, unknown>): Rule {
@@ -50,7 +50,9 @@ describe('matchRule', () => {
   });
 
   it('requires every condition to hold', () => {
-    const byTokens = rule({ when: { type: ['Warehouses Disabled'], category: ['Warehouses'], actor: { type: 'token' } } });
+    const byTokens = rule({
+      when: { type: ['Warehouses Disabled'], category: ['Warehouses'], actor: { type: 'token' } },
+    });
 
     expect(matchRule(byTokens, event())).toBe(false);
     expect(matchRule(byTokens, event({ actor: { type: 'token', id: 'tok_1' } }))).toBe(true);
@@ -141,7 +143,9 @@ describe('matchRule', () => {
     const deep = rule({ when: { metadata: { 'a.b.c': 1 } } });
 
     expect(matchRule(disabledFromEnabled, event())).toBe(true);
-    expect(matchRule(disabledFromEnabled, event({ changes: { before: { enabled: false }, after: { enabled: false } } }))).toBe(false);
+    expect(
+      matchRule(disabledFromEnabled, event({ changes: { before: { enabled: false }, after: { enabled: false } } })),
+    ).toBe(false);
     expect(matchRule(office, event())).toBe(true);
     expect(matchRule(deep, event({ metadata: { a: { b: { c: 1 } } } }))).toBe(true);
     expect(matchRule(deep, event({ metadata: { a: { b: 1 } } }))).toBe(false);
@@ -150,8 +154,12 @@ describe('matchRule', () => {
   it('finds a key that itself contains dots, and never an inherited property', () => {
     expect(resolvePath({ 'a.b': 1 }, ['a', 'b'])).toBe(1);
     expect(resolvePath({ a: { 'b.c': 2 } }, ['a', 'b', 'c'])).toBe(2);
-    expect(matchRule(rule({ when: { metadata: { constructor: { exists: false } } } }), event({ metadata: {} }))).toBe(true);
-    expect(matchRule(rule({ when: { metadata: { 'toString.name': { exists: false } } } }), event({ metadata: {} }))).toBe(true);
+    expect(matchRule(rule({ when: { metadata: { constructor: { exists: false } } } }), event({ metadata: {} }))).toBe(
+      true,
+    );
+    expect(
+      matchRule(rule({ when: { metadata: { 'toString.name': { exists: false } } } }), event({ metadata: {} })),
+    ).toBe(true);
   });
 });
 

@@ -4,7 +4,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createWindowSimulator, replayRules, type ReplayOptions, type ReplaySummary, type WouldBeAlert } from '../../src/alerting/replay.ts';
+import {
+  createWindowSimulator,
+  type ReplayOptions,
+  type ReplaySummary,
+  replayRules,
+  type WouldBeAlert,
+} from '../../src/alerting/replay.ts';
 import { loadRules } from '../../src/alerting/rule-loader.ts';
 import type { Rule } from '../../src/alerting/rules/types.ts';
 import { runRulesTest } from '../../src/cli/rules-test.ts';
@@ -52,11 +58,18 @@ async function rulesFrom(files: Record<string, string>): Promise<Rule[]> {
 
 /** Stores events in one workspace, each a sampleEvent with the given overrides. */
 async function storeEvents(workspaceId: string, overrides: Record<string, unknown>[]): Promise<StoredEvent[]> {
-  const { stored } = await appendEventsTx(store.db, workspaceId, overrides.map((fields) => incomingEventSchema.parse(sampleEvent(fields))));
+  const { stored } = await appendEventsTx(
+    store.db,
+    workspaceId,
+    overrides.map((fields) => incomingEventSchema.parse(sampleEvent(fields))),
+  );
   return stored;
 }
 
-async function replay(rules: readonly Rule[], options: ReplayOptions): Promise<{ alerts: WouldBeAlert[]; summary: ReplaySummary }> {
+async function replay(
+  rules: readonly Rule[],
+  options: ReplayOptions,
+): Promise<{ alerts: WouldBeAlert[]; summary: ReplaySummary }> {
   const alerts: WouldBeAlert[] = [];
   const iterator = replayRules(store.db, rules, options);
   for (let step = await iterator.next(); ; step = await iterator.next()) {
@@ -94,7 +107,11 @@ function rulesTest(args: string[]): Promise<Run> {
 async function rulesTestInProcess(args: string[]): Promise<Run> {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await runRulesTest(args, { DATABASE_URL: database.url }, { out: (line) => out.push(line), err: (line) => err.push(line) });
+  const code = await runRulesTest(
+    args,
+    { DATABASE_URL: database.url },
+    { out: (line) => out.push(line), err: (line) => err.push(line) },
+  );
   return { code, stdout: out.map((line) => `${line}\n`).join(''), stderr: err.map((line) => `${line}\n`).join('') };
 }
 
@@ -147,7 +164,8 @@ describe('createWindowSimulator', () => {
 describe('replayRules', () => {
   it('fires a threshold once, at the Nth match within the window, and never for spread-out matches', async () => {
     const rules = await rulesFrom({
-      'burst.yml': 'id: burst\nwhen: { type: [Source Deleted] }\nthreshold: { count: 3, within: 10m, by: actor.id }\nchannel: "#alerts"\nseverity: critical\n',
+      'burst.yml':
+        'id: burst\nwhen: { type: [Source Deleted] }\nthreshold: { count: 3, within: 10m, by: actor.id }\nchannel: "#alerts"\nseverity: critical\n',
     });
     const t0 = Date.now() - DAY;
     const deletion = (actorId: string, minutes: number) => ({
@@ -170,13 +188,16 @@ describe('replayRules', () => {
 
     const { alerts, summary } = await replay(rules, { since: new Date(t0 - MINUTE), workspaceId: 'threshold-ws' });
 
-    expect(alerts.map(({ rule, event, reason }) => [rule.id, event.id, reason])).toEqual([['burst', stored[2]!.id, 'threshold']]);
+    expect(alerts.map(({ rule, event, reason }) => [rule.id, event.id, reason])).toEqual([
+      ['burst', stored[2]!.id, 'threshold'],
+    ]);
     expect(summary).toEqual({ events: 9, alerts: 1, throttled: 0 });
   });
 
   it('suppresses repeats of a throttled rule and group within the window, by event time', async () => {
     const rules = await rulesFrom({
-      'failures.yml': 'id: failures\nwhen: { type: [Warehouse Run Failed] }\nthrottle: { within: 15m, by: resource.id }\nchannel: "#alerts"\nseverity: warning\n',
+      'failures.yml':
+        'id: failures\nwhen: { type: [Warehouse Run Failed] }\nthrottle: { within: 15m, by: resource.id }\nchannel: "#alerts"\nseverity: warning\n',
     });
     const t0 = Date.now() - DAY;
     const failure = (warehouseId: string, minutes: number) => ({
@@ -202,7 +223,9 @@ describe('replayRules', () => {
   });
 
   it('reads every event once, in (timestamp, seq) order, across pages with equal timestamps', async () => {
-    const rules = await rulesFrom({ 'everything.yml': 'id: everything\nwhen: {}\nchannel: "#alerts"\nseverity: info\n' });
+    const rules = await rulesFrom({
+      'everything.yml': 'id: everything\nwhen: {}\nchannel: "#alerts"\nseverity: info\n',
+    });
     const t0 = Date.now() - DAY;
     const stored = await storeEvents('paging-ws', [
       ...Array.from({ length: 5 }, () => ({ timestamp: iso(t0 + MINUTE) })),
@@ -210,7 +233,11 @@ describe('replayRules', () => {
       { timestamp: iso(t0 + 2 * MINUTE) },
     ]);
 
-    const { alerts, summary } = await replay(rules, { since: new Date(t0 - MINUTE), workspaceId: 'paging-ws', pageSize: 2 });
+    const { alerts, summary } = await replay(rules, {
+      since: new Date(t0 - MINUTE),
+      workspaceId: 'paging-ws',
+      pageSize: 2,
+    });
 
     expect(alerts.map(({ event }) => event.seq)).toEqual([6, 1, 2, 3, 4, 5, 7]);
     expect(new Set(alerts.map(({ event }) => event.id))).toEqual(new Set(stored.map((event) => event.id)));

@@ -3,18 +3,18 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CATALOG } from '../../src/catalog.ts';
 import {
   formatProblem,
-  loadRules,
   loadRuleSet,
+  loadRules,
+  type RuleLogger,
+  type RuleProblem,
   RuleProblemsError,
   RuleSet,
   watchRules,
-  type RuleLogger,
-  type RuleProblem,
 } from '../../src/alerting/rule-loader.ts';
 import type { Rule } from '../../src/alerting/rules/types.ts';
+import { CATALOG } from '../../src/catalog.ts';
 
 const SHIPPED_RULES = fileURLToPath(new URL('../../rules', import.meta.url));
 
@@ -78,7 +78,13 @@ describe('loadRules', () => {
 
   it('reads .yml and .yaml files in name order and ignores other files and dotfiles', async () => {
     const rule = 'when: { type: User Removed }\nchannel: "#data-audit"\n';
-    const dir = await rulesDir({ 'b.yaml': rule, 'a.yml': rule, 'notes.txt': 'x: [', '.#a.yml': 'x: [', 'c.yml.swp': 'x: [' });
+    const dir = await rulesDir({
+      'b.yaml': rule,
+      'a.yml': rule,
+      'notes.txt': 'x: [',
+      '.#a.yml': 'x: [',
+      'c.yml.swp': 'x: [',
+    });
 
     const { rules, problems } = await loadRules(dir);
 
@@ -107,7 +113,8 @@ describe('loadRules', () => {
 
   it('reports an unknown event type with a did-you-mean suggestion, at the line of the list item', async () => {
     const dir = await rulesDir({
-      'x.yml': 'when:\n  type:\n    - Source Deleted\n    - Warehouses Disbled\n    - Something Else Entirely\nchannel: "#a"\n',
+      'x.yml':
+        'when:\n  type:\n    - Source Deleted\n    - Warehouses Disbled\n    - Something Else Entirely\nchannel: "#a"\n',
     });
 
     expect(await problemLines(dir)).toEqual([
@@ -117,7 +124,9 @@ describe('loadRules', () => {
   });
 
   it('reads a Segment wire name as the catalog type it stands for, with a note instead of a problem', async () => {
-    const dir = await rulesDir({ 'x.yml': 'when:\n  type: [Warehouse Disabled, Warehouses Disabled, Source Function Updated]\nchannel: "#a"\n' });
+    const dir = await rulesDir({
+      'x.yml': 'when:\n  type: [Warehouse Disabled, Warehouses Disabled, Source Function Updated]\nchannel: "#a"\n',
+    });
 
     const { rules, problems, notes } = await loadRules(dir);
 
@@ -132,12 +141,15 @@ describe('loadRules', () => {
   it('reports an unknown category given as a single string, ignoring case for the suggestion', async () => {
     const dir = await rulesDir({ 'x.yml': 'when:\n  category: warehouses\nchannel: "#a"\n' });
 
-    expect(await problemLines(dir)).toEqual(['rules/x.yml:2: when.category: unknown category "warehouses", did you mean "Warehouses"?']);
+    expect(await problemLines(dir)).toEqual([
+      'rules/x.yml:2: when.category: unknown category "warehouses", did you mean "Warehouses"?',
+    ]);
   });
 
   it('reports a bad duration in a threshold and in a throttle', async () => {
     const dir = await rulesDir({
-      'x.yml': 'when: { type: [User Removed] }\nthreshold:\n  count: 3\n  within: 10 minutes\nthrottle: { within: 0s }\nchannel: "#a"\n',
+      'x.yml':
+        'when: { type: [User Removed] }\nthreshold:\n  count: 3\n  within: 10 minutes\nthrottle: { within: 0s }\nchannel: "#a"\n',
     });
 
     expect(await problemLines(dir)).toEqual([
@@ -151,7 +163,9 @@ describe('loadRules', () => {
       'x.yml': 'when:\n  type: [Source Deleted]\n  resource:\n    name: { regex: "prod-(" }\nchannel: "#a"\n',
     });
 
-    expect(await problemLines(dir)).toEqual(['rules/x.yml:4: when.resource.name.regex: invalid regex "prod-(": Unterminated group']);
+    expect(await problemLines(dir)).toEqual([
+      'rules/x.yml:4: when.resource.name.regex: invalid regex "prod-(": Unterminated group',
+    ]);
   });
 
   it('reports missing required fields: channel at the start of the rule, count at its threshold', async () => {
@@ -263,7 +277,9 @@ describe('loadRules', () => {
 
     expect(rules).toEqual([]);
     expect(problems).toHaveLength(1);
-    expect(formatProblem(problems[0]!)).toMatch(/^.*audit-rules-that-do-not-exist: cannot read the rules directory: ENOENT/);
+    expect(formatProblem(problems[0]!)).toMatch(
+      /^.*audit-rules-that-do-not-exist: cannot read the rules directory: ENOENT/,
+    );
   });
 });
 
@@ -292,15 +308,24 @@ describe('the shipped rules', () => {
 
     expect(problems.map(formatProblem)).toEqual([]);
     expect(rules.map((rule) => rule.id).sort()).toEqual([
-      'destination-disabled-or-deleted', 'destination-filter-deleted', 'function-deleted', 'mass-deletion',
-      'run-and-sync-failures', 'source-disabled-or-deleted', 'token-changes', 'tracking-plan-deleted',
-      'user-removed', 'warehouse-disabled',
+      'destination-disabled-or-deleted',
+      'destination-filter-deleted',
+      'function-deleted',
+      'mass-deletion',
+      'run-and-sync-failures',
+      'source-disabled-or-deleted',
+      'token-changes',
+      'tracking-plan-deleted',
+      'user-removed',
+      'warehouse-disabled',
     ]);
   });
 
   it('count every "… Deleted" type of the catalog toward mass deletion', async () => {
     const { rules } = await loadRules(SHIPPED_RULES);
-    const deletedTypes = Object.values(CATALOG).flat().filter((type) => type.endsWith(' Deleted'));
+    const deletedTypes = Object.values(CATALOG)
+      .flat()
+      .filter((type) => type.endsWith(' Deleted'));
 
     const massDeletion = rules.find((rule) => rule.id === 'mass-deletion');
 
@@ -357,7 +382,10 @@ function nextCall<T>(ms: number): { callback: (value: T) => void; next: () => Pr
 }
 
 describe('watchRules', () => {
-  for (const mode of [{ name: 'with fs.watch', fsWatch: true }, { name: 'by polling alone', fsWatch: false }]) {
+  for (const mode of [
+    { name: 'with fs.watch', fsWatch: true },
+    { name: 'by polling alone', fsWatch: false },
+  ]) {
     it(`picks up a valid edit ${mode.name} and keeps the last good set through an invalid one`, async () => {
       const dir = await rulesDir({ 'x.yml': rule('first') });
       const ruleSet = new RuleSet((await loadRules(dir)).rules);
@@ -384,7 +412,9 @@ describe('watchRules', () => {
           'rules/x.yml:1: when.type[0]: unknown event type "Warehouses Disbled", did you mean "Warehouses Disabled"?',
         ]);
         expect(ruleSet.current().map((r) => r.description)).toEqual(['second, edited']);
-        expect(logger.entries.find((entry) => entry.level === 'warn')?.msg).toBe('rule change rejected; keeping the last good rules');
+        expect(logger.entries.find((entry) => entry.level === 'warn')?.msg).toBe(
+          'rule change rejected; keeping the last good rules',
+        );
 
         // While x.yml is still invalid, a reload that sees only the new y.yml is rejected as a whole.
         await replaceFile(path.join(dir, 'y.yml'), rule('another file'));

@@ -82,7 +82,9 @@ describe('rules:check', () => {
       const { code, stderr } = await rulesCheck([dir]);
 
       expect(code).toBe(1);
-      expect(stderr).toBe(`${path.join(dir, 'b.yml')}:2: duplicate rule id "same" (already defined in ${path.join(dir, 'a.yml')})\n`);
+      expect(stderr).toBe(
+        `${path.join(dir, 'b.yml')}:2: duplicate rule id "same" (already defined in ${path.join(dir, 'a.yml')})\n`,
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

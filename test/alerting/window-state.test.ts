@@ -25,10 +25,17 @@ const T0 = Date.parse('2026-11-25T10:00:00.000Z');
 const MINUTE = 60_000;
 
 /** Records events `first..last` (ids `evt_<n>`) one after another, a second apart; returns which fired. */
-async function recordSeries(ruleId: string, first: number, last: number, count: number, key = 'ws_1:usr_1'): Promise<number[]> {
+async function recordSeries(
+  ruleId: string,
+  first: number,
+  last: number,
+  count: number,
+  key = 'ws_1:usr_1',
+): Promise<number[]> {
   const fired: number[] = [];
   for (let n = first; n <= last; n += 1) {
-    if (await recordThresholdMatch(redis, prefix, ruleId, key, `evt_${n}`, T0 + n * 1000, 10 * MINUTE, count)) fired.push(n);
+    if (await recordThresholdMatch(redis, prefix, ruleId, key, `evt_${n}`, T0 + n * 1000, 10 * MINUTE, count))
+      fired.push(n);
   }
   return fired;
 }
@@ -119,10 +126,14 @@ describe('recordThresholdMatch', () => {
     try {
       const ids = Array.from({ length: 25 }, (_, n) => `evt_${n}`);
       const results = await Promise.all(
-        ids.map((id, n) => recordThresholdMatch(workers[n % workers.length]!, prefix, ruleId, 'k', id, T0 + n, 10 * MINUTE, 5)),
+        ids.map((id, n) =>
+          recordThresholdMatch(workers[n % workers.length]!, prefix, ruleId, 'k', id, T0 + n, 10 * MINUTE, 5),
+        ),
       );
       const retries = await Promise.all(
-        ids.map((id, n) => recordThresholdMatch(workers[(n + 1) % workers.length]!, prefix, ruleId, 'k', id, T0 + n, 10 * MINUTE, 5)),
+        ids.map((id, n) =>
+          recordThresholdMatch(workers[(n + 1) % workers.length]!, prefix, ruleId, 'k', id, T0 + n, 10 * MINUTE, 5),
+        ),
       );
 
       expect(results.filter(Boolean)).toHaveLength(5);
@@ -165,7 +176,9 @@ describe('acquireThrottle', () => {
     const workers = Array.from({ length: 4 }, () => new Redis(REDIS_URL, { maxRetriesPerRequest: 1 }));
     try {
       const results = await Promise.all(
-        Array.from({ length: 20 }, (_, n) => acquireThrottle(workers[n % workers.length]!, prefix, ruleId, 'k', `evt_${n}`, 10_000)),
+        Array.from({ length: 20 }, (_, n) =>
+          acquireThrottle(workers[n % workers.length]!, prefix, ruleId, 'k', `evt_${n}`, 10_000),
+        ),
       );
 
       expect(results.filter(Boolean)).toHaveLength(1);

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, redisUrl, type TestDatabase } from '../helpers/database.ts';
 import { getEvents, startTestService, type TestService } from '../helpers/service.ts';
 
@@ -52,16 +52,37 @@ describe('the CLI', () => {
   });
 
   it('sends an event to the running service and verifies the chain', async () => {
-    const token = (await cli(['tokens', 'create', '--workspace', 'send-ws', '--name', 'cli'])).stdout.trim().split('\n').at(-1)!;
+    const token = (await cli(['tokens', 'create', '--workspace', 'send-ws', '--name', 'cli'])).stdout
+      .trim()
+      .split('\n')
+      .at(-1)!;
     const sent = await cli([
-      'send', '--type', 'Warehouses Disabled', '--actor', 'usr_9', '--actor-email', 'ops@acme.com',
-      '--resource-type', 'warehouse', '--resource-id', 'wh_9', '--url', app.url, '--token', token,
-      '--metadata', '{"ticket":"OPS-1"}',
+      'send',
+      '--type',
+      'Warehouses Disabled',
+      '--actor',
+      'usr_9',
+      '--actor-email',
+      'ops@acme.com',
+      '--resource-type',
+      'warehouse',
+      '--resource-id',
+      'wh_9',
+      '--url',
+      app.url,
+      '--token',
+      token,
+      '--metadata',
+      '{"ticket":"OPS-1"}',
     ]);
     expect(sent.code).toBe(0);
     expect(sent.stdout).toMatch(/^201 \{"accepted":1/);
     const body = await (await getEvents(app.url, token)).json();
-    expect(body.events[0]).toMatchObject({ type: 'Warehouses Disabled', actor: { id: 'usr_9', email: 'ops@acme.com' }, metadata: { ticket: 'OPS-1' } });
+    expect(body.events[0]).toMatchObject({
+      type: 'Warehouses Disabled',
+      actor: { id: 'usr_9', email: 'ops@acme.com' },
+      metadata: { ticket: 'OPS-1' },
+    });
 
     const verified = await cli(['verify', '--workspace', 'send-ws']);
     expect(verified.code).toBe(0);
@@ -71,9 +92,25 @@ describe('the CLI', () => {
   it('exits 1 and names the seq when verify finds an edit', async () => {
     const token = await app.token('edited');
     for (let i = 0; i < 3; i++) {
-      await cli(['send', '--type', 'Source Modified', '--actor', 'u', '--resource-type', 'source', '--resource-id', `s${i}`, '--url', app.url, '--token', token]);
+      await cli([
+        'send',
+        '--type',
+        'Source Modified',
+        '--actor',
+        'u',
+        '--resource-type',
+        'source',
+        '--resource-id',
+        `s${i}`,
+        '--url',
+        app.url,
+        '--token',
+        token,
+      ]);
     }
-    await app.service.database.db.execute(sql`update events set resource_id = 'sX' where workspace_id = 'edited' and seq = 2`);
+    await app.service.database.db.execute(
+      sql`update events set resource_id = 'sX' where workspace_id = 'edited' and seq = 2`,
+    );
     const verified = await cli(['verify', '--workspace', 'edited']);
     expect(verified.code).toBe(1);
     expect(verified.stdout).toMatch(/^broken at seq 2: hash mismatch/);

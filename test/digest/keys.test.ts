@@ -1,5 +1,5 @@
-import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { execFile } from 'node:child_process';
+import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { type ConfigError, loadConfig } from '../../src/config.ts';

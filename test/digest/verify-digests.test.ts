@@ -1,15 +1,15 @@
 import { createHash } from 'node:crypto';
-import { writeFile, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sql } from 'drizzle-orm';
 import { WebClient } from '@slack/web-api';
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/run.ts';
 import { generateSigningKeyPair } from '../../src/digest/keys.ts';
 import { purgeExpiredEvents } from '../../src/store/retention.ts';
 import { createTestDatabase, redisUrl, type TestDatabase } from '../helpers/database.ts';
-import { startFakeSlack, type FakeSlack } from '../helpers/fake-slack.ts';
+import { type FakeSlack, startFakeSlack } from '../helpers/fake-slack.ts';
 import { getEvents, postEvents, sampleEvent, startTestService, type TestService } from '../helpers/service.ts';
 
 let database: TestDatabase;
@@ -66,7 +66,10 @@ function canonical(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
   const object = value as Record<string, unknown>;
-  return `{${Object.keys(object).sort().map((k) => `${JSON.stringify(k)}:${canonical(object[k])}`).join(',')}}`;
+  return `{${Object.keys(object)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${canonical(object[k])}`)
+    .join(',')}}`;
 }
 
 /**
@@ -101,9 +104,11 @@ describe('verify --digests', () => {
     expect(before.code).toBe(0);
     expect(before.stdout).toContain('2 digests match');
 
-    const headBefore = (await app.service.database.db.execute<{ hash: string }>(
-      sql`select hash from chain_heads where workspace_id = 'rewritten'`,
-    ))[0]!.hash;
+    const headBefore = (
+      await app.service.database.db.execute<{ hash: string }>(
+        sql`select hash from chain_heads where workspace_id = 'rewritten'`,
+      )
+    )[0]!.hash;
     await rewriteChain('rewritten', 5, 'Harmless Sandbox');
 
     const plain = await cli(['verify', '--workspace', 'rewritten']);
@@ -150,7 +155,10 @@ describe('verify --digests', () => {
     expect(refused.stdout).toContain(`signed with key ${otherKey.fingerprint}, not ${key.fingerprint}`);
 
     // The same digest with the stored chain's real head, posted by someone who cannot sign: the signature fails.
-    const genuine = slack.messages(CHANNEL).filter((m) => m.metadata?.event_payload.workspace_id === 'forged').at(-1)!;
+    const genuine = slack
+      .messages(CHANNEL)
+      .filter((m) => m.metadata?.event_payload.workspace_id === 'forged')
+      .at(-1)!;
     const client = new WebClient(slack.botToken, { slackApiUrl: slack.url });
     await client.chat.postMessage({
       channel: CHANNEL,

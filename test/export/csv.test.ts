@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'csv-parse/sync';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { csvRecordTimestamp, eventsCsv } from '../../src/export/csv.ts';
 import { appendEventsTx } from '../../src/store/append.ts';
 import { createDb, type Database } from '../../src/store/db.ts';

@@ -1,11 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { turnForwardingOn } from '../../src/forwarding/settings.ts';
 import { trackMessageId } from '../../src/forwarding/track-call.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
-import { startFakeSegment, type FakeSegment } from '../helpers/fake-segment.ts';
-import { startFakeSlack, type FakeSlack } from '../helpers/fake-slack.ts';
-import { getEvents, logCapture, postEvents, sampleEvent, startTestService, type TestService } from '../helpers/service.ts';
+import { type FakeSegment, startFakeSegment } from '../helpers/fake-segment.ts';
+import { type FakeSlack, startFakeSlack } from '../helpers/fake-slack.ts';
+import {
+  getEvents,
+  logCapture,
+  postEvents,
+  sampleEvent,
+  startTestService,
+  type TestService,
+} from '../helpers/service.ts';
 import { postToSlackEndpoint, SIGNING_SECRET, slashCommandBody } from '../helpers/slack-requests.ts';
 
 let database: TestDatabase;
@@ -22,7 +29,21 @@ const keysUsed: string[] = [];
 const answers: unknown[] = [];
 
 /** One Slack team per test, each mapped to its own audit workspace, so tests do not see each other's events. */
-const TEAMS = ['T0NEW', 'T0SINCE', 'T0OFF', 'T0STATUS', 'T0SIZE', 'T0RETRY', 'T0AUTH', 'T0REFUSE', 'T0DENIED', 'T0NUL', 'T0TWINA', 'T0TWINB', 'T0CODES'] as const;
+const TEAMS = [
+  'T0NEW',
+  'T0SINCE',
+  'T0OFF',
+  'T0STATUS',
+  'T0SIZE',
+  'T0RETRY',
+  'T0AUTH',
+  'T0REFUSE',
+  'T0DENIED',
+  'T0NUL',
+  'T0TWINA',
+  'T0TWINB',
+  'T0CODES',
+] as const;
 type Team = (typeof TEAMS)[number];
 const workspaceOf = (team: Team) => `ws_${team.slice(2).toLowerCase()}`;
 
@@ -48,7 +69,10 @@ beforeAll(async () => {
       AUDIT_OWNERS: OWNER,
       SEGMENT_TRACKING_URL: segment.trackingUrl,
     },
-    { logStream: logs.stream, forwarding: { sweepIntervalMs: 50, backoffBaseMs: 40, maxBackoffMs: 400, stopGraceMs: 200 } },
+    {
+      logStream: logs.stream,
+      forwarding: { sweepIntervalMs: 50, backoffBaseMs: 40, maxBackoffMs: 400, stopGraceMs: 200 },
+    },
   );
 });
 
@@ -63,7 +87,10 @@ let n = 0;
 /** Runs `/audit <text>` as Slack would and returns the answer the user sees (the immediate one, or the one posted later). */
 async function audit(team: Team, text: string, userId = OWNER): Promise<string> {
   const id = `r${++n}`;
-  const response = await postToSlackEndpoint(app.url, slashCommandBody({ text, userId, teamId: team, responseUrl: slack.responseUrl(id) }));
+  const response = await postToSlackEndpoint(
+    app.url,
+    slashCommandBody({ text, userId, teamId: team, responseUrl: slack.responseUrl(id) }),
+  );
   expect(response.status).toBe(200);
   const raw = await response.text();
   const immediate = raw ? (JSON.parse(raw) as { text?: string }) : undefined;
@@ -85,22 +112,42 @@ async function ingest(team: Team, events: unknown[]): Promise<string[]> {
 async function storedEvents(team: Team, query: string) {
   const token = await app.token(workspaceOf(team));
   const body = (await (await getEvents(app.url, token, query)).json()) as {
-    events: { id: string; seq: number; type: string; actor: { id: string }; resource: { type: string; id: string; name?: string }; metadata: Record<string, unknown> | null }[];
+    events: {
+      id: string;
+      seq: number;
+      type: string;
+      actor: { id: string };
+      resource: { type: string; id: string; name?: string };
+      metadata: Record<string, unknown> | null;
+    }[];
   };
   return body.events;
 }
 
-const tracked = (key: string) => segment.trackedEvents(key) as { type: string; event: string; userId: string; messageId: string; timestamp: string; properties: Record<string, unknown>; context: Record<string, unknown> }[];
+const tracked = (key: string) =>
+  segment.trackedEvents(key) as {
+    type: string;
+    event: string;
+    userId: string;
+    messageId: string;
+    timestamp: string;
+    properties: Record<string, unknown>;
+    context: Record<string, unknown>;
+  }[];
 /** The stored event ids the calls carry (properties.eventId), in the order Segment received them. */
 const forwardedIds = (key: string) => tracked(key).map((call) => call.properties.eventId as string);
 
 async function deliveredSeq(workspaceId: string): Promise<number> {
-  const rows = await app.service.database.db.execute<{ delivered_seq: string }>(sql`select delivered_seq from forwarding where workspace_id = ${workspaceId}`);
+  const rows = await app.service.database.db.execute<{ delivered_seq: string }>(
+    sql`select delivered_seq from forwarding where workspace_id = ${workspaceId}`,
+  );
   return Number(rows[0]?.delivered_seq ?? -1);
 }
 
 async function headSeq(workspaceId: string): Promise<number> {
-  const rows = await app.service.database.db.execute<{ seq: string }>(sql`select seq from chain_heads where workspace_id = ${workspaceId}`);
+  const rows = await app.service.database.db.execute<{ seq: string }>(
+    sql`select seq from chain_heads where workspace_id = ${workspaceId}`,
+  );
   return Number(rows[0]?.seq ?? 0);
 }
 
@@ -118,7 +165,13 @@ describe('/audit forward on', () => {
     expect(answer).toContain(last4(key));
     expect(answer).toContain('not sent');
     const after = await ingest('T0NEW', [
-      sampleEvent({ type: 'Source Deleted', actor: { type: 'token', id: 'tok_1', name: 'CI' }, resource: { type: 'source', id: 'src_9', name: 'Web' }, context: { ip: '203.0.113.7' }, metadata: { ticket: 'OPS-1' } }),
+      sampleEvent({
+        type: 'Source Deleted',
+        actor: { type: 'token', id: 'tok_1', name: 'CI' },
+        resource: { type: 'source', id: 'src_9', name: 'Web' },
+        context: { ip: '203.0.113.7' },
+        metadata: { ticket: 'OPS-1' },
+      }),
       sampleEvent(),
     ]);
 
@@ -128,7 +181,11 @@ describe('/audit forward on', () => {
       type: 'track',
       event: 'Audit Forwarding Enabled',
       userId: OWNER,
-      properties: { resource: { type: 'audit_forwarding', id: workspaceOf('T0NEW'), name: 'Audit source' }, metadata: { writeKey: last4(key) }, category: 'Other' },
+      properties: {
+        resource: { type: 'audit_forwarding', id: workspaceOf('T0NEW'), name: 'Audit source' },
+        metadata: { writeKey: last4(key) },
+        category: 'Other',
+      },
     });
     const [stored] = await storedEvents('T0NEW', '?type=Source%20Deleted');
     expect(deleted).toEqual({
@@ -169,7 +226,10 @@ describe('/audit forward on', () => {
 
     await expect.poll(() => tracked(key).length, { timeout: 10_000 }).toBe(5);
     expect(forwardedIds(key).slice(0, 4)).toEqual(before);
-    expect(tracked(key)[4]).toMatchObject({ event: 'Audit Forwarding Enabled', properties: { metadata: { since: expect.any(String) } } });
+    expect(tracked(key)[4]).toMatchObject({
+      event: 'Audit Forwarding Enabled',
+      properties: { metadata: { since: expect.any(String) } },
+    });
   });
 
   it('refuses a write key that cannot be one, without quoting it', async () => {
@@ -209,7 +269,11 @@ describe('/audit forward off', () => {
     const [enabled] = await storedEvents('T0OFF', '?type=Audit%20Forwarding%20Enabled');
     const [disabled] = await storedEvents('T0OFF', '?type=Audit%20Forwarding%20Disabled');
     for (const toggle of [enabled, disabled]) {
-      expect(toggle).toMatchObject({ actor: { id: OWNER }, resource: { type: 'audit_forwarding', id: workspaceOf('T0OFF') }, metadata: { writeKey: last4(key) } });
+      expect(toggle).toMatchObject({
+        actor: { id: OWNER },
+        resource: { type: 'audit_forwarding', id: workspaceOf('T0OFF') },
+        metadata: { writeKey: last4(key) },
+      });
     }
     expect(await storedEvents('T0OFF', '?type=Audit%20Forwarding%20Disabled')).toHaveLength(1);
     // The disabled event was stored after forwarding stopped, so it is not sent either.
@@ -233,7 +297,9 @@ describe('/audit forward status', () => {
     expect(lagging).toMatch(/Lag: 2 events not yet delivered, the oldest received \d+ s ago/);
     expect(await metricsText()).toMatch(/^audit_forwarding_pending_events 2$/m);
     hold.release();
-    await expect.poll(() => deliveredSeq(workspaceOf('T0STATUS')), { timeout: 10_000 }).toBe(await headSeq(workspaceOf('T0STATUS')));
+    await expect
+      .poll(() => deliveredSeq(workspaceOf('T0STATUS')), { timeout: 10_000 })
+      .toBe(await headSeq(workspaceOf('T0STATUS')));
 
     const status = await audit('T0STATUS', 'forward status');
     expect(status).toContain('Audit forwarding is on');
@@ -252,13 +318,21 @@ describe('delivery', () => {
   it('keeps every batch under 500 KB and every call under 32 KB, trimming an oversized event and saying so', async () => {
     const key = writeKey('size');
     await audit('T0SIZE', `forward on ${key}`);
-    const many = await ingest('T0SIZE', Array.from({ length: 900 }, () => sampleEvent({ metadata: { note: 'x'.repeat(200) } })));
+    const many = await ingest(
+      'T0SIZE',
+      Array.from({ length: 900 }, () => sampleEvent({ metadata: { note: 'x'.repeat(200) } })),
+    );
     // Near the 32 KB ingest limit: as track calls (with the workspace, category and envelope added) these pass 32 KB.
     const big = await ingest(
       'T0SIZE',
-      Array.from({ length: 16 }, (_, i) => sampleEvent({ changes: { before: { code: 'b'.repeat(20_000 + i) } }, metadata: { blob: 'm'.repeat(11_900) } })),
+      Array.from({ length: 16 }, (_, i) =>
+        sampleEvent({ changes: { before: { code: 'b'.repeat(20_000 + i) } }, metadata: { blob: 'm'.repeat(11_900) } }),
+      ),
     );
-    const fits = await ingest('T0SIZE', Array.from({ length: 8 }, () => sampleEvent({ metadata: { blob: 'f'.repeat(30_000) } })));
+    const fits = await ingest(
+      'T0SIZE',
+      Array.from({ length: 8 }, () => sampleEvent({ metadata: { blob: 'f'.repeat(30_000) } })),
+    );
 
     await expect.poll(() => tracked(key).length, { timeout: 15_000 }).toBe(1 + 900 + 16 + 8);
     expect(forwardedIds(key).slice(1)).toEqual([...many, ...big, ...fits]);
@@ -271,14 +345,20 @@ describe('delivery', () => {
     }
     const bigCalls = tracked(key).filter((call) => big.includes(call.properties.eventId as string));
     for (const call of bigCalls) {
-      expect(call.properties).toMatchObject({ auditTrailTrimmed: ['changes'], changes: { trimmed: true, bytes: expect.any(Number) }, metadata: { blob: 'm'.repeat(11_900) } });
+      expect(call.properties).toMatchObject({
+        auditTrailTrimmed: ['changes'],
+        changes: { trimmed: true, bytes: expect.any(Number) },
+        metadata: { blob: 'm'.repeat(11_900) },
+      });
     }
     for (const call of tracked(key).filter((c) => fits.includes(c.properties.eventId as string))) {
       expect(call.properties.auditTrailTrimmed).toBeUndefined();
       expect(call.properties.metadata).toEqual({ blob: 'f'.repeat(30_000) });
     }
     // The fake records a batch before its answer reaches the forwarder, which then commits the cursor.
-    await expect.poll(() => deliveredSeq(workspaceOf('T0SIZE')), { timeout: 10_000 }).toBe(await headSeq(workspaceOf('T0SIZE')));
+    await expect
+      .poll(() => deliveredSeq(workspaceOf('T0SIZE')), { timeout: 10_000 })
+      .toBe(await headSeq(workspaceOf('T0SIZE')));
   });
 
   it('gives equal event ids of two workspaces different messageIds, so Segment keeps both', async () => {
@@ -289,7 +369,9 @@ describe('delivery', () => {
     await ingest('T0TWINB', [sampleEvent({ id: 'evt_twin' })]);
 
     await expect.poll(() => tracked(keyA).length + tracked(keyB).length, { timeout: 10_000 }).toBe(4);
-    const twins = [...segment.keptEvents(keyA), ...segment.keptEvents(keyB)].filter((call) => (call.properties as { eventId?: string }).eventId === 'evt_twin');
+    const twins = [...segment.keptEvents(keyA), ...segment.keptEvents(keyB)].filter(
+      (call) => (call.properties as { eventId?: string }).eventId === 'evt_twin',
+    );
     expect(twins).toHaveLength(2);
     const [a, b] = twins.map((call) => call.messageId as string);
     expect(a).not.toBe(b);
@@ -306,7 +388,9 @@ describe('delivery', () => {
     const posted = await ingest('T0RETRY', [sampleEvent(), sampleEvent()]);
 
     await expect.poll(() => forwardedIds(key).length, { timeout: 10_000 }).toBe(3);
-    await expect.poll(() => deliveredSeq(workspaceOf('T0RETRY')), { timeout: 10_000 }).toBe(await headSeq(workspaceOf('T0RETRY')));
+    await expect
+      .poll(() => deliveredSeq(workspaceOf('T0RETRY')), { timeout: 10_000 })
+      .toBe(await headSeq(workspaceOf('T0RETRY')));
     const attempts = segment.callsTo(BATCH_ROUTE).filter((call) => call.headers.authorization === basic(key));
     expect(attempts.length).toBeGreaterThanOrEqual(3);
     expect(attempts[1]!.at - attempts[0]!.at).toBeGreaterThanOrEqual(950);
@@ -322,10 +406,19 @@ describe('delivery', () => {
     segment.failNext(BATCH_ROUTE, { status: 401, body: { success: false, message: 'Invalid write key' } });
     await audit('T0AUTH', `forward on ${key}`);
     await expect.poll(() => forwardedIds(key).length, { timeout: 10_000 }).toBe(1);
-    await expect.poll(() => deliveredSeq(workspaceOf('T0AUTH')), { timeout: 10_000 }).toBe(await headSeq(workspaceOf('T0AUTH')));
-    expect(logs.lines.some((line) => line.workspaceId === workspaceOf('T0AUTH') && String(line.reason).includes('check the source\'s write key'))).toBe(true);
+    await expect
+      .poll(() => deliveredSeq(workspaceOf('T0AUTH')), { timeout: 10_000 })
+      .toBe(await headSeq(workspaceOf('T0AUTH')));
+    expect(
+      logs.lines.some(
+        (line) =>
+          line.workspaceId === workspaceOf('T0AUTH') && String(line.reason).includes("check the source's write key"),
+      ),
+    ).toBe(true);
     expect(segment.callsTo(BATCH_ROUTE).filter((call) => call.headers.authorization === basic(key))).toHaveLength(2);
-    const rows = await app.service.database.db.execute<{ failed_count: string }>(sql`select failed_count from forwarding where workspace_id = ${workspaceOf('T0AUTH')}`);
+    const rows = await app.service.database.db.execute<{ failed_count: string }>(
+      sql`select failed_count from forwarding where workspace_id = ${workspaceOf('T0AUTH')}`,
+    );
     expect(Number(rows[0]!.failed_count)).toBe(0);
   });
 
@@ -335,18 +428,27 @@ describe('delivery', () => {
     await expect.poll(() => forwardedIds(key).length, { timeout: 10_000 }).toBe(1);
     segment.failNext(BATCH_ROUTE, { status: 400, body: { success: false, message: 'Invalid JSON in batch' } });
     const refused = await ingest('T0REFUSE', [sampleEvent(), sampleEvent(), sampleEvent()]);
-    await expect.poll(() => deliveredSeq(workspaceOf('T0REFUSE')), { timeout: 10_000 }).toBe(await headSeq(workspaceOf('T0REFUSE')));
+    await expect
+      .poll(() => deliveredSeq(workspaceOf('T0REFUSE')), { timeout: 10_000 })
+      .toBe(await headSeq(workspaceOf('T0REFUSE')));
     const later = await ingest('T0REFUSE', [sampleEvent(), sampleEvent()]);
 
     await expect.poll(() => forwardedIds(key).length, { timeout: 10_000 }).toBe(3);
-    await expect.poll(() => deliveredSeq(workspaceOf('T0REFUSE')), { timeout: 10_000 }).toBe(await headSeq(workspaceOf('T0REFUSE')));
+    await expect
+      .poll(() => deliveredSeq(workspaceOf('T0REFUSE')), { timeout: 10_000 })
+      .toBe(await headSeq(workspaceOf('T0REFUSE')));
     expect(forwardedIds(key).slice(1)).toEqual(later);
     for (const id of refused) expect(forwardedIds(key)).not.toContain(id);
     const status = await audit('T0REFUSE', 'forward status');
     expect(status).toContain('Failed: 1 batch (3 events) refused by Segment');
     expect(status).toContain('400 Invalid JSON in batch');
     expect(status).toContain('3 events delivered');
-    const failures = await app.service.database.db.execute<{ from_seq: string; to_seq: string; status: number; reason: string }>(
+    const failures = await app.service.database.db.execute<{
+      from_seq: string;
+      to_seq: string;
+      status: number;
+      reason: string;
+    }>(
       sql`select from_seq, to_seq, status, reason from forwarding_failures where workspace_id = ${workspaceOf('T0REFUSE')}`,
     );
     expect(failures).toHaveLength(1);
@@ -363,15 +465,21 @@ describe('delivery', () => {
     for (const status of [408, 410, 460]) segment.failNext(BATCH_ROUTE, { status });
     const kept = await ingest('T0CODES', [sampleEvent(), sampleEvent()]);
     await expect.poll(() => forwardedIds(key).slice(1), { timeout: 10_000 }).toEqual(kept);
-    await expect.poll(() => deliveredSeq(workspaceOf('T0CODES')), { timeout: 10_000 }).toBe(await headSeq(workspaceOf('T0CODES')));
+    await expect
+      .poll(() => deliveredSeq(workspaceOf('T0CODES')), { timeout: 10_000 })
+      .toBe(await headSeq(workspaceOf('T0CODES')));
 
     segment.failNext(BATCH_ROUTE, { status: 501 });
     const refused = await ingest('T0CODES', [sampleEvent()]);
-    await expect.poll(() => deliveredSeq(workspaceOf('T0CODES')), { timeout: 10_000 }).toBe(await headSeq(workspaceOf('T0CODES')));
+    await expect
+      .poll(() => deliveredSeq(workspaceOf('T0CODES')), { timeout: 10_000 })
+      .toBe(await headSeq(workspaceOf('T0CODES')));
     const later = await ingest('T0CODES', [sampleEvent()]);
     await expect.poll(() => forwardedIds(key).slice(3), { timeout: 10_000 }).toEqual(later);
     expect(forwardedIds(key)).not.toContain(refused[0]);
-    const failures = await app.service.database.db.execute<{ status: number }>(sql`select status from forwarding_failures where workspace_id = ${workspaceOf('T0CODES')}`);
+    const failures = await app.service.database.db.execute<{ status: number }>(
+      sql`select status from forwarding_failures where workspace_id = ${workspaceOf('T0CODES')}`,
+    );
     expect(failures.map((row) => row.status)).toEqual([501]);
   });
 });
@@ -391,7 +499,12 @@ describe('retention', () => {
     await expect.poll(() => deliveredSeq('ws_purge'), { timeout: 10_000 }).toBe(3);
     const [next] = ((await (await postEvents(app.url, token, sampleEvent())).json()) as { ids: string[] }).ids;
     await expect.poll(() => forwardedIds(key), { timeout: 10_000 }).toEqual([expect.any(String), next]);
-    expect(logs.lines.some((line) => line.msg === 'events purged by retention before they were forwarded' && line.workspaceId === 'ws_purge')).toBe(true);
+    expect(
+      logs.lines.some(
+        (line) =>
+          line.msg === 'events purged by retention before they were forwarded' && line.workspaceId === 'ws_purge',
+      ),
+    ).toBe(true);
   });
 });
 
@@ -424,11 +537,17 @@ describe('a restart in the middle of a backlog', () => {
     let first: TestService | undefined = await startTestService(own.url, env, options);
     let second: TestService | undefined;
     try {
-      await turnForwardingOn(first.service.database.db, { workspaceId: 'ws_restart', writeKey: key, actor: { type: 'user', id: OWNER } });
+      await turnForwardingOn(first.service.database.db, {
+        workspaceId: 'ws_restart',
+        writeKey: key,
+        actor: { type: 'user', id: OWNER },
+      });
       await expect.poll(() => segment.batches(key).length, { timeout: 10_000 }).toBe(1);
       segment.setDelay(BATCH_ROUTE, 60);
       const token = await first.token('ws_restart');
-      const response = await postEvents(first.url, token, { events: Array.from({ length: 1000 }, () => sampleEvent()) });
+      const response = await postEvents(first.url, token, {
+        events: Array.from({ length: 1000 }, () => sampleEvent()),
+      });
       expect(response.status).toBe(201);
 
       await expect.poll(() => segment.batches(key).length, { timeout: 10_000 }).toBeGreaterThanOrEqual(4);
@@ -438,7 +557,9 @@ describe('a restart in the middle of a backlog', () => {
       first = undefined;
       const idOf = (call: Record<string, unknown>) => (call.properties as { eventId: string }).eventId;
       const acknowledged = segment.batches(key).flatMap((batch) => batch.body.batch.map(idOf));
-      const inFlight = (segment.callsTo(BATCH_ROUTE).at(-1)!.body as { batch: Record<string, unknown>[] }).batch.map(idOf);
+      const inFlight = (segment.callsTo(BATCH_ROUTE).at(-1)!.body as { batch: Record<string, unknown>[] }).batch.map(
+        idOf,
+      );
       expect(acknowledged.length).toBeGreaterThan(1);
       expect(acknowledged.length).toBeLessThan(1001);
 
@@ -446,7 +567,9 @@ describe('a restart in the middle of a backlog', () => {
       second = await startTestService(own.url, env, options);
       // Segment answers the abandoned request after all: the one window messageId de-duplication covers.
       hold.release();
-      const stored = await second.service.database.db.execute<{ id: string }>(sql`select id from events where workspace_id = 'ws_restart' order by seq`);
+      const stored = await second.service.database.db.execute<{ id: string }>(
+        sql`select id from events where workspace_id = 'ws_restart' order by seq`,
+      );
       expect(stored).toHaveLength(1001);
       await expect.poll(() => new Set(forwardedIds(key)).size, { timeout: 15_000 }).toBe(1001);
 

@@ -31,21 +31,39 @@ describe('serialiseTrackCall', () => {
       userId: 'usr_1',
       messageId: trackMessageId('acme', 'evt_1'),
       timestamp: '2026-11-25T10:00:00.000Z',
-      properties: { actor: { type: 'user', id: 'usr_1', email: 'jane@acme.com' }, resource: { type: 'warehouse', id: 'wh_1' }, category: 'Warehouses', workspace: 'acme', eventId: 'evt_1' },
+      properties: {
+        actor: { type: 'user', id: 'usr_1', email: 'jane@acme.com' },
+        resource: { type: 'warehouse', id: 'wh_1' },
+        category: 'Warehouses',
+        workspace: 'acme',
+        eventId: 'evt_1',
+      },
       context: { library: { name: 'audit-trail' } },
     });
   });
 
   it('trims the largest objects first, only as many as it takes, and says which', () => {
-    const big = event({ changes: { a: 'c'.repeat(20_000) }, context: { b: 'x'.repeat(5000) }, metadata: { c: 'm'.repeat(14_000) } });
+    const big = event({
+      changes: { a: 'c'.repeat(20_000) },
+      context: { b: 'x'.repeat(5000) },
+      metadata: { c: 'm'.repeat(14_000) },
+    });
     const result = serialiseTrackCall(big);
     expect(result.trimmed).toEqual(['changes']);
     expect(result.bytes).toBeLessThanOrEqual(MAX_CALL_BYTES);
     expect(result.bytes).toBe(Buffer.byteLength(result.json));
     const properties = (JSON.parse(result.json) as { properties: Record<string, unknown> }).properties;
-    expect(properties).toMatchObject({ changes: { trimmed: true, bytes: 20_008 }, context: { b: 'x'.repeat(5000) }, auditTrailTrimmed: ['changes'] });
+    expect(properties).toMatchObject({
+      changes: { trimmed: true, bytes: 20_008 },
+      context: { b: 'x'.repeat(5000) },
+      auditTrailTrimmed: ['changes'],
+    });
 
-    const huge = event({ changes: { a: 'c'.repeat(20_000) }, context: { b: 'é'.repeat(9000) }, metadata: { c: 'm'.repeat(20_000) } });
+    const huge = event({
+      changes: { a: 'c'.repeat(20_000) },
+      context: { b: 'é'.repeat(9000) },
+      metadata: { c: 'm'.repeat(20_000) },
+    });
     expect(serialiseTrackCall(huge).trimmed).toEqual(['changes', 'metadata']);
     expect(serialiseTrackCall(huge, 1000).trimmed).toEqual(['changes', 'metadata', 'context']);
   });

@@ -1,7 +1,7 @@
 /** A database of its own for each test file, created and migrated on the shared server, dropped after. */
 import { randomBytes } from 'node:crypto';
-import { inject } from 'vitest';
 import postgres from 'postgres';
+import { inject } from 'vitest';
 import { createLogger } from '../../src/logger.ts';
 import { migrateDatabase } from '../../src/store/db.ts';
 import { deleteKeysUnder } from './redis-keys.ts';
@@ -64,6 +64,7 @@ export function missingDatabaseUrl(): { url: string; name: string; drop(): Promi
 
 /** Deletes every key under a test's own queue prefix from the shared Redis (never anything else). */
 export async function deleteRedisPrefix(prefix: string): Promise<void> {
-  if (!/^[a-z0-9]+_[0-9a-f]{10}$/.test(prefix)) throw new Error(`refusing to delete keys of a prefix no test made: ${prefix}`);
+  if (!/^[a-z0-9]+_[0-9a-f]{10}$/.test(prefix))
+    throw new Error(`refusing to delete keys of a prefix no test made: ${prefix}`);
   await deleteKeysUnder(redisUrl(), prefix);
 }

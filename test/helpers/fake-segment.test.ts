@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startFakeSegment, type FakeSegment } from './fake-segment.ts';
+import { type FakeSegment, startFakeSegment } from './fake-segment.ts';
 
 let segment: FakeSegment;
 
@@ -26,7 +26,10 @@ function publicApi(path: string, init: { method?: string; body?: unknown; token?
 function trackBatch(batch: unknown[], writeKey = 'wk_live'): Promise<Response> {
   return fetch(`${segment.trackingUrl}/batch`, {
     method: 'POST',
-    headers: { authorization: `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}`, 'content-type': 'application/json' },
+    headers: {
+      authorization: `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}`,
+      'content-type': 'application/json',
+    },
     body: JSON.stringify({ batch }),
   });
 }
@@ -37,7 +40,9 @@ describe('the fake Segment Public API', () => {
 
     const read = await publicApi('/sources/src_1');
     expect(read.status).toBe(200);
-    expect(await read.json()).toMatchObject({ data: { source: { id: 'src_1', name: 'Website', enabled: false, writeKeys: [] } } });
+    expect(await read.json()).toMatchObject({
+      data: { source: { id: 'src_1', name: 'Website', enabled: false, writeKeys: [] } },
+    });
 
     const patched = await publicApi('/sources/src_1', { method: 'PATCH', body: { enabled: true } });
     expect(patched.status).toBe(200);
@@ -60,19 +65,32 @@ describe('the fake Segment Public API', () => {
     expect(bare.status).toBe(422);
     expect(segment.getWarehouse('wh_1')?.enabled).toBe(false);
 
-    const { data } = (await (await publicApi('/warehouses/wh_1')).json()) as { data: { warehouse: { settings: unknown } } };
-    const patched = await publicApi('/warehouses/wh_1', { method: 'PATCH', body: { enabled: true, settings: data.warehouse.settings } });
+    const { data } = (await (await publicApi('/warehouses/wh_1')).json()) as {
+      data: { warehouse: { settings: unknown } };
+    };
+    const patched = await publicApi('/warehouses/wh_1', {
+      method: 'PATCH',
+      body: { enabled: true, settings: data.warehouse.settings },
+    });
     expect(patched.status).toBe(200);
-    expect(segment.getWarehouse('wh_1')).toMatchObject({ enabled: true, settings: { name: 'Prod Snowflake', database: 'PROD' } });
+    expect(segment.getWarehouse('wh_1')).toMatchObject({
+      enabled: true,
+      settings: { name: 'Prod Snowflake', database: 'PROD' },
+    });
   });
 
   it('patches a destination filter under its destination', async () => {
     segment.setFilter('dst_1', { id: 'flt_1', if: 'event = "A"', enabled: true });
 
-    const answer = await publicApi('/destination/dst_1/filters/flt_1', { method: 'PATCH', body: { if: 'event = "B"', title: 'Drop B' } });
+    const answer = await publicApi('/destination/dst_1/filters/flt_1', {
+      method: 'PATCH',
+      body: { if: 'event = "B"', title: 'Drop B' },
+    });
 
     expect(answer.status).toBe(200);
-    expect(await answer.json()).toMatchObject({ data: { filter: { id: 'flt_1', destinationId: 'dst_1', if: 'event = "B"', title: 'Drop B' } } });
+    expect(await answer.json()).toMatchObject({
+      data: { filter: { id: 'flt_1', destinationId: 'dst_1', if: 'event = "B"', title: 'Drop B' } },
+    });
     expect((await publicApi('/destination/dst_2/filters/flt_1')).status).toBe(404);
   });
 
@@ -80,11 +98,19 @@ describe('the fake Segment Public API', () => {
     segment.setFunction({ id: 'fn_1', code: 'new()', displayName: 'New' });
     segment.setTrackingPlan({ id: 'tp_1', name: 'New name' });
 
-    const fn = await publicApi('/functions/fn_1', { method: 'PATCH', body: { code: 'old()', displayName: 'Old', settings: [] } });
-    const plan = await publicApi('/tracking-plans/tp_1', { method: 'PATCH', body: { name: 'Old name', description: 'was' } });
+    const fn = await publicApi('/functions/fn_1', {
+      method: 'PATCH',
+      body: { code: 'old()', displayName: 'Old', settings: [] },
+    });
+    const plan = await publicApi('/tracking-plans/tp_1', {
+      method: 'PATCH',
+      body: { name: 'Old name', description: 'was' },
+    });
 
     expect(await fn.json()).toMatchObject({ data: { function: { id: 'fn_1', code: 'old()', displayName: 'Old' } } });
-    expect(await plan.json()).toMatchObject({ data: { trackingPlan: { id: 'tp_1', name: 'Old name', description: 'was' } } });
+    expect(await plan.json()).toMatchObject({
+      data: { trackingPlan: { id: 'tp_1', name: 'Old name', description: 'was' } },
+    });
   });
 
   it('refuses fields a resource does not take, and an empty PATCH', async () => {
@@ -92,7 +118,9 @@ describe('the fake Segment Public API', () => {
 
     const unknown = await publicApi('/tracking-plans/tp_1', { method: 'PATCH', body: { enabled: false } });
     expect(unknown.status).toBe(422);
-    expect(await unknown.json()).toEqual({ errors: [expect.objectContaining({ type: 'validation', message: expect.stringContaining('"enabled"') })] });
+    expect(await unknown.json()).toEqual({
+      errors: [expect.objectContaining({ type: 'validation', message: expect.stringContaining('"enabled"') })],
+    });
 
     expect((await publicApi('/tracking-plans/tp_1', { method: 'PATCH', body: {} })).status).toBe(422);
   });
@@ -121,7 +149,10 @@ describe('the fake Segment Public API', () => {
     segment.setSource({ id: 'src_1' });
     segment.setDestination({ id: 'dst_1' });
     segment.failNext('/destinations', { status: 503 });
-    segment.failNext('GET /sources/src_1', { status: 403, body: { errors: [{ type: 'forbidden', message: 'no access' }] } });
+    segment.failNext('GET /sources/src_1', {
+      status: 403,
+      body: { errors: [{ type: 'forbidden', message: 'no access' }] },
+    });
 
     expect((await publicApi('/sources/src_1', { method: 'PATCH', body: { name: 'x' } })).status).toBe(200);
     expect((await publicApi('/destinations/dst_1')).status).toBe(503);
@@ -143,7 +174,13 @@ describe('the fake Segment Public API', () => {
 });
 
 describe('the fake Segment Tracking API', () => {
-  const track = (id: string) => ({ type: 'track', event: 'Warehouses Disabled', userId: 'usr_1', messageId: id, properties: {} });
+  const track = (id: string) => ({
+    type: 'track',
+    event: 'Warehouses Disabled',
+    userId: 'usr_1',
+    messageId: id,
+    properties: {},
+  });
 
   it('accepts a batch with the write key as basic-auth user and records it', async () => {
     const answer = await trackBatch([track('evt_1'), track('evt_2')]);
@@ -200,11 +237,18 @@ describe('the fake Segment audit trail (GET /audit-events)', () => {
   });
   const page = async (query: string) => {
     const response = await publicApi(`/audit-events?${query}`);
-    return { status: response.status, body: (await response.json()) as { data: { events: { id: string }[]; pagination: { next: string | null; totalEntries: number } } } };
+    return {
+      status: response.status,
+      body: (await response.json()) as {
+        data: { events: { id: string }[]; pagination: { next: string | null; totalEntries: number } };
+      },
+    };
   };
 
   it('names the token’s workspace at GET /', async () => {
-    expect(await (await publicApi('/')).json()).toEqual({ data: { workspace: { id: segment.workspaceId, slug: 'acme', name: 'Acme' } } });
+    expect(await (await publicApi('/')).json()).toEqual({
+      data: { workspace: { id: segment.workspaceId, slug: 'acme', name: 'Acme' } },
+    });
   });
 
   it('pages newest first from startTime, with a cursor that pins the end so new events do not shift the pages', async () => {
@@ -217,7 +261,9 @@ describe('the fake Segment audit trail (GET /audit-events)', () => {
     const cursor = first.body.data.pagination.next!;
     const second = await page(`startTime=${encodeURIComponent(at(60))}&pagination.count=2&pagination.cursor=${cursor}`);
     expect(second.body.data.events.map((e) => e.id)).toEqual(['late', 'b']);
-    const third = await page(`startTime=${encodeURIComponent(at(60))}&pagination.count=2&pagination.cursor=${second.body.data.pagination.next}`);
+    const third = await page(
+      `startTime=${encodeURIComponent(at(60))}&pagination.count=2&pagination.cursor=${second.body.data.pagination.next}`,
+    );
     expect(third.body.data.events.map((e) => e.id)).toEqual(['a']);
     expect(third.body.data.pagination.next).toBeNull();
   });
@@ -231,7 +277,11 @@ describe('the fake Segment audit trail (GET /audit-events)', () => {
     segment.setApiToken('sgp_new');
     expect((await publicApi('/audit-events?pagination.count=1', { token: 'sgp_test' })).status).toBe(401);
     expect((await publicApi('/audit-events?pagination.count=1', { token: 'sgp_new' })).status).toBe(200);
-    segment.failNext('GET /audit-events', { status: 429, retryAfter: null, headers: { 'x-ratelimit-reset': 'Wed, 25 Nov 2026 10:00:00 GMT' } }, { skip: 1 });
+    segment.failNext(
+      'GET /audit-events',
+      { status: 429, retryAfter: null, headers: { 'x-ratelimit-reset': 'Wed, 25 Nov 2026 10:00:00 GMT' } },
+      { skip: 1 },
+    );
     expect((await publicApi('/audit-events?pagination.count=1', { token: 'sgp_new' })).status).toBe(200);
     const limited = await publicApi('/audit-events?pagination.count=1', { token: 'sgp_new' });
     expect(limited.status).toBe(429);

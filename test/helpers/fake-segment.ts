@@ -8,7 +8,7 @@ import { Buffer } from 'node:buffer';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { HoldState, type Hold } from './hold.ts';
+import { type Hold, HoldState } from './hold.ts';
 
 export interface SegmentCall {
   api: 'public' | 'tracking';
@@ -61,7 +61,6 @@ export interface TrackingBatch {
   body: { batch: Record<string, unknown>[] } & Record<string, unknown>;
   at: number;
 }
-
 
 export interface FakeSegmentOptions {
   /** The Public API token requests must carry as `Authorization: Bearer …`; default `sgp_test`. */
@@ -152,7 +151,11 @@ const KINDS: Readonly<Record<Kind, KindRules>> = {
     patchable: { name: 'string', slug: 'string', enabled: 'boolean', settings: 'object' },
     upsertsSettings: true,
   },
-  destinations: { key: 'destination', patchable: { name: 'string', enabled: 'boolean', settings: 'object' }, upsertsSettings: true },
+  destinations: {
+    key: 'destination',
+    patchable: { name: 'string', enabled: 'boolean', settings: 'object' },
+    upsertsSettings: true,
+  },
   // Segment's UpdateWarehouseV1Input requires settings, which is why Revert reads them first.
   warehouses: {
     key: 'warehouse',
@@ -162,11 +165,24 @@ const KINDS: Readonly<Record<Kind, KindRules>> = {
   },
   filters: {
     key: 'filter',
-    patchable: { sourceId: 'string', if: 'string', actions: 'array', title: 'string', description: 'string', enabled: 'boolean' },
+    patchable: {
+      sourceId: 'string',
+      if: 'string',
+      actions: 'array',
+      title: 'string',
+      description: 'string',
+      enabled: 'boolean',
+    },
   },
   functions: {
     key: 'function',
-    patchable: { code: 'string', settings: 'object-or-array', displayName: 'string', description: 'string', logoUrl: 'string' },
+    patchable: {
+      code: 'string',
+      settings: 'object-or-array',
+      displayName: 'string',
+      description: 'string',
+      logoUrl: 'string',
+    },
   },
   'tracking-plans': { key: 'trackingPlan', patchable: { name: 'string', description: 'string' } },
 };
@@ -288,7 +304,8 @@ export async function startFakeSegment(options: FakeSegmentOptions = {}): Promis
   function publicApi(request: IncomingMessage, method: string, url: URL, body: JsonResult): Answer {
     const path = url.pathname;
     const bearer = /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? '')?.[1];
-    if (bearer !== apiToken) return segmentError(401, 'unauthorized', 'Unauthorized: a valid Public API token is required');
+    if (bearer !== apiToken)
+      return segmentError(401, 'unauthorized', 'Unauthorized: a valid Public API token is required');
     if (method === 'GET' && path === '/') {
       return { status: 200, body: { data: { workspace: { id: workspaceId, slug: 'acme', name: 'Acme' } } } };
     }
@@ -303,13 +320,16 @@ export async function startFakeSegment(options: FakeSegmentOptions = {}): Promis
     if (method === 'GET') return { status: 200, body: { data: { [rules.key]: structuredClone(resource) } } };
     if (method !== 'PATCH') return segmentError(405, 'method-not-allowed', `${method} is not supported on ${path}`);
 
-    if (!body.ok || !isRecord(body.value)) return segmentError(400, 'bad-request', 'The request body must be a JSON object');
+    if (!body.ok || !isRecord(body.value))
+      return segmentError(400, 'bad-request', 'The request body must be a JSON object');
     const patch = body.value;
     const problems = validatePatch(rules, patch);
-    if (problems.length) return { status: 422, body: { errors: problems.map((message) => ({ type: 'validation', message })) } };
+    if (problems.length)
+      return { status: 422, body: { errors: problems.map((message) => ({ type: 'validation', message })) } };
 
     for (const [field, value] of Object.entries(structuredClone(patch))) {
-      resource[field] = field === 'settings' && rules.upsertsSettings ? upsertSettings(resource.settings, value) : value;
+      resource[field] =
+        field === 'settings' && rules.upsertsSettings ? upsertSettings(resource.settings, value) : value;
     }
     if ('updatedAt' in resource) resource.updatedAt = new Date().toISOString();
     const data =
@@ -331,7 +351,8 @@ export async function startFakeSegment(options: FakeSegmentOptions = {}): Promis
       return segmentError(422, 'validation', `pagination.count must be a whole number from 1 to ${MAX_AUDIT_PAGE}`);
     }
     const start = query.get('startTime');
-    if (start !== null && Number.isNaN(Date.parse(start))) return segmentError(422, 'validation', 'startTime must be an ISO 8601 time');
+    if (start !== null && Number.isNaN(Date.parse(start)))
+      return segmentError(422, 'validation', 'startTime must be an ISO 8601 time');
     const cursorText = query.get('pagination.cursor');
     let cursor: { end: string; after?: [string, string] } | undefined;
     if (cursorText !== null) {
@@ -351,7 +372,10 @@ export async function startFakeSegment(options: FakeSegmentOptions = {}): Promis
     const pastWindow = firstIndex(trail, (e) => Date.parse(e.timestamp) < startMs);
     const after = cursor?.after;
     const from = after
-      ? Math.max(firstIn, firstIndex(trail, (e) => e.timestamp < after[0] || (e.timestamp === after[0] && e.id < after[1])))
+      ? Math.max(
+          firstIn,
+          firstIndex(trail, (e) => e.timestamp < after[0] || (e.timestamp === after[0] && e.id < after[1])),
+        )
       : firstIn;
     const page = trail.slice(from, Math.min(from + count, pastWindow));
     const last = page.at(-1);
@@ -428,7 +452,11 @@ export async function startFakeSegment(options: FakeSegmentOptions = {}): Promis
         const timer = setTimeout(() => {
           callListeners.delete(check);
           const seen = calls.map((c) => `${c.method} ${c.path}`).join(', ') || 'none';
-          reject(new Error(`fake Segment: expected ${n} call(s) to ${route} within ${timeoutMs} ms, got ${fake.callsTo(route).length} (calls: ${seen})`));
+          reject(
+            new Error(
+              `fake Segment: expected ${n} call(s) to ${route} within ${timeoutMs} ms, got ${fake.callsTo(route).length} (calls: ${seen})`,
+            ),
+          );
         }, timeoutMs);
         callListeners.add(check);
         check();
@@ -455,7 +483,14 @@ export async function startFakeSegment(options: FakeSegmentOptions = {}): Promis
         writeKeys: [],
         settings: {},
         labels: [],
-        metadata: { id: 'IqDTy1TpoU', slug: 'javascript', name: 'Javascript', categories: ['Website'], logos: {}, options: [] },
+        metadata: {
+          id: 'IqDTy1TpoU',
+          slug: 'javascript',
+          name: 'Javascript',
+          categories: ['Website'],
+          logos: {},
+          options: [],
+        },
         ...source,
       }),
     getSource: (id) => get('sources', id),
@@ -521,7 +556,8 @@ export async function startFakeSegment(options: FakeSegmentOptions = {}): Promis
       trailSorted = false;
     },
     auditEvents: () => structuredClone(auditTrail),
-    batches: (writeKey) => batches.filter((b) => writeKey === undefined || b.writeKey === writeKey).map((b) => structuredClone(b)),
+    batches: (writeKey) =>
+      batches.filter((b) => writeKey === undefined || b.writeKey === writeKey).map((b) => structuredClone(b)),
     trackedEvents: (writeKey) => fake.batches(writeKey).flatMap((b) => b.body.batch),
     keptEvents(writeKey) {
       const seen = new Set<unknown>();
@@ -543,7 +579,6 @@ export async function startFakeSegment(options: FakeSegmentOptions = {}): Promis
   };
   return fake;
 }
-
 
 /** The first index whose element meets `test`, for a predicate that is false up to some index and true after. */
 function firstIndex<T>(items: readonly T[], test: (item: T) => boolean): number {
@@ -585,7 +620,8 @@ function validatePatch(rules: KindRules, patch: Record<string, unknown>): string
   if (keys.length === 0) problems.push('At least one field must be updated');
   for (const key of keys) {
     const check = rules.patchable[key];
-    if (!check) problems.push(`Unknown field "${key}"; this resource accepts ${Object.keys(rules.patchable).join(', ')}`);
+    if (!check)
+      problems.push(`Unknown field "${key}"; this resource accepts ${Object.keys(rules.patchable).join(', ')}`);
     else if (!fits(check, patch[key])) problems.push(`Field "${key}" must be ${check.replace(/-/g, ' ')}`);
   }
   for (const key of rules.required ?? []) {
@@ -632,7 +668,10 @@ function trackingError(status: number, message: string): Answer {
 
 function scripted(failure: SegmentFailure, api: 'public' | 'tracking'): Answer {
   const message = failure.status === 429 ? 'Too many requests' : `Scripted failure ${failure.status}`;
-  const fallback = api === 'public' ? segmentError(failure.status, failure.status === 429 ? 'too-many-requests' : 'scripted', message).body : { success: false, message };
+  const fallback =
+    api === 'public'
+      ? segmentError(failure.status, failure.status === 429 ? 'too-many-requests' : 'scripted', message).body
+      : { success: false, message };
   const retryAfter: Record<string, string> =
     failure.status === 429 && failure.retryAfter !== null ? { 'retry-after': String(failure.retryAfter ?? 1) } : {};
   return { status: failure.status, body: failure.body ?? fallback, headers: { ...retryAfter, ...failure.headers } };

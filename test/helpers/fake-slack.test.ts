@@ -1,6 +1,6 @@
 import { LogLevel, retryPolicies, WebClient } from '@slack/web-api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startFakeSlack, type FakeSlack } from './fake-slack.ts';
+import { type FakeSlack, startFakeSlack } from './fake-slack.ts';
 
 let slack: FakeSlack;
 let client: WebClient;
@@ -8,7 +8,11 @@ let client: WebClient;
 beforeEach(async () => {
   slack = await startFakeSlack();
   // rapidRetryPolicy removes WebClient's own backoff, so a retry waits only for Retry-After.
-  client = new WebClient('xoxb-test', { slackApiUrl: slack.url, retryConfig: retryPolicies.rapidRetryPolicy, logLevel: LogLevel.ERROR });
+  client = new WebClient('xoxb-test', {
+    slackApiUrl: slack.url,
+    retryConfig: retryPolicies.rapidRetryPolicy,
+    logLevel: LogLevel.ERROR,
+  });
 });
 
 afterEach(async () => {
@@ -53,7 +57,10 @@ describe('the fake Slack Web API', () => {
   });
 
   it('returns a channel history newest first, with metadata only when include_all_metadata asks for it', async () => {
-    const metadata = { event_type: 'audit_alert', event_payload: { workspace_id: 'ws_1', event_id: 'evt_1', rule_id: 'r1' } };
+    const metadata = {
+      event_type: 'audit_alert',
+      event_payload: { workspace_id: 'ws_1', event_id: 'evt_1', rule_id: 'r1' },
+    };
     const { channel } = await client.chat.postMessage({ channel: '#data-alerts', text: 'older', metadata });
     await client.chat.postMessage({ channel: '#data-alerts', text: 'newer' });
 
@@ -76,7 +83,11 @@ describe('the fake Slack Web API', () => {
     const first = await client.conversations.history({ channel, limit: 2 });
     expect(first.messages?.map((m) => m.text)).toEqual(['c', 'b']);
     expect(first.has_more).toBe(true);
-    const second = await client.conversations.history({ channel, limit: 2, cursor: first.response_metadata!.next_cursor! });
+    const second = await client.conversations.history({
+      channel,
+      limit: 2,
+      cursor: first.response_metadata!.next_cursor!,
+    });
     expect(second.messages?.map((m) => m.text)).toEqual(['a']);
     expect(second.has_more).toBe(false);
 
@@ -107,11 +118,22 @@ describe('the fake Slack Web API', () => {
 
   it('refuses blocks over Block Kit limits with invalid_blocks', async () => {
     // WebClient logs Slack's [ERROR] response messages; this test expects them, so they go nowhere.
-    const quiet = { debug() {}, info() {}, warn() {}, error() {}, setLevel() {}, getLevel: () => LogLevel.ERROR, setName() {} };
+    const quiet = {
+      debug() {},
+      info() {},
+      warn() {},
+      error() {},
+      setLevel() {},
+      getLevel: () => LogLevel.ERROR,
+      setName() {},
+    };
     const client = new WebClient('xoxb-test', { slackApiUrl: slack.url, logger: quiet });
     const blocks = [{ type: 'header', text: { type: 'plain_text', text: 'x'.repeat(151) } }];
     await expect(client.chat.postMessage({ channel: '#data-alerts', text: 'x', blocks })).rejects.toMatchObject({
-      data: { error: 'invalid_blocks', errors: ['must be less than 151 characters [json-pointer:/blocks/0/text/text]'] },
+      data: {
+        error: 'invalid_blocks',
+        errors: ['must be less than 151 characters [json-pointer:/blocks/0/text/text]'],
+      },
     });
     expect(slack.messages('#data-alerts')).toEqual([]);
   });
@@ -135,7 +157,11 @@ describe('the fake Slack Web API', () => {
   });
 
   it('lets a client that rejects rate-limited calls see the Retry-After', async () => {
-    const impatient = new WebClient('xoxb-test', { slackApiUrl: slack.url, rejectRateLimitedCalls: true, logLevel: LogLevel.ERROR });
+    const impatient = new WebClient('xoxb-test', {
+      slackApiUrl: slack.url,
+      rejectRateLimitedCalls: true,
+      logLevel: LogLevel.ERROR,
+    });
     slack.failNext('chat.update', { retryAfter: 7 });
     await expect(impatient.chat.update({ channel: 'C1', ts: '1.1', text: 'x' })).rejects.toMatchObject({
       code: 'slack_webapi_rate_limited_error',
@@ -172,7 +198,10 @@ describe('the fake Slack Web API', () => {
       files: [{ id: file?.id, title: 'audit.csv' }],
     });
     expect(slack.messages('#exports')).toEqual([
-      expect.objectContaining({ text: '2 rows, 2026-11-01 to 2026-11-25', files: [expect.objectContaining({ id: file?.id })] }),
+      expect.objectContaining({
+        text: '2 rows, 2026-11-01 to 2026-11-25',
+        files: [expect.objectContaining({ id: file?.id })],
+      }),
     ]);
   });
 
@@ -181,7 +210,9 @@ describe('the fake Slack Web API', () => {
     slack.addUser({ id: 'U1', name: 'jane', real_name: 'Jane Doe', email: 'jane@acme.com' });
 
     await expect(client.usergroups.users.list({ usergroup: 'S0123' })).resolves.toMatchObject({ users: ['U1', 'U2'] });
-    await expect(client.usergroups.users.list({ usergroup: 'S9999' })).rejects.toMatchObject({ data: { error: 'no_such_subteam' } });
+    await expect(client.usergroups.users.list({ usergroup: 'S9999' })).rejects.toMatchObject({
+      data: { error: 'no_such_subteam' },
+    });
     await expect(client.users.info({ user: 'U1' })).resolves.toMatchObject({
       user: { id: 'U1', name: 'jane', real_name: 'Jane Doe', profile: { email: 'jane@acme.com' } },
     });
@@ -196,7 +227,9 @@ describe('the fake Slack Web API', () => {
       body: JSON.stringify({ response_type: 'ephemeral', text: 'page 1' }),
     });
     expect(answer.status).toBe(200);
-    expect(slack.responses('cmd-1')).toEqual([expect.objectContaining({ body: { response_type: 'ephemeral', text: 'page 1' } })]);
+    expect(slack.responses('cmd-1')).toEqual([
+      expect.objectContaining({ body: { response_type: 'ephemeral', text: 'page 1' } }),
+    ]);
   });
 
   it('holds calls of a method until released, so two clicks can be made to overlap', async () => {
@@ -222,6 +255,8 @@ describe('the fake Slack Web API', () => {
     const waiting = slack.waitForCalls('chat.postMessage', 1, 2000);
     await client.chat.postMessage({ channel: '#data-alerts', text: 'x' });
     await expect(waiting).resolves.toHaveLength(1);
-    await expect(slack.waitForCalls('chat.update', 1, 50)).rejects.toThrow(/expected 1 chat.update call\(s\).*chat.postMessage/);
+    await expect(slack.waitForCalls('chat.update', 1, 50)).rejects.toThrow(
+      /expected 1 chat.update call\(s\).*chat.postMessage/,
+    );
   });
 });

@@ -41,7 +41,11 @@ export class HoldState implements Hold {
       };
       const timer = setTimeout(() => {
         this.watchers.delete(watcher);
-        reject(new Error(`${this.server}: ${this.waiters.length} of ${n} request(s) reached the hold within ${timeoutMs} ms`));
+        reject(
+          new Error(
+            `${this.server}: ${this.waiters.length} of ${n} request(s) reached the hold within ${timeoutMs} ms`,
+          ),
+        );
       }, timeoutMs);
       this.watchers.add(watcher);
       watcher();

@@ -1,5 +1,5 @@
 /** A Postgres server of a test's own, on a free port, that the test may stop and restart (never the shared one). */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chownSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,7 +81,10 @@ export async function ownPostgres(): Promise<OwnPostgres> {
   async function waitUntil(up: boolean) {
     for (let i = 0; i < 200; i++) {
       const probe = postgres(url, { max: 1, connect_timeout: 1, onnotice: () => {} });
-      const ok = await probe`select 1`.then(() => true, () => false);
+      const ok = await probe`select 1`.then(
+        () => true,
+        () => false,
+      );
       await probe.end({ timeout: 0 });
       if (ok === up) return;
       await new Promise((r) => setTimeout(r, 50));
@@ -96,8 +99,20 @@ export async function ownPostgres(): Promise<OwnPostgres> {
       if (running()) return;
       child = spawn(
         join(BIN, 'postgres'),
-        ['-D', data, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${dir}`,
-          '-c', 'fsync=off', '-c', 'full_page_writes=off'],
+        [
+          '-D',
+          data,
+          '-p',
+          String(port),
+          '-c',
+          'listen_addresses=127.0.0.1',
+          '-c',
+          `unix_socket_directories=${dir}`,
+          '-c',
+          'fsync=off',
+          '-c',
+          'full_page_writes=off',
+        ],
         { ...user, stdio: 'ignore' },
       );
       await waitUntil(true);

@@ -1,5 +1,5 @@
 /** A redis-server of a test's own, on a free port, that the test may stop and restart (never the shared one). */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -40,7 +40,13 @@ export async function ownRedis(requestedPort?: number): Promise<OwnRedis> {
     for (let i = 0; i < 100; i++) {
       const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
       probe.on('error', () => {});
-      const ok = await probe.connect().then(() => probe.ping()).then(() => true, () => false);
+      const ok = await probe
+        .connect()
+        .then(() => probe.ping())
+        .then(
+          () => true,
+          () => false,
+        );
       probe.disconnect();
       if (ok === up) return;
       await new Promise((r) => setTimeout(r, 50));
@@ -54,7 +60,20 @@ export async function ownRedis(requestedPort?: number): Promise<OwnRedis> {
     async start() {
       child = spawn(
         'redis-server',
-        ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''],
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--dir',
+          dir,
+          '--appendonly',
+          'yes',
+          '--appendfsync',
+          'always',
+          '--save',
+          '',
+        ],
         { stdio: 'ignore' },
       );
       await waitUntil(true);

@@ -22,7 +22,13 @@ export const SPEC_WIRE_NAMES: readonly WireName[] = [
   {
     wire: 'Warehouse Disabled',
     type: 'Warehouses Disabled',
-    details: { resource_id: 'HpLcqdFbPX', resource_type: 'warehouse', subject: 'users/MNxxtIRCbe', target: 'postgres', warehouse_id: 'HpLcqdFbPX' },
+    details: {
+      resource_id: 'HpLcqdFbPX',
+      resource_type: 'warehouse',
+      subject: 'users/MNxxtIRCbe',
+      target: 'postgres',
+      warehouse_id: 'HpLcqdFbPX',
+    },
   },
   {
     wire: 'Integration Modified',
@@ -39,13 +45,20 @@ export const SPEC_WIRE_NAMES: readonly WireName[] = [
   {
     wire: 'Source Function Updated',
     type: 'Source Function Modified',
-    details: { resource_id: 'LAn9KpdvNZ', resource_type: 'source', source_id: 'LAn9KpdvNZ', subject: 'users/MNxxtIRCbe', target: 'Audit Function' },
+    details: {
+      resource_id: 'LAn9KpdvNZ',
+      resource_type: 'source',
+      source_id: 'LAn9KpdvNZ',
+      subject: 'users/MNxxtIRCbe',
+      target: 'Audit Function',
+    },
   },
   {
     wire: 'Destination Filter Disabled',
     type: 'Destination Filters Disabled',
     details: {
-      resource_id: 'workspaces/james9446/sources/audit_forwarding/destinations/webhooks/filters/df_1U0MEMv1mox9rloD2Jq2sc2Y2qW',
+      resource_id:
+        'workspaces/james9446/sources/audit_forwarding/destinations/webhooks/filters/df_1U0MEMv1mox9rloD2Jq2sc2Y2qW',
       resource_type: 'destination_filter',
       subject: 'users/MNxxtIRCbe',
       target: 'Drop "Permission Check" Audit Events ',
@@ -95,17 +108,33 @@ export const SPEC_WIRE_NAMES: readonly WireName[] = [
   {
     wire: 'Storage Destination Modified',
     type: 'Warehouses Modified',
-    details: { resource_id: 'Qm1Xc0tBgE', resource_type: 'warehouse', subject: 'users/MNxxtIRCbe', target: 'Snowflake' },
+    details: {
+      resource_id: 'Qm1Xc0tBgE',
+      resource_type: 'warehouse',
+      subject: 'users/MNxxtIRCbe',
+      target: 'Snowflake',
+    },
   },
   {
     wire: 'Storage Destination Enabled',
     type: 'Warehouses Enabled',
-    details: { resource_id: 'Qm1Xc0tBgE', resource_type: 'warehouse', subject: 'users/MNxxtIRCbe', target: 'Snowflake' },
+    details: {
+      resource_id: 'Qm1Xc0tBgE',
+      resource_type: 'warehouse',
+      subject: 'users/MNxxtIRCbe',
+      target: 'Snowflake',
+    },
   },
   {
     wire: 'Source Settings Modified',
     type: 'Source Modified',
-    details: { resource_id: 'B4fc7r2vDB', resource_type: 'source', source_id: 'B4fc7r2vDB', subject: 'users/MNxxtIRCbe', target: 'iOS' },
+    details: {
+      resource_id: 'B4fc7r2vDB',
+      resource_type: 'source',
+      source_id: 'B4fc7r2vDB',
+      subject: 'users/MNxxtIRCbe',
+      target: 'iOS',
+    },
   },
   {
     wire: 'Permission Check',

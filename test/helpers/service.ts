@@ -1,7 +1,8 @@
 /** Starts the real service in-process on a free port, against a test database and its own queue prefix. */
+
+import { Writable } from 'node:stream';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
-import { Writable } from 'node:stream';
 import { createService, type Service, type ServiceOptions } from '../../src/service.ts';
 import { createIngestToken } from '../../src/store/tokens.ts';
 import { deleteRedisPrefix, redisUrl, uniqueName } from './database.ts';
@@ -19,7 +20,8 @@ export function logCapture() {
   const lines: Record<string, unknown>[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n')) if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString().split('\n'))
+        if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
       done();
     },
   });
@@ -39,7 +41,11 @@ export async function startTestService(
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...env,
   });
-  const service = createService(config, createLogger(options.logStream ? 'debug' : config.logLevel, options.logStream), options);
+  const service = createService(
+    config,
+    createLogger(options.logStream ? 'debug' : config.logLevel, options.logStream),
+    options,
+  );
   const url = await service.start();
   return {
     service,

@@ -25,7 +25,14 @@ export async function postToSlackEndpoint(
 }
 
 /** A slash command payload with the fields Slack documents for /commands requests. */
-export function slashCommandBody(fields: { text: string; userId: string; userName?: string; teamId?: string; channelId?: string; responseUrl: string }): string {
+export function slashCommandBody(fields: {
+  text: string;
+  userId: string;
+  userName?: string;
+  teamId?: string;
+  channelId?: string;
+  responseUrl: string;
+}): string {
   return new URLSearchParams({
     token: 'deprecated-verification-token',
     team_id: fields.teamId ?? 'T0001',
@@ -57,16 +64,33 @@ export function blockActionBody(fields: {
 }): string {
   const payload = {
     type: 'block_actions',
-    user: { id: fields.userId, username: fields.userName ?? 'jane', name: fields.userName ?? 'jane', team_id: fields.teamId ?? 'T0001' },
+    user: {
+      id: fields.userId,
+      username: fields.userName ?? 'jane',
+      name: fields.userName ?? 'jane',
+      team_id: fields.teamId ?? 'T0001',
+    },
     api_app_id: 'A0001',
     token: 'deprecated-verification-token',
-    container: { type: 'message', message_ts: fields.message.ts, channel_id: fields.channelId, is_ephemeral: fields.isEphemeral ?? false },
+    container: {
+      type: 'message',
+      message_ts: fields.message.ts,
+      channel_id: fields.channelId,
+      is_ephemeral: fields.isEphemeral ?? false,
+    },
     trigger_id: `${Date.now()}.${randomBytes(4).toString('hex')}`,
     team: { id: fields.teamId ?? 'T0001', domain: 'acme' },
     enterprise: null,
     is_enterprise_install: false,
     channel: { id: fields.channelId, name: 'data-alerts' },
-    message: { type: 'message', ts: fields.message.ts, text: fields.message.text ?? '', blocks: fields.message.blocks ?? [], bot_id: 'B0001', user: 'U0BOT' },
+    message: {
+      type: 'message',
+      ts: fields.message.ts,
+      text: fields.message.text ?? '',
+      blocks: fields.message.blocks ?? [],
+      bot_id: 'B0001',
+      user: 'U0BOT',
+    },
     state: { values: {} },
     response_url: fields.responseUrl,
     actions: [
@@ -94,9 +118,10 @@ export function selectActionBody(fields: {
   message: { ts: string; text?: string; blocks?: unknown[] };
   responseUrl: string;
 }): string {
-  const payload = JSON.parse(
-    new URLSearchParams(blockActionBody({ ...fields, value: '' })).get('payload')!,
-  ) as Record<string, unknown> & { actions: Record<string, unknown>[] };
+  const payload = JSON.parse(new URLSearchParams(blockActionBody({ ...fields, value: '' })).get('payload')!) as Record<
+    string,
+    unknown
+  > & { actions: Record<string, unknown>[] };
   payload.actions = [
     {
       type: 'static_select',

@@ -7,6 +7,7 @@ import webApi from '@slack/web-api';
 
 // Not a name Node's ESM loader detects in this CommonJS package.
 const { retryPolicies } = webApi;
+
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createService } from '../../src/service.ts';

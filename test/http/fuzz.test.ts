@@ -3,10 +3,11 @@
  * GET /v1/events and GET /v1/events.csv. Each must get a JSON 4xx (never a 5xx, never a dropped
  * connection), none may store anything, and /readyz must stay green.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import fc from 'fast-check';
+
 import { sql } from 'drizzle-orm';
+import fc from 'fast-check';
 import { Pool } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
 import { postEvents, sampleEvent, startTestService, type TestService } from '../helpers/service.ts';
 
@@ -52,7 +53,16 @@ const validEvents = (n: number) => Array.from({ length: n }, validEvent);
 
 const EVENT_FIELDS = ['id', 'type', 'timestamp', 'actor', 'resource', 'changes', 'context', 'metadata'];
 const QUERY_PARAMETERS = [
-  'type', 'category', 'actor', 'actorType', 'resourceType', 'resourceId', 'since', 'until', 'limit', 'cursor',
+  'type',
+  'category',
+  'actor',
+  'actorType',
+  'resourceType',
+  'resourceId',
+  'since',
+  'until',
+  'limit',
+  'cursor',
 ];
 
 const text = fc.string({ unit: 'grapheme', maxLength: 20 });
@@ -74,9 +84,20 @@ const notAnObject = fc.oneof(jsonScalar, text, fc.array(jsonScalar, { maxLength:
 
 const badTimestamp = fc.oneof(
   fc.constantFrom(
-    '0000-01-01T00:00:00Z', '0001-01-01T00:00:00Z', '0099-12-31T23:59:59Z', '1969-12-31T23:59:59.999Z',
-    '9999-12-31T23:59:59-23:59', '2026-02-30T00:00:00Z', '2026-13-01T00:00:00Z', '2026-11-25T24:00:00Z',
-    '+010000-01-01T00:00:00Z', '2026-11-25', 'yesterday', '', '2026-11-25T10:00:00+25:00', '1 Jan 2026',
+    '0000-01-01T00:00:00Z',
+    '0001-01-01T00:00:00Z',
+    '0099-12-31T23:59:59Z',
+    '1969-12-31T23:59:59.999Z',
+    '9999-12-31T23:59:59-23:59',
+    '2026-02-30T00:00:00Z',
+    '2026-13-01T00:00:00Z',
+    '2026-11-25T24:00:00Z',
+    '+010000-01-01T00:00:00Z',
+    '2026-11-25',
+    'yesterday',
+    '',
+    '2026-11-25T10:00:00+25:00',
+    '1 Jan 2026',
   ),
   fc.integer({ min: 1, max: 10_000 }).map((days) => new Date(Date.now() + 86_400_000 * (1 + days)).toISOString()),
   fc.integer({ min: 0, max: 1969 }).map((year) => `${String(year).padStart(4, '0')}-06-15T12:00:00Z`),
@@ -117,30 +138,38 @@ type Case<T> = fc.Arbitrary<[string, T]>;
 
 /** One event made invalid in one of many ways: [what, the event]. */
 const badEvent: Case<unknown> = fc.oneof<Case<unknown>[]>(
-  fc.tuple(fc.constantFrom('type', 'id'), notAString)
+  fc
+    .tuple(fc.constantFrom('type', 'id'), notAString)
     .map(([field, v]) => [`${field} not a string`, eventWith(field, v)]),
   notAnObject.map((v) => ['actor not an object', eventWith('actor', v)]),
   notAnObject.filter((v) => v !== null).map((v) => ['changes not an object', eventWith('changes', v)]),
   fc.constantFrom('robot', '', 'USER', 'user ').map((v) => ['bad actor.type', eventWith('actor.type', v)]),
   fc.constantFrom('type', 'actor', 'resource').map((field) => [`missing ${field}`, eventWithout(field)]),
-  fc.tuple(fc.constantFrom('type', 'id', 'actor.id', 'actor.name', 'resource.id', 'resource.name'), unstorable)
+  fc
+    .tuple(fc.constantFrom('type', 'id', 'actor.id', 'actor.name', 'resource.id', 'resource.name'), unstorable)
     .map(([field, v]) => [`NUL or lone surrogate in ${field}`, eventWith(field, v)]),
-  fc.tuple(unstorable, fc.boolean()).map(([v, asKey]) => [
-    `NUL or lone surrogate in a metadata ${asKey ? 'key' : 'value'}`,
-    eventWith('metadata', { deep: { list: [1, asKey ? { [v]: 1 } : v] } }),
-  ]),
+  fc
+    .tuple(unstorable, fc.boolean())
+    .map(([v, asKey]) => [
+      `NUL or lone surrogate in a metadata ${asKey ? 'key' : 'value'}`,
+      eventWith('metadata', { deep: { list: [1, asKey ? { [v]: 1 } : v] } }),
+    ]),
   badTimestamp.map((v) => [`bad timestamp ${JSON.stringify(v)}`, eventWith('timestamp', v)]),
-  fc.tuple(fc.integer({ min: 31, max: 6000 }), fc.boolean(), fc.constantFrom('changes', 'context', 'metadata'))
+  fc
+    .tuple(fc.integer({ min: 31, max: 6000 }), fc.boolean(), fc.constantFrom('changes', 'context', 'metadata'))
     .map(([levels, asArrays, field]) => [
       `${field} nested ${levels + 2} deep`,
       eventWith(field, { x: nested(levels, asArrays) }),
     ]),
-  fc.integer({ min: 33, max: 6000 })
+  fc
+    .integer({ min: 33, max: 6000 })
     .map((levels) => [`an event that is ${levels} nested arrays`, nested(levels, true)]),
-  fc.stringMatching(/^[a-z][a-zA-Z]{0,12}$/)
+  fc
+    .stringMatching(/^[a-z][a-zA-Z]{0,12}$/)
     .filter((key) => !EVENT_FIELDS.includes(key))
     .map((key) => [`unknown field ${key}`, eventWith(key, 1)]),
-  fc.integer({ min: 33 * 1024, max: 200 * 1024 })
+  fc
+    .integer({ min: 33 * 1024, max: 200 * 1024 })
     .map((n) => ['an event over 32 KB', eventWith('metadata', { blob: 'x'.repeat(n) })]),
   fc.constantFrom(null, 1, 'event', [], true).map((v) => [`an event that is ${JSON.stringify(v)}`, v]),
 );
@@ -166,21 +195,32 @@ function withBytes(bytes: readonly number[]): Buffer {
 
 const notUtf8 = fc.oneof(
   // A byte that never starts a character, then anything…
-  fc.tuple(fc.constantFrom(0x80, 0xbf, 0xc0, 0xc1, 0xf5, 0xf8, 0xfe, 0xff), fc.uint8Array({ maxLength: 4 }))
+  fc
+    .tuple(fc.constantFrom(0x80, 0xbf, 0xc0, 0xc1, 0xf5, 0xf8, 0xfe, 0xff), fc.uint8Array({ maxLength: 4 }))
     .map(([lead, rest]) => [lead, ...rest]),
   // …or a character cut short, an overlong form, or a surrogate written as UTF-8 (CESU).
   fc.constantFrom([0xe2, 0x82], [0xf0, 0x9f, 0x98], [0xc3], [0xed, 0xa0, 0x80], [0xed, 0xbf, 0xbf], [0xe0, 0x80, 0xaf]),
 );
 
 const badContentType = fc.constantFrom(
-  'text/plain', 'application/xml', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x',
-  'application/json-seq', 'application/jsonx', 'json', '*/*', 'application/json; charset=utf-16',
-  'application/json; charset=latin1', 'application/json;charset="iso-8859-1"', 'application/json; charset=',
+  'text/plain',
+  'application/xml',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data; boundary=x',
+  'application/json-seq',
+  'application/jsonx',
+  'json',
+  '*/*',
+  'application/json; charset=utf-16',
+  'application/json; charset=latin1',
+  'application/json;charset="iso-8859-1"',
+  'application/json; charset=',
 );
 
 const badHeaders: Case<Record<string, string>> = fc.oneof<Case<Record<string, string>>[]>(
   badContentType.map((type) => [`content-type ${type}`, { ...auth(), 'content-type': type }]),
-  fc.constantFrom('gzip', 'deflate', 'br', 'x-unknown')
+  fc
+    .constantFrom('gzip', 'deflate', 'br', 'x-unknown')
     .map((encoding) => [`content-encoding ${encoding}`, { ...json(), 'content-encoding': encoding }]),
   badAuthorization().map((authorization) => [
     `authorization ${JSON.stringify(authorization)}`,
@@ -194,15 +234,20 @@ const badPost: fc.Arbitrary<BadRequest> = fc.oneof(
   // A batch of valid events with one bad one somewhere: all or nothing.
   {
     weight: 6,
-    arbitrary: fc.tuple(badEvent, fc.nat({ max: 4 }), fc.nat({ max: 4 })).map(([[what, bad], before, after]) =>
-      post(`batch with ${what}`, toJson({ events: [...validEvents(before), bad, ...validEvents(after)] })),
-    ),
+    arbitrary: fc
+      .tuple(badEvent, fc.nat({ max: 4 }), fc.nat({ max: 4 }))
+      .map(([[what, bad], before, after]) =>
+        post(`batch with ${what}`, toJson({ events: [...validEvents(before), bad, ...validEvents(after)] })),
+      ),
   },
   { weight: 2, arbitrary: badEvent.map(([what, bad]) => post(`single ${what}`, toJson(bad))) },
   // Not JSON at all, or cut short.
   {
     weight: 2,
-    arbitrary: fc.string({ unit: 'binary', maxLength: 60 }).filter((s) => !isJson(s)).map((s) => post('not JSON', s)),
+    arbitrary: fc
+      .string({ unit: 'binary', maxLength: 60 })
+      .filter((s) => !isJson(s))
+      .map((s) => post('not JSON', s)),
   },
   {
     weight: 1,
@@ -226,9 +271,9 @@ const badPost: fc.Arbitrary<BadRequest> = fc.oneof(
   },
   {
     weight: 1,
-    arbitrary: fc.integer({ min: 1001, max: 1500 }).map((n) =>
-      post(`${n} events`, JSON.stringify({ events: Array.from({ length: n }, () => minimalEvent) })),
-    ),
+    arbitrary: fc
+      .integer({ min: 1001, max: 1500 })
+      .map((n) => post(`${n} events`, JSON.stringify({ events: Array.from({ length: n }, () => minimalEvent) }))),
   },
   {
     weight: 1,
@@ -247,7 +292,8 @@ const badPost: fc.Arbitrary<BadRequest> = fc.oneof(
 function badAuthorization(): fc.Arbitrary<Record<string, string>> {
   return fc.oneof(
     fc.constant({}),
-    fc.constantFrom('Bearer', 'Bearer ', 'Basic dXNlcjpwYXNz', 'bearer  ', 'Token abc', 'Bearer a b')
+    fc
+      .constantFrom('Bearer', 'Bearer ', 'Basic dXNlcjpwYXNz', 'bearer  ', 'Token abc', 'Bearer a b')
       .map((v) => ({ authorization: v })),
     fc.stringMatching(/^[!-~]{1,80}$/).map((t) => ({ authorization: `Bearer ${t}` })),
   );
@@ -270,8 +316,20 @@ const minutesInto2026 = (minutes: number) => new Date(Date.UTC(2026, 0, 1) + min
 
 const badTimeSpec = fc.oneof(
   fc.constantFrom(
-    '0000-01-01', '0050-01-01T00:00:00Z', '1969-12-31', '2026-02-30', '2026-11-01T24:00', '2026-11-01T10:60:00Z',
-    '9999-12-31T23:00:00-05:00', '10000-01-01', '100000000d', '0d', '-5d', '7w', 'last week', '',
+    '0000-01-01',
+    '0050-01-01T00:00:00Z',
+    '1969-12-31',
+    '2026-02-30',
+    '2026-11-01T24:00',
+    '2026-11-01T10:60:00Z',
+    '9999-12-31T23:00:00-05:00',
+    '10000-01-01',
+    '100000000d',
+    '0d',
+    '-5d',
+    '7w',
+    'last week',
+    '',
     '2026-11-01T10:00:00+2500',
   ),
   fc.bigInt({ min: 25_000n, max: 10n ** 20n }).map((n) => `${n}d`),
@@ -282,43 +340,55 @@ const forgedCursor = fc
   .oneof(
     fc.string({ unit: 'binary', maxLength: 40 }).map((s) => Buffer.from(s).toString('base64url')),
     fc.base64String({ maxLength: 40 }),
-    fc.tuple(
-      fc.oneof(
-        badTimestamp,
-        fc.constantFrom('2026-11-20T00:00:00.000Z\u0000', '2026-11-20T00:00:00Z', '2026-11-20T00:00:00.000+00:00'),
-        jsonScalar,
-      ),
-      fc.oneof(fc.integer({ max: -1 }), fc.double({ noInteger: true, noNaN: true }), fc.constant(2 ** 53), text),
-    ).map(forge),
+    fc
+      .tuple(
+        fc.oneof(
+          badTimestamp,
+          fc.constantFrom('2026-11-20T00:00:00.000Z\u0000', '2026-11-20T00:00:00Z', '2026-11-20T00:00:00.000+00:00'),
+          jsonScalar,
+        ),
+        fc.oneof(fc.integer({ max: -1 }), fc.double({ noInteger: true, noNaN: true }), fc.constant(2 ** 53), text),
+      )
+      .map(forge),
     fc.tuple(badTimestamp, fc.nat()).map(forge),
-    fc.jsonValue({ maxDepth: 2 }).filter((v) => !Array.isArray(v) || v.length !== 2).map(forge),
+    fc
+      .jsonValue({ maxDepth: 2 })
+      .filter((v) => !Array.isArray(v) || v.length !== 2)
+      .map(forge),
   )
   .filter((cursor) => !isServiceCursor(cursor));
 
 /** One parameter that is bad on its own: [what, raw query fragment]. */
 const badParam: Case<string> = fc.oneof<Case<string>[]>(
-  fc.tuple(fc.constantFrom('type', 'actor', 'resourceType', 'resourceId', 'category', 'actorType'), unstorable)
+  fc
+    .tuple(fc.constantFrom('type', 'actor', 'resourceType', 'resourceId', 'category', 'actorType'), unstorable)
     .map(([name, v]) => [`NUL or lone surrogate in ${name}`, `${name}=${encodeLoosely(v)}`]),
-  fc.tuple(fc.constantFrom('type', 'actor', 'resourceType', 'resourceId'), fc.integer({ min: 257, max: 3000 }))
+  fc
+    .tuple(fc.constantFrom('type', 'actor', 'resourceType', 'resourceId'), fc.integer({ min: 257, max: 3000 }))
     .map(([name, n]) => [`${name} too long`, `${name}=${'x'.repeat(n)}`]),
-  fc.tuple(
-    fc.constantFrom('actor', 'type', 'since', 'cursor', 'limit'),
-    fc.constantFrom('%FF', '%E0%A4', '%C0%80', '%ED%A0%80', '%', '%zz', 'a%'),
-  ).map(([name, v]) => [`undecodable ${name}`, `${name}=${v}`]),
-  fc.stringMatching(/^[a-zA-Z_]{1,12}$/)
+  fc
+    .tuple(
+      fc.constantFrom('actor', 'type', 'since', 'cursor', 'limit'),
+      fc.constantFrom('%FF', '%E0%A4', '%C0%80', '%ED%A0%80', '%', '%zz', 'a%'),
+    )
+    .map(([name, v]) => [`undecodable ${name}`, `${name}=${v}`]),
+  fc
+    .stringMatching(/^[a-zA-Z_]{1,12}$/)
     .filter((k) => !QUERY_PARAMETERS.includes(k))
     .map((k) => [`unknown parameter ${k}`, `${k}=1`]),
-  fc.constantFrom('0', '-1', '1001', '99999999999999999999', 'abc', '1e3', '1.5', '', ' 5')
+  fc
+    .constantFrom('0', '-1', '1001', '99999999999999999999', 'abc', '1e3', '1.5', '', ' 5')
     .map((v) => [`limit ${v}`, `limit=${enc(v)}`]),
   fc.constantFrom('Nope', 'warehouses', '', 'Other ').map((v) => [`category ${v}`, `category=${enc(v)}`]),
   fc.constantFrom('robot', '', 'USER').map((v) => [`actorType ${v}`, `actorType=${enc(v)}`]),
-  fc.tuple(fc.constantFrom('since', 'until'), badTimeSpec)
+  fc
+    .tuple(fc.constantFrom('since', 'until'), badTimeSpec)
     .map(([name, v]) => [`${name} ${JSON.stringify(v)}`, `${name}=${enc(v)}`]),
-  fc.tuple(fc.integer({ min: 1, max: 3000 }), fc.integer({ min: 0, max: 3000 })).map(([gap, at]) => [
-    'since after until',
-    `since=${minutesInto2026(at + gap)}&until=${minutesInto2026(at)}`,
-  ]),
-  fc.constantFrom('since', 'until', 'limit', 'actor', 'cursor')
+  fc
+    .tuple(fc.integer({ min: 1, max: 3000 }), fc.integer({ min: 0, max: 3000 }))
+    .map(([gap, at]) => ['since after until', `since=${minutesInto2026(at + gap)}&until=${minutesInto2026(at)}`]),
+  fc
+    .constantFrom('since', 'until', 'limit', 'actor', 'cursor')
     .map((name) => [`${name} twice`, `${name}=1d&${name}=2d`]),
   fc.constant(null).map(() => ['51 types', Array.from({ length: 51 }, (_, i) => `type=t${i}`).join('&')]),
   forgedCursor.map((cursor) => [`forged cursor ${cursor.slice(0, 30)}`, `cursor=${cursor}`]),
@@ -353,8 +423,16 @@ function encodeLoosely(value: string): string {
 
 /** Filters that are fine on their own, mixed in around the bad one. */
 const fineParam = fc.constantFrom(
-  'type=Source%20Modified', 'category=Warehouses', 'actor=usr_1', 'actor=jane%40acme.com', 'actorType=user',
-  'resourceType=warehouse', 'resourceId=wh_1', 'since=7d', 'until=2099-01-01', 'since=2026-01-01',
+  'type=Source%20Modified',
+  'category=Warehouses',
+  'actor=usr_1',
+  'actor=jane%40acme.com',
+  'actorType=user',
+  'resourceType=warehouse',
+  'resourceId=wh_1',
+  'since=7d',
+  'until=2099-01-01',
+  'since=2026-01-01',
 );
 const readPath = fc.constantFrom('/v1/events', '/v1/events.csv');
 const get = (what: string, path: string, headers: Record<string, string> = auth()): BadRequest => ({
@@ -367,7 +445,8 @@ const get = (what: string, path: string, headers: Record<string, string> = auth(
 const badGet: fc.Arbitrary<BadRequest> = fc.oneof(
   {
     weight: 8,
-    arbitrary: fc.tuple(readPath, fc.array(fineParam, { maxLength: 3 }), badParam, fc.nat())
+    arbitrary: fc
+      .tuple(readPath, fc.array(fineParam, { maxLength: 3 }), badParam, fc.nat())
       .map(([path, fine, [what, bad], at]) => {
         const params: string[] = [...fine];
         params.splice(at % (params.length + 1), 0, bad);
@@ -376,12 +455,14 @@ const badGet: fc.Arbitrary<BadRequest> = fc.oneof(
   },
   {
     weight: 1,
-    arbitrary: fc.constantFrom('limit=5', 'cursor=abc', 'limit=5&cursor=abc')
+    arbitrary: fc
+      .constantFrom('limit=5', 'cursor=abc', 'limit=5&cursor=abc')
       .map((q) => get(`CSV with ${q}`, `/v1/events.csv?${q}`)),
   },
   {
     weight: 1,
-    arbitrary: fc.tuple(readPath, badAuthorization())
+    arbitrary: fc
+      .tuple(readPath, badAuthorization())
       .map(([path, headers]) => get(`GET ${path} with ${JSON.stringify(headers)}`, path, headers)),
   },
 );

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from '../../src/store/db.ts';
 import { createIngestToken, revokeIngestToken } from '../../src/store/tokens.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
@@ -29,7 +29,11 @@ async function countEvents(workspaceId: string): Promise<number> {
 
 describe('POST /v1/events', () => {
   it('stores one event and answers 201 with its id, category and chain fields', async () => {
-    const response = await postEvents(app.url, token, sampleEvent({ id: 'evt_single', timestamp: '2026-11-25T10:00:00.000Z' }));
+    const response = await postEvents(
+      app.url,
+      token,
+      sampleEvent({ id: 'evt_single', timestamp: '2026-11-25T10:00:00.000Z' }),
+    );
     expect(response.status).toBe(201);
     expect(await response.json()).toEqual({ accepted: 1, duplicates: 0, ids: ['evt_single'] });
 
@@ -72,10 +76,22 @@ describe('POST /v1/events', () => {
       ],
     });
     expect(response.status).toBe(201);
-    const { events } = await (await getEvents(app.url, token, '?type=Warehouse%20Disabled&type=Integrations%20Modified')).json();
+    const { events } = await (
+      await getEvents(app.url, token, '?type=Warehouse%20Disabled&type=Integrations%20Modified')
+    ).json();
     expect(events.filter((e: { id: string }) => e.id.startsWith('evt_wire'))).toEqual([
-      expect.objectContaining({ id: 'evt_wire_2', type: 'Integrations Modified', category: 'Integrations', metadata: { segmentType: 'Integration Modified' } }),
-      expect.objectContaining({ id: 'evt_wire', type: 'Warehouses Disabled', category: 'Warehouses', metadata: { requestId: 'r1', segmentType: 'Warehouse Disabled' } }),
+      expect.objectContaining({
+        id: 'evt_wire_2',
+        type: 'Integrations Modified',
+        category: 'Integrations',
+        metadata: { segmentType: 'Integration Modified' },
+      }),
+      expect.objectContaining({
+        id: 'evt_wire',
+        type: 'Warehouses Disabled',
+        category: 'Warehouses',
+        metadata: { requestId: 'r1', segmentType: 'Warehouse Disabled' },
+      }),
     ]);
   });
 
@@ -148,13 +164,17 @@ describe('POST /v1/events', () => {
     const first = await postEvents(app.url, token, sampleEvent({ id: 'evt_dup' }));
     expect((await first.json()).accepted).toBe(1);
     const before = await countEvents('acme');
-    const again = await postEvents(app.url, token, { events: [sampleEvent({ id: 'evt_dup' }), sampleEvent({ id: 'evt_new' })] });
+    const again = await postEvents(app.url, token, {
+      events: [sampleEvent({ id: 'evt_dup' }), sampleEvent({ id: 'evt_new' })],
+    });
     expect(await again.json()).toEqual({ accepted: 1, duplicates: 1, ids: ['evt_dup', 'evt_new'] });
     expect(await countEvents('acme')).toBe(before + 1);
   });
 
   it('counts a repeated id within one batch as a duplicate', async () => {
-    const response = await postEvents(app.url, token, { events: [sampleEvent({ id: 'evt_twice' }), sampleEvent({ id: 'evt_twice' })] });
+    const response = await postEvents(app.url, token, {
+      events: [sampleEvent({ id: 'evt_twice' }), sampleEvent({ id: 'evt_twice' })],
+    });
     expect(await response.json()).toEqual({ accepted: 1, duplicates: 1, ids: ['evt_twice', 'evt_twice'] });
   });
 
@@ -165,7 +185,9 @@ describe('POST /v1/events', () => {
   });
 
   it('refuses an event over 32 KB with 413', async () => {
-    const response = await postEvents(app.url, token, { events: [sampleEvent(), sampleEvent({ metadata: { blob: 'x'.repeat(33 * 1024) } })] });
+    const response = await postEvents(app.url, token, {
+      events: [sampleEvent(), sampleEvent({ metadata: { blob: 'x'.repeat(33 * 1024) } })],
+    });
     expect(response.status).toBe(413);
     const body = await response.json();
     expect(body.details[0]).toMatchObject({ index: 1, path: '(event)' });
@@ -173,7 +195,11 @@ describe('POST /v1/events', () => {
   });
 
   it('refuses more than 1,000 events with 413', async () => {
-    const events = Array.from({ length: 1001 }, () => ({ type: 'X', actor: { type: 'system', id: 's' }, resource: { type: 'r', id: '1' } }));
+    const events = Array.from({ length: 1001 }, () => ({
+      type: 'X',
+      actor: { type: 'system', id: 's' },
+      resource: { type: 'r', id: '1' },
+    }));
     const response = await postEvents(app.url, token, { events });
     expect(response.status).toBe(413);
     expect((await response.json()).error).toMatch(/at most 1000 events/);
@@ -211,7 +237,11 @@ describe('POST /v1/events', () => {
   });
 
   it('answers 401 without a token, with a wrong token and with a revoked token', async () => {
-    const none = await fetch(`${app.url}/v1/events`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    const none = await fetch(`${app.url}/v1/events`, {
+      method: 'POST',
+      body: '{}',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(none.status).toBe(401);
     expect((await postEvents(app.url, 'atk_wrong', sampleEvent())).status).toBe(401);
     const doomed = await createIngestToken(app.service.database.db, { workspaceId: 'acme', name: 'doomed' });
@@ -226,7 +256,9 @@ describe('POST /v1/events', () => {
     const other = await startTestService(database.url, { ROLES: 'api', INGEST_TOKENS: 'boot:bootstrap-secret-1' });
     try {
       expect((await postEvents(other.url, 'bootstrap-secret-1', sampleEvent())).status).toBe(201);
-      const rows = await other.service.database.db.execute<{ token_hash: string }>(sql`select token_hash from ingest_tokens`);
+      const rows = await other.service.database.db.execute<{ token_hash: string }>(
+        sql`select token_hash from ingest_tokens`,
+      );
       expect(rows.some((r) => r.token_hash.includes('bootstrap-secret-1'))).toBe(false);
     } finally {
       await other.stop();
@@ -249,7 +281,13 @@ describe('POST /v1/events', () => {
       const first = postEvents(busy.url, t, { events: [sampleEvent(), sampleEvent()] });
       // Until its transaction waits on that lock, the first batch may not have reached the queue.
       await expect
-        .poll(async () => (await app.service.database.sql`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`)[0]!.n)
+        .poll(
+          async () =>
+            (
+              await app.service.database
+                .sql`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`
+            )[0]!.n,
+        )
         .toBeGreaterThan(0);
       const refused = await postEvents(busy.url, t, { events: [sampleEvent({ id: 'evt_refused' }), sampleEvent()] });
       expect(refused.status).toBe(429);
@@ -266,13 +304,15 @@ describe('POST /v1/events', () => {
   });
 
   it('fails only the request Postgres refuses among 30 concurrent ones, storing every other', async () => {
-    await app.service.database.db.execute(sql.raw(`
+    await app.service.database.db.execute(
+      sql.raw(`
       create function refuse_poison() returns trigger language plpgsql as $$
       begin
         if new.resource_id = 'poison' then raise exception 'poisoned resource'; end if;
         return new;
       end $$;
-      create trigger refuse_poison before insert on events for each row execute function refuse_poison();`));
+      create trigger refuse_poison before insert on events for each row execute function refuse_poison();`),
+    );
     const t = await app.token('concurrent');
     const batches = Array.from({ length: 30 }, (_, i) => ({
       events: [

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.ts';
 import { createDb, migrateDatabase } from '../../src/store/db.ts';
-import { ownPostgres, type OwnPostgres } from '../helpers/postgres-server.ts';
+import { type OwnPostgres, ownPostgres } from '../helpers/postgres-server.ts';
 import { getEvents, postEvents, sampleEvent, startTestService, type TestService } from '../helpers/service.ts';
 
 // SPEC section 4: Postgres unreachable → 503 with Retry-After within 5 seconds, not a hang or a 500.

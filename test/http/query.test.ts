@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'csv-parse/sync';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
 import { getEvents, postEvents, startTestService, type TestService } from '../helpers/service.ts';
 
@@ -19,12 +19,42 @@ beforeAll(async () => {
   token = await app.token('acme');
   otherToken = await app.token('globex');
   const events = [
-    { id: 'e1', type: 'Warehouses Disabled', timestamp: at(1), actor: { type: 'user', id: 'usr_1', email: 'jane@acme.com' }, resource: { type: 'warehouse', id: 'wh_1' } },
-    { id: 'e2', type: 'Source Deleted', timestamp: at(2), actor: { type: 'token', id: 'tok_9' }, resource: { type: 'source', id: 'src_1' } },
-    { id: 'e3', type: 'Source Disabled', timestamp: at(3), actor: { type: 'user', id: 'usr_2', email: 'bob@acme.com' }, resource: { type: 'source', id: 'src_1' } },
-    { id: 'e4', type: 'User Removed', timestamp: at(4), actor: { type: 'system', id: 'sys' }, resource: { type: 'user', id: 'usr_3' } },
+    {
+      id: 'e1',
+      type: 'Warehouses Disabled',
+      timestamp: at(1),
+      actor: { type: 'user', id: 'usr_1', email: 'jane@acme.com' },
+      resource: { type: 'warehouse', id: 'wh_1' },
+    },
+    {
+      id: 'e2',
+      type: 'Source Deleted',
+      timestamp: at(2),
+      actor: { type: 'token', id: 'tok_9' },
+      resource: { type: 'source', id: 'src_1' },
+    },
+    {
+      id: 'e3',
+      type: 'Source Disabled',
+      timestamp: at(3),
+      actor: { type: 'user', id: 'usr_2', email: 'bob@acme.com' },
+      resource: { type: 'source', id: 'src_1' },
+    },
+    {
+      id: 'e4',
+      type: 'User Removed',
+      timestamp: at(4),
+      actor: { type: 'system', id: 'sys' },
+      resource: { type: 'user', id: 'usr_3' },
+    },
     // Same timestamp as e4: the seq breaks the tie, so paging stays exact.
-    { id: 'e5', type: 'Warehouses Enabled', timestamp: at(4), actor: { type: 'user', id: 'usr_1', email: 'jane@acme.com' }, resource: { type: 'warehouse', id: 'wh_1' } },
+    {
+      id: 'e5',
+      type: 'Warehouses Enabled',
+      timestamp: at(4),
+      actor: { type: 'user', id: 'usr_1', email: 'jane@acme.com' },
+      resource: { type: 'warehouse', id: 'wh_1' },
+    },
   ];
   expect((await postEvents(app.url, token, { events })).status).toBe(201);
   expect((await postEvents(app.url, otherToken, { events: [{ ...events[0], id: 'g1' }] })).status).toBe(201);
@@ -104,8 +134,12 @@ describe('GET /v1/events', () => {
       cursor = body.nextCursor;
       // New events land between pages, newer and older than the cursor alike, concurrently with paging.
       await Promise.all([
-        postEvents(app.url, ws, { events: [{ ...initial[0]!, id: `new${inserted++}`, timestamp: new Date().toISOString() }] }),
-        postEvents(app.url, ws, { events: [{ ...initial[0]!, id: `new${inserted++}`, timestamp: new Date(base + 3_600_000).toISOString() }] }),
+        postEvents(app.url, ws, {
+          events: [{ ...initial[0]!, id: `new${inserted++}`, timestamp: new Date().toISOString() }],
+        }),
+        postEvents(app.url, ws, {
+          events: [{ ...initial[0]!, id: `new${inserted++}`, timestamp: new Date(base + 3_600_000).toISOString() }],
+        }),
       ]);
     } while (cursor);
 
@@ -152,7 +186,10 @@ describe('bad query input', () => {
       const response = await getEvents(app.url, token, query);
       expect(response.status, query).toBe(400);
       const body = await response.json();
-      expect(body.details?.map((d: { path: string }) => d.path.split('.')[0]), query).toContain(parameter);
+      expect(
+        body.details?.map((d: { path: string }) => d.path.split('.')[0]),
+        query,
+      ).toContain(parameter);
     }
   });
 
@@ -179,7 +216,10 @@ describe('bad query input', () => {
       expect(response.status, query).toBe(400);
       expect(response.headers.get('content-type'), query).toMatch(/^application\/json/);
       const body = await response.json();
-      expect(body.details?.map((d: { path: string }) => d.path.split('.')[0]), query).toContain(parameter);
+      expect(
+        body.details?.map((d: { path: string }) => d.path.split('.')[0]),
+        query,
+      ).toContain(parameter);
     }
   });
 });
@@ -212,8 +252,20 @@ describe('GET /v1/events.csv', () => {
     expect(response.headers.get('content-type')).toMatch(/^text\/csv/);
     const rows = parse(await response.text(), { columns: true }) as Record<string, string>[];
     expect(Object.keys(rows[0]!)).toEqual([
-      'id', 'timestamp', 'type', 'category', 'actor_type', 'actor_id', 'actor_name', 'actor_email',
-      'resource_type', 'resource_id', 'resource_name', 'changes', 'context', 'metadata',
+      'id',
+      'timestamp',
+      'type',
+      'category',
+      'actor_type',
+      'actor_id',
+      'actor_name',
+      'actor_email',
+      'resource_type',
+      'resource_id',
+      'resource_name',
+      'changes',
+      'context',
+      'metadata',
     ]);
     expect(rows).toHaveLength(1201);
     const row = rows.find((r) => r.id === 'csv1')!;
@@ -233,7 +285,9 @@ describe('GET /v1/events.csv', () => {
   });
 
   it('applies the same filters and refuses paging parameters', async () => {
-    const response = await fetch(`${app.url}/v1/events.csv?resourceId=src_1`, { headers: { authorization: `Bearer ${token}` } });
+    const response = await fetch(`${app.url}/v1/events.csv?resourceId=src_1`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     const rows = parse(await response.text(), { columns: true }) as Record<string, string>[];
     expect(rows.map((r) => r.id)).toEqual(['e3', 'e2']);
     const paged = await fetch(`${app.url}/v1/events.csv?limit=5`, { headers: { authorization: `Bearer ${token}` } });

@@ -1,11 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'csv-parse/sync';
 import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chainHash, GENESIS_HASH } from '../../src/store/chain.ts';
 import { createDb } from '../../src/store/db.ts';
 import { verifyChain } from '../../src/store/verify.ts';
-import { serverUrl, createTestDatabase, type TestDatabase } from '../helpers/database.ts';
+import { createTestDatabase, serverUrl, type TestDatabase } from '../helpers/database.ts';
 import { getEvents, postEvents, sampleEvent, startTestService, type TestService } from '../helpers/service.ts';
 
 let database: TestDatabase;

@@ -1,10 +1,10 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ServiceOptions } from '../../src/service.ts';
 import { listEvents } from '../../src/store/queries.ts';
 import { getSegmentImport } from '../../src/store/segment-import.ts';
-import { createTestDatabase, uniqueName, type TestDatabase } from '../helpers/database.ts';
-import { startFakeSegment, type AuditEventRecord, type FakeSegment } from '../helpers/fake-segment.ts';
+import { createTestDatabase, type TestDatabase, uniqueName } from '../helpers/database.ts';
+import { type AuditEventRecord, type FakeSegment, startFakeSegment } from '../helpers/fake-segment.ts';
 import { publicAuditEvent, SPEC_WIRE_NAMES } from '../helpers/segment-audit.ts';
 import { startTestService, type TestService } from '../helpers/service.ts';
 
@@ -28,7 +28,11 @@ afterAll(async () => {
 });
 
 /** The scheduler role alone, importing into its own audit workspace from the fake Segment. */
-async function startImport(workspaceId: string, options: ServiceOptions['segmentImport'] = {}, env: Record<string, string> = {}) {
+async function startImport(
+  workspaceId: string,
+  options: ServiceOptions['segmentImport'] = {},
+  env: Record<string, string> = {},
+) {
   const app = await startTestService(
     database.url,
     {
@@ -55,7 +59,9 @@ function db() {
 }
 
 async function storedCount(workspaceId: string): Promise<number> {
-  const [row] = await db().execute<{ n: string }>(sql`select count(*) as n from events where workspace_id = ${workspaceId}`);
+  const [row] = await db().execute<{ n: string }>(
+    sql`select count(*) as n from events where workspace_id = ${workspaceId}`,
+  );
   return Number(row!.n);
 }
 
@@ -83,7 +89,12 @@ describe('importing Segment’s audit trail from the Public API', () => {
     const workspaceId = uniqueName('pull');
     const now = Date.now();
     const events = SPEC_WIRE_NAMES.map(({ wire, details }, i) =>
-      publicAuditEvent({ type: wire, details, at: new Date(now - 60_000 + i * 1000), email: i === 0 ? 'jane@acme.com' : undefined }),
+      publicAuditEvent({
+        type: wire,
+        details,
+        at: new Date(now - 60_000 + i * 1000),
+        email: i === 0 ? 'jane@acme.com' : undefined,
+      }),
     );
     events[1] = { ...events[1]!, actor: '__system__' };
     segment.addAuditEvents(events);
@@ -123,7 +134,12 @@ describe('importing Segment’s audit trail from the Public API', () => {
     await expect.poll(async () => (await importRow(workspaceId))?.lastPollImported, { timeout: 20_000 }).toBe(950);
     expect(await storedCount(workspaceId)).toBe(950);
     const row = (await importRow(workspaceId))!;
-    expect(row).toMatchObject({ importedCount: 950, lastPollResult: 'ok', lastErrorKind: 'rate_limited', segmentWorkspaceId: segment.workspaceId });
+    expect(row).toMatchObject({
+      importedCount: 950,
+      lastPollResult: 'ok',
+      lastErrorKind: 'rate_limited',
+      segmentWorkspaceId: segment.workspaceId,
+    });
     expect(row.oldestImportedAt?.toISOString()).toBe(events[0]!.timestamp);
     expect(row.newestImportedAt?.toISOString()).toBe(events.at(-1)!.timestamp);
     expect(row.watermark?.toISOString()).toBe(events.at(-1)!.timestamp);
@@ -164,13 +180,17 @@ describe('importing Segment’s audit trail from the Public API', () => {
 
     await startImport(workspaceId, { pageSize: 100 });
 
-    await expect.poll(async () => (await importRow(workspaceId))?.watermark?.toISOString(), { timeout: 20_000 }).toBe(events.at(-1)!.timestamp);
+    await expect
+      .poll(async () => (await importRow(workspaceId))?.watermark?.toISOString(), { timeout: 20_000 })
+      .toBe(events.at(-1)!.timestamp);
     const resumed = auditRequests().slice(before);
     expect(resumed[0]!.query.get('pagination.cursor')).toBe(heldCursor);
     expect(resumed.slice(0, 3).every((r) => r.query.has('pagination.cursor'))).toBe(true);
     expect(await storedCount(workspaceId)).toBe(600);
     expect((await importRow(workspaceId))?.importedCount).toBe(600);
-    const ids = new Set((await listEvents(db(), workspaceId, {}, { limit: 1000 })).events.map((e) => e.metadata?.segmentEventId));
+    const ids = new Set(
+      (await listEvents(db(), workspaceId, {}, { limit: 1000 })).events.map((e) => e.metadata?.segmentEventId),
+    );
     expect(events.every((e) => ids.has(e.id))).toBe(true);
   });
 
@@ -185,7 +205,9 @@ describe('importing Segment’s audit trail from the Public API', () => {
     segment.setApiToken('sgp_rotated');
     segment.addAuditEvents(sourceEvents(2, now - 60_000, now - 30_000, 'src_token_b'));
 
-    await expect.poll(async () => (await importRow(workspaceId))?.lastErrorKind, { timeout: 10_000 }).toBe('unauthorized');
+    await expect
+      .poll(async () => (await importRow(workspaceId))?.lastErrorKind, { timeout: 10_000 })
+      .toBe('unauthorized');
     const failed = (await importRow(workspaceId))!;
     expect(failed).toMatchObject({ lastPollResult: 'error', lastError: expect.stringContaining('SEGMENT_API_TOKEN') });
     expect(failed.lastError).not.toContain('sgp_test');
@@ -195,7 +217,11 @@ describe('importing Segment’s audit trail from the Public API', () => {
     const ingest = await fetch(`${app.url}/v1/events`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ type: 'Source Enabled', actor: { type: 'user', id: 'u' }, resource: { type: 'source', id: 's' } }),
+      body: JSON.stringify({
+        type: 'Source Enabled',
+        actor: { type: 'user', id: 'u' },
+        resource: { type: 'source', id: 's' },
+      }),
     });
     expect(ingest.status).toBe(201);
     expect(await metricsText(app)).toMatch(/audit_import_errors_total\{kind="unauthorized"\} [1-9]/);
@@ -213,7 +239,11 @@ describe('importing Segment’s audit trail from the Public API', () => {
     segment.failNext('GET /audit-events', { status: 503 });
     segment.failNext('GET /audit-events', { status: 403 });
     const reset = new Date(Date.now() + 2000);
-    segment.failNext('GET /audit-events', { status: 429, retryAfter: null, headers: { 'x-ratelimit-reset': reset.toUTCString() } });
+    segment.failNext('GET /audit-events', {
+      status: 429,
+      retryAfter: null,
+      headers: { 'x-ratelimit-reset': reset.toUTCString() },
+    });
 
     const app = await startImport(workspaceId);
 

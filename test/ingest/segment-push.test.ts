@@ -23,9 +23,14 @@ type Auth = { bearer: string } | { basic: string; password?: string } | { header
 function pushSegment(body: unknown, auth: Auth = { bearer: token }, contentType = 'application/json') {
   const headers: Record<string, string> = { 'content-type': contentType, 'user-agent': 'Segment.io/1.0' };
   if (auth && 'bearer' in auth) headers.authorization = `Bearer ${auth.bearer}`;
-  if (auth && 'basic' in auth) headers.authorization = `Basic ${Buffer.from(`${auth.basic}:${auth.password ?? ''}`).toString('base64')}`;
+  if (auth && 'basic' in auth)
+    headers.authorization = `Basic ${Buffer.from(`${auth.basic}:${auth.password ?? ''}`).toString('base64')}`;
   if (auth && 'header' in auth) headers.authorization = auth.header;
-  return fetch(`${app.url}/v1/segment`, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  return fetch(`${app.url}/v1/segment`, {
+    method: 'POST',
+    headers,
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
 }
 
 interface Stored {
@@ -50,7 +55,11 @@ const warehouse = SPEC_WIRE_NAMES[0]!;
 
 describe('POST /v1/segment', () => {
   it('stores one Audit Forwarding call under its catalog type, mapped as SPEC section 11 says', async () => {
-    const call = auditCall({ type: 'Warehouse Disabled', details: { ...warehouse.details, resource_id: 'wh_single' }, email: 'jane@acme.com' });
+    const call = auditCall({
+      type: 'Warehouse Disabled',
+      details: { ...warehouse.details, resource_id: 'wh_single' },
+      email: 'jane@acme.com',
+    });
 
     const response = await pushSegment(call);
 
@@ -78,7 +87,12 @@ describe('POST /v1/segment', () => {
   });
 
   it('takes a JSON array and a {"batch": […]} of calls alike', async () => {
-    const calls = [0, 1, 2, 3].map((i) => auditCall({ type: 'Integration Modified', details: { ...SPEC_WIRE_NAMES[1]!.details, resource_id: `dst_batch_${i}` } }));
+    const calls = [0, 1, 2, 3].map((i) =>
+      auditCall({
+        type: 'Integration Modified',
+        details: { ...SPEC_WIRE_NAMES[1]!.details, resource_id: `dst_batch_${i}` },
+      }),
+    );
 
     const asArray = await pushSegment(calls.slice(0, 2));
     const asBatch = await pushSegment({ batch: calls.slice(2) });
@@ -100,13 +114,24 @@ describe('POST /v1/segment', () => {
       expect(event, wire).toMatchObject({ type, metadata: { segmentType: wire } });
     }
     const permissionCheck = events.find((e) => e.metadata?.segmentMessageId === calls.at(-1)!.messageId);
-    expect(permissionCheck).toMatchObject({ type: 'Permission Check', category: 'Other', actor: { type: 'user', id: 'MNxxtIRCbe' } });
+    expect(permissionCheck).toMatchObject({
+      type: 'Permission Check',
+      category: 'Other',
+      actor: { type: 'user', id: 'MNxxtIRCbe' },
+    });
   });
 
   it('reads Segment’s __system__ as a system actor and a token subject as a token', async () => {
     const allowed = SPEC_WIRE_NAMES.find((w) => w.wire === 'New Event Allowed')!;
-    const system = auditCall({ type: allowed.wire, details: { ...allowed.details, resource_id: 'src_system' }, userId: '__system__' });
-    const byToken = auditCall({ type: 'Source Disabled', details: { resource_id: 'src_tok', resource_type: 'source', subject: 'tokens/tok_9' } });
+    const system = auditCall({
+      type: allowed.wire,
+      details: { ...allowed.details, resource_id: 'src_system' },
+      userId: '__system__',
+    });
+    const byToken = auditCall({
+      type: 'Source Disabled',
+      details: { resource_id: 'src_tok', resource_type: 'source', subject: 'tokens/tok_9' },
+    });
 
     expect((await pushSegment([system, byToken])).status).toBe(200);
 
@@ -116,8 +141,14 @@ describe('POST /v1/segment', () => {
 
   it('accepts the token as a Bearer token or as the basic-auth user, and stores into that token’s workspace only', async () => {
     const other = await app.token('globex');
-    const viaBasic = auditCall({ type: 'Source Enabled', details: { resource_id: 'src_basic', resource_type: 'source', subject: 'users/u1' } });
-    const viaBearer = auditCall({ type: 'Source Enabled', details: { resource_id: 'src_bearer', resource_type: 'source', subject: 'users/u1' } });
+    const viaBasic = auditCall({
+      type: 'Source Enabled',
+      details: { resource_id: 'src_basic', resource_type: 'source', subject: 'users/u1' },
+    });
+    const viaBearer = auditCall({
+      type: 'Source Enabled',
+      details: { resource_id: 'src_bearer', resource_type: 'source', subject: 'users/u1' },
+    });
 
     expect((await pushSegment(viaBasic, { basic: other })).status).toBe(200);
     expect((await pushSegment(viaBearer, { bearer: other })).status).toBe(200);
@@ -128,7 +159,10 @@ describe('POST /v1/segment', () => {
   });
 
   it('answers 401 without credentials, with a wrong token, and with a bare word for a header', async () => {
-    const call = auditCall({ type: 'Source Enabled', details: { resource_id: 'src_401', resource_type: 'source', subject: 'users/u1' } });
+    const call = auditCall({
+      type: 'Source Enabled',
+      details: { resource_id: 'src_401', resource_type: 'source', subject: 'users/u1' },
+    });
     for (const auth of [null, { bearer: 'atk_wrong' }, { basic: 'atk_wrong' }, { header: token }] satisfies Auth[]) {
       const response = await pushSegment(call, auth);
       expect([auth, response.status]).toEqual([auth, 401]);
@@ -138,16 +172,28 @@ describe('POST /v1/segment', () => {
   });
 
   it('counts a call already stored as a duplicate, so Segment’s retries store nothing twice', async () => {
-    const calls = [0, 1, 2].map((i) => auditCall({ type: 'Source Disabled', details: { resource_id: `src_dup_${i}`, resource_type: 'source', subject: 'users/u1' } }));
+    const calls = [0, 1, 2].map((i) =>
+      auditCall({
+        type: 'Source Disabled',
+        details: { resource_id: `src_dup_${i}`, resource_type: 'source', subject: 'users/u1' },
+      }),
+    );
     expect(await (await pushSegment(calls.slice(0, 2))).json()).toEqual({ accepted: 2, duplicates: 0, ignored: 0 });
 
     expect(await (await pushSegment(calls)).json()).toEqual({ accepted: 1, duplicates: 2, ignored: 0 });
 
-    expect((await stored()).filter((e) => String(e.metadata?.segmentMessageId).startsWith('api-') && e.resource.id.startsWith('src_dup_'))).toHaveLength(3);
+    expect(
+      (await stored()).filter(
+        (e) => String(e.metadata?.segmentMessageId).startsWith('api-') && e.resource.id.startsWith('src_dup_'),
+      ),
+    ).toHaveLength(3);
   });
 
   it('ignores and counts calls that are not audit calls, never refusing them', async () => {
-    const audit = auditCall({ type: 'Source Deleted', details: { resource_id: 'src_mixed', resource_type: 'source', subject: 'users/u1' } });
+    const audit = auditCall({
+      type: 'Source Deleted',
+      details: { resource_id: 'src_mixed', resource_type: 'source', subject: 'users/u1' },
+    });
     const others = [
       { type: 'identify', userId: 'u1', traits: { email: 'jane@acme.com' } },
       { type: 'track', event: 'Order Completed', userId: 'u1', properties: { total: 3 } },
@@ -166,20 +212,37 @@ describe('POST /v1/segment', () => {
   });
 
   it('refuses a batch with an invalid audit call with 400 naming each index and path, and stores none of it', async () => {
-    const good = auditCall({ type: 'Source Disabled', details: { resource_id: 'src_allornothing', resource_type: 'source', subject: 'users/u1' } });
-    const noType = auditCall({ type: 'x', details: { resource_id: 'r', resource_type: 'source', subject: 'users/u1' } });
+    const good = auditCall({
+      type: 'Source Disabled',
+      details: { resource_id: 'src_allornothing', resource_type: 'source', subject: 'users/u1' },
+    });
+    const noType = auditCall({
+      type: 'x',
+      details: { resource_id: 'r', resource_type: 'source', subject: 'users/u1' },
+    });
     delete (noType.properties as Record<string, unknown>).type;
     const noResource = auditCall({ type: 'Source Disabled', details: { subject: 'users/u1', target: 'Web' } });
-    const badTime = { ...auditCall({ type: 'Source Disabled', details: { resource_id: 'r2', resource_type: 'source', subject: 'users/u1' } }), timestamp: 'yesterday' };
+    const badTime = {
+      ...auditCall({
+        type: 'Source Disabled',
+        details: { resource_id: 'r2', resource_type: 'source', subject: 'users/u1' },
+      }),
+      timestamp: 'yesterday',
+    };
     const stringDetails = auditCall({ type: 'Source Disabled', details: {} });
     (stringDetails.properties as Record<string, unknown>).details = 'source src_1';
-    const nulInName = auditCall({ type: 'Source Disabled', details: { resource_id: 'r3', resource_type: 'source', subject: 'users/u1', target: 'a\u0000b' } });
+    const nulInName = auditCall({
+      type: 'Source Disabled',
+      details: { resource_id: 'r3', resource_type: 'source', subject: 'users/u1', target: 'a\u0000b' },
+    });
 
     const response = await pushSegment({ batch: [good, noType, noResource, badTime, stringDetails, nulInName] });
 
     expect(response.status).toBe(400);
     const body = await response.json();
-    expect(body.error).toMatch(/^5 invalid audit call\(s\); nothing was stored \(first: \[1\]\.properties\.type: is required\)$/);
+    expect(body.error).toMatch(
+      /^5 invalid audit call\(s\); nothing was stored \(first: \[1\]\.properties\.type: is required\)$/,
+    );
     expect(body.details).toEqual([
       { index: 1, path: 'properties.type', message: 'is required' },
       { index: 2, path: 'properties.details.resource_type', message: 'is required' },
@@ -192,12 +255,22 @@ describe('POST /v1/segment', () => {
   });
 
   it('refuses an audit call over 32 KB and a body over 1 MB with 413, and another content type with 415', async () => {
-    const huge = auditCall({ type: 'Source Modified', details: { resource_id: 'src_huge', resource_type: 'source', subject: 'users/u1', blob: 'x'.repeat(33 * 1024) } });
+    const huge = auditCall({
+      type: 'Source Modified',
+      details: { resource_id: 'src_huge', resource_type: 'source', subject: 'users/u1', blob: 'x'.repeat(33 * 1024) },
+    });
     const oversized = await pushSegment([huge]);
     expect(oversized.status).toBe(413);
-    expect((await oversized.json()).details).toEqual([{ index: 0, path: '(call)', message: expect.stringContaining('32 KB') }]);
+    expect((await oversized.json()).details).toEqual([
+      { index: 0, path: '(call)', message: expect.stringContaining('32 KB') },
+    ]);
 
-    const calls = Array.from({ length: 40 }, () => auditCall({ type: 'Source Modified', details: { resource_id: 'r', resource_type: 'source', blob: 'y'.repeat(30 * 1024) } }));
+    const calls = Array.from({ length: 40 }, () =>
+      auditCall({
+        type: 'Source Modified',
+        details: { resource_id: 'r', resource_type: 'source', blob: 'y'.repeat(30 * 1024) },
+      }),
+    );
     expect((await pushSegment(calls)).status).toBe(413);
 
     expect((await pushSegment('{}', { bearer: token }, 'text/plain')).status).toBe(415);

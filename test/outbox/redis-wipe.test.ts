@@ -1,12 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import webApi from '@slack/web-api';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAINTENANCE_QUEUE, REDIS_EPOCH_KEY, RETENTION_SCHEDULER_ID } from '../../src/queue/names.ts';
 import { alertLag } from '../../src/store/alert-progress.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
-import { startFakeSlack, type FakeSlack } from '../helpers/fake-slack.ts';
-import { ownRedis, type OwnRedis } from '../helpers/redis-server.ts';
+import { type FakeSlack, startFakeSlack } from '../helpers/fake-slack.ts';
+import { type OwnRedis, ownRedis } from '../helpers/redis-server.ts';
 import { rulesDir } from '../helpers/rules-dir.ts';
 import { logCapture, postEvents, startTestService, type TestService } from '../helpers/service.ts';
 

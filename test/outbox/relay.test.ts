@@ -1,15 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sql } from 'drizzle-orm';
 import { Queue } from 'bullmq';
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.ts';
 import { OutboxRelay } from '../../src/outbox/relay.ts';
 import { createQueues, createRedis } from '../../src/queue/connection.ts';
-import { ALERT_RANGE_JOB, AUDIT_EVENTS_QUEUE, type AlertRangeJob, alertRangeJobId } from '../../src/queue/names.ts';
+import { ALERT_RANGE_JOB, type AlertRangeJob, AUDIT_EVENTS_QUEUE, alertRangeJobId } from '../../src/queue/names.ts';
 import { appendEventsTx } from '../../src/store/append.ts';
 import { outboxLag } from '../../src/store/cursors.ts';
 import { createDb, type Database } from '../../src/store/db.ts';
-import { createTestDatabase, deleteRedisPrefix, redisUrl, uniqueName, type TestDatabase } from '../helpers/database.ts';
-import { ownRedis, type OwnRedis } from '../helpers/redis-server.ts';
+import { createTestDatabase, deleteRedisPrefix, redisUrl, type TestDatabase, uniqueName } from '../helpers/database.ts';
+import { type OwnRedis, ownRedis } from '../helpers/redis-server.ts';
 import { postEvents, sampleEvent, startTestService } from '../helpers/service.ts';
 
 let database: TestDatabase;
@@ -36,7 +36,8 @@ async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, t
   }
 }
 
-const batch = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => ({ ...sampleEvent(), id: `${prefix}:${i}` })) as never[];
+const batch = (n: number, prefix: string) =>
+  Array.from({ length: n }, (_, i) => ({ ...sampleEvent(), id: `${prefix}:${i}` })) as never[];
 
 /** Each workspace's seqs covered by the jobs, in order; a seq in two jobs appears twice. */
 function coveredSeqs(jobs: { data: AlertRangeJob }[]): Map<string, number[]> {
@@ -64,7 +65,11 @@ describe('the outbox relay', () => {
       await relay.drain();
       const started = Date.now();
       await appendEventsTx(store.db, 'ws-a', batch(5, 'a'));
-      const waiting = await waitFor(() => queues.auditEvents.getWaiting(), (jobs) => jobs.length === 1, 2000);
+      const waiting = await waitFor(
+        () => queues.auditEvents.getWaiting(),
+        (jobs) => jobs.length === 1,
+        2000,
+      );
       expect(Date.now() - started).toBeLessThan(2000);
       const range = { workspaceId: 'ws-a', fromSeq: 1, toSeq: 5 };
       expect(waiting[0]!.name).toBe(ALERT_RANGE_JOB);
@@ -73,9 +78,14 @@ describe('the outbox relay', () => {
 
       // The next commit is the next range.
       await appendEventsTx(store.db, 'ws-a', batch(2, 'b'));
-      await waitFor(() => queues.auditEvents.getWaiting(), (jobs) => jobs.length === 2, 2000);
-      expect((await queues.auditEvents.getJob(alertRangeJobId({ workspaceId: 'ws-a', fromSeq: 6, toSeq: 7 })))?.data)
-        .toEqual({ workspaceId: 'ws-a', fromSeq: 6, toSeq: 7 });
+      await waitFor(
+        () => queues.auditEvents.getWaiting(),
+        (jobs) => jobs.length === 2,
+        2000,
+      );
+      expect(
+        (await queues.auditEvents.getJob(alertRangeJobId({ workspaceId: 'ws-a', fromSeq: 6, toSeq: 7 })))?.data,
+      ).toEqual({ workspaceId: 'ws-a', fromSeq: 6, toSeq: 7 });
 
       // Offering a range again (a crash after Redis accepted the job, before the cursor moved) adds nothing.
       await store.db.execute(sql`update outbox_cursors set relayed_seq = 5 where workspace_id = 'ws-a'`);
@@ -101,8 +111,13 @@ describe('the outbox relay', () => {
     const relayB = new OutboxRelay(storeB.db, storeB.sql, queuesB.auditEvents, silent, { maxRangeEvents: 7 });
     await Promise.all([relayA.start(), relayB.start()]);
     try {
-      await Promise.all(Array.from({ length: 10 }, (_, i) => appendEventsTx(store.db, `race-${i % 3}`, batch(20, `r${i}`))));
-      await waitFor(() => outboxLag(store.db), (lag) => lag === 0);
+      await Promise.all(
+        Array.from({ length: 10 }, (_, i) => appendEventsTx(store.db, `race-${i % 3}`, batch(20, `r${i}`))),
+      );
+      await waitFor(
+        () => outboxLag(store.db),
+        (lag) => lag === 0,
+      );
       const jobs = await queuesA.auditEvents.getWaiting(0, -1);
       expect(jobs.every((job) => job.data.toSeq - job.data.fromSeq < 7)).toBe(true);
       const covered = coveredSeqs(jobs);
@@ -147,10 +162,16 @@ describe('a Redis outage during ingest', () => {
       const producer = (async () => {
         while (posting) await post(`round${round++}`);
       })();
-      await waitFor(async () => round, (n) => n >= 5);
+      await waitFor(
+        async () => round,
+        (n) => n >= 5,
+      );
       await redis.kill();
       const roundAtKill = round;
-      await waitFor(async () => round, (n) => n >= roundAtKill + 5);
+      await waitFor(
+        async () => round,
+        (n) => n >= roundAtKill + 5,
+      );
       const ready = await fetch(`${app.url}/readyz`);
       expect(ready.status).toBe(503);
       expect((await ready.json()).error).toBe('not ready: redis unavailable');
@@ -158,12 +179,22 @@ describe('a Redis outage during ingest', () => {
 
       await redis.start();
       const roundAtRestart = round;
-      await waitFor(async () => round, (n) => n >= roundAtRestart + 3);
+      await waitFor(
+        async () => round,
+        (n) => n >= roundAtRestart + 3,
+      );
       posting = false;
       await producer;
-      await waitFor(() => outboxLag(app.service.database.db), (lag) => lag === 0, 20_000);
+      await waitFor(
+        () => outboxLag(app.service.database.db),
+        (lag) => lag === 0,
+        20_000,
+      );
 
-      const check = new Queue(AUDIT_EVENTS_QUEUE, { connection: { url: redis.url }, prefix: app.service.config.queuePrefix });
+      const check = new Queue(AUDIT_EVENTS_QUEUE, {
+        connection: { url: redis.url },
+        prefix: app.service.config.queuePrefix,
+      });
       const jobs = await check.getWaiting(0, -1);
       await check.close();
       expect(coveredSeqs(jobs as { data: AlertRangeJob }[]).get('outage')).toEqual(oneTo(sent.length));

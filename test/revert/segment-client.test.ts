@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSegmentClient, SegmentApiError, type SegmentClientOptions } from '../../src/revert/segment-client.ts';
-import { startFakeSegment, type FakeSegment } from '../helpers/fake-segment.ts';
+import { type FakeSegment, startFakeSegment } from '../helpers/fake-segment.ts';
 
 let segment: FakeSegment;
 
@@ -65,22 +65,43 @@ describe('the Segment Public API client', () => {
 
     const error = await failureOf(client().patch('/tracking-plans/tp_1', { enabled: false, name: 7 }));
 
-    expect(error).toMatchObject({ kind: 'rejected', status: 422, method: 'PATCH', path: '/tracking-plans/tp_1', retryable: false });
+    expect(error).toMatchObject({
+      kind: 'rejected',
+      status: 422,
+      method: 'PATCH',
+      path: '/tracking-plans/tp_1',
+      retryable: false,
+    });
     expect(error.messages).toEqual([expect.stringContaining('Unknown field "enabled"'), 'Field "name" must be string']);
     expect(error.message).toBe(error.reason);
-    expect(error.reason).toMatch(/^Segment rejected the change: Unknown field "enabled".*; Field "name" must be string \(422\)$/);
+    expect(error.reason).toMatch(
+      /^Segment rejected the change: Unknown field "enabled".*; Field "name" must be string \(422\)$/,
+    );
   });
 
   it('names the path in a 404, leaving the resource’s name to the caller', async () => {
     const error = await failureOf(client().get('/warehouses/wh_missing'));
-    expect(error).toMatchObject({ kind: 'not-found', status: 404, retryable: false, reason: 'GET /warehouses/wh_missing not found (404): Resource not found' });
+    expect(error).toMatchObject({
+      kind: 'not-found',
+      status: 404,
+      retryable: false,
+      reason: 'GET /warehouses/wh_missing not found (404): Resource not found',
+    });
   });
 
   it('waits for Segment’s documented msBeforeNext when a 429 has no Retry-After', async () => {
     segment.setSource({ id: 'src_1' });
     segment.failNext('PATCH /sources/src_1', {
       status: 429,
-      body: { errors: [{ type: 'RequestError', message: 'Too many requests', data: { remainingPoints: 0, msBeforeNext: 300, consumedPoints: 21 } }] },
+      body: {
+        errors: [
+          {
+            type: 'RequestError',
+            message: 'Too many requests',
+            data: { remainingPoints: 0, msBeforeNext: 300, consumedPoints: 21 },
+          },
+        ],
+      },
     });
 
     await client({ fetchImpl: withoutRetryAfter }).patch('/sources/src_1', { enabled: false });
@@ -95,7 +116,15 @@ describe('the Segment Public API client', () => {
     segment.setSource({ id: 'src_1' });
     const limited = (msBeforeNext: number) => ({
       status: 429,
-      body: { errors: [{ type: 'RequestError', message: 'Too many requests', data: { remainingPoints: 0, msBeforeNext, consumedPoints: 21 } }] },
+      body: {
+        errors: [
+          {
+            type: 'RequestError',
+            message: 'Too many requests',
+            data: { remainingPoints: 0, msBeforeNext, consumedPoints: 21 },
+          },
+        ],
+      },
     });
     segment.failNext('PATCH /sources/src_1', limited(57_647));
     const waits: number[] = [];
@@ -120,7 +149,9 @@ describe('the Segment Public API client', () => {
     };
     const waits: number[] = [];
 
-    await client({ fetchImpl: withReset, sleep: async (ms) => void waits.push(ms) }).patch('/sources/src_1', { enabled: false });
+    await client({ fetchImpl: withReset, sleep: async (ms) => void waits.push(ms) }).patch('/sources/src_1', {
+      enabled: false,
+    });
 
     expect(waits).toHaveLength(1);
     expect(waits[0]).toBeGreaterThan(40_000);
@@ -129,7 +160,10 @@ describe('the Segment Public API client', () => {
 
   it('backs off exponentially from one second when a 429 names no wait at all', async () => {
     segment.setSource({ id: 'src_1' });
-    segment.failNext('PATCH /sources/src_1', { status: 429, body: { errors: [{ type: 'RequestError', message: 'Too many requests' }] } });
+    segment.failNext('PATCH /sources/src_1', {
+      status: 429,
+      body: { errors: [{ type: 'RequestError', message: 'Too many requests' }] },
+    });
 
     await client({ fetchImpl: withoutRetryAfter }).patch('/sources/src_1', { enabled: false });
 
@@ -152,7 +186,9 @@ describe('the Segment Public API client', () => {
     segment.setSource({ id: 'src_1' });
     segment.setDelay('GET /sources/src_1', 300);
 
-    const error = await failureOf(client({ timeoutMs: 100, retry: { baseDelayMs: 10, serverErrorRetries: 1 } }).get('/sources/src_1'));
+    const error = await failureOf(
+      client({ timeoutMs: 100, retry: { baseDelayMs: 10, serverErrorRetries: 1 } }).get('/sources/src_1'),
+    );
 
     expect(error).toMatchObject({ kind: 'timeout', status: undefined, retryable: true });
     expect(error.reason).toBe('Segment did not answer GET /sources/src_1 within 0.1 s (gave up after 2 attempts)');
@@ -160,7 +196,13 @@ describe('the Segment Public API client', () => {
   });
 
   it('reports an unreachable Segment with the network error’s code', async () => {
-    const error = await failureOf(client({ apiUrl: await unusedLocalUrl(), retry: { serverErrorRetries: 0 } }).get('/sources/src_1'));
-    expect(error).toMatchObject({ kind: 'network', retryable: true, reason: 'could not reach Segment for GET /sources/src_1 (ECONNREFUSED)' });
+    const error = await failureOf(
+      client({ apiUrl: await unusedLocalUrl(), retry: { serverErrorRetries: 0 } }).get('/sources/src_1'),
+    );
+    expect(error).toMatchObject({
+      kind: 'network',
+      retryable: true,
+      reason: 'could not reach Segment for GET /sources/src_1 (ECONNREFUSED)',
+    });
   });
 });

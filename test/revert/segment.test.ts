@@ -6,7 +6,7 @@ import type { StoredEvent } from '../../src/events.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createSegmentRevertTarget, type SegmentRevertTargetOptions } from '../../src/revert/segment.ts';
 import type { RevertOutcome, RevertTarget } from '../../src/revert/types.ts';
-import { startFakeSegment, type FakeSegment, type SegmentCall } from '../helpers/fake-segment.ts';
+import { type FakeSegment, type SegmentCall, startFakeSegment } from '../helpers/fake-segment.ts';
 
 let segment: FakeSegment;
 let logLines: string[];
@@ -49,8 +49,14 @@ function event(type: string, resource: StoredEvent['resource'], more: Partial<St
 }
 
 /** Method, path, bearer header and body of each call the fake received, in order. */
-function received(calls: SegmentCall[] = segment.calls): { request: string; authorization: string | undefined; body: unknown }[] {
-  return calls.map((call) => ({ request: `${call.method} ${call.path}`, authorization: call.headers.authorization, body: call.body }));
+function received(
+  calls: SegmentCall[] = segment.calls,
+): { request: string; authorization: string | undefined; body: unknown }[] {
+  return calls.map((call) => ({
+    request: `${call.method} ${call.path}`,
+    authorization: call.headers.authorization,
+    body: call.body,
+  }));
 }
 
 const bearer = (): string => `Bearer ${segment.apiToken}`;
@@ -84,7 +90,11 @@ describe('reverting each row of the revert table through the Segment Public API'
     expect(segment.getSource('src_1')?.enabled).toBe(true);
 
     const disabled = await target.revert(event('Source Enabled', { type: 'source', id: 'src_1' }));
-    expect(disabled).toMatchObject({ ok: true, inverseType: 'Source Disabled', summary: 'Disabled source src_1 again' });
+    expect(disabled).toMatchObject({
+      ok: true,
+      inverseType: 'Source Disabled',
+      summary: 'Disabled source src_1 again',
+    });
     expect(segment.getSource('src_1')?.enabled).toBe(false);
 
     expect(received()).toEqual([
@@ -131,7 +141,11 @@ describe('reverting each row of the revert table through the Segment Public API'
     expect(segment.getWarehouse('wh_1')).toMatchObject({ enabled: true, settings });
 
     const disabled = await target.revert(event('Warehouses Enabled', { type: 'warehouse', id: 'wh_1' }));
-    expect(disabled).toMatchObject({ ok: true, inverseType: 'Warehouses Disabled', changes: { before: { enabled: true }, after: { enabled: false } } });
+    expect(disabled).toMatchObject({
+      ok: true,
+      inverseType: 'Warehouses Disabled',
+      changes: { before: { enabled: true }, after: { enabled: false } },
+    });
     expect(segment.getWarehouse('wh_1')).toMatchObject({ enabled: false, settings });
 
     expect(received()).toEqual([
@@ -153,38 +167,83 @@ describe('reverting each row of the revert table through the Segment Public API'
       after: { name: 'Website (new)', settings: { trackPages: false }, slug: 'website-new', labels: [] },
     };
 
-    const source = await target.revert(event('Source Modified', { type: 'source', id: 'src_1' }, { changes: sourceChanges }));
+    const source = await target.revert(
+      event('Source Modified', { type: 'source', id: 'src_1' }, { changes: sourceChanges }),
+    );
     const destination = await target.revert(
-      event('Integrations Modified', { type: 'destination', id: 'dst_1' }, {
-        changes: { before: { enabled: false, settings: { url: 'https://old.example' } }, after: { enabled: true, settings: { url: 'https://new.example' } } },
-      }),
+      event(
+        'Integrations Modified',
+        { type: 'destination', id: 'dst_1' },
+        {
+          changes: {
+            before: { enabled: false, settings: { url: 'https://old.example' } },
+            after: { enabled: true, settings: { url: 'https://new.example' } },
+          },
+        },
+      ),
     );
     const warehouse = await target.revert(
-      event('Warehouses Modified', { type: 'warehouse', id: 'wh_1' }, {
-        changes: { before: { name: 'Snowflake', settings: { name: 'old', database: 'OLD' } }, after: { name: 'Snowflake (new)' } },
-      }),
+      event(
+        'Warehouses Modified',
+        { type: 'warehouse', id: 'wh_1' },
+        {
+          changes: {
+            before: { name: 'Snowflake', settings: { name: 'old', database: 'OLD' } },
+            after: { name: 'Snowflake (new)' },
+          },
+        },
+      ),
     );
 
     expect(source).toEqual({
       ok: true,
       inverseType: 'Source Modified',
       summary: 'Restored name and settings of source src_1',
-      changes: { before: { name: 'Website (new)', settings: { trackPages: false } }, after: { name: 'Website', settings: { trackPages: true } } },
+      changes: {
+        before: { name: 'Website (new)', settings: { trackPages: false } },
+        after: { name: 'Website', settings: { trackPages: true } },
+      },
     });
-    expect(destination).toMatchObject({ ok: true, inverseType: 'Integrations Modified', summary: 'Restored enabled and settings of destination dst_1' });
+    expect(destination).toMatchObject({
+      ok: true,
+      inverseType: 'Integrations Modified',
+      summary: 'Restored enabled and settings of destination dst_1',
+    });
     expect(warehouse).toMatchObject({
       ok: true,
       inverseType: 'Warehouses Modified',
-      changes: { before: { name: 'Snowflake (new)' }, after: { name: 'Snowflake', settings: { name: 'old', database: 'OLD' } } },
+      changes: {
+        before: { name: 'Snowflake (new)' },
+        after: { name: 'Snowflake', settings: { name: 'old', database: 'OLD' } },
+      },
     });
     expect(received()).toEqual([
-      { request: 'PATCH /sources/src_1', authorization: bearer(), body: { name: 'Website', settings: { trackPages: true } } },
-      { request: 'PATCH /destinations/dst_1', authorization: bearer(), body: { enabled: false, settings: { url: 'https://old.example' } } },
-      { request: 'PATCH /warehouses/wh_1', authorization: bearer(), body: { name: 'Snowflake', settings: { name: 'old', database: 'OLD' } } },
+      {
+        request: 'PATCH /sources/src_1',
+        authorization: bearer(),
+        body: { name: 'Website', settings: { trackPages: true } },
+      },
+      {
+        request: 'PATCH /destinations/dst_1',
+        authorization: bearer(),
+        body: { enabled: false, settings: { url: 'https://old.example' } },
+      },
+      {
+        request: 'PATCH /warehouses/wh_1',
+        authorization: bearer(),
+        body: { name: 'Snowflake', settings: { name: 'old', database: 'OLD' } },
+      },
     ]);
-    expect(segment.getSource('src_1')).toMatchObject({ name: 'Website', slug: 'src_1', settings: { trackPages: true } });
+    expect(segment.getSource('src_1')).toMatchObject({
+      name: 'Website',
+      slug: 'src_1',
+      settings: { trackPages: true },
+    });
     expect(segment.getDestination('dst_1')).toMatchObject({ enabled: false, settings: { url: 'https://old.example' } });
-    expect(segment.getWarehouse('wh_1')).toMatchObject({ name: 'Snowflake', settings: { name: 'old', database: 'OLD' } });
+    expect(segment.getWarehouse('wh_1')).toMatchObject({
+      name: 'Snowflake',
+      settings: { name: 'old', database: 'OLD' },
+    });
   });
 
   it('removes the settings keys a change added, by sending each as null, since Segment upserts settings', async () => {
@@ -194,19 +253,40 @@ describe('reverting each row of the revert table through the Segment Public API'
     const target = revertTarget();
 
     const source = await target.revert(
-      event('Source Modified', { type: 'source', id: 'src_1' }, {
-        changes: { before: { settings: { trackPages: true } }, after: { settings: { trackPages: false, apiHost: 'eu.example' } } },
-      }),
+      event(
+        'Source Modified',
+        { type: 'source', id: 'src_1' },
+        {
+          changes: {
+            before: { settings: { trackPages: true } },
+            after: { settings: { trackPages: false, apiHost: 'eu.example' } },
+          },
+        },
+      ),
     );
     await target.revert(
-      event('Integrations Modified', { type: 'destination', id: 'dst_1' }, {
-        changes: { before: { settings: { url: 'https://old.example' } }, after: { settings: { url: 'https://new.example', headers: { a: 'b' } } } },
-      }),
+      event(
+        'Integrations Modified',
+        { type: 'destination', id: 'dst_1' },
+        {
+          changes: {
+            before: { settings: { url: 'https://old.example' } },
+            after: { settings: { url: 'https://new.example', headers: { a: 'b' } } },
+          },
+        },
+      ),
     );
     await target.revert(
-      event('Warehouses Modified', { type: 'warehouse', id: 'wh_1' }, {
-        changes: { before: { settings: { name: 'Prod', database: 'PROD' } }, after: { settings: { name: 'Prod', database: 'PROD', schema: 'added' } } },
-      }),
+      event(
+        'Warehouses Modified',
+        { type: 'warehouse', id: 'wh_1' },
+        {
+          changes: {
+            before: { settings: { name: 'Prod', database: 'PROD' } },
+            after: { settings: { name: 'Prod', database: 'PROD', schema: 'added' } },
+          },
+        },
+      ),
     );
 
     expect(source).toMatchObject({ ok: true, changes: { after: { settings: { trackPages: true } } } });
@@ -225,19 +305,39 @@ describe('reverting each row of the revert table through the Segment Public API'
     segment.setWarehouse({ id: 'wh_1', name: 'Snowflake (new)', settings: { name: 'Prod', database: 'PROD' } });
 
     const outcome = await revertTarget().revert(
-      event('Warehouses Modified', { type: 'warehouse', id: 'wh_1' }, { changes: { before: { name: 'Snowflake' }, after: { name: 'Snowflake (new)' } } }),
+      event(
+        'Warehouses Modified',
+        { type: 'warehouse', id: 'wh_1' },
+        { changes: { before: { name: 'Snowflake' }, after: { name: 'Snowflake (new)' } } },
+      ),
     );
 
-    expect(outcome).toMatchObject({ ok: true, changes: { before: { name: 'Snowflake (new)' }, after: { name: 'Snowflake' } } });
+    expect(outcome).toMatchObject({
+      ok: true,
+      changes: { before: { name: 'Snowflake (new)' }, after: { name: 'Snowflake' } },
+    });
     expect(received()).toEqual([
       { request: 'GET /warehouses/wh_1', authorization: bearer(), body: undefined },
-      { request: 'PATCH /warehouses/wh_1', authorization: bearer(), body: { name: 'Snowflake', settings: { name: 'Prod', database: 'PROD' } } },
+      {
+        request: 'PATCH /warehouses/wh_1',
+        authorization: bearer(),
+        body: { name: 'Snowflake', settings: { name: 'Prod', database: 'PROD' } },
+      },
     ]);
-    expect(segment.getWarehouse('wh_1')).toMatchObject({ name: 'Snowflake', settings: { name: 'Prod', database: 'PROD' } });
+    expect(segment.getWarehouse('wh_1')).toMatchObject({
+      name: 'Snowflake',
+      settings: { name: 'Prod', database: 'PROD' },
+    });
   });
 
   it('restores a modified destination filter under the destination named in metadata.destinationId', async () => {
-    segment.setFilter('dst_1', { id: 'flt_1', if: 'event = "B"', title: 'Drop B', enabled: false, actions: [{ type: 'DROP' }] });
+    segment.setFilter('dst_1', {
+      id: 'flt_1',
+      if: 'event = "B"',
+      title: 'Drop B',
+      enabled: false,
+      actions: [{ type: 'DROP' }],
+    });
     const before = {
       if: 'event = "A"',
       title: 'Drop A',
@@ -246,10 +346,14 @@ describe('reverting each row of the revert table through the Segment Public API'
       actions: [{ type: 'DROP_PROPERTIES', fields: { properties: ['email'] } }],
       sourceId: 'src_other',
     };
-    const filterEvent = event('Destination Filters Modified', { type: 'destination_filter', id: 'flt_1' }, {
-      changes: { before, after: { if: 'event = "B"', title: 'Drop B', enabled: false } },
-      metadata: { destinationId: 'dst_1' },
-    });
+    const filterEvent = event(
+      'Destination Filters Modified',
+      { type: 'destination_filter', id: 'flt_1' },
+      {
+        changes: { before, after: { if: 'event = "B"', title: 'Drop B', enabled: false } },
+        metadata: { destinationId: 'dst_1' },
+      },
+    );
     const target = revertTarget();
 
     expect(target.canRevert(filterEvent)).toBe(true);
@@ -261,7 +365,9 @@ describe('reverting each row of the revert table through the Segment Public API'
       summary: 'Restored enabled, if, actions, title and description of destination filter flt_1 of destination dst_1',
     });
     const { sourceId: _notListed, ...listed } = before;
-    expect(received()).toEqual([{ request: 'PATCH /destination/dst_1/filters/flt_1', authorization: bearer(), body: listed }]);
+    expect(received()).toEqual([
+      { request: 'PATCH /destination/dst_1/filters/flt_1', authorization: bearer(), body: listed },
+    ]);
     expect(segment.getFilter('dst_1', 'flt_1')).toMatchObject({ ...listed, sourceId: 'src_fake' });
   });
 
@@ -269,7 +375,10 @@ describe('reverting each row of the revert table through the Segment Public API'
     segment.setFilter('dst_1', { id: 'df_1', enabled: false });
     const target = revertTarget();
     // Audit Forwarding names the filter by its path; the PATCH takes its last part.
-    const resource = { type: 'destination_filter', id: 'workspaces/acme/sources/web/destinations/webhooks/filters/df_1' };
+    const resource = {
+      type: 'destination_filter',
+      id: 'workspaces/acme/sources/web/destinations/webhooks/filters/df_1',
+    };
 
     const disabled = event('Destination Filters Disabled', resource, { metadata: { destinationId: 'dst_1' } });
     expect(target.canRevert(disabled)).toBe(true);
@@ -281,7 +390,11 @@ describe('reverting each row of the revert table through the Segment Public API'
     });
     expect(segment.getFilter('dst_1', 'df_1')?.enabled).toBe(true);
 
-    const enabled = event('Destination Filters Enabled', { type: 'destination_filter', id: 'df_1' }, { metadata: { destinationId: 'dst_1' } });
+    const enabled = event(
+      'Destination Filters Enabled',
+      { type: 'destination_filter', id: 'df_1' },
+      { metadata: { destinationId: 'dst_1' } },
+    );
     expect(await target.revert(enabled)).toMatchObject({ ok: true, inverseType: 'Destination Filters Disabled' });
     expect(received()).toEqual([
       { request: 'PATCH /destination/dst_1/filters/df_1', authorization: bearer(), body: { enabled: true } },
@@ -301,10 +414,14 @@ describe('reverting each row of the revert table through the Segment Public API'
   it('refuses, readably and without calling Segment, a destination filter event without metadata.destinationId', async () => {
     segment.setFilter('dst_1', { id: 'flt_1' });
     const target = revertTarget();
-    const filterEvent = event('Destination Filters Modified', { type: 'destination_filter', id: 'flt_1' }, {
-      changes: { before: { title: 'Old' }, after: { title: 'New' } },
-      metadata: { sourceId: 'src_1' },
-    });
+    const filterEvent = event(
+      'Destination Filters Modified',
+      { type: 'destination_filter', id: 'flt_1' },
+      {
+        changes: { before: { title: 'Old' }, after: { title: 'New' } },
+        metadata: { sourceId: 'src_1' },
+      },
+    );
 
     expect(target.canRevert(filterEvent)).toBe(false);
     const failure = expectFailure(await target.revert(filterEvent));
@@ -315,33 +432,59 @@ describe('reverting each row of the revert table through the Segment Public API'
   });
 
   it('restores the code, settings, display name and description of a modified source or destination function', async () => {
-    const settings = [{ name: 'apiKey', label: 'API key', type: 'STRING', sensitive: true, required: true, description: '' }];
+    const settings = [
+      { name: 'apiKey', label: 'API key', type: 'STRING', sensitive: true, required: true, description: '' },
+    ];
     segment.setFunction({ id: 'sfn_1', code: 'new()', displayName: 'New source fn' });
     segment.setFunction({ id: 'dfn_1', resourceType: 'DESTINATION', code: 'new()', description: 'new' });
     const target = revertTarget();
 
     const sourceFn = await target.revert(
-      event('Source Function Modified', { type: 'function', id: 'sfn_1' }, {
-        changes: { before: { code: 'old()', displayName: 'Old source fn', settings, deployedAt: '2026-01-01' }, after: { code: 'new()' } },
-      }),
+      event(
+        'Source Function Modified',
+        { type: 'function', id: 'sfn_1' },
+        {
+          changes: {
+            before: { code: 'old()', displayName: 'Old source fn', settings, deployedAt: '2026-01-01' },
+            after: { code: 'new()' },
+          },
+        },
+      ),
     );
     const destinationFn = await target.revert(
-      event('Destination Function Modified', { type: 'function', id: 'dfn_1' }, {
-        changes: { before: { code: 'old()', description: 'old' }, after: { code: 'new()', description: 'new' } },
-      }),
+      event(
+        'Destination Function Modified',
+        { type: 'function', id: 'dfn_1' },
+        {
+          changes: { before: { code: 'old()', description: 'old' }, after: { code: 'new()', description: 'new' } },
+        },
+      ),
     );
 
-    expect(sourceFn).toMatchObject({ ok: true, inverseType: 'Source Function Modified', summary: 'Restored code, settings and displayName of function sfn_1' });
+    expect(sourceFn).toMatchObject({
+      ok: true,
+      inverseType: 'Source Function Modified',
+      summary: 'Restored code, settings and displayName of function sfn_1',
+    });
     expect(destinationFn).toMatchObject({
       ok: true,
       inverseType: 'Destination Function Modified',
       changes: { before: { code: 'new()', description: 'new' }, after: { code: 'old()', description: 'old' } },
     });
     expect(received()).toEqual([
-      { request: 'PATCH /functions/sfn_1', authorization: bearer(), body: { code: 'old()', settings, displayName: 'Old source fn' } },
+      {
+        request: 'PATCH /functions/sfn_1',
+        authorization: bearer(),
+        body: { code: 'old()', settings, displayName: 'Old source fn' },
+      },
       { request: 'PATCH /functions/dfn_1', authorization: bearer(), body: { code: 'old()', description: 'old' } },
     ]);
-    expect(segment.getFunction('sfn_1')).toMatchObject({ code: 'old()', displayName: 'Old source fn', settings, deployedAt: null });
+    expect(segment.getFunction('sfn_1')).toMatchObject({
+      code: 'old()',
+      displayName: 'Old source fn',
+      settings,
+      deployedAt: null,
+    });
     expect(segment.getFunction('dfn_1')).toMatchObject({ code: 'old()', description: 'old' });
   });
 
@@ -349,9 +492,16 @@ describe('reverting each row of the revert table through the Segment Public API'
     segment.setTrackingPlan({ id: 'tp_1', name: 'Checkout v2', description: 'new' });
 
     const outcome = await revertTarget().revert(
-      event('Tracking Plan Modified', { type: 'tracking_plan', id: 'tp_1' }, {
-        changes: { before: { name: 'Checkout', description: 'old', rules: [] }, after: { name: 'Checkout v2', description: 'new' } },
-      }),
+      event(
+        'Tracking Plan Modified',
+        { type: 'tracking_plan', id: 'tp_1' },
+        {
+          changes: {
+            before: { name: 'Checkout', description: 'old', rules: [] },
+            after: { name: 'Checkout v2', description: 'new' },
+          },
+        },
+      ),
     );
 
     expect(outcome).toEqual({
@@ -360,14 +510,22 @@ describe('reverting each row of the revert table through the Segment Public API'
       summary: 'Restored name and description of tracking plan tp_1',
       changes: { before: { name: 'Checkout v2', description: 'new' }, after: { name: 'Checkout', description: 'old' } },
     });
-    expect(received()).toEqual([{ request: 'PATCH /tracking-plans/tp_1', authorization: bearer(), body: { name: 'Checkout', description: 'old' } }]);
+    expect(received()).toEqual([
+      {
+        request: 'PATCH /tracking-plans/tp_1',
+        authorization: bearer(),
+        body: { name: 'Checkout', description: 'old' },
+      },
+    ]);
     expect(segment.getTrackingPlan('tp_1')).toMatchObject({ name: 'Checkout', description: 'old' });
   });
 
   it('puts a resource id that is not a plain path segment into the path encoded, so it cannot reach another resource', async () => {
     segment.setSource({ id: '../destinations/dst_1', enabled: false });
 
-    const outcome = await revertTarget().revert(event('Source Disabled', { type: 'source', id: '../destinations/dst_1' }));
+    const outcome = await revertTarget().revert(
+      event('Source Disabled', { type: 'source', id: '../destinations/dst_1' }),
+    );
 
     expect(outcome.ok).toBe(true);
     expect(segment.calls[0]?.path).toBe('/sources/..%2Fdestinations%2Fdst_1');
@@ -379,10 +537,21 @@ describe('events the Segment target does not revert', () => {
   it('does not revert any Created or Deleted event, and says why', async () => {
     const target = revertTarget();
     const types = EVENT_TYPES.filter((type) => / (Created|Deleted)$/.test(type));
-    expect(types).toEqual(expect.arrayContaining(['Source Created', 'Warehouses Deleted', 'Destination Filters Deleted', 'Tracking Plan Created']));
+    expect(types).toEqual(
+      expect.arrayContaining([
+        'Source Created',
+        'Warehouses Deleted',
+        'Destination Filters Deleted',
+        'Tracking Plan Created',
+      ]),
+    );
 
     for (const type of types) {
-      const created = event(type, { type: 'source', id: 'src_1' }, { changes: { before: { name: 'x' }, after: { name: 'y' } } });
+      const created = event(
+        type,
+        { type: 'source', id: 'src_1' },
+        { changes: { before: { name: 'x' }, after: { name: 'y' } } },
+      );
       expect(target.canRevert(created), type).toBe(false);
       const failure = expectFailure(await target.revert(created));
       expect(failure.retryable).toBe(false);
@@ -410,8 +579,12 @@ describe('events the Segment target does not revert', () => {
   it('does not revert types outside the revert table', async () => {
     const target = revertTarget();
     for (const type of ['Warehouse Run Failed', 'Audience Modified', 'Something Custom']) {
-      expect(target.canRevert(event(type, { type: 'x', id: 'id_1' }, { changes: { before: { name: 'x' } } }))).toBe(false);
-      expect(expectFailure(await target.revert(event(type, { type: 'x', id: 'id_1' }))).reason).toContain('cannot be reverted');
+      expect(target.canRevert(event(type, { type: 'x', id: 'id_1' }, { changes: { before: { name: 'x' } } }))).toBe(
+        false,
+      );
+      expect(expectFailure(await target.revert(event(type, { type: 'x', id: 'id_1' }))).reason).toContain(
+        'cannot be reverted',
+      );
     }
   });
 });
@@ -435,7 +608,9 @@ describe('when Segment answers with an error', () => {
     segment.setSource({ id: 'src_1', enabled: false });
     for (let i = 0; i < 4; i++) segment.failNext('PATCH /sources/src_1', { status: 429, retryAfter: 0 });
 
-    const failure = expectFailure(await revertTarget().revert(event('Source Disabled', { type: 'source', id: 'src_1' })));
+    const failure = expectFailure(
+      await revertTarget().revert(event('Source Disabled', { type: 'source', id: 'src_1' })),
+    );
 
     expect(failure.retryable).toBe(true);
     expect(failure.reason).toMatch(/rate-limiting .*\(429\) after 3 retries/);
@@ -446,11 +621,21 @@ describe('when Segment answers with an error', () => {
   it('says which resource Segment does not know on a 404, and does not retry it', async () => {
     const target = revertTarget();
 
-    const warehouse = expectFailure(await target.revert(event('Warehouses Disabled', { type: 'warehouse', id: 'wh_1' })));
+    const warehouse = expectFailure(
+      await target.revert(event('Warehouses Disabled', { type: 'warehouse', id: 'wh_1' })),
+    );
     const source = expectFailure(await target.revert(event('Source Enabled', { type: 'source', id: 'src_gone' })));
 
-    expect(warehouse).toEqual({ ok: false, retryable: false, reason: 'Segment says the warehouse wh_1 does not exist (404)' });
-    expect(source).toEqual({ ok: false, retryable: false, reason: 'Segment says the source src_gone does not exist (404)' });
+    expect(warehouse).toEqual({
+      ok: false,
+      retryable: false,
+      reason: 'Segment says the warehouse wh_1 does not exist (404)',
+    });
+    expect(source).toEqual({
+      ok: false,
+      retryable: false,
+      reason: 'Segment says the source src_gone does not exist (404)',
+    });
     expect(received().map((call) => call.request)).toEqual(['GET /warehouses/wh_1', 'PATCH /sources/src_gone']);
   });
 
@@ -459,11 +644,19 @@ describe('when Segment answers with an error', () => {
 
     const failure = expectFailure(
       await revertTarget().revert(
-        event('Tracking Plan Modified', { type: 'tracking_plan', id: 'tp_1' }, { changes: { before: { name: 42 }, after: { name: 'Checkout v2' } } }),
+        event(
+          'Tracking Plan Modified',
+          { type: 'tracking_plan', id: 'tp_1' },
+          { changes: { before: { name: 42 }, after: { name: 'Checkout v2' } } },
+        ),
       ),
     );
 
-    expect(failure).toEqual({ ok: false, retryable: false, reason: 'Segment rejected the change: Field "name" must be string (422)' });
+    expect(failure).toEqual({
+      ok: false,
+      retryable: false,
+      reason: 'Segment rejected the change: Field "name" must be string (422)',
+    });
     expect(segment.calls).toHaveLength(1);
     expect(segment.getTrackingPlan('tp_1')?.name).toBe('Checkout v2');
   });
@@ -486,7 +679,11 @@ describe('when Segment answers with an error', () => {
     segment.setDestination({ id: 'dst_1', enabled: false });
     for (let i = 0; i < 3; i++) segment.failNext('PATCH /destinations/dst_1', { status: 503 });
 
-    const failure = expectFailure(await revertTarget({ retry: { baseDelayMs: 10 } }).revert(event('Integrations Disabled', { type: 'destination', id: 'dst_1' })));
+    const failure = expectFailure(
+      await revertTarget({ retry: { baseDelayMs: 10 } }).revert(
+        event('Integrations Disabled', { type: 'destination', id: 'dst_1' }),
+      ),
+    );
 
     expect(failure.retryable).toBe(true);
     expect(failure.reason).toContain('Segment had a server error (503)');
@@ -502,13 +699,23 @@ describe('when Segment answers with an error', () => {
     });
     const wrongToken = 'sgp_not_the_right_one_5f2a';
 
-    const echoed = expectFailure(await revertTarget().revert(event('Source Disabled', { type: 'source', id: 'src_1' })));
-    const refused = expectFailure(await revertTarget({ apiToken: wrongToken }).revert(event('Source Disabled', { type: 'source', id: 'src_1' })));
+    const echoed = expectFailure(
+      await revertTarget().revert(event('Source Disabled', { type: 'source', id: 'src_1' })),
+    );
+    const refused = expectFailure(
+      await revertTarget({ apiToken: wrongToken }).revert(event('Source Disabled', { type: 'source', id: 'src_1' })),
+    );
     const unreachable = expectFailure(
-      await revertTarget({ apiUrl: await unusedLocalUrl(), retry: { baseDelayMs: 10 } }).revert(event('Source Disabled', { type: 'source', id: 'src_1' })),
+      await revertTarget({ apiUrl: await unusedLocalUrl(), retry: { baseDelayMs: 10 } }).revert(
+        event('Source Disabled', { type: 'source', id: 'src_1' }),
+      ),
     );
 
-    expect(echoed).toEqual({ ok: false, retryable: false, reason: 'the Segment API token was refused (403): Token [redacted] lacks the Source Admin role' });
+    expect(echoed).toEqual({
+      ok: false,
+      retryable: false,
+      reason: 'the Segment API token was refused (403): Token [redacted] lacks the Source Admin role',
+    });
     expect(refused.reason).toMatch(/^the Segment API token was refused \(401\)/);
     expect(unreachable).toMatchObject({ retryable: true, reason: expect.stringContaining('could not reach Segment') });
     for (const reason of [echoed.reason, refused.reason, unreachable.reason]) {

@@ -1,15 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { and, eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.ts';
 import { createSegmentRevertTarget } from '../../src/revert/segment.ts';
 import type { RevertTarget } from '../../src/revert/types.ts';
-import { revertEvent, type RevertDeps, type RevertRequest } from '../../src/revert/workflow.ts';
+import { type RevertDeps, type RevertRequest, revertEvent } from '../../src/revert/workflow.ts';
 import { appendEventsTx } from '../../src/store/append.ts';
 import { createDb, type Database } from '../../src/store/db.ts';
 import { getEvent } from '../../src/store/queries.ts';
 import { reverts } from '../../src/store/schema/index.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
-import { startFakeSegment, type FakeSegment } from '../helpers/fake-segment.ts';
+import { type FakeSegment, startFakeSegment } from '../helpers/fake-segment.ts';
 
 const WORKSPACE = 'ws_revert';
 let testDatabase: TestDatabase;

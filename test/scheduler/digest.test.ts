@@ -1,6 +1,6 @@
 import { createPublicKey } from 'node:crypto';
+import { type Job, Queue, QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Queue, QueueEvents, type Job } from 'bullmq';
 import { parseDigestPayload, statementSignedBy } from '../../src/digest/digest.ts';
 import { generateSigningKeyPair } from '../../src/digest/keys.ts';
 import { turnForwardingOn } from '../../src/forwarding/settings.ts';
@@ -8,8 +8,8 @@ import { DIGEST_JOB, DIGEST_QUEUE, DIGEST_SCHEDULER_ID } from '../../src/queue/n
 import { DIGEST_CRON } from '../../src/scheduler/digest.ts';
 import { chainAnchors } from '../../src/store/anchors.ts';
 import { createTestDatabase, redisUrl, type TestDatabase } from '../helpers/database.ts';
-import { startFakeSegment, type FakeSegment } from '../helpers/fake-segment.ts';
-import { startFakeSlack, type FakeSlack } from '../helpers/fake-slack.ts';
+import { type FakeSegment, startFakeSegment } from '../helpers/fake-segment.ts';
+import { type FakeSlack, startFakeSlack } from '../helpers/fake-slack.ts';
 import { logCapture, postEvents, sampleEvent, startTestService, type TestService } from '../helpers/service.ts';
 
 let database: TestDatabase;
@@ -101,7 +101,8 @@ describe('the daily chain digest', () => {
       expect(posted.map((m) => m.metadata!.event_payload.workspace_id).sort()).toEqual(['alpha', 'beta']);
       const counts = await queue.getJobCounts('active', 'wait', 'completed', 'delayed');
       expect(counts).toEqual({ active: 0, wait: 0, completed: 1, delayed: 1 });
-      const scraped = (await app.service.metrics.registry.getSingleMetricAsString('audit_digest_posts_total')) +
+      const scraped =
+        (await app.service.metrics.registry.getSingleMetricAsString('audit_digest_posts_total')) +
         (await second.service.metrics.registry.getSingleMetricAsString('audit_digest_posts_total'));
       const postedCounts = scraped.match(/outcome="posted"} (\d+)/g)?.map((m) => Number(m.split(' ')[1]));
       expect(postedCounts?.reduce((a, b) => a + b)).toBe(2);
@@ -178,7 +179,10 @@ describe('the daily chain digest', () => {
   });
 
   it('stays off, saying why at start, when only one of DIGEST_CHANNEL and DIGEST_SIGNING_KEY is set', async () => {
-    const halves = [['DIGEST_CHANNEL', 'DIGEST_SIGNING_KEY'], ['DIGEST_SIGNING_KEY', 'DIGEST_CHANNEL']] as const;
+    const halves = [
+      ['DIGEST_CHANNEL', 'DIGEST_SIGNING_KEY'],
+      ['DIGEST_SIGNING_KEY', 'DIGEST_CHANNEL'],
+    ] as const;
     for (const [only, missing] of halves) {
       const captured = logCapture();
       const halfEnv = { ROLES: 'scheduler', ...env(), [missing]: '' };
@@ -209,7 +213,9 @@ describe('the daily chain digest', () => {
 
     const forwarded = segment.trackedEvents(WRITE_KEY).filter((call) => call.event === 'Audit Digest');
     expect(forwarded).toHaveLength(1);
-    const posted = digestMessages().filter((m) => m.metadata!.event_payload.workspace_id === 'alpha').at(-1)!;
+    const posted = digestMessages()
+      .filter((m) => m.metadata!.event_payload.workspace_id === 'alpha')
+      .at(-1)!;
     expect(forwarded[0]!.properties).toEqual(posted.metadata!.event_payload);
     expect(forwarded[0]!.properties).toMatchObject({ seq: alphaBefore!.headSeq, hash: alphaBefore!.headHash });
     expect(await metric('audit_digest_forwards_total', '{outcome="delivered"}')).toBe(1);

@@ -1,14 +1,14 @@
 import { LogLevel, WebClient } from '@slack/web-api';
 import { describe, expect, it } from 'vitest';
 import {
+  type AlertMessage,
+  type AlertRule,
   BLOCK_KIT_LIMITS,
   buildAlertMessage,
   parseAlertButtonValue,
   SILENCE_DURATIONS,
   withAlertStatus,
   withoutAlertControl,
-  type AlertMessage,
-  type AlertRule,
 } from '../../src/slack/blocks/alert.ts';
 import {
   ACKNOWLEDGE_ACTION,
@@ -51,13 +51,16 @@ interface ButtonLike {
 function textsWithLimits(message: AlertMessage): { text: string; limit: number }[] {
   const found: { text: string; limit: number }[] = [];
   for (const block of message.blocks as unknown as Record<string, unknown>[]) {
-    if (block.type === 'header') found.push({ text: (block.text as TextObject).text, limit: BLOCK_KIT_LIMITS.headerText });
+    if (block.type === 'header')
+      found.push({ text: (block.text as TextObject).text, limit: BLOCK_KIT_LIMITS.headerText });
     if (block.type === 'section') {
       if (block.text) found.push({ text: (block.text as TextObject).text, limit: BLOCK_KIT_LIMITS.sectionText });
-      for (const field of (block.fields as TextObject[] | undefined) ?? []) found.push({ text: field.text, limit: BLOCK_KIT_LIMITS.fieldText });
+      for (const field of (block.fields as TextObject[] | undefined) ?? [])
+        found.push({ text: field.text, limit: BLOCK_KIT_LIMITS.fieldText });
     }
     if (block.type === 'context') {
-      for (const element of block.elements as TextObject[]) found.push({ text: element.text, limit: BLOCK_KIT_LIMITS.contextText });
+      for (const element of block.elements as TextObject[])
+        found.push({ text: element.text, limit: BLOCK_KIT_LIMITS.contextText });
     }
     if (block.type === 'actions') {
       for (const button of block.elements as ButtonLike[]) {
@@ -103,8 +106,11 @@ describe('buildAlertMessage', () => {
   it('shows the event type as header and actor, resource, workspace, time, rule and severity as fields', () => {
     const message = buildAlertMessage({ event: event(), rule, revertEnabled: true });
 
-    expect(message.blocks[0]).toEqual({ type: 'header', text: { type: 'plain_text', text: 'Warehouses Disabled', emoji: true } });
-    const fields = ((message.blocks[1] as { fields: TextObject[] }).fields).map((f) => f.text);
+    expect(message.blocks[0]).toEqual({
+      type: 'header',
+      text: { type: 'plain_text', text: 'Warehouses Disabled', emoji: true },
+    });
+    const fields = (message.blocks[1] as { fields: TextObject[] }).fields.map((f) => f.text);
     expect(fields).toEqual([
       '*Actor*\nJane Doe (jane@acme.com) · user',
       '*Resource*\nProd Snowflake\nwarehouse · `wh_1`',
@@ -157,20 +163,25 @@ describe('buildAlertMessage', () => {
     const message = buildAlertMessage({ event: hostile, rule, revertEnabled: true });
 
     // The only markup left is the date token we built ourselves.
-    expect(controlSequences(message)).toEqual(['<!date^1795600800^{date_short_pretty} {time}|2026-11-25T10:00:00.000Z>']);
+    expect(controlSequences(message)).toEqual([
+      '<!date^1795600800^{date_short_pretty} {time}|2026-11-25T10:00:00.000Z>',
+    ]);
     const everything = JSON.stringify(message);
     expect(everything).toContain('&lt;!channel&gt; &amp; &lt;@U123&gt;');
     expect(everything).toContain('&lt;https://evil.example|click me&gt;');
     expect(everything).toContain('&lt;!here&gt;');
     expect(everything).toContain('a&amp;b@x.io');
-    expect(message.text).toBe(':rotating_light: Source Modified &lt;!everyone&gt;: &lt;!channel&gt; &amp; &lt;@U123&gt; by &lt;https://evil.example|click me&gt;');
+    expect(message.text).toBe(
+      ':rotating_light: Source Modified &lt;!everyone&gt;: &lt;!channel&gt; &amp; &lt;@U123&gt; by &lt;https://evil.example|click me&gt;',
+    );
   });
 
   it('marks every mrkdwn text verbatim, so bare names and URLs are not turned into links', () => {
     const message = buildAlertMessage({ event: event(), rule, revertEnabled: true });
     const mrkdwn: Record<string, unknown>[] = [];
     JSON.stringify(message.blocks, (_key, value: unknown) => {
-      if (value && typeof value === 'object' && (value as { type?: unknown }).type === 'mrkdwn') mrkdwn.push(value as Record<string, unknown>);
+      if (value && typeof value === 'object' && (value as { type?: unknown }).type === 'mrkdwn')
+        mrkdwn.push(value as Record<string, unknown>);
       return value;
     });
     expect(mrkdwn.length).toBeGreaterThan(5);
@@ -178,10 +189,17 @@ describe('buildAlertMessage', () => {
   });
 
   it('posts the rule’s mentions as written, in the text and in a section', () => {
-    const message = buildAlertMessage({ event: event(), rule: { ...rule, mention: ['<!subteam^S0123>', '<@U42>'] }, revertEnabled: true });
+    const message = buildAlertMessage({
+      event: event(),
+      rule: { ...rule, mention: ['<!subteam^S0123>', '<@U42>'] },
+      revertEnabled: true,
+    });
 
     expect(message.text.startsWith('<!subteam^S0123> <@U42> ')).toBe(true);
-    expect(message.blocks).toContainEqual({ type: 'section', text: { type: 'mrkdwn', text: '<!subteam^S0123> <@U42>', verbatim: true } });
+    expect(message.blocks).toContainEqual({
+      type: 'section',
+      text: { type: 'mrkdwn', text: '<!subteam^S0123> <@U42>', verbatim: true },
+    });
   });
 
   it('truncates a 100 KB field, name and change to fit Block Kit', () => {
@@ -210,7 +228,11 @@ describe('buildAlertMessage', () => {
   });
 
   it('stays within Block Kit’s block count and text limits for a full alert', () => {
-    const message = buildAlertMessage({ event: event(), rule: { ...rule, mention: ['<!subteam^S1>'] }, revertEnabled: true });
+    const message = buildAlertMessage({
+      event: event(),
+      rule: { ...rule, mention: ['<!subteam^S1>'] },
+      revertEnabled: true,
+    });
 
     expect(message.blocks.length).toBeLessThan(BLOCK_KIT_LIMITS.blocksPerMessage);
     const fields = (message.blocks[1] as { fields: unknown[] }).fields;
@@ -224,7 +246,10 @@ describe('buildAlertMessage', () => {
       const client = new WebClient('xoxb-test', { slackApiUrl: slack.url, logLevel: LogLevel.ERROR });
       const huge = 'y'.repeat(100 * 1024);
       const message = buildAlertMessage({
-        event: event({ resource: { type: 'warehouse', id: 'wh_1', name: huge }, changes: { before: { settings: huge }, after: {} } }),
+        event: event({
+          resource: { type: 'warehouse', id: 'wh_1', name: huge },
+          changes: { before: { settings: huge }, after: {} },
+        }),
         rule,
         revertEnabled: true,
       });
@@ -275,12 +300,22 @@ describe('buildAlertMessage', () => {
     });
 
     it('never offers Revert for a Deleted event', () => {
-      const deleted = event({ type: 'Source Deleted', category: 'Source', resource: { type: 'source', id: 'src_1' }, changes: null });
+      const deleted = event({
+        type: 'Source Deleted',
+        category: 'Source',
+        resource: { type: 'source', id: 'src_1' },
+        changes: null,
+      });
       expect(ids(buildAlertMessage({ event: deleted, rule, revertEnabled: true }))).toEqual(withoutRevert);
     });
 
     it('never offers Revert for a Modified event without changes.before', () => {
-      const modified = event({ type: 'Source Modified', category: 'Source', resource: { type: 'source', id: 'src_1' }, changes: { after: { name: 'new' } } });
+      const modified = event({
+        type: 'Source Modified',
+        category: 'Source',
+        resource: { type: 'source', id: 'src_1' },
+        changes: { after: { name: 'new' } },
+      });
       expect(ids(buildAlertMessage({ event: modified, rule, revertEnabled: true }))).toEqual(withoutRevert);
     });
 
@@ -346,11 +381,17 @@ describe('status lines on an alert', () => {
     const ackFirst = withAlertStatus(withAlertStatus(blocks, 'acknowledged', 'ack'), 'reverted', 'rev');
     const revertFirst = withAlertStatus(withAlertStatus(blocks, 'reverted', 'rev'), 'acknowledged', 'ack');
     expect(ackFirst).toEqual(revertFirst);
-    expect(statusTexts(ackFirst)).toEqual([['audit_acknowledged', 'ack'], ['audit_outcome', 'rev']]);
+    expect(statusTexts(ackFirst)).toEqual([
+      ['audit_acknowledged', 'ack'],
+      ['audit_outcome', 'rev'],
+    ]);
     expect(ackFirst.at(-1)?.type).toBe('actions');
 
     const again = withAlertStatus(ackFirst, 'reverted', 'rev 2');
-    expect(statusTexts(again)).toEqual([['audit_acknowledged', 'ack'], ['audit_outcome', 'rev 2']]);
+    expect(statusTexts(again)).toEqual([
+      ['audit_acknowledged', 'ack'],
+      ['audit_outcome', 'rev 2'],
+    ]);
     expect(again).toHaveLength(ackFirst.length);
   });
 

@@ -29,7 +29,11 @@ describe('parseCommandText: subcommands', () => {
   });
 
   it('reads filters without a subcommand as a query with a default page of 20', () => {
-    expect(parseCommandText('actor:jane@acme.com')).toEqual({ kind: 'query', filters: { actor: 'jane@acme.com' }, limit: 20 });
+    expect(parseCommandText('actor:jane@acme.com')).toEqual({
+      kind: 'query',
+      filters: { actor: 'jane@acme.com' },
+      limit: 20,
+    });
   });
 
   it('reads every filter key of the SPEC example into its EventFilters field', () => {
@@ -69,7 +73,9 @@ describe('parseCommandText: subcommands', () => {
   it('explains import without status, with another word, or with extra words', () => {
     expect(errorOf('import')).toBe('import takes status: /audit import status');
     expect(errorOf('import now')).toBe('import takes status (got "now"): /audit import status');
-    expect(errorOf('import status please')).toBe('import status takes nothing more (got "please"): /audit import status');
+    expect(errorOf('import status please')).toBe(
+      'import status takes nothing more (got "please"): /audit import status',
+    );
   });
 
   it('reads forward status and forward off', () => {
@@ -101,7 +107,9 @@ describe('parseCommandText: subcommands', () => {
 
 describe('parseCommandText: values and quoting', () => {
   it('takes a double-quoted value with spaces as one value', () => {
-    expect(parseCommandText('type:"Warehouses Disabled"')).toMatchObject({ filters: { types: ['Warehouses Disabled'] } });
+    expect(parseCommandText('type:"Warehouses Disabled"')).toMatchObject({
+      filters: { types: ['Warehouses Disabled'] },
+    });
   });
 
   it('treats the smart quotes mobile clients send as quotes', () => {
@@ -111,7 +119,9 @@ describe('parseCommandText: values and quoting', () => {
   });
 
   it('unescapes \\" inside a quoted value', () => {
-    expect(parseCommandText('resource-type:"say \\"hi\\" now"')).toMatchObject({ filters: { resourceType: 'say "hi" now' } });
+    expect(parseCommandText('resource-type:"say \\"hi\\" now"')).toMatchObject({
+      filters: { resourceType: 'say "hi" now' },
+    });
   });
 
   it('keeps an apostrophe inside a bare value as a letter', () => {
@@ -126,13 +136,17 @@ describe('parseCommandText: values and quoting', () => {
   });
 
   it('corrects the case of catalog types and categories, and keeps a type outside the catalog as typed', () => {
-    expect(parseCommandText('type:"warehouses disabled" type:"My Own Event" category:"access management" actor-type:USER')).toMatchObject({
+    expect(
+      parseCommandText('type:"warehouses disabled" type:"My Own Event" category:"access management" actor-type:USER'),
+    ).toMatchObject({
       filters: { types: ['Warehouses Disabled', 'My Own Event'], category: 'Access Management', actorType: 'user' },
     });
   });
 
   it('reads filter keys in any case', () => {
-    expect(parseCommandText('Actor:jane Resource-Type:warehouse')).toMatchObject({ filters: { actor: 'jane', resourceType: 'warehouse' } });
+    expect(parseCommandText('Actor:jane Resource-Type:warehouse')).toMatchObject({
+      filters: { actor: 'jane', resourceType: 'warehouse' },
+    });
   });
 
   it('reads relative times back from now and ISO dates and times as UTC instants', () => {
@@ -193,15 +207,21 @@ describe('parseCommandText: errors name the token', () => {
   });
 
   it('suggests quoting when a value with spaces was not quoted', () => {
-    expect(errorOf('type:Warehouses Disabled')).toBe('"Disabled" is not a filter: quote a value with spaces, e.g. type:"Warehouses Disabled"');
+    expect(errorOf('type:Warehouses Disabled')).toBe(
+      '"Disabled" is not a filter: quote a value with spaces, e.g. type:"Warehouses Disabled"',
+    );
   });
 
   it('suggests the subcommand a mistyped first word was meant to be', () => {
-    expect(errorOf('exprot since:7d')).toBe('"exprot" is not a filter: write key:value, e.g. type:"Warehouses Disabled" (or did you mean /audit export?)');
+    expect(errorOf('exprot since:7d')).toBe(
+      '"exprot" is not a filter: write key:value, e.g. type:"Warehouses Disabled" (or did you mean /audit export?)',
+    );
   });
 
   it('names an unknown category and suggests the nearest one', () => {
-    expect(errorOf('category:Warehouse')).toMatch(/^unknown category "category:Warehouse" — did you mean Warehouses\? Categories are Access Management, /);
+    expect(errorOf('category:Warehouse')).toMatch(
+      /^unknown category "category:Warehouse" — did you mean Warehouses\? Categories are Access Management, /,
+    );
   });
 
   it('names an unknown actor type', () => {
@@ -323,7 +343,9 @@ describe('describeFilters', () => {
         since: new Date('2026-11-18T00:00:00.000Z'),
         until: new Date('2026-11-19T10:23:45.000Z'),
       }),
-    ).toBe('type: Warehouses Disabled or Warehouses Deleted, actor: jane@acme.com, actor type: user, resource: wh_1, since 2026-11-18, until 2026-11-19 10:23 UTC');
+    ).toBe(
+      'type: Warehouses Disabled or Warehouses Deleted, actor: jane@acme.com, actor type: user, resource: wh_1, since 2026-11-18, until 2026-11-19 10:23 UTC',
+    );
   });
 
   it('is empty without filters', () => {
@@ -338,7 +360,14 @@ describe('buildHelpBlocks', () => {
 
     expect(help.text).toContain('/audit');
     const examples = ['/audit type:\\"Warehouses Disabled\\" since:7d', '/audit export', '/audit forward status'];
-    for (const example of [...examples, '/audit forward off', '--since 7d', '/audit silences', '/audit unsilence', '/audit import status']) {
+    for (const example of [
+      ...examples,
+      '/audit forward off',
+      '--since 7d',
+      '/audit silences',
+      '/audit unsilence',
+      '/audit import status',
+    ]) {
       expect(all).toContain(example);
     }
     for (const key of FILTER_KEYS) expect(all).toContain(`${key}:`);

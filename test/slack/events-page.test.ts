@@ -2,15 +2,25 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { EVENT_TYPES } from '../../src/catalog.ts';
 import { BLOCK_KIT_LIMITS } from '../../src/slack/blocks/alert.ts';
-import { buildEventsPage, decodeNextPageValue, encodeNextPageValue, type EventsPage, type NextPageValue } from '../../src/slack/blocks/events-page.ts';
+import {
+  buildEventsPage,
+  decodeNextPageValue,
+  type EventsPage,
+  encodeNextPageValue,
+  type NextPageValue,
+} from '../../src/slack/blocks/events-page.ts';
 import { NEXT_PAGE_ACTION } from '../../src/slack/ids.ts';
-import { encodeCursor, type EventFilters } from '../../src/store/queries.ts';
+import { type EventFilters, encodeCursor } from '../../src/store/queries.ts';
 import { storedEvent } from '../helpers/stored-event.ts';
 
 const event = storedEvent;
 
 const cursor = encodeCursor({ timestamp: '2026-11-25T09:00:00.000Z', seq: 41 });
-const filters: EventFilters = { types: ['Warehouses Disabled'], actor: 'jane@acme.com', since: new Date('2026-11-18T00:00:00.000Z') };
+const filters: EventFilters = {
+  types: ['Warehouses Disabled'],
+  actor: 'jane@acme.com',
+  since: new Date('2026-11-18T00:00:00.000Z'),
+};
 const DATE_TOKEN = '<!date^1795600800^{date_short_pretty} {time}|2026-11-25T10:00:00.000Z>';
 
 interface TextObject {
@@ -30,7 +40,9 @@ function blocksOf(page: EventsPage): AnyBlock[] {
 }
 
 function sectionTexts(page: EventsPage): string[] {
-  return blocksOf(page).filter((b) => b.type === 'section').map((b) => (b.text as TextObject).text);
+  return blocksOf(page)
+    .filter((b) => b.type === 'section')
+    .map((b) => (b.text as TextObject).text);
 }
 
 function nextButton(page: EventsPage): ButtonLike | undefined {
@@ -42,8 +54,10 @@ function nextButton(page: EventsPage): ButtonLike | undefined {
 function textsWithLimits(page: EventsPage): { text: string; limit: number }[] {
   const found: { text: string; limit: number }[] = [];
   for (const block of blocksOf(page)) {
-    if (block.type === 'section') found.push({ text: (block.text as TextObject).text, limit: BLOCK_KIT_LIMITS.sectionText });
-    if (block.type === 'context') for (const e of block.elements as TextObject[]) found.push({ text: e.text, limit: BLOCK_KIT_LIMITS.contextText });
+    if (block.type === 'section')
+      found.push({ text: (block.text as TextObject).text, limit: BLOCK_KIT_LIMITS.sectionText });
+    if (block.type === 'context')
+      for (const e of block.elements as TextObject[]) found.push({ text: e.text, limit: BLOCK_KIT_LIMITS.contextText });
     if (block.type === 'actions') {
       for (const button of block.elements as ButtonLike[]) {
         found.push({ text: button.text.text, limit: BLOCK_KIT_LIMITS.buttonText });
@@ -56,13 +70,21 @@ function textsWithLimits(page: EventsPage): { text: string; limit: number }[] {
 
 /** Every `<…>` Slack would parse, in blocks and fallback text alike (button values are data, never rendered). */
 function controlSequences(page: EventsPage): string[] {
-  const shown = JSON.stringify({ text: page.text, blocks: page.blocks }, (key, value: unknown) => (key === 'value' ? undefined : value));
+  const shown = JSON.stringify({ text: page.text, blocks: page.blocks }, (key, value: unknown) =>
+    key === 'value' ? undefined : value,
+  );
   return [...shown.matchAll(/<[^<>]*>/g)].map((m) => m[0]);
 }
 
 describe('buildEventsPage', () => {
   it('opens with the filter summary and shows each event’s time, type, actor, resource and changes', () => {
-    const page = buildEventsPage({ events: [event(), event({ id: 'evt_02' })], nextCursor: null, filters, limit: 20, pageNumber: 1 });
+    const page = buildEventsPage({
+      events: [event(), event({ id: 'evt_02' })],
+      nextCursor: null,
+      filters,
+      limit: 20,
+      pageNumber: 1,
+    });
 
     const [header] = blocksOf(page);
     expect(header).toMatchObject({ type: 'context' });
@@ -76,7 +98,9 @@ describe('buildEventsPage', () => {
         '• *enabled*: `true` → `false`',
     );
     expect(sectionTexts(page)).toHaveLength(2);
-    expect(page.text).toBe('Audit trail, page 1: 2 events matching type: Warehouses Disabled, actor: jane@acme.com, since 2026-11-18');
+    expect(page.text).toBe(
+      'Audit trail, page 1: 2 events matching type: Warehouses Disabled, actor: jane@acme.com, since 2026-11-18',
+    );
   });
 
   it('says no events match, in blocks and fallback text, when the page is empty', () => {
@@ -88,7 +112,9 @@ describe('buildEventsPage', () => {
   });
 
   it('says so when nothing at all is stored yet', () => {
-    expect(buildEventsPage({ events: [], nextCursor: null, filters: {}, limit: 20, pageNumber: 1 }).text).toBe('No events match in the audit trail.');
+    expect(buildEventsPage({ events: [], nextCursor: null, filters: {}, limit: 20, pageNumber: 1 }).text).toBe(
+      'No events match in the audit trail.',
+    );
   });
 
   it('escapes hostile producer text so it pings nobody and links nowhere', () => {
@@ -99,7 +125,13 @@ describe('buildEventsPage', () => {
       changes: { before: { '<#C1>': '<!subteam^S1>' }, after: { '<#C1>': '&' } },
     });
 
-    const page = buildEventsPage({ events: [hostile], nextCursor: cursor, filters: { actor: '<!channel>' }, limit: 20, pageNumber: 1 });
+    const page = buildEventsPage({
+      events: [hostile],
+      nextCursor: cursor,
+      filters: { actor: '<!channel>' },
+      limit: 20,
+      pageNumber: 1,
+    });
 
     // The only markup left is the date token built from the parsed timestamp.
     expect(controlSequences(page)).toEqual([DATE_TOKEN]);
@@ -146,7 +178,12 @@ describe('buildEventsPage', () => {
   });
 
   it('fits a page of 100 events in under 50 blocks by sharing sections, showing every event', () => {
-    const events = Array.from({ length: 100 }, (_, i) => event({ id: `evt_${String(i).padStart(3, '0')}`, resource: { type: 'warehouse', id: 'wh_1', name: 'n'.repeat(5000) } }));
+    const events = Array.from({ length: 100 }, (_, i) =>
+      event({
+        id: `evt_${String(i).padStart(3, '0')}`,
+        resource: { type: 'warehouse', id: 'wh_1', name: 'n'.repeat(5000) },
+      }),
+    );
 
     const page = buildEventsPage({ events, nextCursor: cursor, filters: {}, limit: 100, pageNumber: 1 });
 

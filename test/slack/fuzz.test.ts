@@ -10,9 +10,9 @@ import { createDb } from '../../src/store/db.ts';
 import { storableText } from '../../src/store/storable.ts';
 import { listWorkspaces, verifyChain } from '../../src/store/verify.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
-import { startFakeSlack, type FakeSlack } from '../helpers/fake-slack.ts';
-import { startServiceProcess, type ServiceProcess } from '../helpers/service-process.ts';
-import { sign, SIGNING_SECRET } from '../helpers/slack-requests.ts';
+import { type FakeSlack, startFakeSlack } from '../helpers/fake-slack.ts';
+import { type ServiceProcess, startServiceProcess } from '../helpers/service-process.ts';
+import { SIGNING_SECRET, sign } from '../helpers/slack-requests.ts';
 
 const RUNS = 1500;
 const OWNER = 'U0OWNER1';
@@ -490,26 +490,22 @@ const malformed: fc.Arbitrary<Case> = fc.oneof(
 
 /** Anything at all, as JSON or inside payload=: it must simply never be a 5xx or stop the service. */
 const random: fc.Arbitrary<Case> = fc.oneof(
-  fc
-    .jsonValue()
-    .map(
-      (value): Case => ({
-        label: 'random JSON body',
-        body: JSON.stringify(value) ?? 'null',
-        contentType: JSON_TYPE,
-        expected: { status: 'not 5xx' },
-      }),
-    ),
-  fc
-    .jsonValue()
-    .map(
-      (value): Case => ({
-        label: 'random payload=',
-        body: asForm(value),
-        contentType: FORM,
-        expected: { status: 'not 5xx' },
-      }),
-    ),
+  fc.jsonValue().map(
+    (value): Case => ({
+      label: 'random JSON body',
+      body: JSON.stringify(value) ?? 'null',
+      contentType: JSON_TYPE,
+      expected: { status: 'not 5xx' },
+    }),
+  ),
+  fc.jsonValue().map(
+    (value): Case => ({
+      label: 'random payload=',
+      body: asForm(value),
+      contentType: FORM,
+      expected: { status: 'not 5xx' },
+    }),
+  ),
   fc
     .record({ body: nasty, contentType: fc.constantFrom(FORM, JSON_TYPE, 'text/plain', `${FORM}; charset=utf-8`) })
     .map(

@@ -1,12 +1,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
-import { startFakeSlack, type FakeSlack } from '../helpers/fake-slack.ts';
-import { startServiceProcess, type ServiceProcess } from '../helpers/service-process.ts';
+import { type FakeSlack, startFakeSlack } from '../helpers/fake-slack.ts';
+import { type ServiceProcess, startServiceProcess } from '../helpers/service-process.ts';
 import {
   blockActionBody,
   postToSlackEndpoint,
-  sign,
   SIGNING_SECRET,
+  sign,
   slashCommandBody,
 } from '../helpers/slack-requests.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { SegmentImportRow } from '../../src/store/schema/index.ts';
 import { buildImportStatus } from '../../src/slack/blocks/import-status.ts';
+import type { SegmentImportRow } from '../../src/store/schema/index.ts';
 
 const NOW = new Date('2026-11-25T10:00:00.000Z');
 const PULL = { intervalMs: 60_000, sinceMs: 90 * 86_400_000 };
@@ -64,7 +64,9 @@ describe('/audit import status', () => {
     });
     const status = buildImportStatus({ workspaceId: 'acme', pull: PULL, row: failed, now: NOW });
     expect(status.text).toContain(':x: failed (unauthorized) (3 failures in a row)');
-    expect(status.text).toContain('_Segment refused the Public API token (401): &lt;!channel&gt; &amp; &lt;https://evil|click&gt;_');
+    expect(status.text).toContain(
+      '_Segment refused the Public API token (401): &lt;!channel&gt; &amp; &lt;https://evil|click&gt;_',
+    );
     expect(status.text).toContain('`ws_&lt;@U123&gt;`');
     expect(status.text.replace(/<!date\^[^>]+>/g, '')).not.toMatch(/[<>]/);
     expect(status.text).toContain(`• Next try ${date('2026-11-25T10:00:30.000Z')}`);
@@ -74,11 +76,19 @@ describe('/audit import status', () => {
     const reading = buildImportStatus({
       workspaceId: 'acme',
       pull: PULL,
-      row: row({ windowStart: new Date('2026-08-27T10:00:00.000Z'), windowPages: 4, windowImported: 800, lastPollResult: 'rate_limited', nextPollAt: null }),
+      row: row({
+        windowStart: new Date('2026-08-27T10:00:00.000Z'),
+        windowPages: 4,
+        windowImported: 800,
+        lastPollResult: 'rate_limited',
+        nextPollAt: null,
+      }),
       now: NOW,
     });
     expect(reading.text).toContain('Segment asked us to slow down (429)');
-    expect(reading.text).toContain(`Reading Segment’s events since ${date('2026-08-27T10:00:00.000Z')}: 4 pages so far, 800 new events`);
+    expect(reading.text).toContain(
+      `Reading Segment’s events since ${date('2026-08-27T10:00:00.000Z')}: 4 pages so far, 800 new events`,
+    );
     expect(reading.text).toContain('• Next try now');
 
     const waiting = buildImportStatus({ workspaceId: 'acme', pull: PULL, row: undefined, now: NOW });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
-import { startFakeSlack, type FakeSlack } from '../helpers/fake-slack.ts';
+import { type FakeSlack, startFakeSlack } from '../helpers/fake-slack.ts';
 import { freePort } from '../helpers/redis-server.ts';
 import { startTestService, type TestService } from '../helpers/service.ts';
 
@@ -18,7 +18,14 @@ const connected: Promise<WebSocket> = new Promise((resolve) => {
     sockets = new WebSocketServer({ host: '127.0.0.1', port });
     sockets.on('connection', (socket) => {
       // What Slack sends first on every Socket Mode connection.
-      socket.send(JSON.stringify({ type: 'hello', num_connections: 1, debug_info: { host: 'fake', approximate_connection_time: 3600 }, connection_info: { app_id: 'A0001' } }));
+      socket.send(
+        JSON.stringify({
+          type: 'hello',
+          num_connections: 1,
+          debug_info: { host: 'fake', approximate_connection_time: 3600 },
+          connection_info: { app_id: 'A0001' },
+        }),
+      );
       resolve(socket);
     });
     socketUrl = `ws://127.0.0.1:${port}/link`;
@@ -63,9 +70,19 @@ describe('Socket Mode (SLACK_APP_TOKEN set)', () => {
         type: 'slash_commands',
         accepts_response_payload: true,
         payload: {
-          token: 'deprecated', team_id: 'T0001', team_domain: 'acme', channel_id: 'C0000000001', channel_name: 'data-alerts',
-          user_id: OWNER, user_name: 'jane', command: '/audit', text: 'help', api_app_id: 'A0001', is_enterprise_install: 'false',
-          response_url: slack.responseUrl('socket'), trigger_id: '1.2.3',
+          token: 'deprecated',
+          team_id: 'T0001',
+          team_domain: 'acme',
+          channel_id: 'C0000000001',
+          channel_name: 'data-alerts',
+          user_id: OWNER,
+          user_name: 'jane',
+          command: '/audit',
+          text: 'help',
+          api_app_id: 'A0001',
+          is_enterprise_install: 'false',
+          response_url: slack.responseUrl('socket'),
+          trigger_id: '1.2.3',
         },
       }),
     );
@@ -77,7 +94,11 @@ describe('Socket Mode (SLACK_APP_TOKEN set)', () => {
   });
 
   it('serves no /slack/events over HTTP', async () => {
-    const response = await fetch(`${app.url}/slack/events`, { method: 'POST', body: 'x=1', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const response = await fetch(`${app.url}/slack/events`, {
+      method: 'POST',
+      body: 'x=1',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expect(response.status).toBe(404);
   });
 });

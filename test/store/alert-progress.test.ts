@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq, sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertLag, recordRangeAlerted, rewindOutboxToAlerted } from '../../src/store/alert-progress.ts';
 import { appendEventsTx } from '../../src/store/append.ts';
 import { prepareOutbox } from '../../src/store/cursors.ts';

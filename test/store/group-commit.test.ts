@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IncomingEvent } from '../../src/events.ts';
-import { EventAppender, type AppendResult } from '../../src/store/append.ts';
+import { type AppendResult, EventAppender } from '../../src/store/append.ts';
 import { createDb, type Database } from '../../src/store/db.ts';
 import { verifyChain } from '../../src/store/verify.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
@@ -15,13 +15,15 @@ beforeAll(async () => {
   store = createDb(database.url);
   holder = createDb(database.url, { max: 1 });
   // A failure only Postgres can find (as a check constraint, a trigger or a full disk would be).
-  await store.db.execute(sql.raw(`
+  await store.db.execute(
+    sql.raw(`
     create function refuse_poison() returns trigger language plpgsql as $$
     begin
       if new.resource_id = 'poison' then raise exception 'poisoned resource'; end if;
       return new;
     end $$;
-    create trigger refuse_poison before insert on events for each row execute function refuse_poison();`));
+    create trigger refuse_poison before insert on events for each row execute function refuse_poison();`),
+  );
 });
 
 afterAll(async () => {

@@ -1,6 +1,6 @@
-import { createServer, connect, type Server, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IncomingEvent } from '../../src/events.ts';
 import { EventAppender } from '../../src/store/append.ts';
 import { createDb, type Database } from '../../src/store/db.ts';

@@ -16,7 +16,9 @@ const FIELD_PATH = /^[^.]+(\.[^.]+)*$/;
 type IssueSink = { addIssue(issue: { code: 'custom'; message: string; path: (string | number)[] }): void };
 
 function isScalar(value: unknown): value is Scalar {
-  return typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value));
+  return (
+    typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))
+  );
 }
 
 const MATCHER_KINDS = ['not', 'glob', 'regex', 'exists'] as const;
@@ -122,7 +124,10 @@ function parseValueTest(value: unknown, at: (string | number)[], sink: IssueSink
 export function fieldMatchers(object: MatchedObject, fields?: readonly string[]) {
   return z.unknown().transform((value, ctx): readonly FieldMatcher[] => {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      ctx.addIssue({ code: 'custom', message: `must be a mapping of field names to matchers, e.g. ${object}: { id: x }` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be a mapping of field names to matchers, e.g. ${object}: { id: x }`,
+      });
       return z.NEVER;
     }
     const matchers: FieldMatcher[] = [];
@@ -135,7 +140,11 @@ export function fieldMatchers(object: MatchedObject, fields?: readonly string[])
       }
       if (!FIELD_PATH.test(field)) {
         ok = false;
-        ctx.addIssue({ code: 'custom', path: [field], message: `field name ${JSON.stringify(field)} must be a dotted path such as before.enabled` });
+        ctx.addIssue({
+          code: 'custom',
+          path: [field],
+          message: `field name ${JSON.stringify(field)} must be a dotted path such as before.enabled`,
+        });
         continue;
       }
       const test = parseValueTest(raw, [field], ctx);

@@ -5,7 +5,7 @@ import { ALL_CATEGORIES, catalogTypeFor, EVENT_TYPES } from '../../catalog.ts';
 import { DURATION_HINT, tryParseDuration } from '../../duration.ts';
 import { isRecord, withoutUndefined } from '../../json.ts';
 import { ACTOR_FIELDS, fieldMatchers, RESOURCE_FIELDS } from './matchers.ts';
-import { SEVERITIES, type Rule, type RuleIssue } from './types.ts';
+import { type Rule, type RuleIssue, SEVERITIES } from './types.ts';
 import { describeIssue, ruleErrorMap, unknownName, wireNameNote, wrongType } from './wording.ts';
 
 export const RULE_ID = /^[a-z0-9][a-z0-9-_]*$/;
@@ -23,9 +23,16 @@ const GROUP_PATH = new RegExp(
  * `type: X` or `type: [X, Y]`, every name one that `resolve` knows (by default, one of `allowed`); always a list of
  * resolved names once parsed.
  */
-function nameList(what: string, allowed: readonly string[], resolve: (name: string) => string | undefined = (name) => (allowed.includes(name) ? name : undefined)) {
+function nameList(
+  what: string,
+  allowed: readonly string[],
+  resolve: (name: string) => string | undefined = (name) => (allowed.includes(name) ? name : undefined),
+) {
   return z
-    .union([z.string(), z.array(z.string()).min(1, `must list at least one ${what}`)], wrongType(`must be ${/^[aeiou]/.test(what) ? 'an' : 'a'} ${what} or a list of them`))
+    .union(
+      [z.string(), z.array(z.string()).min(1, `must list at least one ${what}`)],
+      wrongType(`must be ${/^[aeiou]/.test(what) ? 'an' : 'a'} ${what} or a list of them`),
+    )
     .superRefine((value, ctx) => {
       const names = Array.isArray(value) ? value : [value];
       names.forEach((name, index) => {
@@ -37,7 +44,9 @@ function nameList(what: string, allowed: readonly string[], resolve: (name: stri
         });
       });
     })
-    .transform((value): readonly string[] => [...new Set((Array.isArray(value) ? value : [value]).map((name) => resolve(name)!))]);
+    .transform((value): readonly string[] => [
+      ...new Set((Array.isArray(value) ? value : [value]).map((name) => resolve(name)!)),
+    ]);
 }
 
 const duration = z.string(wrongType(`must be a duration: ${DURATION_HINT}`)).transform((text, ctx) => {
@@ -67,7 +76,10 @@ const whenSchema = z.strictObject(
 
 const thresholdSchema = z.strictObject(
   {
-    count: z.number(wrongType('must be a whole number of at least 2')).int('must be a whole number of at least 2').min(2, 'must be a whole number of at least 2'),
+    count: z
+      .number(wrongType('must be a whole number of at least 2'))
+      .int('must be a whole number of at least 2')
+      .min(2, 'must be a whole number of at least 2'),
     within: duration,
     by: groupBy.optional(),
   },
@@ -89,7 +101,11 @@ const CHANNEL_HINT = 'must be "#channel-name" or a channel ID like C0123ABCD';
 /** One rule file as written. */
 export const ruleFileSchema = z.strictObject(
   {
-    id: z.string(wrongType('must be a string')).max(100, 'must be at most 100 characters').regex(RULE_ID, RULE_ID_HINT).optional(),
+    id: z
+      .string(wrongType('must be a string'))
+      .max(100, 'must be at most 100 characters')
+      .regex(RULE_ID, RULE_ID_HINT)
+      .optional(),
     description: z.string(wrongType('must be a string')).optional(),
     enabled: z.boolean(wrongType('must be true or false')).default(true),
     when: whenSchema,
@@ -99,10 +115,12 @@ export const ruleFileSchema = z.strictObject(
     channel: z
       .string({
         error: (issue) =>
-          issue.input === undefined ? undefined
-          // An unquoted `#data-alerts` is a YAML comment, which leaves the value empty.
-          : issue.input === null ? `is empty; quote the name, e.g. channel: "#data-alerts" (an unquoted # starts a YAML comment)`
-          : CHANNEL_HINT,
+          issue.input === undefined
+            ? undefined
+            : // An unquoted `#data-alerts` is a YAML comment, which leaves the value empty.
+              issue.input === null
+              ? `is empty; quote the name, e.g. channel: "#data-alerts" (an unquoted # starts a YAML comment)`
+              : CHANNEL_HINT,
       })
       .regex(CHANNEL, CHANNEL_HINT),
     mention: z.array(z.string().min(1, 'must not be empty'), wrongType('must be a list of strings')).default([]),
@@ -144,7 +162,12 @@ export function parseRule(data: unknown, source: { file: string; line?: number }
   if (!RULE_ID.test(id)) {
     return {
       ok: false,
-      issues: [{ path: [], message: `the rule id defaults to the file name ${JSON.stringify(id)}, which is not a valid id: add an id or rename the file (an id ${RULE_ID_HINT})` }],
+      issues: [
+        {
+          path: [],
+          message: `the rule id defaults to the file name ${JSON.stringify(id)}, which is not a valid id: add an id or rename the file (an id ${RULE_ID_HINT})`,
+        },
+      ],
     };
   }
   const rule: Rule = {
@@ -160,9 +183,14 @@ export function parseRule(data: unknown, source: { file: string; line?: number }
   };
   const { threshold, throttle, group } = parsed;
   if (threshold) {
-    rule.threshold = { count: threshold.count, withinMs: threshold.within, ...(threshold.by === undefined ? {} : { by: threshold.by }) };
+    rule.threshold = {
+      count: threshold.count,
+      withinMs: threshold.within,
+      ...(threshold.by === undefined ? {} : { by: threshold.by }),
+    };
   }
-  if (throttle) rule.throttle = { withinMs: throttle.within, ...(throttle.by === undefined ? {} : { by: throttle.by }) };
+  if (throttle)
+    rule.throttle = { withinMs: throttle.within, ...(throttle.by === undefined ? {} : { by: throttle.by }) };
   if (group) rule.group = { withinMs: group.within, ...(group.by === undefined ? {} : { by: group.by }) };
   if (source.line !== undefined) rule.line = source.line;
   return { ok: true, rule, notes: wireNameNotes(data) };

@@ -22,7 +22,10 @@ export function unknownName(what: string, name: string, candidates: readonly str
  * every ingest path stores the catalog name (and the wire name in metadata.segmentType).
  */
 export function wireNameNote(name: string, type: string): string {
-  const what = name.toLowerCase() === type.toLowerCase() ? `${JSON.stringify(name)} is read as` : `${JSON.stringify(name)} is Segment's wire name for`;
+  const what =
+    name.toLowerCase() === type.toLowerCase()
+      ? `${JSON.stringify(name)} is read as`
+      : `${JSON.stringify(name)} is Segment's wire name for`;
   return `${what} ${JSON.stringify(type)}; the rule matches both (write ${JSON.stringify(type)} to silence this note)`;
 }
 
@@ -38,17 +41,23 @@ export function wrongType(message: string) {
 
 /** Messages for the issues that no schema words itself. */
 export const ruleErrorMap: z.core.$ZodErrorMap = (issue) => {
-  if (issue.code === 'invalid_type') return issue.input === undefined ? REQUIRED : `must be ${describeType(issue.expected)}`;
+  if (issue.code === 'invalid_type')
+    return issue.input === undefined ? REQUIRED : `must be ${describeType(issue.expected)}`;
   return undefined;
 };
 
 function describeType(expected: string): string {
   switch (expected) {
-    case 'array': return 'a list';
-    case 'object': return 'a mapping';
-    case 'boolean': return 'true or false';
-    case 'int': return 'a whole number';
-    default: return `a ${expected}`;
+    case 'array':
+      return 'a list';
+    case 'object':
+      return 'a mapping';
+    case 'boolean':
+      return 'true or false';
+    case 'int':
+      return 'a whole number';
+    default:
+      return `a ${expected}`;
   }
 }
 
@@ -79,9 +88,10 @@ export function describeIssue(
   if (issue.code === 'unrecognized_keys') {
     const known = knownKeys[formatPath(at)] ?? [];
     return issue.keys.map((key) => {
-      const message = at.length === 0 && knownKeys.when!.includes(key)
-        ? `unknown key ${JSON.stringify(key)} (conditions go under when:)`
-        : unknownKey(key, known);
+      const message =
+        at.length === 0 && knownKeys.when!.includes(key)
+          ? `unknown key ${JSON.stringify(key)} (conditions go under when:)`
+          : unknownKey(key, known);
       return { path: [...at, key], message: located(at, message) };
     });
   }

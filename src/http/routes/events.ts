@@ -3,23 +3,23 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
+  type IncomingEvent,
   incomingEventSchema,
   MAX_EVENT_BYTES,
   MAX_EVENTS_PER_REQUEST,
   MAX_NESTING,
   nestedTooDeep,
   TOO_DEEP,
-  type IncomingEvent,
 } from '../../events.ts';
 import { eventsCsv } from '../../export/csv.ts';
 import { checkRange, filterFieldsSchema } from '../../filters.ts';
 import { withCatalogType } from '../../ingest/catalog-type.ts';
 import type { Metrics } from '../../metrics.ts';
 import { AppendersBusy, EventAppender } from '../../store/append.ts';
-import { STATEMENT_TIMEOUT_MS, withDeadline, type Database } from '../../store/db.ts';
-import { decodeCursor, listEvents, MAX_PAGE_SIZE, type Cursor } from '../../store/queries.ts';
+import { type Database, STATEMENT_TIMEOUT_MS, withDeadline } from '../../store/db.ts';
+import { type Cursor, decodeCursor, listEvents, MAX_PAGE_SIZE } from '../../store/queries.ts';
 import { workspaceForToken } from '../../store/tokens.ts';
-import { AppError, badRequest, issuePath, payloadTooLarge, unauthorized, type ErrorDetail } from '../errors.ts';
+import { AppError, badRequest, type ErrorDetail, issuePath, payloadTooLarge, unauthorized } from '../errors.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -77,7 +77,10 @@ function parseListQuery(request: FastifyRequest, allowPaging: boolean) {
   let decoded: Cursor | undefined;
   if (cursor !== undefined) {
     decoded = decodeCursor(cursor);
-    if (!decoded) throw badRequest('invalid cursor', [{ path: 'cursor', message: 'use the nextCursor of a previous page as it was given' }]);
+    if (!decoded)
+      throw badRequest('invalid cursor', [
+        { path: 'cursor', message: 'use the nextCursor of a previous page as it was given' },
+      ]);
   }
   return { filters: filters.data, limit, cursor: decoded };
 }
@@ -126,10 +129,14 @@ function parseIngestBody(body: unknown): IncomingEvent[] {
   }
   const isBatch = 'events' in body;
   const items = isBatch ? (body as { events: unknown }).events : [body];
-  if (!Array.isArray(items)) throw badRequest('events must be an array', [{ path: 'events', message: 'must be an array' }]);
-  if (items.length === 0) throw badRequest('events must hold at least one event', [{ path: 'events', message: 'is empty' }]);
+  if (!Array.isArray(items))
+    throw badRequest('events must be an array', [{ path: 'events', message: 'must be an array' }]);
+  if (items.length === 0)
+    throw badRequest('events must hold at least one event', [{ path: 'events', message: 'is empty' }]);
   if (items.length > MAX_EVENTS_PER_REQUEST) {
-    throw payloadTooLarge(`a request may hold at most ${MAX_EVENTS_PER_REQUEST} events; this one holds ${items.length}`);
+    throw payloadTooLarge(
+      `a request may hold at most ${MAX_EVENTS_PER_REQUEST} events; this one holds ${items.length}`,
+    );
   }
   const tooLarge: ErrorDetail[] = [];
   const invalid: ErrorDetail[] = [];
@@ -142,19 +149,25 @@ function parseIngestBody(body: unknown): IncomingEvent[] {
     }
     const bytes = Buffer.byteLength(JSON.stringify(item) ?? '');
     if (bytes > MAX_EVENT_BYTES) {
-      tooLarge.push({ index, path: '(event)', message: `event is ${bytes} bytes; the limit is ${MAX_EVENT_BYTES} bytes (32 KB)` });
+      tooLarge.push({
+        index,
+        path: '(event)',
+        message: `event is ${bytes} bytes; the limit is ${MAX_EVENT_BYTES} bytes (32 KB)`,
+      });
       continue;
     }
     const parsed = incomingEventSchema.safeParse(item);
     if (parsed.success) events.push(parsed.data);
     else {
       for (const issue of parsed.error.issues) {
-        const path = issue.code === 'unrecognized_keys' ? issuePath([...issue.path, issue.keys[0]!]) : issuePath(issue.path);
+        const path =
+          issue.code === 'unrecognized_keys' ? issuePath([...issue.path, issue.keys[0]!]) : issuePath(issue.path);
         invalid.push({ index, path, message: issue.message });
       }
     }
   }
-  if (tooLarge.length) throw payloadTooLarge(`${tooLarge.length} event(s) exceed the 32 KB limit; nothing was stored`, tooLarge);
+  if (tooLarge.length)
+    throw payloadTooLarge(`${tooLarge.length} event(s) exceed the 32 KB limit; nothing was stored`, tooLarge);
   if (invalid.length) {
     const first = invalid[0]!;
     throw badRequest(
@@ -211,7 +224,12 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
     const result = await appender.append(request.workspaceId, events.map(withCatalogType)).catch((error: unknown) => {
       if (!(error instanceof AppendersBusy)) throw error;
       metrics.ingestedEvents.inc({ outcome: 'rejected' }, events.length);
-      throw new AppError(429, `too many events are waiting to be stored for this workspace (${error.waitingEvents}); nothing was stored, retry after a second`, undefined, 1);
+      throw new AppError(
+        429,
+        `too many events are waiting to be stored for this workspace (${error.waitingEvents}); nothing was stored, retry after a second`,
+        undefined,
+        1,
+      );
     });
     metrics.ingestedEvents.inc({ outcome: 'accepted' }, result.stored.length);
     if (result.duplicates) metrics.ingestedEvents.inc({ outcome: 'duplicate' }, result.duplicates);
@@ -234,10 +252,12 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
     // refuses or cannot run yet before COPY sends a byte, so that is still a JSON error (400, 503), not a 200 cut off.
     const chunks = csv[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     // A Postgres that hangs (connections open, nothing answering) is a 503 too, and the export is called off.
-    const first = await withDeadline(chunks.next(), STATEMENT_TIMEOUT_MS + 500, 'CSV export').catch((error: unknown) => {
-      csv.destroy();
-      throw error;
-    });
+    const first = await withDeadline(chunks.next(), STATEMENT_TIMEOUT_MS + 500, 'CSV export').catch(
+      (error: unknown) => {
+        csv.destroy();
+        throw error;
+      },
+    );
     async function* body(): AsyncGenerator<Buffer> {
       if (first.done) return;
       yield first.value;
@@ -248,12 +268,16 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
     stream.on('error', (error) => request.log.error({ err: error, rows }, 'CSV export failed mid-stream'));
     return reply
       .header('content-type', 'text/csv; charset=utf-8')
-      .header('content-disposition', `attachment; filename="audit-events-${request.workspaceId.replace(/[^\w.-]/g, '_')}.csv"`)
+      .header(
+        'content-disposition',
+        `attachment; filename="audit-events-${request.workspaceId.replace(/[^\w.-]/g, '_')}.csv"`,
+      )
       .send(stream);
   });
 }
 
 function countOf(body: unknown): number {
-  const events = body && typeof body === 'object' && 'events' in body ? (body as { events: unknown }).events : undefined;
+  const events =
+    body && typeof body === 'object' && 'events' in body ? (body as { events: unknown }).events : undefined;
   return Array.isArray(events) ? events.length : 1;
 }

@@ -11,12 +11,18 @@ function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
   return Promise.race([
     promise,
     new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} did not answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
+      timer = setTimeout(
+        () => reject(new Error(`${what} did not answer within ${CHECK_TIMEOUT_MS} ms`)),
+        CHECK_TIMEOUT_MS,
+      );
     }),
   ]).finally(() => clearTimeout(timer));
 }
 
-export async function healthRoutes(app: FastifyInstance, options: { database: Database; redis: Redis; metrics: Metrics }) {
+export async function healthRoutes(
+  app: FastifyInstance,
+  options: { database: Database; redis: Redis; metrics: Metrics },
+) {
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   app.get('/readyz', async (request, reply) => {
@@ -24,7 +30,9 @@ export async function healthRoutes(app: FastifyInstance, options: { database: Da
       withTimeout(options.database.sql`select 1`, 'postgres'),
       withTimeout(options.redis.ping(), 'redis'),
     ]);
-    const [postgres, redis] = checks.map((check) => (check.status === 'fulfilled' ? 'ok' : String(check.reason?.message ?? check.reason)));
+    const [postgres, redis] = checks.map((check) =>
+      check.status === 'fulfilled' ? 'ok' : String(check.reason?.message ?? check.reason),
+    );
     const failed = [postgres !== 'ok' && 'postgres', redis !== 'ok' && 'redis'].filter(Boolean);
     if (failed.length) {
       request.log.warn({ postgres, redis }, 'not ready');
@@ -34,6 +42,8 @@ export async function healthRoutes(app: FastifyInstance, options: { database: Da
   });
 
   app.get('/metrics', async (_request, reply) => {
-    return reply.header('content-type', options.metrics.registry.contentType).send(await options.metrics.registry.metrics());
+    return reply
+      .header('content-type', options.metrics.registry.contentType)
+      .send(await options.metrics.registry.metrics());
   });
 }

@@ -28,7 +28,8 @@ export async function segmentRoutes(app: FastifyInstance, options: SegmentRoutes
   app.post('/v1/segment', async (request, reply) => {
     const token = tokenOf(request);
     const workspaceId = token === undefined ? undefined : await workspaceForToken(database.db, token);
-    if (!workspaceId) throw unauthorized(token === undefined ? `missing credentials: ${CREDENTIALS_HINT}` : 'invalid or revoked token');
+    if (!workspaceId)
+      throw unauthorized(token === undefined ? `missing credentials: ${CREDENTIALS_HINT}` : 'invalid or revoked token');
     if (!/^application\/json\s*(;|$)/i.test(request.headers['content-type'] ?? '')) {
       throw new AppError(415, 'Content-Type must be application/json');
     }
@@ -45,12 +46,22 @@ export async function segmentRoutes(app: FastifyInstance, options: SegmentRoutes
       if (!(error instanceof AppendersBusy)) throw error;
       metrics.segmentPushEvents.inc({ outcome: 'rejected' }, push.events.length);
       // Segment retries a webhook that answers 429, so nothing is lost.
-      throw new AppError(429, `too many events are waiting to be stored for this workspace (${error.waitingEvents}); nothing was stored, retry after a second`, undefined, 1);
+      throw new AppError(
+        429,
+        `too many events are waiting to be stored for this workspace (${error.waitingEvents}); nothing was stored, retry after a second`,
+        undefined,
+        1,
+      );
     });
     metrics.segmentPushEvents.inc({ outcome: 'accepted' }, result.stored.length);
     if (result.duplicates) metrics.segmentPushEvents.inc({ outcome: 'duplicate' }, result.duplicates);
-    request.log.debug({ workspaceId, accepted: result.stored.length, duplicates: result.duplicates, ignored: push.ignored }, 'Segment audit events stored');
-    return reply.code(200).send({ accepted: result.stored.length, duplicates: result.duplicates, ignored: push.ignored });
+    request.log.debug(
+      { workspaceId, accepted: result.stored.length, duplicates: result.duplicates, ignored: push.ignored },
+      'Segment audit events stored',
+    );
+    return reply
+      .code(200)
+      .send({ accepted: result.stored.length, duplicates: result.duplicates, ignored: push.ignored });
   });
 }
 

@@ -1,7 +1,7 @@
 /** The Block Kit message posted to a channel when a rule matches an event (SPEC section 5). */
 import type { types } from '@slack/bolt';
 import type { Severity } from '../../alerting/rules/types.ts';
-import { RESOURCE_NOUN, revertPlanFor, type RevertPlan } from '../../catalog.ts';
+import { RESOURCE_NOUN, type RevertPlan, revertPlanFor } from '../../catalog.ts';
 import type { JsonObject, StoredEvent } from '../../events.ts';
 import { ACKNOWLEDGE_ACTION, OPEN_LINK_ACTION, REVERT_ACTION, SHOW_TRAIL_ACTION, SILENCE_ACTION } from '../ids.ts';
 import { escapeMrkdwn, slackDate, truncate } from '../mrkdwn.ts';
@@ -124,7 +124,10 @@ export function buildAlertMessage(input: AlertInput): AlertMessage {
   const { event, rule, revertEnabled, actorSlackUserId, resourceUrl } = input;
   const mentions = joinWhole(rule.mention, BUDGET.mentions);
   const blocks: types.KnownBlock[] = [
-    { type: 'header', text: { type: 'plain_text', text: truncate(escapeMrkdwn(event.type), BUDGET.header), emoji: true } },
+    {
+      type: 'header',
+      text: { type: 'plain_text', text: truncate(escapeMrkdwn(event.type), BUDGET.header), emoji: true },
+    },
     {
       type: 'section',
       fields: [
@@ -243,7 +246,6 @@ function ruleField(rule: AlertRule): types.MrkdwnElement {
   return mrkdwn(`*Rule*\n${code(rule.id)}${description}`, BUDGET.field);
 }
 
-
 /** "field: before → after" lines, as many as fit the budget, then how many were left out. */
 function changeSummary(changes: JsonObject | null): string | undefined {
   if (!changes || Object.keys(changes).length === 0) return undefined;
@@ -256,7 +258,9 @@ function changeSummary(changes: JsonObject | null): string | undefined {
   // Objects are compared field by field; anything else (a bare string, a list) is shown as one value.
   const fieldByField = (changes.before === undefined || before) && (changes.after === undefined || after);
   const lines = fieldByField
-    ? unionKeys(before, after).map((key) => `• *${part(key, BUDGET.changeKey)}*: ${side(before, key)} → ${side(after, key)}`)
+    ? unionKeys(before, after).map(
+        (key) => `• *${part(key, BUDGET.changeKey)}*: ${side(before, key)} → ${side(after, key)}`,
+      )
     : [`• ${side(changes, 'before')} → ${side(changes, 'after')}`];
 
   const kept: string[] = [];

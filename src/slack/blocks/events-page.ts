@@ -67,14 +67,28 @@ export function buildEventsPage({ events, nextCursor, filters, limit, pageNumber
   const count = `${events.length} event${events.length === 1 ? '' : 's'}`;
   const header: types.ContextBlock = {
     type: 'context',
-    elements: [mrkdwn(`:mag: *Audit trail* · ${truncate(scope, BUDGET.summary)} · page ${pageNumber} · ${count}, newest first`, BLOCK_KIT_LIMITS.contextText)],
+    elements: [
+      mrkdwn(
+        `:mag: *Audit trail* · ${truncate(scope, BUDGET.summary)} · page ${pageNumber} · ${count}, newest first`,
+        BLOCK_KIT_LIMITS.contextText,
+      ),
+    ],
   };
 
   if (events.length === 0) {
     const none = pageNumber > 1 ? 'No more events match' : 'No events match';
     return {
       text: truncate(`${none} ${summary ? escapeMrkdwn(summary) : 'in the audit trail'}.`, BUDGET.fallback),
-      blocks: [header, { type: 'section', text: mrkdwn(`${none} these filters. Widen them, e.g. an earlier \`since:\`, or try \`/audit help\`.`, BUDGET.section) }],
+      blocks: [
+        header,
+        {
+          type: 'section',
+          text: mrkdwn(
+            `${none} these filters. Widen them, e.g. an earlier \`since:\`, or try \`/audit help\`.`,
+            BUDGET.section,
+          ),
+        },
+      ],
     };
   }
 
@@ -118,7 +132,9 @@ export function decodeNextPageValue(text: string | undefined): NextPageValue | u
   let json: string;
   try {
     json = text.startsWith(PACKED)
-      ? inflateRawSync(Buffer.from(text.slice(PACKED.length), 'base64url'), { maxOutputLength: MAX_UNPACKED }).toString('utf8')
+      ? inflateRawSync(Buffer.from(text.slice(PACKED.length), 'base64url'), { maxOutputLength: MAX_UNPACKED }).toString(
+          'utf8',
+        )
       : text;
   } catch {
     return undefined;
@@ -133,7 +149,16 @@ export function decodeNextPageValue(text: string | undefined): NextPageValue | u
   if (!wire.success) return undefined;
   const { c, f, l, p } = wire.data;
   const fields = filterFieldsSchema.safeParse(
-    withoutUndefined({ types: f.t, category: f.c, actor: f.a, actorType: f.at, resourceType: f.rt, resourceId: f.ri, since: f.s, until: f.u }),
+    withoutUndefined({
+      types: f.t,
+      category: f.c,
+      actor: f.a,
+      actorType: f.at,
+      resourceType: f.rt,
+      resourceId: f.ri,
+      since: f.s,
+      until: f.u,
+    }),
   );
   if (!fields.success) return undefined;
   return { cursor: c, filters: withoutUndefined(fields.data), limit: l, pageNumber: p };
@@ -173,7 +198,10 @@ export function eventSections(events: readonly StoredEvent[]): types.SectionBloc
   const budget = Math.min(share, Math.floor((BUDGET.section - 2 * (perSection - 1)) / perSection));
   const sections: types.SectionBlock[] = [];
   for (let i = 0; i < events.length; i += perSection) {
-    const text = events.slice(i, i + perSection).map((event) => eventText(event, budget)).join('\n\n');
+    const text = events
+      .slice(i, i + perSection)
+      .map((event) => eventText(event, budget))
+      .join('\n\n');
     sections.push({ type: 'section', text: mrkdwn(text, BUDGET.section) });
   }
   return sections;
@@ -234,13 +262,24 @@ function who(actor: Actor, max: number): string {
   return part(actor.name ?? actor.email ?? actor.id, max);
 }
 
-function footerBlock({ nextCursor, filters, limit, pageNumber }: Omit<EventsPageInput, 'events'>): types.KnownBlock | undefined {
-  if (!nextCursor) return { type: 'context', elements: [mrkdwn('No more events match.', BLOCK_KIT_LIMITS.contextText)] };
+function footerBlock({
+  nextCursor,
+  filters,
+  limit,
+  pageNumber,
+}: Omit<EventsPageInput, 'events'>): types.KnownBlock | undefined {
+  if (!nextCursor)
+    return { type: 'context', elements: [mrkdwn('No more events match.', BLOCK_KIT_LIMITS.contextText)] };
   const value = encodeNextPageValue({ cursor: nextCursor, filters, limit, pageNumber: pageNumber + 1 });
   if (!value) {
     return {
       type: 'context',
-      elements: [mrkdwn('More events match, but these filters are too long to page through here: narrow them, or use `/audit export` for every match.', BLOCK_KIT_LIMITS.contextText)],
+      elements: [
+        mrkdwn(
+          'More events match, but these filters are too long to page through here: narrow them, or use `/audit export` for every match.',
+          BLOCK_KIT_LIMITS.contextText,
+        ),
+      ],
     };
   }
   return {
@@ -255,7 +294,6 @@ function fitLines(lines: readonly string[], max: number): string {
   while (kept.length > 1 && kept.join('\n').length > max) kept.pop();
   return truncate(kept.join('\n'), max);
 }
-
 
 /** `verbatim` stops Slack from turning bare names and URLs into links, so escaped producer text stays plain. */
 function mrkdwn(text: string, max: number): types.MrkdwnElement {

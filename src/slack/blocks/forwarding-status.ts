@@ -14,7 +14,11 @@ export const NOT_SENT_WHILE_OFF =
   'Events stored while forwarding was off are not sent. ' +
   `To send them, turn it on again with a backfill, e.g. \`${FORWARD_SYNTAX.backfill}\`.`;
 
-export function buildForwardingStatus(workspaceId: string, status: ForwardingStatus | undefined, now = new Date()): ForwardingStatusMessage {
+export function buildForwardingStatus(
+  workspaceId: string,
+  status: ForwardingStatus | undefined,
+  now = new Date(),
+): ForwardingStatusMessage {
   const workspace = `\`${escapeMrkdwn(workspaceId)}\``;
   if (!status) {
     const text = `Audit forwarding is off for workspace ${workspace}: it has never been turned on.`;
@@ -26,10 +30,14 @@ export function buildForwardingStatus(workspaceId: string, status: ForwardingSta
   const head = settings.enabled
     ? `:satellite_antenna: *Audit forwarding is on* for workspace ${workspace}, to the Segment source ${destination}.`
     : `:black_circle_for_record: *Audit forwarding is off* for workspace ${workspace} (it last went to ${destination}).`;
-  const lines = [`• Turned ${settings.enabled ? 'on' : 'off'} by <@${escapeMrkdwn(settings.changedBy)}> ${slackDate(settings.changedAt)}`];
+  const lines = [
+    `• Turned ${settings.enabled ? 'on' : 'off'} by <@${escapeMrkdwn(settings.changedBy)}> ${slackDate(settings.changedAt)}`,
+  ];
 
   const delivered = `${count(settings.deliveredCount, 'event')} delivered since ${slackDate(settings.startedAt)}`;
-  lines.push(`• ${delivered}${settings.lastDeliveredAt ? `; last delivery ${slackDate(settings.lastDeliveredAt)}` : ''}`);
+  lines.push(
+    `• ${delivered}${settings.lastDeliveredAt ? `; last delivery ${slackDate(settings.lastDeliveredAt)}` : ''}`,
+  );
   if (settings.enabled) {
     lines.push(
       status.pending === 0
@@ -41,12 +49,15 @@ export function buildForwardingStatus(workspaceId: string, status: ForwardingSta
     const last = status.lastFailure
       ? `; the last (seq ${status.lastFailure.fromSeq}–${status.lastFailure.toSeq}) ${slackDate(status.lastFailure.createdAt)}: ${reason(status.lastFailure.reason)}`
       : '';
-    lines.push(`• Failed: ${count(status.failedBatches, 'batch', 'batches')} (${count(settings.failedCount, 'event')}) refused by Segment and not sent${last}`);
+    lines.push(
+      `• Failed: ${count(status.failedBatches, 'batch', 'batches')} (${count(settings.failedCount, 'event')}) refused by Segment and not sent${last}`,
+    );
   } else {
     lines.push('• Failed: none');
   }
   if (settings.lastError && settings.lastErrorAt) {
-    const retry = settings.enabled && settings.retryAt && settings.retryAt > now ? `; retrying ${slackDate(settings.retryAt)}` : '';
+    const retry =
+      settings.enabled && settings.retryAt && settings.retryAt > now ? `; retrying ${slackDate(settings.retryAt)}` : '';
     lines.push(`• Last error ${slackDate(settings.lastErrorAt)}: ${reason(settings.lastError)}${retry}`);
   }
   const text = `${head}\n${lines.join('\n')}`;
@@ -59,7 +70,9 @@ function message(fallback: string, sections: string[]): ForwardingStatusMessage 
     text: truncate(fallback, 1000),
     blocks: [
       { type: 'section', text: { type: 'mrkdwn', text: truncate(first!, 2900) } },
-      ...rest.map((text): types.KnownBlock => ({ type: 'context', elements: [{ type: 'mrkdwn', text: truncate(text, 1900) }] })),
+      ...rest.map(
+        (text): types.KnownBlock => ({ type: 'context', elements: [{ type: 'mrkdwn', text: truncate(text, 1900) }] }),
+      ),
     ],
   };
 }

@@ -3,8 +3,8 @@ import type { types } from '@slack/bolt';
 import { TIME_HINT } from '../../filters.ts';
 import { FILTER_SYNTAX, SLACK_PAGE_DEFAULT } from '../command/filters.ts';
 import { FORWARD_SYNTAX } from '../command/forward.ts';
-import { SILENCE_SYNTAX } from '../command/silence.ts';
 import { IMPORT_USAGE } from '../command/import.ts';
+import { SILENCE_SYNTAX } from '../command/silence.ts';
 import { escapeMrkdwn } from '../mrkdwn.ts';
 
 export interface HelpMessage {

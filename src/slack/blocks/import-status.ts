@@ -24,7 +24,12 @@ const PUSH_HINT =
   'Segment can also push its audit events here as they happen: Audit Forwarding into a source, and a Webhooks ' +
   'destination on that source posting to this service’s `/v1/segment` with an ingest token.';
 
-export function buildImportStatus({ workspaceId, pull, row, now = new Date() }: ImportStatusInput): ImportStatusMessage {
+export function buildImportStatus({
+  workspaceId,
+  pull,
+  row,
+  now = new Date(),
+}: ImportStatusInput): ImportStatusMessage {
   const workspace = `\`${escapeMrkdwn(workspaceId)}\``;
   if (!pull) {
     const text = `:black_circle_for_record: *The Segment import is off* for workspace ${workspace}.`;
@@ -40,15 +45,19 @@ export function buildImportStatus({ workspaceId, pull, row, now = new Date() }: 
 
   const head = `:inbox_tray: *The Segment import is on* for workspace ${workspace}: Segment’s audit trail is read from its Public API every ${duration(pull.intervalMs)}.`;
   if (!row?.lastPollAt) {
-    const waiting = '• It has not polled yet. The first poll reaches back ' +
+    const waiting =
+      '• It has not polled yet. The first poll reaches back ' +
       `${duration(pull.sinceMs)} and starts within moments of a process with the \`scheduler\` role starting.`;
     return message(`${head}\n${waiting}`, PUSH_HINT);
   }
   const lines: string[] = [];
-  if (row.segmentWorkspaceId) lines.push(`• Segment workspace \`${escapeMrkdwn(truncate(row.segmentWorkspaceId, 100))}\``);
+  if (row.segmentWorkspaceId)
+    lines.push(`• Segment workspace \`${escapeMrkdwn(truncate(row.segmentWorkspaceId, 100))}\``);
   lines.push(`• Last poll ${slackDate(row.lastPollAt)}: ${pollResult(row)}`);
   if (row.windowStart) {
-    lines.push(`• Reading Segment’s events since ${slackDate(row.windowStart)}: ${count(row.windowPages, 'page')} so far, ${count(row.windowImported, 'new event')}`);
+    lines.push(
+      `• Reading Segment’s events since ${slackDate(row.windowStart)}: ${count(row.windowPages, 'page')} so far, ${count(row.windowImported, 'new event')}`,
+    );
   }
   const range =
     row.oldestImportedAt && row.newestImportedAt

@@ -7,13 +7,23 @@ import { withoutUndefined } from '../../json.ts';
 import type { EventFilters } from '../../store/queries.ts';
 import { truncate } from '../mrkdwn.ts';
 import { QUOTED_TOKEN, show, type Token } from './tokens.ts';
-import { fail, type CommandError } from './types.ts';
+import { type CommandError, fail } from './types.ts';
 
 /** Events per Slack page: a page is one ephemeral message, and 50 blocks hold at most this many readably. */
 export const SLACK_PAGE_DEFAULT = 20;
 export const SLACK_PAGE_MAX = 100;
 
-export const FILTER_KEYS = ['type', 'category', 'actor', 'actor-type', 'resource', 'resource-type', 'since', 'until', 'limit'] as const;
+export const FILTER_KEYS = [
+  'type',
+  'category',
+  'actor',
+  'actor-type',
+  'resource',
+  'resource-type',
+  'since',
+  'until',
+  'limit',
+] as const;
 export type FilterKey = (typeof FILTER_KEYS)[number];
 
 /** What each filter key means, with an example: shared by the help message and nothing else should restate it. */
@@ -26,7 +36,11 @@ export const FILTER_SYNTAX: readonly { key: FilterKey; example: string; meaning:
   { key: 'resource-type', example: 'resource-type:warehouse', meaning: 'the kind of thing changed' },
   { key: 'since', example: 'since:7d', meaning: 'from this time on (an ISO date or time, or 30m, 12h, 7d ago)' },
   { key: 'until', example: 'until:2026-11-01', meaning: 'before this time' },
-  { key: 'limit', example: 'limit:20', meaning: `events per page, 1 to ${SLACK_PAGE_MAX} (default ${SLACK_PAGE_DEFAULT})` },
+  {
+    key: 'limit',
+    example: 'limit:20',
+    meaning: `events per page, 1 to ${SLACK_PAGE_MAX} (default ${SLACK_PAGE_DEFAULT})`,
+  },
 ];
 
 const FILTER_LIST = FILTER_KEYS.map((key) => `${key}:`).join(', ');
@@ -61,7 +75,10 @@ function isFilterKey(key: string): key is FilterKey {
   return (FILTER_KEYS as readonly string[]).includes(key);
 }
 
-export function parseFilters(tokens: readonly Token[], mode: 'query' | 'export'): { filters: EventFilters; limit: number } | CommandError {
+export function parseFilters(
+  tokens: readonly Token[],
+  mode: 'query' | 'export',
+): { filters: EventFilters; limit: number } | CommandError {
   const input: FieldInput = {};
   const seen = new Map<FilterKey, Token>();
   /** Which token gave each field (and each type, by index), so a schema issue can name it. */
@@ -98,7 +115,9 @@ export function parseFilters(tokens: readonly Token[], mode: 'query' | 'export')
       case 'actor-type': {
         const actorType = value.toLowerCase();
         if (!(ACTOR_TYPES as readonly string[]).includes(actorType)) {
-          return fail(`unknown actor type ${show(token)} — use ${ACTOR_TYPES.slice(0, -1).join(', ')} or ${ACTOR_TYPES.at(-1)!}`);
+          return fail(
+            `unknown actor type ${show(token)} — use ${ACTOR_TYPES.slice(0, -1).join(', ')} or ${ACTOR_TYPES.at(-1)!}`,
+          );
         }
         input.actorType = actorType as ActorType;
         break;
@@ -112,7 +131,9 @@ export function parseFilters(tokens: readonly Token[], mode: 'query' | 'export')
         if (mode === 'export') return fail(`${show(token)} does not apply to export: it sends every match`);
         const n = /^\d{1,3}$/.test(value) ? Number(value) : NaN;
         if (!(n >= 1 && n <= SLACK_PAGE_MAX)) {
-          return fail(`limit must be a whole number from 1 to ${SLACK_PAGE_MAX} (got ${JSON.stringify(truncate(value, QUOTED_TOKEN))})`);
+          return fail(
+            `limit must be a whole number from 1 to ${SLACK_PAGE_MAX} (got ${JSON.stringify(truncate(value, QUOTED_TOKEN))})`,
+          );
         }
         limit = n;
         break;
@@ -130,7 +151,10 @@ export function parseFilters(tokens: readonly Token[], mode: 'query' | 'export')
     const path = issue.path.join('.');
     const token = tokenOf.get(path);
     if (!token) return fail(path === 'types' ? `too many type: filters: ${issue.message}` : issue.message);
-    const tooLong = issue.code === 'too_big' && 'maximum' in issue ? `is too long (at most ${String(issue.maximum)} characters)` : undefined;
+    const tooLong =
+      issue.code === 'too_big' && 'maximum' in issue
+        ? `is too long (at most ${String(issue.maximum)} characters)`
+        : undefined;
     return fail(`${show(token)} ${tooLong ?? issue.message}`);
   }
   const filters = withoutUndefined(parsed.data);

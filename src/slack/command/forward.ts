@@ -1,9 +1,10 @@
 /** `/audit forward status | on <writeKey> [name] [--since 7d] | off`: the forms, and reading them. */
-import { writeKeyProblem } from '../../forwarding/settings.ts';
+
 import { parseTimeSpec, TIME_HINT } from '../../filters.ts';
+import { writeKeyProblem } from '../../forwarding/settings.ts';
 import { truncate } from '../mrkdwn.ts';
-import { QUOTED_TOKEN, show, textOf, type Token } from './tokens.ts';
-import { fail, type AuditCommand } from './types.ts';
+import { QUOTED_TOKEN, show, type Token, textOf } from './tokens.ts';
+import { type AuditCommand, fail } from './types.ts';
 
 /** The forms of `/audit forward`, as the help and the forwarding status show them. */
 export const FORWARD_SYNTAX = {
@@ -41,7 +42,8 @@ export function parseForward(tokens: readonly Token[]): AuditCommand {
     const text = textOf(token);
     const option = token.quoted ? null : OPTION.exec(token.raw);
     if (option) {
-      if (option[1]!.toLowerCase() !== 'since') return fail(`unknown option ${show(token)} — forward on takes --since, e.g. --since 7d`);
+      if (option[1]!.toLowerCase() !== 'since')
+        return fail(`unknown option ${show(token)} — forward on takes --since, e.g. --since 7d`);
       let value = option[2];
       if (value === undefined) {
         // `--since 7d`: the time is the next token, which this option consumes.
@@ -51,7 +53,8 @@ export function parseForward(tokens: readonly Token[]): AuditCommand {
       }
       if (!value) return fail(`--since needs a time, e.g. --since 7d`);
       since = parseTimeSpec(value.trim());
-      if (!since) return fail(`${JSON.stringify(`--since ${truncate(value, QUOTED_TOKEN)}`)} is not a time: use ${TIME_HINT}`);
+      if (!since)
+        return fail(`${JSON.stringify(`--since ${truncate(value, QUOTED_TOKEN)}`)} is not a time: use ${TIME_HINT}`);
     } else if (writeKey === undefined) {
       // The rules turnForwardingOn enforces; the message never quotes the key, which may be a real one mistyped.
       const problem = writeKeyProblem(text);

@@ -1,6 +1,6 @@
 /** `/audit import status`: the one form, and reading it. */
 import { show, type Token } from './tokens.ts';
-import { fail, type AuditCommand } from './types.ts';
+import { type AuditCommand, fail } from './types.ts';
 
 export const IMPORT_USAGE = '/audit import status';
 

@@ -1,10 +1,10 @@
 /** Reads the text of the `/audit` slash command (SPEC section 5) into a subcommand with validated filters. */
 import { parseFilters } from './filters.ts';
 import { parseForward } from './forward.ts';
-import { parseSilence, parseSilences, parseUnsilence } from './silence.ts';
 import { parseImport } from './import.ts';
+import { parseSilence, parseSilences, parseUnsilence } from './silence.ts';
 import { normaliseSlackText, tokenize } from './tokens.ts';
-import { fail, type AuditCommand } from './types.ts';
+import { type AuditCommand, fail } from './types.ts';
 
 /** Parses the text after `/audit`. Never throws: anything wrong comes back as `{ kind: 'error' }` naming the token. */
 export function parseCommandText(text: string): AuditCommand {

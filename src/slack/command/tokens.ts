@@ -15,7 +15,7 @@ export interface Token {
 }
 
 const DOUBLE_QUOTES = '"“”„‟';
-const SINGLE_QUOTES = '\'‘’‚‛';
+const SINGLE_QUOTES = "'‘’‚‛";
 const SPACE = /\s/;
 
 /**

@@ -11,20 +11,20 @@ import type {
 import type { SlackDeps } from '../context.ts';
 import {
   ACKNOWLEDGE_ACTION,
+  GROUP_PAGE_NEXT_ACTION,
+  GROUP_PAGE_PREVIOUS_ACTION,
   HOME_QUERY_ACTION,
   NEXT_PAGE_ACTION,
   OPEN_LINK_ACTION,
+  RETRY_FAILED_ACTION,
   REVERT_ACTION,
+  REVERT_ALL_ACTION,
+  SHOW_ALL_ACTION,
+  SHOW_FAILURES_ACTION,
   SHOW_HELD_BACK_ACTION,
   SHOW_TRAIL_ACTION,
   SILENCE_ACTION,
   UNSILENCE_ACTION,
-  GROUP_PAGE_NEXT_ACTION,
-  GROUP_PAGE_PREVIOUS_ACTION,
-  RETRY_FAILED_ACTION,
-  REVERT_ALL_ACTION,
-  SHOW_ALL_ACTION,
-  SHOW_FAILURES_ACTION,
 } from '../ids.ts';
 import { ackUnhandled } from './ack-unhandled.ts';
 import { acknowledgeAction } from './actions/acknowledge.ts';
@@ -32,9 +32,9 @@ import { homeQueryAction } from './actions/home-query.ts';
 import { nextPageAction } from './actions/next-page.ts';
 import { retryFailedAction } from './actions/retry-failed.ts';
 import { revertAction } from './actions/revert.ts';
-import { showHeldBackAction } from './actions/show-held-back.ts';
 import { revertAllAction } from './actions/revert-all.ts';
 import { showAllAction } from './actions/show-all.ts';
+import { showHeldBackAction } from './actions/show-held-back.ts';
 import { showTrailAction } from './actions/show-trail.ts';
 import { silenceAction } from './actions/silence.ts';
 import { unsilenceAction } from './actions/unsilence.ts';

@@ -14,7 +14,7 @@ import type {
 } from '@slack/bolt';
 import { appendEventsTx } from '../../store/append.ts';
 import { storableJson } from '../../store/storable.ts';
-import { workspaceForTeam, type SlackDeps } from '../context.ts';
+import { type SlackDeps, workspaceForTeam } from '../context.ts';
 
 export type OwnerOnlyArgs = SlackCommandMiddlewareArgs | SlackActionMiddlewareArgs<BlockAction<BlockElementAction>>;
 

@@ -4,7 +4,7 @@
  * uses (buttons, link buttons, static selects, overflow menus, section accessories).
  */
 import { isRecord } from '../../../src/json.ts';
-import { platformError, type Answer } from './http.ts';
+import { type Answer, platformError } from './http.ts';
 import type { MessageMetadata } from './types.ts';
 
 /** A post needs something to show, sane metadata and blocks within Block Kit's limits, or Slack refuses it. */
@@ -25,7 +25,12 @@ export function invalidContent(body: Record<string, unknown>): Answer | undefine
 }
 
 export function isMetadata(value: unknown): value is MessageMetadata {
-  return isRecord(value) && typeof value.event_type === 'string' && value.event_type.length > 0 && isRecord(value.event_payload);
+  return (
+    isRecord(value) &&
+    typeof value.event_type === 'string' &&
+    value.event_type.length > 0 &&
+    isRecord(value.event_payload)
+  );
 }
 
 /** A view for views.publish/open/update: invalid_arguments with Slack's messages, or undefined when Slack takes it. */
@@ -57,7 +62,11 @@ function viewErrors(view: unknown, allowed: readonly ('home' | 'modal')[]): stri
     plain(view.close, 24, '/view/close', false);
     plain(view.submit, 24, '/view/submit', false);
   }
-  for (const [field, max] of [['private_metadata', 3000], ['callback_id', 255], ['external_id', 255]] as const) {
+  for (const [field, max] of [
+    ['private_metadata', 3000],
+    ['callback_id', 255],
+    ['external_id', 255],
+  ] as const) {
     const value = view[field];
     if (typeof value === 'string' && value.length > max) {
       errors.push(`must be less than ${max + 1} characters [json-pointer:/view/${field}]`);
@@ -75,14 +84,20 @@ function blockErrors(blocks: unknown, maxBlocks = 50): string[] {
   if (blocks.length > maxBlocks) errors.push(`no more than ${maxBlocks} items allowed [json-pointer:/blocks]`);
   const blockIds = new Set<string>();
   const tooLong = (value: unknown, max: number, path: string): void => {
-    if (typeof value === 'string' && value.length > max) errors.push(`must be less than ${max + 1} characters [json-pointer:${path}]`);
+    if (typeof value === 'string' && value.length > max)
+      errors.push(`must be less than ${max + 1} characters [json-pointer:${path}]`);
   };
   const text = (value: unknown, max: number, path: string, plainOnly = false): void => {
-    if (!isRecord(value) || (value.type !== 'plain_text' && value.type !== 'mrkdwn') || typeof value.text !== 'string') {
+    if (
+      !isRecord(value) ||
+      (value.type !== 'plain_text' && value.type !== 'mrkdwn') ||
+      typeof value.text !== 'string'
+    ) {
       errors.push(`must be a text object [json-pointer:${path}]`);
       return;
     }
-    if (plainOnly && value.type !== 'plain_text') errors.push(`must be a plain_text object [json-pointer:${path}/type]`);
+    if (plainOnly && value.type !== 'plain_text')
+      errors.push(`must be a plain_text object [json-pointer:${path}/type]`);
     if (value.text.length === 0) errors.push(`must be more than 0 characters [json-pointer:${path}/text]`);
     tooLong(value.text, max, `${path}/text`);
   };
@@ -168,11 +183,13 @@ function blockErrors(blocks: unknown, maxBlocks = 50): string[] {
         text(block.text, 150, `${path}/text`, true);
         break;
       case 'section': {
-        if (block.text === undefined && block.fields === undefined) errors.push(`must provide text or fields [json-pointer:${path}]`);
+        if (block.text === undefined && block.fields === undefined)
+          errors.push(`must provide text or fields [json-pointer:${path}]`);
         if (block.text !== undefined) text(block.text, 3000, `${path}/text`);
         if (block.fields !== undefined) {
           const fields = Array.isArray(block.fields) ? block.fields : [];
-          if (fields.length === 0 || fields.length > 10) errors.push(`must provide 1 to 10 fields [json-pointer:${path}/fields]`);
+          if (fields.length === 0 || fields.length > 10)
+            errors.push(`must provide 1 to 10 fields [json-pointer:${path}/fields]`);
           for (const [i, field] of fields.entries()) text(field, 2000, `${path}/fields/${i}`);
         }
         if (block.accessory !== undefined) {
@@ -183,7 +200,8 @@ function blockErrors(blocks: unknown, maxBlocks = 50): string[] {
       }
       case 'context': {
         const elements = Array.isArray(block.elements) ? block.elements : [];
-        if (elements.length === 0 || elements.length > 10) errors.push(`must provide 1 to 10 elements [json-pointer:${path}/elements]`);
+        if (elements.length === 0 || elements.length > 10)
+          errors.push(`must provide 1 to 10 elements [json-pointer:${path}/elements]`);
         elements.forEach((item: unknown, i) => {
           // Images are the other kind of context element; this project sends none, so only text is checked.
           if (!isRecord(item) || item.type !== 'image') text(item, 2000, `${path}/elements/${i}`);
@@ -192,7 +210,8 @@ function blockErrors(blocks: unknown, maxBlocks = 50): string[] {
       }
       case 'actions': {
         const elements = Array.isArray(block.elements) ? block.elements : [];
-        if (elements.length === 0 || elements.length > 25) errors.push(`must provide 1 to 25 elements [json-pointer:${path}/elements]`);
+        if (elements.length === 0 || elements.length > 25)
+          errors.push(`must provide 1 to 25 elements [json-pointer:${path}/elements]`);
         const actionIds = new Set<unknown>();
         elements.forEach((item: unknown, i) => {
           if (!isRecord(item)) return;

@@ -1,6 +1,6 @@
 /** chat.postMessage, chat.update and chat.postEphemeral: messages in channels, and the ones only one user sees. */
 import { invalidContent, isMetadata } from './block-kit.ts';
-import { ok, platformError, str, type Handler } from './http.ts';
+import { type Handler, ok, platformError, str } from './http.ts';
 import type { SlackState, StoredMessage } from './state.ts';
 import type { EphemeralMessage } from './types.ts';
 
@@ -36,7 +36,8 @@ export function chatMethods(state: SlackState): Record<string, Handler> {
       if (!channel) return platformError('channel_not_found');
       const message = state.messages.find((m) => m.channel === channel.id && m.ts === body.ts);
       if (!message) return platformError('message_not_found');
-      if (body.text === undefined && body.blocks === undefined && body.attachments === undefined) return platformError('no_text');
+      if (body.text === undefined && body.blocks === undefined && body.attachments === undefined)
+        return platformError('no_text');
       const invalid = invalidContent(body);
       if (invalid) return invalid;
       // Fields left out keep their old value, as Slack documents for chat.update.

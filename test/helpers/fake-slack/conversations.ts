@@ -1,6 +1,6 @@
 /** conversations.history and conversations.list: what a worker reads to see whether an alert was already posted. */
 import { Buffer } from 'node:buffer';
-import { ok, platformError, str, truthy, type Handler } from './http.ts';
+import { type Handler, ok, platformError, str, truthy } from './http.ts';
 import type { Channel, SlackState } from './state.ts';
 
 export function conversationMethods(state: SlackState): Record<string, Handler> {
@@ -15,7 +15,8 @@ export function conversationMethods(state: SlackState): Record<string, Handler> 
       const latest = body.latest === undefined ? undefined : (tsMicros(String(body.latest)) ?? null);
       if (latest === null) return platformError('invalid_ts_latest');
       const start = cursorValue(body.cursor, 'next_ts');
-      if (body.cursor !== undefined && body.cursor !== '' && start === undefined) return platformError('invalid_cursor');
+      if (body.cursor !== undefined && body.cursor !== '' && start === undefined)
+        return platformError('invalid_cursor');
       const startAt = start === undefined ? undefined : tsMicros(start);
       if (start !== undefined && startAt === undefined) return platformError('invalid_cursor');
       // History lists channel messages and thread parents newest first; replies live in conversations.replies.

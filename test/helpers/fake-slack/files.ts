@@ -4,7 +4,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { isRecord } from '../../../src/json.ts';
-import { notFound, ok, platformError, str, type Answer, type Handler, type Parsed } from './http.ts';
+import { type Answer, type Handler, notFound, ok, type Parsed, platformError, str } from './http.ts';
 import type { SlackState } from './state.ts';
 import type { FakeFile, FakeFileObject } from './types.ts';
 

@@ -10,15 +10,15 @@ import { HoldState } from '../hold.ts';
 import { chatMethods } from './chat.ts';
 import { conversationMethods } from './conversations.ts';
 import { fileMethods, receiveUpload } from './files.ts';
-import { notFound, ok, parseBody, platformError, scripted, send, str, type Answer, type Handler } from './http.ts';
+import { type Answer, type Handler, notFound, ok, parseBody, platformError, scripted, send, str } from './http.ts';
 import { MethodRateLimits } from './rate-limits.ts';
 import { SlackState } from './state.ts';
 import type { FakeSlack, FakeSlackOptions, RecordedCall, ScriptedFailure } from './types.ts';
 import { userMethods } from './users.ts';
 import { viewMethods } from './views.ts';
 
-export type * from './types.ts';
 export type { Hold } from '../hold.ts';
+export type * from './types.ts';
 
 /** A response_url on a running fake, for building slash-command and block_actions payloads. */
 export function responseUrl(slack: FakeSlack, id: string): string {

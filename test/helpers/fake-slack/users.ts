@@ -2,7 +2,7 @@
  * auth.test, users.info, users.lookupByEmail and usergroups.users.list: who the bot is, who a user is (by ID or by
  * email), and who is in a group.
  */
-import { ok, platformError, str, type Handler } from './http.ts';
+import { type Handler, ok, platformError, str } from './http.ts';
 import type { SlackState } from './state.ts';
 import type { FakeUser } from './types.ts';
 

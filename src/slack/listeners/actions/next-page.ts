@@ -6,7 +6,7 @@ import type { AllMiddlewareArgs, BlockAction, ButtonAction, SlackActionMiddlewar
 import { decodeCursor, listEvents } from '../../../store/queries.ts';
 import { buildEventsPage, decodeNextPageValue } from '../../blocks/events-page.ts';
 import { buildEventsModal } from '../../blocks/home.ts';
-import { workspaceForTeam, type SlackDeps } from '../../context.ts';
+import { type SlackDeps, workspaceForTeam } from '../../context.ts';
 
 type ButtonArgs = SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs;
 
@@ -18,7 +18,11 @@ export function nextPageAction(deps: SlackDeps) {
     if (!value || !cursor) {
       // Only a forged value gets here, and a modal has nowhere to say so.
       if (!(respond as typeof respond | undefined)) return;
-      await respond({ response_type: 'ephemeral', replace_original: false, text: 'That page link is no longer valid; run /audit again.' });
+      await respond({
+        response_type: 'ephemeral',
+        replace_original: false,
+        text: 'That page link is no longer valid; run /audit again.',
+      });
       return;
     }
     const page = await listEvents(deps.database.db, workspaceId, value.filters, { limit: value.limit, cursor });

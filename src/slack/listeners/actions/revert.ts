@@ -4,10 +4,10 @@
  * update keeps the alert's other status lines (Acknowledged, Silenced) and its other buttons.
  */
 import type { AllMiddlewareArgs, BlockAction, ButtonAction, SlackActionMiddlewareArgs } from '@slack/bolt';
-import { revertEvent, type RevertResult } from '../../../revert/workflow.ts';
+import { type RevertResult, revertEvent } from '../../../revert/workflow.ts';
 import { notifyHomeChanged } from '../../../store/home-changes.ts';
 import { parseAlertButtonValue, withAlertStatus, withoutAlertControl } from '../../blocks/alert.ts';
-import { workspaceForTeam, type SlackDeps } from '../../context.ts';
+import { type SlackDeps, workspaceForTeam } from '../../context.ts';
 import { REVERT_ACTION } from '../../ids.ts';
 import { escapeMrkdwn, slackDate } from '../../mrkdwn.ts';
 import { updateAlertMessage } from './alert-message.ts';

@@ -3,7 +3,7 @@ import type { AllMiddlewareArgs, BlockAction, ButtonAction, SlackActionMiddlewar
 import { getEvent, listEvents } from '../../../store/queries.ts';
 import { parseAlertButtonValue } from '../../blocks/alert.ts';
 import { buildEventsPage } from '../../blocks/events-page.ts';
-import { workspaceForTeam, type SlackDeps } from '../../context.ts';
+import { type SlackDeps, workspaceForTeam } from '../../context.ts';
 
 const TRAIL_LENGTH = 10;
 
@@ -15,11 +15,19 @@ export function showTrailAction(deps: SlackDeps) {
     const value = parseAlertButtonValue(action.value);
     const event = value && value.w === workspaceId ? await getEvent(deps.database.db, workspaceId, value.e) : undefined;
     if (!event) {
-      await respond({ response_type: 'ephemeral', replace_original: false, text: 'That event is no longer stored (it may have passed the retention period).' });
+      await respond({
+        response_type: 'ephemeral',
+        replace_original: false,
+        text: 'That event is no longer stored (it may have passed the retention period).',
+      });
       return;
     }
     const filters = { resourceId: event.resource.id, resourceType: event.resource.type };
     const page = await listEvents(deps.database.db, workspaceId, filters, { limit: TRAIL_LENGTH });
-    await respond({ response_type: 'ephemeral', replace_original: false, ...buildEventsPage({ ...page, filters, limit: TRAIL_LENGTH, pageNumber: 1 }) });
+    await respond({
+      response_type: 'ephemeral',
+      replace_original: false,
+      ...buildEventsPage({ ...page, filters, limit: TRAIL_LENGTH, pageNumber: 1 }),
+    });
   };
 }

@@ -5,11 +5,11 @@ import { listEvents } from '../../../store/queries.ts';
 import { buildEventsPage } from '../../blocks/events-page.ts';
 import { buildHelpBlocks } from '../../blocks/help.ts';
 import { parseCommandText } from '../../command/parse.ts';
-import { workspaceForTeam, type SlackDeps } from '../../context.ts';
+import { type SlackDeps, workspaceForTeam } from '../../context.ts';
 import { escapeMrkdwn } from '../../mrkdwn.ts';
 import { runForwardCommand } from './forward.ts';
-import { runSilenceCommand } from './silence.ts';
 import { runImportCommand } from './import.ts';
+import { runSilenceCommand } from './silence.ts';
 
 /** Acknowledged by the owner check in front of it, so every answer goes through respond(). */
 export function auditCommand(deps: SlackDeps) {

@@ -13,6 +13,9 @@ export async function runImportCommand(deps: SlackDeps, workspaceId: string, res
     await respond({ response_type: 'ephemeral', ...buildImportStatus({ workspaceId, pull: mine, row }) });
   } catch (error) {
     deps.logger.error({ err: error, command: '/audit import', workspaceId }, 'audit import status failed');
-    await respond({ response_type: 'ephemeral', text: ':x: Could not read the import status because of an unexpected error; see the service log.' });
+    await respond({
+      response_type: 'ephemeral',
+      text: ':x: Could not read the import status because of an unexpected error; see the service log.',
+    });
   }
 }
