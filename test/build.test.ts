@@ -38,6 +38,16 @@ describe('the compiled build', () => {
     expect(existsSync('dist/cli/main.js')).toBe(true);
   });
 
+  it('loads no Slack library until a Slack feature is built (start-up time and memory with Slack off)', async () => {
+    const script = `
+      import { createRequire } from 'node:module';
+      await import('./dist/service.js');
+      const loaded = Object.keys(createRequire(import.meta.url).cache);
+      console.log(JSON.stringify(loaded.filter((file) => /node_modules[\\/]@slack[\\/]/.test(file))));`;
+    const { stdout } = await run('node', ['--input-type=module', '-e', script]);
+    expect(JSON.parse(stdout)).toEqual([]);
+  });
+
   it('npm start runs node on dist/main.js, serves /readyz, and exits 0 when npm is sent SIGTERM', async () => {
     const port = await freePort();
     const child = spawn('npm', ['start'], { env: { ...env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
