@@ -61,7 +61,9 @@ export async function benchAlerts(): Promise<{ p50: number; max: number }> {
     }
     const s = summarise(latencies);
     line(
-      `alerts   POST returned → Slack received, ${SAMPLES} alerts under ${BACKGROUND_PER_SECOND} events/s of other load: p50 ${fmt(s.p50, 1)} ms  p95 ${fmt(s.p95, 1)} ms  max ${fmt(s.max, 1)} ms (goal p50 ≤ 50 ms, max ≤ 250 ms)`,
+      `alerts   POST returned → Slack received, ` +
+        `${SAMPLES} alerts under ${BACKGROUND_PER_SECOND} events/s of other load: ` +
+        `p50 ${fmt(s.p50, 1)} ms  p95 ${fmt(s.p95, 1)} ms  max ${fmt(s.max, 1)} ms (goal p50 ≤ 50 ms, max ≤ 250 ms)`,
     );
     return { p50: s.p50, max: s.max };
   } finally {

@@ -73,10 +73,12 @@ export async function benchExport(): Promise<{ ratio: number; rssGrowthMb: numbe
     const ratio = apiRate / copyRate;
     const growth = rssPeak - rssBefore;
     line(
-      `export   API ${fmt(apiRate)} rows/s (${fmt(ROWS)} rows, ${fmt(apiSeconds, 2)} s)   COPY ${fmt(copyRate)} rows/s (${fmt(copySeconds, 2)} s, ${fmt(copyBytes / 1e6, 1)} MB)`,
+      `export   API ${fmt(apiRate)} rows/s (${fmt(ROWS)} rows, ${fmt(apiSeconds, 2)} s)   ` +
+        `COPY ${fmt(copyRate)} rows/s (${fmt(copySeconds, 2)} s, ${fmt(copyBytes / 1e6, 1)} MB)`,
     );
     line(
-      `         ratio ${fmt(ratio, 2)}× COPY (goal ≥ 0.3×)   service RSS ${fmt(rssBefore)} MB → peak ${fmt(rssPeak)} MB, growth ${fmt(growth, 1)} MB (goal ≤ 64 MB)`,
+      `         ratio ${fmt(ratio, 2)}× COPY (goal ≥ 0.3×)   ` +
+        `service RSS ${fmt(rssBefore)} MB → peak ${fmt(rssPeak)} MB, growth ${fmt(growth, 1)} MB (goal ≤ 64 MB)`,
     );
     return { ratio, rssGrowthMb: growth };
   } finally {

@@ -45,8 +45,10 @@ export async function benchForwarding(): Promise<{ rate: number }> {
       throw new Error(`the fake received ${delivered.size} distinct events, expected ${TOTAL}`);
     const bytes = batches.map((b) => Buffer.byteLength(JSON.stringify(b.body)));
     line(
-      `forward  ${fmt(rate)} events/s delivered (${fmt(TOTAL)} stored events to the fake Tracking API in ${fmt(seconds, 2)} s, ` +
-        `${batches.length} batches of ≤ ${fmt(Math.max(...bytes) / 1024)} KB, service RSS ${fmt(rss)} MB) (goal ≥ ${fmt(GOAL)} events/s, and not slower than ingest)`,
+      `forward  ${fmt(rate)} events/s delivered ` +
+        `(${fmt(TOTAL)} stored events to the fake Tracking API in ${fmt(seconds, 2)} s, ` +
+        `${batches.length} batches of ≤ ${fmt(Math.max(...bytes) / 1024)} KB, service RSS ${fmt(rss)} MB) ` +
+        `(goal ≥ ${fmt(GOAL)} events/s, and not slower than ingest)`,
     );
     return { rate };
   } finally {

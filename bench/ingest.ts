@@ -83,14 +83,19 @@ export async function benchIngest(): Promise<{ ratio: number }> {
     const s = summarise(latencies);
     const ratio = apiRate / rawRate;
     line(
-      `ingest   API ${fmt(apiRate)} events/s (${TOTAL} events, batches of ${BATCH}, ${CLIENTS} clients, ${fmt(apiSeconds, 2)} s)`,
+      `ingest   API ${fmt(apiRate)} events/s ` +
+        `(${TOTAL} events, batches of ${BATCH}, ${CLIENTS} clients, ${fmt(apiSeconds, 2)} s)`,
     );
     line(`         raw INSERT … SELECT ${fmt(rawRate)} rows/s (${fmt(rawSeconds, 2)} s)`);
     line(
-      `         ratio ${fmt(ratio, 2)}× raw (goal ≥ 0.5×)   batch latency p50 ${fmt(s.p50)} ms  p95 ${fmt(s.p95)} ms  p99 ${fmt(s.p99)} ms  max ${fmt(s.max)} ms`,
+      `         ratio ${fmt(ratio, 2)}× raw (goal ≥ 0.5×)   ` +
+        `batch latency p50 ${fmt(s.p50)} ms  p95 ${fmt(s.p95)} ms  p99 ${fmt(s.p99)} ms  max ${fmt(s.max)} ms`,
     );
     line(
-      `         CPU during the API run (2 cores, ${fmt(apiSeconds * 2, 1)} core-s available): service ${fmt(cpu.service, 2)} s, Postgres ${fmt(cpu.postgres, 2)} s, load clients ${fmt(cpu.clients, 2)} s = ${fmt((1e6 * (cpu.service + cpu.postgres + cpu.clients)) / TOTAL)} µs per event`,
+      `         CPU during the API run (2 cores, ${fmt(apiSeconds * 2, 1)} core-s available): ` +
+        `service ${fmt(cpu.service, 2)} s, Postgres ${fmt(cpu.postgres, 2)} s, ` +
+        `load clients ${fmt(cpu.clients, 2)} s = ` +
+        `${fmt((1e6 * (cpu.service + cpu.postgres + cpu.clients)) / TOTAL)} µs per event`,
     );
     return { ratio };
   } finally {

@@ -43,7 +43,9 @@ export async function seedEvents(sql: postgres.Sql, workspaceId: string, count: 
         md5(g::text) || md5(g::text)
       from generate_series(${start}::bigint, ${end}::bigint) g`;
   }
-  await sql`insert into chain_heads (workspace_id, seq, hash) values (${workspaceId}, ${count}, 'filler') on conflict do nothing`;
-  await sql`insert into outbox_cursors (workspace_id, relayed_seq) values (${workspaceId}, ${count}) on conflict do nothing`;
+  await sql`insert into chain_heads (workspace_id, seq, hash) values (${workspaceId}, ${count}, 'filler')
+    on conflict do nothing`;
+  await sql`insert into outbox_cursors (workspace_id, relayed_seq) values (${workspaceId}, ${count})
+    on conflict do nothing`;
   await sql`analyze events`;
 }

@@ -89,11 +89,13 @@ export async function benchPull(): Promise<number> {
     const [count] = await db.sql<{ n: string }[]>`select count(*) as n from events where workspace_id = 'benchpull'`;
     if (Number(count?.n) !== PULL_EVENTS) throw new Error(`stored ${count?.n} events, expected ${PULL_EVENTS}`);
     line(
-      `segment  pull ${fmt(rate)} events/s imported (${fmt(PULL_EVENTS)} events, ${requests.length} pages of ≤ 200 from a local fake ` +
+      `segment  pull ${fmt(rate)} events/s imported ` +
+        `(${fmt(PULL_EVENTS)} events, ${requests.length} pages of ≤ 200 from a local fake ` +
         `Public API in ${fmt(seconds, 2)} s, service RSS ${fmt(rss)} MB)`,
     );
     line(
-      `         ${fmt((seconds * 1000) / requests.length, 1)} ms per page fetched and stored; a bare client pages the same fake in ` +
+      `         ${fmt((seconds * 1000) / requests.length, 1)} ms per page fetched and stored; ` +
+        `a bare client pages the same fake in ` +
         `${fmt((bareSeconds * 1000) / bareRequests, 1)} ms (${fmt(bareRate)} events/s), so any API slower than ` +
         `${fmt((seconds * 1000) / requests.length)} ms a page sets the pace, not the import`,
     );
@@ -156,7 +158,8 @@ export async function benchPush(): Promise<number> {
     const e = summarise([...eventsA.latencies, ...eventsB.latencies]);
     const bytes = (bodies: string[]) => bodies.reduce((sum, body) => sum + body.length, 0) / PUSH_EVENTS;
     line(
-      `segment  push /v1/segment ${fmt(segmentRate)} events/s vs /v1/events ${fmt(eventsRate)} events/s on the same ${fmt(PUSH_EVENTS)} events ` +
+      `segment  push /v1/segment ${fmt(segmentRate)} events/s vs /v1/events ${fmt(eventsRate)} events/s ` +
+        `on the same ${fmt(PUSH_EVENTS)} events ` +
         `(batches of ${PUSH_BATCH}, ${CLIENTS} clients, each run twice): ratio ${fmt(ratio, 2)}× (goal ≥ 0.9×)`,
     );
     line(

@@ -112,7 +112,9 @@ export function createMetrics() {
     }),
     alertsSkipped: new Counter({
       name: 'audit_alerts_skipped_total',
-      help: 'Stored events the alert worker did not alert on, by reason (too_old: older than ALERT_MAX_AGE when received)',
+      help:
+        'Stored events the alert worker did not alert on, by reason ' +
+        '(too_old: older than ALERT_MAX_AGE when received)',
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
@@ -151,7 +153,9 @@ export function createMetrics() {
     }),
     forwardedEvents: new Counter({
       name: 'audit_forwarding_events_total',
-      help: 'Audit events forwarded to Segment sources, by outcome (delivered, or failed: refused by Segment and not sent)',
+      help:
+        'Audit events forwarded to Segment sources, by outcome ' +
+        '(delivered, or failed: refused by Segment and not sent)',
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),
@@ -169,15 +173,17 @@ export function createMetrics() {
     importErrors: new Counter({
       name: 'audit_import_errors_total',
       help:
-        "Failed polls of Segment's Public API audit trail, and events in its answers that could not be stored, by kind " +
-        '(unauthorized, forbidden, rate_limited, server_error, timeout, network, not_found, rejected, bad_response, ' +
-        'invalid_event, store)',
+        "Failed polls of Segment's Public API audit trail, and events in its answers that could not be stored, " +
+        'by kind (unauthorized, forbidden, rate_limited, server_error, timeout, network, not_found, rejected, ' +
+        'bad_response, invalid_event, store)',
       labelNames: ['kind'] as const,
       registers: [registry],
     }),
     importLastSuccess: new Gauge({
       name: 'audit_import_last_success_timestamp_seconds',
-      help: 'When Segment last answered the audit trail import (Unix seconds; 0 before the first answer); alert when old',
+      help:
+        'When Segment last answered the audit trail import (Unix seconds; 0 before the first answer); ' +
+        'alert when old',
       registers: [registry],
     }),
     digestPosts: new Counter({

@@ -119,7 +119,8 @@ describe('configuration', () => {
       expect.stringMatching(/^SEGMENT_PULL_INTERVAL: "500ms" is not a duration/),
       expect.stringMatching(/^SEGMENT_PULL_SINCE: "forever" is not a duration/),
       expect.stringMatching(/^ALERT_MAX_AGE: "0h" is not a duration/),
-      'SEGMENT_PULL_WORKSPACE: the Segment import needs SEGMENT_API_TOKEN (a Public API token allowed to read the Audit Trail)',
+      'SEGMENT_PULL_WORKSPACE: the Segment import needs SEGMENT_API_TOKEN ' +
+        '(a Public API token allowed to read the Audit Trail)',
     ]);
     expect(() =>
       loadConfig({ SEGMENT_PULL_WORKSPACE: 'acme', SEGMENT_API_TOKEN: 't', SEGMENT_PULL_INTERVAL: '0s' }),

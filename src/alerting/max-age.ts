@@ -13,7 +13,9 @@ export interface MaxAgeCheck {
   metrics: Metrics;
 }
 
-/** True (counted and logged) when the event was older than ALERT_MAX_AGE on arrival: receivedAt − timestamp > max age. */
+/**
+ * True (counted and logged) when the event was older than ALERT_MAX_AGE on arrival: receivedAt − timestamp > max age.
+ */
 export function skipTooOldToAlert(event: StoredEvent, check: MaxAgeCheck, log: Logger): boolean {
   const ageOnArrivalMs = Date.parse(event.receivedAt) - Date.parse(event.timestamp);
   if (!(ageOnArrivalMs > check.alertMaxAgeMs)) return false;

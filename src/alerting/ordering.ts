@@ -9,7 +9,8 @@
  * it ends (worker.ts). So the events that may still alert ahead of an alert are those of the workspace's unfinished
  * jobs whose range lies wholly below the alert's event: the gate reads the ids of the active jobs and of the oldest
  * waiting ones (the relay adds a workspace's ranges in seq order), and checks their events against the rules. A job
- * failing and waiting out its backoff is not waited for: that can take minutes, and the bound would end the wait anyway.
+ * failing and waiting out its backoff is not waited for: that can take minutes, and the bound would end the wait
+ * anyway.
  *
  * The alert's own range counts too while it is being evaluated: the events after it in a batch (a token disabling 60
  * sources at once) are the storm that storm protection should see waiting together, and the critical one among them

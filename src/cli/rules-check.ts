@@ -1,6 +1,7 @@
 /**
  * `rules:check [dir]`: validates every rule file, prints `file:line: message` per problem to stderr and
- * exits 1, or prints `ok N rules in <dir>` and exits 0; notes on valid rules go to stdout either way. The directory defaults to RULES_DIR, then ./rules.
+ * exits 1, or prints `ok N rules in <dir>` and exits 0; notes on valid rules go to stdout either way. The directory
+ * defaults to RULES_DIR, then ./rules.
  */
 import { pathToFileURL } from 'node:url';
 import { formatProblem, loadRules } from '../alerting/rule-loader.ts';

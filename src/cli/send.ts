@@ -72,9 +72,8 @@ export async function sendCommand(config: Config, env: NodeJS.ProcessEnv, args: 
       body: JSON.stringify(event),
     });
   } catch (error) {
-    io.err(
-      `could not reach ${base}: ${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}`,
-    );
+    const { cause } = error as Error;
+    io.err(`could not reach ${base}: ${cause instanceof Error ? cause.message : (error as Error).message}`);
     return 1;
   }
   const body = await response.text();

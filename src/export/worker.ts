@@ -1,4 +1,6 @@
-/** The `/audit export` job: builds the CSV in the background, streamed to a temp file, and uploads it to the channel. */
+/**
+ * The `/audit export` job: builds the CSV in the background, streamed to a temp file, and uploads it to the channel.
+ */
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -85,7 +87,9 @@ export function createExportWorker(deps: {
           log.info('export matched nothing');
           return { rows };
         }
-        const summary = `Audit export for <@${userId}>: ${rows.toLocaleString('en-US')} event${rows === 1 ? '' : 's'} from ${slackDate(oldest!)} to ${slackDate(newest!)}${scope}`;
+        const summary =
+          `Audit export for <@${userId}>: ${rows.toLocaleString('en-US')} event${rows === 1 ? '' : 's'} ` +
+          `from ${slackDate(oldest!)} to ${slackDate(newest!)}${scope}`;
         try {
           const { fileId } = await uploadFileToChannel(deps.client, {
             path,
@@ -99,11 +103,14 @@ export function createExportWorker(deps: {
           const code = (error as { data?: { error?: string } }).data?.error;
           if (!code || !UNFIXABLE_UPLOAD_ERRORS.has(code)) throw error; // transient: BullMQ retries the job
           // Retrying cannot help; tell the person who asked, in the channel, only to them.
+          const invite = code === 'not_in_channel' ? ' Invite the app to this channel (/invite) and export again.' : '';
           await deps.client.chat
             .postEphemeral({
               channel: channelId,
               user: userId,
-              text: `The export of ${rows.toLocaleString('en-US')} events could not be uploaded: Slack answered \`${code}\`.${code === 'not_in_channel' ? ' Invite the app to this channel (/invite) and export again.' : ''}`,
+              text:
+                `The export of ${rows.toLocaleString('en-US')} events could not be uploaded: ` +
+                `Slack answered \`${code}\`.${invite}`,
             })
             .catch((notified: unknown) => log.warn({ err: notified }, 'could not tell the user the export failed'));
           throw new UnrecoverableError(`export upload refused by Slack: ${code}`);

@@ -1,4 +1,6 @@
-/** A stored audit event as a Segment `track` call (SPEC section 9), serialised under the Tracking API's 32 KB per call. */
+/**
+ * A stored audit event as a Segment `track` call (SPEC section 9), serialised under the Tracking API's 32 KB per call.
+ */
 import { createHash } from 'node:crypto';
 import type { StoredEvent } from '../events.ts';
 

@@ -1,4 +1,7 @@
-/** The step every ingest path (/v1/events, Segment push, Segment pull) takes before store/append: wire names to catalog types. */
+/**
+ * The step every ingest path (/v1/events, Segment push, Segment pull) takes before store/append: wire names to catalog
+ * types.
+ */
 import { normaliseEventType } from '../catalog.ts';
 import type { IncomingEvent } from '../events.ts';
 

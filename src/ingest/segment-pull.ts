@@ -335,7 +335,8 @@ export class SegmentImporter {
     if (restart) {
       this.logger.warn(
         { was: row.segmentWorkspaceId, now: segmentWorkspaceId },
-        'SEGMENT_API_TOKEN belongs to another Segment workspace than before: the import starts again from SEGMENT_PULL_SINCE',
+        'SEGMENT_API_TOKEN belongs to another Segment workspace than before: ' +
+          'the import starts again from SEGMENT_PULL_SINCE',
       );
     }
     await recordSegmentWorkspace(tx, this.options.workspaceId, segmentWorkspaceId, { restart });

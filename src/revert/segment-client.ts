@@ -189,7 +189,8 @@ export function createSegmentClient(options: SegmentClientOptions): SegmentClien
         if (rateLimitRetries >= policy.rateLimitRetries) {
           throw withReason(
             error,
-            `Segment kept rate-limiting ${method} ${path} (429) after ${rateLimitRetries} retries; try again in a minute`,
+            `Segment kept rate-limiting ${method} ${path} (429) after ${rateLimitRetries} retries; ` +
+              'try again in a minute',
           );
         }
         if (waitMs > policy.maxDelayMs) {

@@ -188,7 +188,10 @@ function locate(plan: RevertPlan, event: StoredEvent): Located | string {
   }
   const destinationId = destinationIdOf(event);
   if (!destinationId) {
-    return `The event does not say which destination the filter ${id} belongs to (metadata.destinationId), and Segment addresses filters only through their destination`;
+    return (
+      `The event does not say which destination the filter ${id} belongs to (metadata.destinationId), ` +
+      'and Segment addresses filters only through their destination'
+    );
   }
   const filterId = filterIdOf(id);
   return {
@@ -220,7 +223,10 @@ function toFailure(error: unknown, at: Located, apiToken: string): RevertFailure
 function notRevertibleReason(event: StoredEvent): string {
   const plan = revertPlanForType(event.type);
   if (plan?.kind === 'restore') {
-    return `“${event.type}” can be reverted only when the event carries changes.before with ${listWords(plan.fields, 'or')}, and this one does not`;
+    return (
+      `“${event.type}” can be reverted only when the event carries changes.before with ` +
+      `${listWords(plan.fields, 'or')}, and this one does not`
+    );
   }
   if (/ (Created|Deleted)$/.test(event.type)) {
     return `“${event.type}” events are not revertible: a blind re-create or delete risks data`;

@@ -153,23 +153,26 @@ describe('alerts', () => {
     expect(slack.callsTo('chat.postMessage').length).toBe(before);
   });
 
-  it('escapes producer text so a resource named <!channel> pings nobody, and offers no Revert for a delete', async () => {
-    const before = slack.callsTo('chat.postMessage').length;
-    await send(
-      event('Source Deleted', {
-        resource: { type: 'source', id: 'src_9', name: '<!channel> & <@U123>' },
-        actor: { type: 'token', id: 'tok_1', name: '<https://evil|click>' },
-      }),
-    );
-    const calls = await slack.waitForCalls('chat.postMessage', before + 1, 10_000);
-    const body = calls.at(-1)!.body as { text: string; blocks: unknown[] };
-    const everything = body.text + JSON.stringify(body.blocks);
-    expect(everything).not.toContain('<!channel>');
-    expect(everything).not.toContain('<@U123>');
-    expect(everything).not.toContain('<https://evil');
-    expect(everything).toContain('&lt;!channel&gt; &amp; &lt;@U123&gt;');
-    expect(JSON.stringify(body.blocks)).not.toContain('audit_revert');
-  });
+  it(
+    'escapes producer text so a resource named <!channel> pings nobody, ' + 'and offers no Revert for a delete',
+    async () => {
+      const before = slack.callsTo('chat.postMessage').length;
+      await send(
+        event('Source Deleted', {
+          resource: { type: 'source', id: 'src_9', name: '<!channel> & <@U123>' },
+          actor: { type: 'token', id: 'tok_1', name: '<https://evil|click>' },
+        }),
+      );
+      const calls = await slack.waitForCalls('chat.postMessage', before + 1, 10_000);
+      const body = calls.at(-1)!.body as { text: string; blocks: unknown[] };
+      const everything = body.text + JSON.stringify(body.blocks);
+      expect(everything).not.toContain('<!channel>');
+      expect(everything).not.toContain('<@U123>');
+      expect(everything).not.toContain('<https://evil');
+      expect(everything).toContain('&lt;!channel&gt; &amp; &lt;@U123&gt;');
+      expect(JSON.stringify(body.blocks)).not.toContain('audit_revert');
+    },
+  );
 
   it('fires a threshold once when the count is reached within the window, per actor', async () => {
     const before = slack.messages('#mass').length;

@@ -165,7 +165,8 @@ describe('replayRules', () => {
   it('fires a threshold once, at the Nth match within the window, and never for spread-out matches', async () => {
     const rules = await rulesFrom({
       'burst.yml':
-        'id: burst\nwhen: { type: [Source Deleted] }\nthreshold: { count: 3, within: 10m, by: actor.id }\nchannel: "#alerts"\nseverity: critical\n',
+        'id: burst\nwhen: { type: [Source Deleted] }\n' +
+        'threshold: { count: 3, within: 10m, by: actor.id }\nchannel: "#alerts"\nseverity: critical\n',
     });
     const t0 = Date.now() - DAY;
     const deletion = (actorId: string, minutes: number) => ({
@@ -197,7 +198,8 @@ describe('replayRules', () => {
   it('suppresses repeats of a throttled rule and group within the window, by event time', async () => {
     const rules = await rulesFrom({
       'failures.yml':
-        'id: failures\nwhen: { type: [Warehouse Run Failed] }\nthrottle: { within: 15m, by: resource.id }\nchannel: "#alerts"\nseverity: warning\n',
+        'id: failures\nwhen: { type: [Warehouse Run Failed] }\n' +
+        'throttle: { within: 15m, by: resource.id }\nchannel: "#alerts"\nseverity: warning\n',
     });
     const t0 = Date.now() - DAY;
     const failure = (warehouseId: string, minutes: number) => ({
@@ -286,7 +288,8 @@ describe('rules:test', () => {
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     expect(run.stdout).toBe(
-      `${iso(at)}  warehouse-watch  critical  #data-alerts  Warehouses Disabled  warehouse/wh_printed  by user:usr_9  (print-ws/${event!.id})\n` +
+      `${iso(at)}  warehouse-watch  critical  #data-alerts  Warehouses Disabled  ` +
+        `warehouse/wh_printed  by user:usr_9  (print-ws/${event!.id})\n` +
         `1 alert would have fired from 2 events since ${since} (rules: warehouse-watch=1)\n`,
     );
   });

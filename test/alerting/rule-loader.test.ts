@@ -114,7 +114,8 @@ describe('loadRules', () => {
   it('reports an unknown event type with a did-you-mean suggestion, at the line of the list item', async () => {
     const dir = await rulesDir({
       'x.yml':
-        'when:\n  type:\n    - Source Deleted\n    - Warehouses Disbled\n    - Something Else Entirely\nchannel: "#a"\n',
+        'when:\n  type:\n    - Source Deleted\n    - Warehouses Disbled\n' +
+        '    - Something Else Entirely\nchannel: "#a"\n',
     });
 
     expect(await problemLines(dir)).toEqual([
@@ -133,8 +134,10 @@ describe('loadRules', () => {
     expect(problems).toEqual([]);
     expect(rules[0]?.when.type).toEqual(['Warehouses Disabled', 'Source Function Modified']);
     expect(notes.map((note) => formatProblem(note).replace(dir, 'rules'))).toEqual([
-      'rules/x.yml:2: "Warehouse Disabled" is Segment\'s wire name for "Warehouses Disabled"; the rule matches both (write "Warehouses Disabled" to silence this note)',
-      'rules/x.yml:2: "Source Function Updated" is Segment\'s wire name for "Source Function Modified"; the rule matches both (write "Source Function Modified" to silence this note)',
+      'rules/x.yml:2: "Warehouse Disabled" is Segment\'s wire name for "Warehouses Disabled"; ' +
+        'the rule matches both (write "Warehouses Disabled" to silence this note)',
+      'rules/x.yml:2: "Source Function Updated" is Segment\'s wire name for "Source Function Modified"; ' +
+        'the rule matches both (write "Source Function Modified" to silence this note)',
     ]);
   });
 
@@ -149,12 +152,15 @@ describe('loadRules', () => {
   it('reports a bad duration in a threshold and in a throttle', async () => {
     const dir = await rulesDir({
       'x.yml':
-        'when: { type: [User Removed] }\nthreshold:\n  count: 3\n  within: 10 minutes\nthrottle: { within: 0s }\nchannel: "#a"\n',
+        'when: { type: [User Removed] }\nthreshold:\n  count: 3\n  within: 10 minutes\n' +
+        'throttle: { within: 0s }\nchannel: "#a"\n',
     });
 
     expect(await problemLines(dir)).toEqual([
-      'rules/x.yml:4: threshold.within: invalid duration "10 minutes": use a whole number followed by s, m, h or d, e.g. 30s, 10m, 12h, 7d',
-      'rules/x.yml:5: throttle.within: invalid duration "0s": use a whole number followed by s, m, h or d, e.g. 30s, 10m, 12h, 7d',
+      'rules/x.yml:4: threshold.within: invalid duration "10 minutes": ' +
+        'use a whole number followed by s, m, h or d, e.g. 30s, 10m, 12h, 7d',
+      'rules/x.yml:5: throttle.within: invalid duration "0s": ' +
+        'use a whole number followed by s, m, h or d, e.g. 30s, 10m, 12h, 7d',
     ]);
   });
 
@@ -181,7 +187,8 @@ describe('loadRules', () => {
     const dir = await rulesDir({ 'x.yml': 'when: { type: [User Removed] }\nchannel: #data-alerts\n' });
 
     expect(await problemLines(dir)).toEqual([
-      'rules/x.yml:2: channel: is empty; quote the name, e.g. channel: "#data-alerts" (an unquoted # starts a YAML comment)',
+      'rules/x.yml:2: channel: is empty; quote the name, e.g. channel: "#data-alerts" ' +
+        '(an unquoted # starts a YAML comment)',
     ]);
   });
 
@@ -204,7 +211,8 @@ describe('loadRules', () => {
     expect(await problemLines(dir)).toEqual([
       'rules/x.yml:3: when.actor.type[1]: unknown actor type "tokn", did you mean "token"?',
       'rules/x.yml:4: when.actor.emial: unknown actor field "emial", did you mean "email"?',
-      'rules/x.yml:6: when.metadata.plan.startsWith: unknown matcher "startsWith" (expected not, glob, regex or exists)',
+      'rules/x.yml:6: when.metadata.plan.startsWith: unknown matcher "startsWith" ' +
+        '(expected not, glob, regex or exists)',
       'rules/x.yml:7: when.metadata.tier.exists: must be true or false',
       'rules/x.yml:8: when.metadata.owner: has no value; use {exists: false} to match a missing field',
     ]);
@@ -265,7 +273,9 @@ describe('loadRules', () => {
     const dir = await rulesDir({ 'empty.yml': '# nothing yet\n', 'Bad Name.yml': 'when: {}\nchannel: "#a"\n' });
 
     expect(await problemLines(dir)).toEqual([
-      'rules/Bad Name.yml:1: the rule id defaults to the file name "Bad Name", which is not a valid id: add an id or rename the file (an id must start with a lowercase letter or digit and use only a-z, 0-9, "-" and "_")',
+      'rules/Bad Name.yml:1: the rule id defaults to the file name "Bad Name", which is not a valid id: ' +
+        'add an id or rename the file ' +
+        '(an id must start with a lowercase letter or digit and use only a-z, 0-9, "-" and "_")',
       'rules/empty.yml:1: the file is empty; a rule needs at least when and channel',
     ]);
   });

@@ -62,11 +62,14 @@ describe('rules:check', () => {
     expect(stdout).toBe('');
     const file = (name: string) => path.join(badDir, name);
     expect(stderr.split('\n')).toEqual([
-      `${file('broken.yaml')}:2: YAML syntax error: Flow map in block collection must be sufficiently indented and end with a }`,
+      `${file('broken.yaml')}:2: YAML syntax error: ` +
+        'Flow map in block collection must be sufficiently indented and end with a }',
       `${file('mass-deletion.yml')}:2: missing required field "channel"`,
-      `${file('mass-deletion.yml')}:4: when.type[1]: unknown event type "Warehouses Delted", did you mean "Warehouses Deleted"?`,
+      `${file('mass-deletion.yml')}:4: when.type[1]: unknown event type "Warehouses Delted", ` +
+        'did you mean "Warehouses Deleted"?',
       `${file('mass-deletion.yml')}:5: when.resource.name.regex: invalid regex "[": Unterminated character class`,
-      `${file('mass-deletion.yml')}:6: threshold.within: invalid duration "10mins": use a whole number followed by s, m, h or d, e.g. 30s, 10m, 12h, 7d`,
+      `${file('mass-deletion.yml')}:6: threshold.within: invalid duration "10mins": ` +
+        'use a whole number followed by s, m, h or d, e.g. 30s, 10m, 12h, 7d',
       `${file('mass-deletion.yml')}:7: unknown key "chanel" (did you mean "channel"?)`,
       `${file('other.yml')}:1: duplicate rule id "mass-deletion" (already defined in ${file('mass-deletion.yml')})`,
       '',
@@ -102,9 +105,11 @@ describe('rules:check', () => {
 
       expect(stderr).toBe('');
       expect(stdout.split('\n')).toEqual([
-        `${path.join(dir, 'wire.yml')}:3: note: "Warehouse Disabled" is Segment's wire name for "Warehouses Disabled"; ` +
+        `${path.join(dir, 'wire.yml')}:3: note: ` +
+          `"Warehouse Disabled" is Segment's wire name for "Warehouses Disabled"; ` +
           'the rule matches both (write "Warehouses Disabled" to silence this note)',
-        `${path.join(dir, 'wire.yml')}:5: note: "integration modified" is Segment's wire name for "Integrations Modified"; ` +
+        `${path.join(dir, 'wire.yml')}:5: note: ` +
+          `"integration modified" is Segment's wire name for "Integrations Modified"; ` +
           'the rule matches both (write "Integrations Modified" to silence this note)',
         `ok 1 rules in ${dir}`,
         '',

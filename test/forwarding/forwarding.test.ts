@@ -84,7 +84,10 @@ afterAll(async () => {
 });
 
 let n = 0;
-/** Runs `/audit <text>` as Slack would and returns the answer the user sees (the immediate one, or the one posted later). */
+/**
+ * Runs `/audit <text>` as Slack would and returns the answer the user sees (the immediate one, or the one posted
+ * later).
+ */
 async function audit(team: Team, text: string, userId = OWNER): Promise<string> {
   const id = `r${++n}`;
   const response = await postToSlackEndpoint(
@@ -156,67 +159,71 @@ async function metricsText(): Promise<string> {
 }
 
 describe('/audit forward on', () => {
-  it('sends every new event as a track call with basic auth and a messageId from workspace and id, and none stored before it', async () => {
-    const key = writeKey('new');
-    const before = await ingest('T0NEW', [sampleEvent(), sampleEvent(), sampleEvent()]);
+  it(
+    'sends every new event as a track call with basic auth and a messageId from workspace and id, ' +
+      'and none stored before it',
+    async () => {
+      const key = writeKey('new');
+      const before = await ingest('T0NEW', [sampleEvent(), sampleEvent(), sampleEvent()]);
 
-    const answer = await audit('T0NEW', `forward on ${key} Audit source`);
-    expect(answer).toContain('Audit forwarding is on');
-    expect(answer).toContain(last4(key));
-    expect(answer).toContain('not sent');
-    const after = await ingest('T0NEW', [
-      sampleEvent({
-        type: 'Source Deleted',
-        actor: { type: 'token', id: 'tok_1', name: 'CI' },
-        resource: { type: 'source', id: 'src_9', name: 'Web' },
-        context: { ip: '203.0.113.7' },
-        metadata: { ticket: 'OPS-1' },
-      }),
-      sampleEvent(),
-    ]);
+      const answer = await audit('T0NEW', `forward on ${key} Audit source`);
+      expect(answer).toContain('Audit forwarding is on');
+      expect(answer).toContain(last4(key));
+      expect(answer).toContain('not sent');
+      const after = await ingest('T0NEW', [
+        sampleEvent({
+          type: 'Source Deleted',
+          actor: { type: 'token', id: 'tok_1', name: 'CI' },
+          resource: { type: 'source', id: 'src_9', name: 'Web' },
+          context: { ip: '203.0.113.7' },
+          metadata: { ticket: 'OPS-1' },
+        }),
+        sampleEvent(),
+      ]);
 
-    await expect.poll(() => tracked(key).length, { timeout: 10_000 }).toBe(3);
-    const [toggle, deleted] = tracked(key);
-    expect(toggle).toMatchObject({
-      type: 'track',
-      event: 'Audit Forwarding Enabled',
-      userId: OWNER,
-      properties: {
-        resource: { type: 'audit_forwarding', id: workspaceOf('T0NEW'), name: 'Audit source' },
-        metadata: { writeKey: last4(key) },
-        category: 'Other',
-      },
-    });
-    const [stored] = await storedEvents('T0NEW', '?type=Source%20Deleted');
-    expect(deleted).toEqual({
-      type: 'track',
-      event: 'Source Deleted',
-      userId: 'tok_1',
-      messageId: trackMessageId(workspaceOf('T0NEW'), after[0]!),
-      timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
-      properties: {
-        actor: { type: 'token', id: 'tok_1', name: 'CI' },
-        resource: { type: 'source', id: 'src_9', name: 'Web' },
-        changes: { before: { enabled: true }, after: { enabled: false } },
-        context: { ip: '203.0.113.7' },
-        metadata: { ticket: 'OPS-1' },
-        category: 'Source',
-        workspace: workspaceOf('T0NEW'),
-        eventId: after[0],
-      },
-      context: { library: { name: 'audit-trail' } },
-    });
-    expect(stored?.id).toBe(after[0]);
-    expect(forwardedIds(key)).toEqual([toggle!.properties.eventId, ...after]);
-    for (const id of before) expect(forwardedIds(key)).not.toContain(id);
+      await expect.poll(() => tracked(key).length, { timeout: 10_000 }).toBe(3);
+      const [toggle, deleted] = tracked(key);
+      expect(toggle).toMatchObject({
+        type: 'track',
+        event: 'Audit Forwarding Enabled',
+        userId: OWNER,
+        properties: {
+          resource: { type: 'audit_forwarding', id: workspaceOf('T0NEW'), name: 'Audit source' },
+          metadata: { writeKey: last4(key) },
+          category: 'Other',
+        },
+      });
+      const [stored] = await storedEvents('T0NEW', '?type=Source%20Deleted');
+      expect(deleted).toEqual({
+        type: 'track',
+        event: 'Source Deleted',
+        userId: 'tok_1',
+        messageId: trackMessageId(workspaceOf('T0NEW'), after[0]!),
+        timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+        properties: {
+          actor: { type: 'token', id: 'tok_1', name: 'CI' },
+          resource: { type: 'source', id: 'src_9', name: 'Web' },
+          changes: { before: { enabled: true }, after: { enabled: false } },
+          context: { ip: '203.0.113.7' },
+          metadata: { ticket: 'OPS-1' },
+          category: 'Source',
+          workspace: workspaceOf('T0NEW'),
+          eventId: after[0],
+        },
+        context: { library: { name: 'audit-trail' } },
+      });
+      expect(stored?.id).toBe(after[0]);
+      expect(forwardedIds(key)).toEqual([toggle!.properties.eventId, ...after]);
+      for (const id of before) expect(forwardedIds(key)).not.toContain(id);
 
-    const posts = segment.callsTo(BATCH_ROUTE).filter((call) => call.headers.authorization === basic(key));
-    expect(posts.length).toBeGreaterThan(0);
-    for (const post of posts) {
-      expect(post.headers['content-type']).toMatch(/^application\/json/);
-      expect(post.body).toMatchObject({ batch: expect.any(Array), sentAt: expect.any(String) });
-    }
-  });
+      const posts = segment.callsTo(BATCH_ROUTE).filter((call) => call.headers.authorization === basic(key));
+      expect(posts.length).toBeGreaterThan(0);
+      for (const post of posts) {
+        expect(post.headers['content-type']).toMatch(/^application\/json/);
+        expect(post.body).toMatchObject({ batch: expect.any(Array), sentAt: expect.any(String) });
+      }
+    },
+  );
 
   it('backfills the events received since a time when asked with --since, oldest first', async () => {
     const key = writeKey('since');
@@ -315,51 +322,57 @@ describe('/audit forward status', () => {
 });
 
 describe('delivery', () => {
-  it('keeps every batch under 500 KB and every call under 32 KB, trimming an oversized event and saying so', async () => {
-    const key = writeKey('size');
-    await audit('T0SIZE', `forward on ${key}`);
-    const many = await ingest(
-      'T0SIZE',
-      Array.from({ length: 900 }, () => sampleEvent({ metadata: { note: 'x'.repeat(200) } })),
-    );
-    // Near the 32 KB ingest limit: as track calls (with the workspace, category and envelope added) these pass 32 KB.
-    const big = await ingest(
-      'T0SIZE',
-      Array.from({ length: 16 }, (_, i) =>
-        sampleEvent({ changes: { before: { code: 'b'.repeat(20_000 + i) } }, metadata: { blob: 'm'.repeat(11_900) } }),
-      ),
-    );
-    const fits = await ingest(
-      'T0SIZE',
-      Array.from({ length: 8 }, () => sampleEvent({ metadata: { blob: 'f'.repeat(30_000) } })),
-    );
+  it(
+    'keeps every batch under 500 KB and every call under 32 KB, ' + 'trimming an oversized event and saying so',
+    async () => {
+      const key = writeKey('size');
+      await audit('T0SIZE', `forward on ${key}`);
+      const many = await ingest(
+        'T0SIZE',
+        Array.from({ length: 900 }, () => sampleEvent({ metadata: { note: 'x'.repeat(200) } })),
+      );
+      // Near the 32 KB ingest limit: as track calls (with the workspace, category and envelope added) these pass 32 KB.
+      const big = await ingest(
+        'T0SIZE',
+        Array.from({ length: 16 }, (_, i) =>
+          sampleEvent({
+            changes: { before: { code: 'b'.repeat(20_000 + i) } },
+            metadata: { blob: 'm'.repeat(11_900) },
+          }),
+        ),
+      );
+      const fits = await ingest(
+        'T0SIZE',
+        Array.from({ length: 8 }, () => sampleEvent({ metadata: { blob: 'f'.repeat(30_000) } })),
+      );
 
-    await expect.poll(() => tracked(key).length, { timeout: 15_000 }).toBe(1 + 900 + 16 + 8);
-    expect(forwardedIds(key).slice(1)).toEqual([...many, ...big, ...fits]);
-    const batches = segment.batches(key);
-    expect(batches.length).toBeGreaterThan(2);
-    for (const batch of batches) {
-      expect(Buffer.byteLength(JSON.stringify(batch.body))).toBeLessThan(500 * 1024);
-      expect(batch.body.batch.length).toBeLessThanOrEqual(500);
-      for (const call of batch.body.batch) expect(Buffer.byteLength(JSON.stringify(call))).toBeLessThan(32_000);
-    }
-    const bigCalls = tracked(key).filter((call) => big.includes(call.properties.eventId as string));
-    for (const call of bigCalls) {
-      expect(call.properties).toMatchObject({
-        auditTrailTrimmed: ['changes'],
-        changes: { trimmed: true, bytes: expect.any(Number) },
-        metadata: { blob: 'm'.repeat(11_900) },
-      });
-    }
-    for (const call of tracked(key).filter((c) => fits.includes(c.properties.eventId as string))) {
-      expect(call.properties.auditTrailTrimmed).toBeUndefined();
-      expect(call.properties.metadata).toEqual({ blob: 'f'.repeat(30_000) });
-    }
-    // The fake records a batch before its answer reaches the forwarder, which then commits the cursor.
-    await expect
-      .poll(() => deliveredSeq(workspaceOf('T0SIZE')), { timeout: 10_000 })
-      .toBe(await headSeq(workspaceOf('T0SIZE')));
-  });
+      await expect.poll(() => tracked(key).length, { timeout: 15_000 }).toBe(1 + 900 + 16 + 8);
+      expect(forwardedIds(key).slice(1)).toEqual([...many, ...big, ...fits]);
+      const batches = segment.batches(key);
+      expect(batches.length).toBeGreaterThan(2);
+      for (const batch of batches) {
+        expect(Buffer.byteLength(JSON.stringify(batch.body))).toBeLessThan(500 * 1024);
+        expect(batch.body.batch.length).toBeLessThanOrEqual(500);
+        for (const call of batch.body.batch) expect(Buffer.byteLength(JSON.stringify(call))).toBeLessThan(32_000);
+      }
+      const bigCalls = tracked(key).filter((call) => big.includes(call.properties.eventId as string));
+      for (const call of bigCalls) {
+        expect(call.properties).toMatchObject({
+          auditTrailTrimmed: ['changes'],
+          changes: { trimmed: true, bytes: expect.any(Number) },
+          metadata: { blob: 'm'.repeat(11_900) },
+        });
+      }
+      for (const call of tracked(key).filter((c) => fits.includes(c.properties.eventId as string))) {
+        expect(call.properties.auditTrailTrimmed).toBeUndefined();
+        expect(call.properties.metadata).toEqual({ blob: 'f'.repeat(30_000) });
+      }
+      // The fake records a batch before its answer reaches the forwarder, which then commits the cursor.
+      await expect
+        .poll(() => deliveredSeq(workspaceOf('T0SIZE')), { timeout: 10_000 })
+        .toBe(await headSeq(workspaceOf('T0SIZE')));
+    },
+  );
 
   it('gives equal event ids of two workspaces different messageIds, so Segment keeps both', async () => {
     const [keyA, keyB] = [writeKey('twina'), writeKey('twinb')];
@@ -422,66 +435,73 @@ describe('delivery', () => {
     expect(Number(rows[0]!.failed_count)).toBe(0);
   });
 
-  it('records a batch Segment refuses with a 400 as failed, shows it in status and metrics, and carries on', async () => {
-    const key = writeKey('refuse');
-    await audit('T0REFUSE', `forward on ${key}`);
-    await expect.poll(() => forwardedIds(key).length, { timeout: 10_000 }).toBe(1);
-    segment.failNext(BATCH_ROUTE, { status: 400, body: { success: false, message: 'Invalid JSON in batch' } });
-    const refused = await ingest('T0REFUSE', [sampleEvent(), sampleEvent(), sampleEvent()]);
-    await expect
-      .poll(() => deliveredSeq(workspaceOf('T0REFUSE')), { timeout: 10_000 })
-      .toBe(await headSeq(workspaceOf('T0REFUSE')));
-    const later = await ingest('T0REFUSE', [sampleEvent(), sampleEvent()]);
+  it(
+    'records a batch Segment refuses with a 400 as failed, ' + 'shows it in status and metrics, and carries on',
+    async () => {
+      const key = writeKey('refuse');
+      await audit('T0REFUSE', `forward on ${key}`);
+      await expect.poll(() => forwardedIds(key).length, { timeout: 10_000 }).toBe(1);
+      segment.failNext(BATCH_ROUTE, { status: 400, body: { success: false, message: 'Invalid JSON in batch' } });
+      const refused = await ingest('T0REFUSE', [sampleEvent(), sampleEvent(), sampleEvent()]);
+      await expect
+        .poll(() => deliveredSeq(workspaceOf('T0REFUSE')), { timeout: 10_000 })
+        .toBe(await headSeq(workspaceOf('T0REFUSE')));
+      const later = await ingest('T0REFUSE', [sampleEvent(), sampleEvent()]);
 
-    await expect.poll(() => forwardedIds(key).length, { timeout: 10_000 }).toBe(3);
-    await expect
-      .poll(() => deliveredSeq(workspaceOf('T0REFUSE')), { timeout: 10_000 })
-      .toBe(await headSeq(workspaceOf('T0REFUSE')));
-    expect(forwardedIds(key).slice(1)).toEqual(later);
-    for (const id of refused) expect(forwardedIds(key)).not.toContain(id);
-    const status = await audit('T0REFUSE', 'forward status');
-    expect(status).toContain('Failed: 1 batch (3 events) refused by Segment');
-    expect(status).toContain('400 Invalid JSON in batch');
-    expect(status).toContain('3 events delivered');
-    const failures = await app.service.database.db.execute<{
-      from_seq: string;
-      to_seq: string;
-      status: number;
-      reason: string;
-    }>(
-      sql`select from_seq, to_seq, status, reason from forwarding_failures where workspace_id = ${workspaceOf('T0REFUSE')}`,
-    );
-    expect(failures).toHaveLength(1);
-    expect(Number(failures[0]!.to_seq) - Number(failures[0]!.from_seq)).toBe(2);
-    expect(await metricsText()).toMatch(/audit_forwarding_events_total\{outcome="failed"\} 3\b/);
-    expect(await metricsText()).toMatch(/audit_forwarding_batches_total\{outcome="failed"\} 1\b/);
-  });
+      await expect.poll(() => forwardedIds(key).length, { timeout: 10_000 }).toBe(3);
+      await expect
+        .poll(() => deliveredSeq(workspaceOf('T0REFUSE')), { timeout: 10_000 })
+        .toBe(await headSeq(workspaceOf('T0REFUSE')));
+      expect(forwardedIds(key).slice(1)).toEqual(later);
+      for (const id of refused) expect(forwardedIds(key)).not.toContain(id);
+      const status = await audit('T0REFUSE', 'forward status');
+      expect(status).toContain('Failed: 1 batch (3 events) refused by Segment');
+      expect(status).toContain('400 Invalid JSON in batch');
+      expect(status).toContain('3 events delivered');
+      const failures = await app.service.database.db.execute<{
+        from_seq: string;
+        to_seq: string;
+        status: number;
+        reason: string;
+      }>(
+        sql`select from_seq, to_seq, status, reason from forwarding_failures
+          where workspace_id = ${workspaceOf('T0REFUSE')}`,
+      );
+      expect(failures).toHaveLength(1);
+      expect(Number(failures[0]!.to_seq) - Number(failures[0]!.from_seq)).toBe(2);
+      expect(await metricsText()).toMatch(/audit_forwarding_events_total\{outcome="failed"\} 3\b/);
+      expect(await metricsText()).toMatch(/audit_forwarding_batches_total\{outcome="failed"\} 1\b/);
+    },
+  );
 
-  it('retries 408, 410 and 460 as Segment’s analytics-node does, and records a 501 as failed and moves on', async () => {
-    // After the 400 test: the failure metrics that one checks count this 501 too.
-    const key = writeKey('codes');
-    await audit('T0CODES', `forward on ${key}`);
-    await expect.poll(() => forwardedIds(key).length, { timeout: 10_000 }).toBe(1);
-    for (const status of [408, 410, 460]) segment.failNext(BATCH_ROUTE, { status });
-    const kept = await ingest('T0CODES', [sampleEvent(), sampleEvent()]);
-    await expect.poll(() => forwardedIds(key).slice(1), { timeout: 10_000 }).toEqual(kept);
-    await expect
-      .poll(() => deliveredSeq(workspaceOf('T0CODES')), { timeout: 10_000 })
-      .toBe(await headSeq(workspaceOf('T0CODES')));
+  it(
+    'retries 408, 410 and 460 as Segment’s analytics-node does, ' + 'and records a 501 as failed and moves on',
+    async () => {
+      // After the 400 test: the failure metrics that one checks count this 501 too.
+      const key = writeKey('codes');
+      await audit('T0CODES', `forward on ${key}`);
+      await expect.poll(() => forwardedIds(key).length, { timeout: 10_000 }).toBe(1);
+      for (const status of [408, 410, 460]) segment.failNext(BATCH_ROUTE, { status });
+      const kept = await ingest('T0CODES', [sampleEvent(), sampleEvent()]);
+      await expect.poll(() => forwardedIds(key).slice(1), { timeout: 10_000 }).toEqual(kept);
+      await expect
+        .poll(() => deliveredSeq(workspaceOf('T0CODES')), { timeout: 10_000 })
+        .toBe(await headSeq(workspaceOf('T0CODES')));
 
-    segment.failNext(BATCH_ROUTE, { status: 501 });
-    const refused = await ingest('T0CODES', [sampleEvent()]);
-    await expect
-      .poll(() => deliveredSeq(workspaceOf('T0CODES')), { timeout: 10_000 })
-      .toBe(await headSeq(workspaceOf('T0CODES')));
-    const later = await ingest('T0CODES', [sampleEvent()]);
-    await expect.poll(() => forwardedIds(key).slice(3), { timeout: 10_000 }).toEqual(later);
-    expect(forwardedIds(key)).not.toContain(refused[0]);
-    const failures = await app.service.database.db.execute<{ status: number }>(
-      sql`select status from forwarding_failures where workspace_id = ${workspaceOf('T0CODES')}`,
-    );
-    expect(failures.map((row) => row.status)).toEqual([501]);
-  });
+      segment.failNext(BATCH_ROUTE, { status: 501 });
+      const refused = await ingest('T0CODES', [sampleEvent()]);
+      await expect
+        .poll(() => deliveredSeq(workspaceOf('T0CODES')), { timeout: 10_000 })
+        .toBe(await headSeq(workspaceOf('T0CODES')));
+      const later = await ingest('T0CODES', [sampleEvent()]);
+      await expect.poll(() => forwardedIds(key).slice(3), { timeout: 10_000 }).toEqual(later);
+      expect(forwardedIds(key)).not.toContain(refused[0]);
+      const failures = await app.service.database.db.execute<{ status: number }>(
+        sql`select status from forwarding_failures where workspace_id = ${workspaceOf('T0CODES')}`,
+      );
+      expect(failures.map((row) => row.status)).toEqual([501]);
+    },
+  );
 });
 
 describe('retention', () => {

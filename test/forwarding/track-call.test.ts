@@ -23,24 +23,27 @@ function event(overrides: Partial<StoredEvent> = {}): StoredEvent {
 }
 
 describe('serialiseTrackCall', () => {
-  it('leaves out the objects an event does not have and keeps the store-only fields (seq, hash, receivedAt) out', () => {
-    const call = JSON.parse(serialiseTrackCall(event()).json) as Record<string, unknown>;
-    expect(call).toEqual({
-      type: 'track',
-      event: 'Warehouses Disabled',
-      userId: 'usr_1',
-      messageId: trackMessageId('acme', 'evt_1'),
-      timestamp: '2026-11-25T10:00:00.000Z',
-      properties: {
-        actor: { type: 'user', id: 'usr_1', email: 'jane@acme.com' },
-        resource: { type: 'warehouse', id: 'wh_1' },
-        category: 'Warehouses',
-        workspace: 'acme',
-        eventId: 'evt_1',
-      },
-      context: { library: { name: 'audit-trail' } },
-    });
-  });
+  it(
+    'leaves out the objects an event does not have ' + 'and keeps the store-only fields (seq, hash, receivedAt) out',
+    () => {
+      const call = JSON.parse(serialiseTrackCall(event()).json) as Record<string, unknown>;
+      expect(call).toEqual({
+        type: 'track',
+        event: 'Warehouses Disabled',
+        userId: 'usr_1',
+        messageId: trackMessageId('acme', 'evt_1'),
+        timestamp: '2026-11-25T10:00:00.000Z',
+        properties: {
+          actor: { type: 'user', id: 'usr_1', email: 'jane@acme.com' },
+          resource: { type: 'warehouse', id: 'wh_1' },
+          category: 'Warehouses',
+          workspace: 'acme',
+          eventId: 'evt_1',
+        },
+        context: { library: { name: 'audit-trail' } },
+      });
+    },
+  );
 
   it('trims the largest objects first, only as many as it takes, and says which', () => {
     const big = event({
@@ -75,13 +78,17 @@ describe('serialiseTrackCall', () => {
 });
 
 describe('trackMessageId', () => {
-  it('is stable, differs between workspaces and ids, and stays under Segment’s 100 characters whatever their length', () => {
-    expect(trackMessageId('acme', 'evt_1')).toBe(trackMessageId('acme', 'evt_1'));
-    expect(trackMessageId('acme', 'evt_1')).not.toBe(trackMessageId('globex', 'evt_1'));
-    // No separator to forge: ('a:b', 'c') and ('a', 'b:c') are different events.
-    expect(trackMessageId('a:b', 'c')).not.toBe(trackMessageId('a', 'b:c'));
-    expect(trackMessageId('w'.repeat(500), 'e'.repeat(256))).toMatch(/^audit-event-[0-9a-f]{64}$/);
-  });
+  it(
+    'is stable, differs between workspaces and ids, ' +
+      'and stays under Segment’s 100 characters whatever their length',
+    () => {
+      expect(trackMessageId('acme', 'evt_1')).toBe(trackMessageId('acme', 'evt_1'));
+      expect(trackMessageId('acme', 'evt_1')).not.toBe(trackMessageId('globex', 'evt_1'));
+      // No separator to forge: ('a:b', 'c') and ('a', 'b:c') are different events.
+      expect(trackMessageId('a:b', 'c')).not.toBe(trackMessageId('a', 'b:c'));
+      expect(trackMessageId('w'.repeat(500), 'e'.repeat(256))).toMatch(/^audit-event-[0-9a-f]{64}$/);
+    },
+  );
 });
 
 describe('retryAfterMs', () => {

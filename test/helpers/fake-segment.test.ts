@@ -251,22 +251,28 @@ describe('the fake Segment audit trail (GET /audit-events)', () => {
     });
   });
 
-  it('pages newest first from startTime, with a cursor that pins the end so new events do not shift the pages', async () => {
-    segment.addAuditEvents([record('a', 50), record('b', 40), record('c', 30), record('d', 20), record('old', 120)]);
-    const first = await page(`startTime=${encodeURIComponent(at(60))}&pagination.count=2`);
-    expect(first.body.data.events.map((e) => e.id)).toEqual(['d', 'c']);
-    expect(first.body.data.pagination.totalEntries).toBe(4);
+  it(
+    'pages newest first from startTime, ' + 'with a cursor that pins the end so new events do not shift the pages',
+    async () => {
+      segment.addAuditEvents([record('a', 50), record('b', 40), record('c', 30), record('d', 20), record('old', 120)]);
+      const first = await page(`startTime=${encodeURIComponent(at(60))}&pagination.count=2`);
+      expect(first.body.data.events.map((e) => e.id)).toEqual(['d', 'c']);
+      expect(first.body.data.pagination.totalEntries).toBe(4);
 
-    segment.addAuditEvents([record('new', 1), record('late', 35)]);
-    const cursor = first.body.data.pagination.next!;
-    const second = await page(`startTime=${encodeURIComponent(at(60))}&pagination.count=2&pagination.cursor=${cursor}`);
-    expect(second.body.data.events.map((e) => e.id)).toEqual(['late', 'b']);
-    const third = await page(
-      `startTime=${encodeURIComponent(at(60))}&pagination.count=2&pagination.cursor=${second.body.data.pagination.next}`,
-    );
-    expect(third.body.data.events.map((e) => e.id)).toEqual(['a']);
-    expect(third.body.data.pagination.next).toBeNull();
-  });
+      segment.addAuditEvents([record('new', 1), record('late', 35)]);
+      const cursor = first.body.data.pagination.next!;
+      const second = await page(
+        `startTime=${encodeURIComponent(at(60))}&pagination.count=2&pagination.cursor=${cursor}`,
+      );
+      expect(second.body.data.events.map((e) => e.id)).toEqual(['late', 'b']);
+      const third = await page(
+        `startTime=${encodeURIComponent(at(60))}&pagination.count=2` +
+          `&pagination.cursor=${second.body.data.pagination.next}`,
+      );
+      expect(third.body.data.events.map((e) => e.id)).toEqual(['a']);
+      expect(third.body.data.pagination.next).toBeNull();
+    },
+  );
 
   it('refuses a page over 200 events and a forged cursor', async () => {
     expect((await page('pagination.count=201')).status).toBe(422);

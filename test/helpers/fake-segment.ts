@@ -454,7 +454,8 @@ export async function startFakeSegment(options: FakeSegmentOptions = {}): Promis
           const seen = calls.map((c) => `${c.method} ${c.path}`).join(', ') || 'none';
           reject(
             new Error(
-              `fake Segment: expected ${n} call(s) to ${route} within ${timeoutMs} ms, got ${fake.callsTo(route).length} (calls: ${seen})`,
+              `fake Segment: expected ${n} call(s) to ${route} within ${timeoutMs} ms, ` +
+                `got ${fake.callsTo(route).length} (calls: ${seen})`,
             ),
           );
         }, timeoutMs);

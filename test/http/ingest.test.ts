@@ -68,32 +68,35 @@ describe('POST /v1/events', () => {
     expect(body.events.map((e: { id: string }) => e.id)).toContain('evt_custom');
   });
 
-  it('stores a Segment wire name under its catalog type, keeping the name as sent in metadata.segmentType', async () => {
-    const response = await postEvents(app.url, token, {
-      events: [
-        sampleEvent({ id: 'evt_wire', type: 'Warehouse Disabled', metadata: { requestId: 'r1' } }),
-        sampleEvent({ id: 'evt_wire_2', type: 'Integration Modified' }),
-      ],
-    });
-    expect(response.status).toBe(201);
-    const { events } = await (
-      await getEvents(app.url, token, '?type=Warehouse%20Disabled&type=Integrations%20Modified')
-    ).json();
-    expect(events.filter((e: { id: string }) => e.id.startsWith('evt_wire'))).toEqual([
-      expect.objectContaining({
-        id: 'evt_wire_2',
-        type: 'Integrations Modified',
-        category: 'Integrations',
-        metadata: { segmentType: 'Integration Modified' },
-      }),
-      expect.objectContaining({
-        id: 'evt_wire',
-        type: 'Warehouses Disabled',
-        category: 'Warehouses',
-        metadata: { requestId: 'r1', segmentType: 'Warehouse Disabled' },
-      }),
-    ]);
-  });
+  it(
+    'stores a Segment wire name under its catalog type, ' + 'keeping the name as sent in metadata.segmentType',
+    async () => {
+      const response = await postEvents(app.url, token, {
+        events: [
+          sampleEvent({ id: 'evt_wire', type: 'Warehouse Disabled', metadata: { requestId: 'r1' } }),
+          sampleEvent({ id: 'evt_wire_2', type: 'Integration Modified' }),
+        ],
+      });
+      expect(response.status).toBe(201);
+      const { events } = await (
+        await getEvents(app.url, token, '?type=Warehouse%20Disabled&type=Integrations%20Modified')
+      ).json();
+      expect(events.filter((e: { id: string }) => e.id.startsWith('evt_wire'))).toEqual([
+        expect.objectContaining({
+          id: 'evt_wire_2',
+          type: 'Integrations Modified',
+          category: 'Integrations',
+          metadata: { segmentType: 'Integration Modified' },
+        }),
+        expect.objectContaining({
+          id: 'evt_wire',
+          type: 'Warehouses Disabled',
+          category: 'Warehouses',
+          metadata: { requestId: 'r1', segmentType: 'Warehouse Disabled' },
+        }),
+      ]);
+    },
+  );
 
   it('stores nothing from a batch with one invalid event and names its index and path', async () => {
     const before = await countEvents('acme');
@@ -284,8 +287,8 @@ describe('POST /v1/events', () => {
         .poll(
           async () =>
             (
-              await app.service.database
-                .sql`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`
+              await app.service.database.sql`select count(*)::int as n from pg_stat_activity
+                     where datname = current_database() and wait_event_type = 'Lock'`
             )[0]!.n,
         )
         .toBeGreaterThan(0);

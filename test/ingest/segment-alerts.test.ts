@@ -162,23 +162,27 @@ const warehouseDetails = (id: string) => ({
 });
 
 describe('Segment’s own trail, end to end', () => {
-  it('alerts on a fresh Warehouse Disabled pushed by Audit Forwarding under a Warehouses Disabled rule, and Revert re-enables it', async () => {
-    segment.setWarehouse({ id: 'wh_push', enabled: false, settings: { database: 'PROD' } });
+  it(
+    'alerts on a fresh Warehouse Disabled pushed by Audit Forwarding under a Warehouses Disabled rule, ' +
+      'and Revert re-enables it',
+    async () => {
+      segment.setWarehouse({ id: 'wh_push', enabled: false, settings: { database: 'PROD' } });
 
-    const response = await pushSegment({
-      batch: [auditCall({ type: 'Warehouse Disabled', details: warehouseDetails('wh_push') })],
-    });
+      const response = await pushSegment({
+        batch: [auditCall({ type: 'Warehouse Disabled', details: warehouseDetails('wh_push') })],
+      });
 
-    expect(await response.json()).toEqual({ accepted: 1, duplicates: 0, ignored: 0 });
-    await expect.poll(() => alertsAbout('wh_push').length, { timeout: 10_000 }).toBe(1);
-    await revertFromAlert('wh_push');
-    const patches = segment.callsTo('PATCH /warehouses/wh_push');
-    expect(patches.map((call) => call.body)).toEqual([{ enabled: true, settings: { database: 'PROD' } }]);
-    expect((await storedAbout('wh_push')).map((e) => e.type).sort()).toEqual([
-      'Warehouses Disabled',
-      'Warehouses Enabled',
-    ]);
-  });
+      expect(await response.json()).toEqual({ accepted: 1, duplicates: 0, ignored: 0 });
+      await expect.poll(() => alertsAbout('wh_push').length, { timeout: 10_000 }).toBe(1);
+      await revertFromAlert('wh_push');
+      const patches = segment.callsTo('PATCH /warehouses/wh_push');
+      expect(patches.map((call) => call.body)).toEqual([{ enabled: true, settings: { database: 'PROD' } }]);
+      expect((await storedAbout('wh_push')).map((e) => e.type).sort()).toEqual([
+        'Warehouses Disabled',
+        'Warehouses Enabled',
+      ]);
+    },
+  );
 
   it('alerts on a fresh Warehouse Disabled imported from the Public API, and Revert re-enables it', async () => {
     segment.setWarehouse({ id: 'wh_pull', enabled: false, settings: { database: 'PULL' } });
@@ -246,55 +250,62 @@ describe('Segment’s own trail, end to end', () => {
     }
   });
 
-  it('answers /audit import status when on, after an error (escaping Segment’s words), and for a workspace it does not feed', async () => {
-    await importCaughtUp();
-    const on = await command('import status');
-    expect(on.text).toContain('The Segment import is on');
-    expect(on.text).toMatch(/Last poll <!date\^\d+\^[^|]+\|[^>]+>: :white_check_mark: ok/);
-    expect(on.text).toContain(`Segment workspace \`${segment.workspaceId}\``);
-    expect(on.text).toMatch(/Imported [1-9]\d* events?, from <!date/);
+  it(
+    'answers /audit import status when on, ' +
+      'after an error (escaping Segment’s words), and for a workspace it does not feed',
+    async () => {
+      await importCaughtUp();
+      const on = await command('import status');
+      expect(on.text).toContain('The Segment import is on');
+      expect(on.text).toMatch(/Last poll <!date\^\d+\^[^|]+\|[^>]+>: :white_check_mark: ok/);
+      expect(on.text).toContain(`Segment workspace \`${segment.workspaceId}\``);
+      expect(on.text).toMatch(/Imported [1-9]\d* events?, from <!date/);
 
-    segment.failNext('GET /audit-events', {
-      status: 403,
-      body: { errors: [{ type: 'forbidden', message: 'Denied <!channel> & co' }] },
-    });
-    await expect
-      .poll(async () => (await getSegmentImport(db(), 'acme'))?.lastErrorKind, { timeout: 10_000 })
-      .toBe('forbidden');
-    const failed = await command('import status');
-    expect(failed.text).toContain('Last error');
-    expect(failed.text).toContain('Denied &lt;!channel&gt; &amp; co');
-    expect(failed.text).not.toContain('<!channel>');
-    expect(JSON.stringify(failed.blocks)).toContain('Next try');
+      segment.failNext('GET /audit-events', {
+        status: 403,
+        body: { errors: [{ type: 'forbidden', message: 'Denied <!channel> & co' }] },
+      });
+      await expect
+        .poll(async () => (await getSegmentImport(db(), 'acme'))?.lastErrorKind, { timeout: 10_000 })
+        .toBe('forbidden');
+      const failed = await command('import status');
+      expect(failed.text).toContain('Last error');
+      expect(failed.text).toContain('Denied &lt;!channel&gt; &amp; co');
+      expect(failed.text).not.toContain('<!channel>');
+      expect(JSON.stringify(failed.blocks)).toContain('Next try');
 
-    const off = await command('import status', 'T0002');
-    expect(off.text).toContain('The Segment import is off');
-    expect(off.text).toContain('`globex`');
-    expect(off.text).not.toContain(segment.workspaceId);
-  });
+      const off = await command('import status', 'T0002');
+      expect(off.text).toContain('The Segment import is off');
+      expect(off.text).toContain('`globex`');
+      expect(off.text).not.toContain(segment.workspaceId);
+    },
+  );
 
-  it('shows the import on the owner’s App Home: on, what was imported, and the last error with the next try', async () => {
-    await expect
-      .poll(async () => (await getSegmentImport(db(), 'acme'))?.importedCount ?? 0, { timeout: 10_000 })
-      .toBeGreaterThan(0);
-    segment.failNext('GET /audit-events', {
-      status: 401,
-      body: { errors: [{ type: 'unauthorized', message: 'Bad <token>' }] },
-    });
-    await expect
-      .poll(async () => (await getSegmentImport(db(), 'acme'))?.lastErrorKind, { timeout: 10_000 })
-      .toBe('unauthorized');
+  it(
+    'shows the import on the owner’s App Home: on, ' + 'what was imported, and the last error with the next try',
+    async () => {
+      await expect
+        .poll(async () => (await getSegmentImport(db(), 'acme'))?.importedCount ?? 0, { timeout: 10_000 })
+        .toBeGreaterThan(0);
+      segment.failNext('GET /audit-events', {
+        status: 401,
+        body: { errors: [{ type: 'unauthorized', message: 'Bad <token>' }] },
+      });
+      await expect
+        .poll(async () => (await getSegmentImport(db(), 'acme'))?.lastErrorKind, { timeout: 10_000 })
+        .toBe('unauthorized');
 
-    await slackSession(slack, () => ({ url: app.url, token })).openHome(OWNER);
-    const homeText = () => JSON.stringify(slack.homeView(OWNER)?.view.blocks ?? []);
-    await expect.poll(homeText, { timeout: 10_000 }).toContain('Segment import');
-    const text = homeText();
-    expect(text).toContain(':inbox_tray: On');
-    expect(text).toMatch(/[1-9][\d,]* events? imported/);
-    expect(text).toContain('Last error');
-    expect(text).toContain('Bad &lt;token&gt;');
-    expect(text).not.toContain('Not configured');
-  });
+      await slackSession(slack, () => ({ url: app.url, token })).openHome(OWNER);
+      const homeText = () => JSON.stringify(slack.homeView(OWNER)?.view.blocks ?? []);
+      await expect.poll(homeText, { timeout: 10_000 }).toContain('Segment import');
+      const text = homeText();
+      expect(text).toContain(':inbox_tray: On');
+      expect(text).toMatch(/[1-9][\d,]* events? imported/);
+      expect(text).toContain('Last error');
+      expect(text).toContain('Bad &lt;token&gt;');
+      expect(text).not.toContain('Not configured');
+    },
+  );
 });
 
 async function skippedTooOld(): Promise<number> {

@@ -84,41 +84,44 @@ const auditRequests = () => segment.callsTo('GET /audit-events');
 const metricsText = async (app: TestService) => (await fetch(`${app.url}/metrics`)).text();
 
 describe('importing Segment’s audit trail from the Public API', () => {
-  it('stores every wire name of SPEC section 7 under its catalog type, with the actor SPEC section 11 names', async () => {
-    segment = await startFakeSegment();
-    const workspaceId = uniqueName('pull');
-    const now = Date.now();
-    const events = SPEC_WIRE_NAMES.map(({ wire, details }, i) =>
-      publicAuditEvent({
-        type: wire,
-        details,
-        at: new Date(now - 60_000 + i * 1000),
-        email: i === 0 ? 'jane@acme.com' : undefined,
-      }),
-    );
-    events[1] = { ...events[1]!, actor: '__system__' };
-    segment.addAuditEvents(events);
+  it(
+    'stores every wire name of SPEC section 7 under its catalog type, ' + 'with the actor SPEC section 11 names',
+    async () => {
+      segment = await startFakeSegment();
+      const workspaceId = uniqueName('pull');
+      const now = Date.now();
+      const events = SPEC_WIRE_NAMES.map(({ wire, details }, i) =>
+        publicAuditEvent({
+          type: wire,
+          details,
+          at: new Date(now - 60_000 + i * 1000),
+          email: i === 0 ? 'jane@acme.com' : undefined,
+        }),
+      );
+      events[1] = { ...events[1]!, actor: '__system__' };
+      segment.addAuditEvents(events);
 
-    await startImport(workspaceId);
+      await startImport(workspaceId);
 
-    await expect.poll(() => storedCount(workspaceId), { timeout: 10_000 }).toBe(SPEC_WIRE_NAMES.length);
-    const { events: stored } = await listEvents(db(), workspaceId, {}, { limit: 100 });
-    for (const [i, { wire, type }] of SPEC_WIRE_NAMES.entries()) {
-      const event = stored.find((e) => e.metadata?.segmentEventId === events[i]!.id);
-      expect(event, wire).toMatchObject({
-        id: expect.stringMatching(/^seg_[0-9a-f]{32}$/),
-        type,
-        timestamp: events[i]!.timestamp,
-        resource: { type: events[i]!.resourceType, id: events[i]!.resourceId },
-        metadata: { segmentType: wire, segmentWorkspaceId: segment.workspaceId, segmentEventId: events[i]!.id },
-      });
-    }
-    const actorOf = (i: number) => stored.find((e) => e.metadata?.segmentEventId === events[i]!.id)?.actor;
-    expect(actorOf(0)).toEqual({ type: 'user', id: 'MNxxtIRCbe', email: 'jane@acme.com' });
-    expect(actorOf(1)).toEqual({ type: 'system', id: '__system__' });
-    expect(actorOf(2)).toEqual({ type: 'token', id: 'MNxxtIRCbe' });
-    expect(auditRequests()[0]!.headers.authorization).toBe('Bearer sgp_test');
-  });
+      await expect.poll(() => storedCount(workspaceId), { timeout: 10_000 }).toBe(SPEC_WIRE_NAMES.length);
+      const { events: stored } = await listEvents(db(), workspaceId, {}, { limit: 100 });
+      for (const [i, { wire, type }] of SPEC_WIRE_NAMES.entries()) {
+        const event = stored.find((e) => e.metadata?.segmentEventId === events[i]!.id);
+        expect(event, wire).toMatchObject({
+          id: expect.stringMatching(/^seg_[0-9a-f]{32}$/),
+          type,
+          timestamp: events[i]!.timestamp,
+          resource: { type: events[i]!.resourceType, id: events[i]!.resourceId },
+          metadata: { segmentType: wire, segmentWorkspaceId: segment.workspaceId, segmentEventId: events[i]!.id },
+        });
+      }
+      const actorOf = (i: number) => stored.find((e) => e.metadata?.segmentEventId === events[i]!.id)?.actor;
+      expect(actorOf(0)).toEqual({ type: 'user', id: 'MNxxtIRCbe', email: 'jane@acme.com' });
+      expect(actorOf(1)).toEqual({ type: 'system', id: '__system__' });
+      expect(actorOf(2)).toEqual({ type: 'token', id: 'MNxxtIRCbe' });
+      expect(auditRequests()[0]!.headers.authorization).toBe('Bearer sgp_test');
+    },
+  );
 
   it('backfills 90 days over several pages, waiting out a 429 in the middle, and reaches no further back', async () => {
     segment = await startFakeSegment();
@@ -194,43 +197,49 @@ describe('importing Segment’s audit trail from the Public API', () => {
     expect(events.every((e) => ids.has(e.id))).toBe(true);
   });
 
-  it('shows a revoked token (401) as an error, keeps the rest of the service up, and recovers once it is fixed', async () => {
-    segment = await startFakeSegment();
-    const workspaceId = uniqueName('pull');
-    const now = Date.now();
-    segment.addAuditEvents(sourceEvents(3, now - DAY, now - 120_000, 'src_token_a'));
-    const app = await startImport(workspaceId, {}, { ROLES: 'scheduler,api' });
-    await expect.poll(() => storedCount(workspaceId), { timeout: 10_000 }).toBe(3);
+  it(
+    'shows a revoked token (401) as an error, ' + 'keeps the rest of the service up, and recovers once it is fixed',
+    async () => {
+      segment = await startFakeSegment();
+      const workspaceId = uniqueName('pull');
+      const now = Date.now();
+      segment.addAuditEvents(sourceEvents(3, now - DAY, now - 120_000, 'src_token_a'));
+      const app = await startImport(workspaceId, {}, { ROLES: 'scheduler,api' });
+      await expect.poll(() => storedCount(workspaceId), { timeout: 10_000 }).toBe(3);
 
-    segment.setApiToken('sgp_rotated');
-    segment.addAuditEvents(sourceEvents(2, now - 60_000, now - 30_000, 'src_token_b'));
+      segment.setApiToken('sgp_rotated');
+      segment.addAuditEvents(sourceEvents(2, now - 60_000, now - 30_000, 'src_token_b'));
 
-    await expect
-      .poll(async () => (await importRow(workspaceId))?.lastErrorKind, { timeout: 10_000 })
-      .toBe('unauthorized');
-    const failed = (await importRow(workspaceId))!;
-    expect(failed).toMatchObject({ lastPollResult: 'error', lastError: expect.stringContaining('SEGMENT_API_TOKEN') });
-    expect(failed.lastError).not.toContain('sgp_test');
-    expect(failed.nextPollAt!.getTime()).toBeGreaterThan(failed.lastErrorAt!.getTime());
-    expect((await fetch(`${app.url}/readyz`)).status).toBe(200);
-    const token = await app.token(workspaceId);
-    const ingest = await fetch(`${app.url}/v1/events`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        type: 'Source Enabled',
-        actor: { type: 'user', id: 'u' },
-        resource: { type: 'source', id: 's' },
-      }),
-    });
-    expect(ingest.status).toBe(201);
-    expect(await metricsText(app)).toMatch(/audit_import_errors_total\{kind="unauthorized"\} [1-9]/);
+      await expect
+        .poll(async () => (await importRow(workspaceId))?.lastErrorKind, { timeout: 10_000 })
+        .toBe('unauthorized');
+      const failed = (await importRow(workspaceId))!;
+      expect(failed).toMatchObject({
+        lastPollResult: 'error',
+        lastError: expect.stringContaining('SEGMENT_API_TOKEN'),
+      });
+      expect(failed.lastError).not.toContain('sgp_test');
+      expect(failed.nextPollAt!.getTime()).toBeGreaterThan(failed.lastErrorAt!.getTime());
+      expect((await fetch(`${app.url}/readyz`)).status).toBe(200);
+      const token = await app.token(workspaceId);
+      const ingest = await fetch(`${app.url}/v1/events`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          type: 'Source Enabled',
+          actor: { type: 'user', id: 'u' },
+          resource: { type: 'source', id: 's' },
+        }),
+      });
+      expect(ingest.status).toBe(201);
+      expect(await metricsText(app)).toMatch(/audit_import_errors_total\{kind="unauthorized"\} [1-9]/);
 
-    segment.setApiToken('sgp_test');
+      segment.setApiToken('sgp_test');
 
-    await expect.poll(() => storedCount(workspaceId), { timeout: 10_000 }).toBe(6);
-    expect(await importRow(workspaceId)).toMatchObject({ lastPollResult: 'ok', failures: 0, importedCount: 5 });
-  });
+      await expect.poll(() => storedCount(workspaceId), { timeout: 10_000 }).toBe(6);
+      expect(await importRow(workspaceId)).toMatchObject({ lastPollResult: 'ok', failures: 0, importedCount: 5 });
+    },
+  );
 
   it('backs off from 5xx and 403 answers, and honours X-RateLimit-Reset on a 429 without Retry-After', async () => {
     segment = await startFakeSegment();

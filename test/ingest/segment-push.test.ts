@@ -102,24 +102,27 @@ describe('POST /v1/segment', () => {
     for (const call of calls) expect((await storedBy(call.messageId as string))?.type).toBe('Integrations Modified');
   });
 
-  it('reads every wire name of SPEC section 7 as its catalog type, and keeps a name with no twin as it came', async () => {
-    const calls = SPEC_WIRE_NAMES.map(({ wire, details }) => auditCall({ type: wire, details }));
+  it(
+    'reads every wire name of SPEC section 7 as its catalog type, ' + 'and keeps a name with no twin as it came',
+    async () => {
+      const calls = SPEC_WIRE_NAMES.map(({ wire, details }) => auditCall({ type: wire, details }));
 
-    const response = await pushSegment({ batch: calls });
+      const response = await pushSegment({ batch: calls });
 
-    expect(await response.json()).toEqual({ accepted: SPEC_WIRE_NAMES.length, duplicates: 0, ignored: 0 });
-    const events = await stored();
-    for (const [index, { wire, type }] of SPEC_WIRE_NAMES.entries()) {
-      const event = events.find((e) => e.metadata?.segmentMessageId === calls[index]!.messageId);
-      expect(event, wire).toMatchObject({ type, metadata: { segmentType: wire } });
-    }
-    const permissionCheck = events.find((e) => e.metadata?.segmentMessageId === calls.at(-1)!.messageId);
-    expect(permissionCheck).toMatchObject({
-      type: 'Permission Check',
-      category: 'Other',
-      actor: { type: 'user', id: 'MNxxtIRCbe' },
-    });
-  });
+      expect(await response.json()).toEqual({ accepted: SPEC_WIRE_NAMES.length, duplicates: 0, ignored: 0 });
+      const events = await stored();
+      for (const [index, { wire, type }] of SPEC_WIRE_NAMES.entries()) {
+        const event = events.find((e) => e.metadata?.segmentMessageId === calls[index]!.messageId);
+        expect(event, wire).toMatchObject({ type, metadata: { segmentType: wire } });
+      }
+      const permissionCheck = events.find((e) => e.metadata?.segmentMessageId === calls.at(-1)!.messageId);
+      expect(permissionCheck).toMatchObject({
+        type: 'Permission Check',
+        category: 'Other',
+        actor: { type: 'user', id: 'MNxxtIRCbe' },
+      });
+    },
+  );
 
   it('reads Segment’s __system__ as a system actor and a token subject as a token', async () => {
     const allowed = SPEC_WIRE_NAMES.find((w) => w.wire === 'New Event Allowed')!;
@@ -139,24 +142,27 @@ describe('POST /v1/segment', () => {
     expect((await storedBy(byToken.messageId as string))?.actor).toEqual({ type: 'token', id: 'tok_9' });
   });
 
-  it('accepts the token as a Bearer token or as the basic-auth user, and stores into that token’s workspace only', async () => {
-    const other = await app.token('globex');
-    const viaBasic = auditCall({
-      type: 'Source Enabled',
-      details: { resource_id: 'src_basic', resource_type: 'source', subject: 'users/u1' },
-    });
-    const viaBearer = auditCall({
-      type: 'Source Enabled',
-      details: { resource_id: 'src_bearer', resource_type: 'source', subject: 'users/u1' },
-    });
+  it(
+    'accepts the token as a Bearer token or as the basic-auth user, ' + 'and stores into that token’s workspace only',
+    async () => {
+      const other = await app.token('globex');
+      const viaBasic = auditCall({
+        type: 'Source Enabled',
+        details: { resource_id: 'src_basic', resource_type: 'source', subject: 'users/u1' },
+      });
+      const viaBearer = auditCall({
+        type: 'Source Enabled',
+        details: { resource_id: 'src_bearer', resource_type: 'source', subject: 'users/u1' },
+      });
 
-    expect((await pushSegment(viaBasic, { basic: other })).status).toBe(200);
-    expect((await pushSegment(viaBearer, { bearer: other })).status).toBe(200);
+      expect((await pushSegment(viaBasic, { basic: other })).status).toBe(200);
+      expect((await pushSegment(viaBearer, { bearer: other })).status).toBe(200);
 
-    expect(await storedBy(viaBasic.messageId as string, other)).toBeDefined();
-    expect(await storedBy(viaBearer.messageId as string, other)).toBeDefined();
-    expect(await storedBy(viaBasic.messageId as string)).toBeUndefined();
-  });
+      expect(await storedBy(viaBasic.messageId as string, other)).toBeDefined();
+      expect(await storedBy(viaBearer.messageId as string, other)).toBeDefined();
+      expect(await storedBy(viaBasic.messageId as string)).toBeUndefined();
+    },
+  );
 
   it('answers 401 without credentials, with a wrong token, and with a bare word for a header', async () => {
     const call = auditCall({
@@ -211,48 +217,51 @@ describe('POST /v1/segment', () => {
     expect(metrics).toMatch(/audit_segment_push_events_total\{outcome="ignored"\} ([6-9]|\d\d+)/);
   });
 
-  it('refuses a batch with an invalid audit call with 400 naming each index and path, and stores none of it', async () => {
-    const good = auditCall({
-      type: 'Source Disabled',
-      details: { resource_id: 'src_allornothing', resource_type: 'source', subject: 'users/u1' },
-    });
-    const noType = auditCall({
-      type: 'x',
-      details: { resource_id: 'r', resource_type: 'source', subject: 'users/u1' },
-    });
-    delete (noType.properties as Record<string, unknown>).type;
-    const noResource = auditCall({ type: 'Source Disabled', details: { subject: 'users/u1', target: 'Web' } });
-    const badTime = {
-      ...auditCall({
+  it(
+    'refuses a batch with an invalid audit call with 400 naming each index and path, ' + 'and stores none of it',
+    async () => {
+      const good = auditCall({
         type: 'Source Disabled',
-        details: { resource_id: 'r2', resource_type: 'source', subject: 'users/u1' },
-      }),
-      timestamp: 'yesterday',
-    };
-    const stringDetails = auditCall({ type: 'Source Disabled', details: {} });
-    (stringDetails.properties as Record<string, unknown>).details = 'source src_1';
-    const nulInName = auditCall({
-      type: 'Source Disabled',
-      details: { resource_id: 'r3', resource_type: 'source', subject: 'users/u1', target: 'a\u0000b' },
-    });
+        details: { resource_id: 'src_allornothing', resource_type: 'source', subject: 'users/u1' },
+      });
+      const noType = auditCall({
+        type: 'x',
+        details: { resource_id: 'r', resource_type: 'source', subject: 'users/u1' },
+      });
+      delete (noType.properties as Record<string, unknown>).type;
+      const noResource = auditCall({ type: 'Source Disabled', details: { subject: 'users/u1', target: 'Web' } });
+      const badTime = {
+        ...auditCall({
+          type: 'Source Disabled',
+          details: { resource_id: 'r2', resource_type: 'source', subject: 'users/u1' },
+        }),
+        timestamp: 'yesterday',
+      };
+      const stringDetails = auditCall({ type: 'Source Disabled', details: {} });
+      (stringDetails.properties as Record<string, unknown>).details = 'source src_1';
+      const nulInName = auditCall({
+        type: 'Source Disabled',
+        details: { resource_id: 'r3', resource_type: 'source', subject: 'users/u1', target: 'a\u0000b' },
+      });
 
-    const response = await pushSegment({ batch: [good, noType, noResource, badTime, stringDetails, nulInName] });
+      const response = await pushSegment({ batch: [good, noType, noResource, badTime, stringDetails, nulInName] });
 
-    expect(response.status).toBe(400);
-    const body = await response.json();
-    expect(body.error).toMatch(
-      /^5 invalid audit call\(s\); nothing was stored \(first: \[1\]\.properties\.type: is required\)$/,
-    );
-    expect(body.details).toEqual([
-      { index: 1, path: 'properties.type', message: 'is required' },
-      { index: 2, path: 'properties.details.resource_type', message: 'is required' },
-      { index: 2, path: 'properties.details.resource_id', message: 'is required' },
-      { index: 3, path: 'timestamp', message: expect.stringContaining('ISO 8601') },
-      { index: 4, path: 'properties.details', message: 'must be a JSON object' },
-      { index: 5, path: 'properties.details.target', message: 'must not contain the NUL character' },
-    ]);
-    expect(await storedBy(good.messageId as string)).toBeUndefined();
-  });
+      expect(response.status).toBe(400);
+      const body = await response.json();
+      expect(body.error).toMatch(
+        /^5 invalid audit call\(s\); nothing was stored \(first: \[1\]\.properties\.type: is required\)$/,
+      );
+      expect(body.details).toEqual([
+        { index: 1, path: 'properties.type', message: 'is required' },
+        { index: 2, path: 'properties.details.resource_type', message: 'is required' },
+        { index: 2, path: 'properties.details.resource_id', message: 'is required' },
+        { index: 3, path: 'timestamp', message: expect.stringContaining('ISO 8601') },
+        { index: 4, path: 'properties.details', message: 'must be a JSON object' },
+        { index: 5, path: 'properties.details.target', message: 'must not contain the NUL character' },
+      ]);
+      expect(await storedBy(good.messageId as string)).toBeUndefined();
+    },
+  );
 
   it('refuses an audit call over 32 KB and a body over 1 MB with 413, and another content type with 415', async () => {
     const huge = auditCall({

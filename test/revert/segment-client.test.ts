@@ -112,51 +112,57 @@ describe('the Segment Public API client', () => {
     expect(segment.getSource('src_1')?.enabled).toBe(false);
   });
 
-  it('waits up to a minute for a 429, as long as Segment’s own example asks (msBeforeNext 57647), then succeeds', async () => {
-    segment.setSource({ id: 'src_1' });
-    const limited = (msBeforeNext: number) => ({
-      status: 429,
-      body: {
-        errors: [
-          {
-            type: 'RequestError',
-            message: 'Too many requests',
-            data: { remainingPoints: 0, msBeforeNext, consumedPoints: 21 },
-          },
-        ],
-      },
-    });
-    segment.failNext('PATCH /sources/src_1', limited(57_647));
-    const waits: number[] = [];
-    const sleep = async (ms: number) => void waits.push(ms);
+  it(
+    'waits up to a minute for a 429, ' + 'as long as Segment’s own example asks (msBeforeNext 57647), then succeeds',
+    async () => {
+      segment.setSource({ id: 'src_1' });
+      const limited = (msBeforeNext: number) => ({
+        status: 429,
+        body: {
+          errors: [
+            {
+              type: 'RequestError',
+              message: 'Too many requests',
+              data: { remainingPoints: 0, msBeforeNext, consumedPoints: 21 },
+            },
+          ],
+        },
+      });
+      segment.failNext('PATCH /sources/src_1', limited(57_647));
+      const waits: number[] = [];
+      const sleep = async (ms: number) => void waits.push(ms);
 
-    await client({ fetchImpl: withoutRetryAfter, sleep }).patch('/sources/src_1', { enabled: false });
+      await client({ fetchImpl: withoutRetryAfter, sleep }).patch('/sources/src_1', { enabled: false });
 
-    expect(waits).toEqual([57_647]);
-    expect(segment.callsTo('PATCH /sources/src_1')).toHaveLength(2);
-    expect(segment.getSource('src_1')?.enabled).toBe(false);
-  });
+      expect(waits).toEqual([57_647]);
+      expect(segment.callsTo('PATCH /sources/src_1')).toHaveLength(2);
+      expect(segment.getSource('src_1')?.enabled).toBe(false);
+    },
+  );
 
-  it('reads the wait from X-RateLimit-Reset, an RFC 5322 date, when the 429 has neither Retry-After nor a body', async () => {
-    segment.setSource({ id: 'src_1' });
-    segment.failNext('PATCH /sources/src_1', { status: 429, body: {} });
-    const reset = new Date(Date.now() + 45_000).toUTCString();
-    const withReset: typeof fetch = async (input, init) => {
-      const answer = await withoutRetryAfter(input, init);
-      const headers = new Headers(answer.headers);
-      if (answer.status === 429) headers.set('x-ratelimit-reset', reset);
-      return new Response(await answer.text(), { status: answer.status, headers });
-    };
-    const waits: number[] = [];
+  it(
+    'reads the wait from X-RateLimit-Reset, an RFC 5322 date, ' + 'when the 429 has neither Retry-After nor a body',
+    async () => {
+      segment.setSource({ id: 'src_1' });
+      segment.failNext('PATCH /sources/src_1', { status: 429, body: {} });
+      const reset = new Date(Date.now() + 45_000).toUTCString();
+      const withReset: typeof fetch = async (input, init) => {
+        const answer = await withoutRetryAfter(input, init);
+        const headers = new Headers(answer.headers);
+        if (answer.status === 429) headers.set('x-ratelimit-reset', reset);
+        return new Response(await answer.text(), { status: answer.status, headers });
+      };
+      const waits: number[] = [];
 
-    await client({ fetchImpl: withReset, sleep: async (ms) => void waits.push(ms) }).patch('/sources/src_1', {
-      enabled: false,
-    });
+      await client({ fetchImpl: withReset, sleep: async (ms) => void waits.push(ms) }).patch('/sources/src_1', {
+        enabled: false,
+      });
 
-    expect(waits).toHaveLength(1);
-    expect(waits[0]).toBeGreaterThan(40_000);
-    expect(waits[0]).toBeLessThanOrEqual(45_000);
-  });
+      expect(waits).toHaveLength(1);
+      expect(waits[0]).toBeGreaterThan(40_000);
+      expect(waits[0]).toBeLessThanOrEqual(45_000);
+    },
+  );
 
   it('backs off exponentially from one second when a 429 names no wait at all', async () => {
     segment.setSource({ id: 'src_1' });

@@ -103,28 +103,31 @@ describe('reverting each row of the revert table through the Segment Public API'
     ]);
   });
 
-  it('re-enables a disabled destination and disables an enabled one with PATCH /destinations/{id} {enabled}', async () => {
-    segment.setDestination({ id: 'dst_1', enabled: false });
-    const target = revertTarget();
+  it(
+    're-enables a disabled destination and disables an enabled one ' + 'with PATCH /destinations/{id} {enabled}',
+    async () => {
+      segment.setDestination({ id: 'dst_1', enabled: false });
+      const target = revertTarget();
 
-    const reEnabled = await target.revert(event('Integrations Disabled', { type: 'destination', id: 'dst_1' }));
-    expect(reEnabled).toEqual({
-      ok: true,
-      inverseType: 'Integrations Enabled',
-      summary: 'Re-enabled destination dst_1',
-      changes: { before: { enabled: false }, after: { enabled: true } },
-    });
-    expect(segment.getDestination('dst_1')?.enabled).toBe(true);
+      const reEnabled = await target.revert(event('Integrations Disabled', { type: 'destination', id: 'dst_1' }));
+      expect(reEnabled).toEqual({
+        ok: true,
+        inverseType: 'Integrations Enabled',
+        summary: 'Re-enabled destination dst_1',
+        changes: { before: { enabled: false }, after: { enabled: true } },
+      });
+      expect(segment.getDestination('dst_1')?.enabled).toBe(true);
 
-    const disabled = await target.revert(event('Integrations Enabled', { type: 'destination', id: 'dst_1' }));
-    expect(disabled).toMatchObject({ ok: true, inverseType: 'Integrations Disabled' });
-    expect(segment.getDestination('dst_1')?.enabled).toBe(false);
+      const disabled = await target.revert(event('Integrations Enabled', { type: 'destination', id: 'dst_1' }));
+      expect(disabled).toMatchObject({ ok: true, inverseType: 'Integrations Disabled' });
+      expect(segment.getDestination('dst_1')?.enabled).toBe(false);
 
-    expect(received()).toEqual([
-      { request: 'PATCH /destinations/dst_1', authorization: bearer(), body: { enabled: true } },
-      { request: 'PATCH /destinations/dst_1', authorization: bearer(), body: { enabled: false } },
-    ]);
-  });
+      expect(received()).toEqual([
+        { request: 'PATCH /destinations/dst_1', authorization: bearer(), body: { enabled: true } },
+        { request: 'PATCH /destinations/dst_1', authorization: bearer(), body: { enabled: false } },
+      ]);
+    },
+  );
 
   it('toggles a warehouse by reading its settings with GET and sending them back with the PATCH', async () => {
     const settings = { name: 'Prod Snowflake', database: 'PROD', warehouse: 'LOADING' };
@@ -156,95 +159,102 @@ describe('reverting each row of the revert table through the Segment Public API'
     ]);
   });
 
-  it('restores the name, enabled and settings of a modified source, destination and warehouse from changes.before, and nothing else', async () => {
-    segment.setSource({ id: 'src_1', name: 'Website (new)', settings: { trackPages: false } });
-    segment.setDestination({ id: 'dst_1', name: 'Webhook', enabled: true, settings: { url: 'https://new.example' } });
-    segment.setWarehouse({ id: 'wh_1', name: 'Snowflake (new)', settings: { name: 'new', database: 'NEW' } });
-    const target = revertTarget();
-    // Fields outside the table's list (slug, labels, writeKeys) are what a producer may also record; they stay put.
-    const sourceChanges = {
-      before: { name: 'Website', settings: { trackPages: true }, slug: 'website', labels: [] },
-      after: { name: 'Website (new)', settings: { trackPages: false }, slug: 'website-new', labels: [] },
-    };
+  it(
+    'restores the name, enabled and settings of a modified source, ' +
+      'destination and warehouse from changes.before, and nothing else',
+    async () => {
+      segment.setSource({ id: 'src_1', name: 'Website (new)', settings: { trackPages: false } });
+      segment.setDestination({ id: 'dst_1', name: 'Webhook', enabled: true, settings: { url: 'https://new.example' } });
+      segment.setWarehouse({ id: 'wh_1', name: 'Snowflake (new)', settings: { name: 'new', database: 'NEW' } });
+      const target = revertTarget();
+      // Fields outside the table's list (slug, labels, writeKeys) are what a producer may also record; they stay put.
+      const sourceChanges = {
+        before: { name: 'Website', settings: { trackPages: true }, slug: 'website', labels: [] },
+        after: { name: 'Website (new)', settings: { trackPages: false }, slug: 'website-new', labels: [] },
+      };
 
-    const source = await target.revert(
-      event('Source Modified', { type: 'source', id: 'src_1' }, { changes: sourceChanges }),
-    );
-    const destination = await target.revert(
-      event(
-        'Integrations Modified',
-        { type: 'destination', id: 'dst_1' },
-        {
-          changes: {
-            before: { enabled: false, settings: { url: 'https://old.example' } },
-            after: { enabled: true, settings: { url: 'https://new.example' } },
+      const source = await target.revert(
+        event('Source Modified', { type: 'source', id: 'src_1' }, { changes: sourceChanges }),
+      );
+      const destination = await target.revert(
+        event(
+          'Integrations Modified',
+          { type: 'destination', id: 'dst_1' },
+          {
+            changes: {
+              before: { enabled: false, settings: { url: 'https://old.example' } },
+              after: { enabled: true, settings: { url: 'https://new.example' } },
+            },
           },
-        },
-      ),
-    );
-    const warehouse = await target.revert(
-      event(
-        'Warehouses Modified',
-        { type: 'warehouse', id: 'wh_1' },
-        {
-          changes: {
-            before: { name: 'Snowflake', settings: { name: 'old', database: 'OLD' } },
-            after: { name: 'Snowflake (new)' },
+        ),
+      );
+      const warehouse = await target.revert(
+        event(
+          'Warehouses Modified',
+          { type: 'warehouse', id: 'wh_1' },
+          {
+            changes: {
+              before: { name: 'Snowflake', settings: { name: 'old', database: 'OLD' } },
+              after: { name: 'Snowflake (new)' },
+            },
           },
-        },
-      ),
-    );
+        ),
+      );
 
-    expect(source).toEqual({
-      ok: true,
-      inverseType: 'Source Modified',
-      summary: 'Restored name and settings of source src_1',
-      changes: {
-        before: { name: 'Website (new)', settings: { trackPages: false } },
-        after: { name: 'Website', settings: { trackPages: true } },
-      },
-    });
-    expect(destination).toMatchObject({
-      ok: true,
-      inverseType: 'Integrations Modified',
-      summary: 'Restored enabled and settings of destination dst_1',
-    });
-    expect(warehouse).toMatchObject({
-      ok: true,
-      inverseType: 'Warehouses Modified',
-      changes: {
-        before: { name: 'Snowflake (new)' },
-        after: { name: 'Snowflake', settings: { name: 'old', database: 'OLD' } },
-      },
-    });
-    expect(received()).toEqual([
-      {
-        request: 'PATCH /sources/src_1',
-        authorization: bearer(),
-        body: { name: 'Website', settings: { trackPages: true } },
-      },
-      {
-        request: 'PATCH /destinations/dst_1',
-        authorization: bearer(),
-        body: { enabled: false, settings: { url: 'https://old.example' } },
-      },
-      {
-        request: 'PATCH /warehouses/wh_1',
-        authorization: bearer(),
-        body: { name: 'Snowflake', settings: { name: 'old', database: 'OLD' } },
-      },
-    ]);
-    expect(segment.getSource('src_1')).toMatchObject({
-      name: 'Website',
-      slug: 'src_1',
-      settings: { trackPages: true },
-    });
-    expect(segment.getDestination('dst_1')).toMatchObject({ enabled: false, settings: { url: 'https://old.example' } });
-    expect(segment.getWarehouse('wh_1')).toMatchObject({
-      name: 'Snowflake',
-      settings: { name: 'old', database: 'OLD' },
-    });
-  });
+      expect(source).toEqual({
+        ok: true,
+        inverseType: 'Source Modified',
+        summary: 'Restored name and settings of source src_1',
+        changes: {
+          before: { name: 'Website (new)', settings: { trackPages: false } },
+          after: { name: 'Website', settings: { trackPages: true } },
+        },
+      });
+      expect(destination).toMatchObject({
+        ok: true,
+        inverseType: 'Integrations Modified',
+        summary: 'Restored enabled and settings of destination dst_1',
+      });
+      expect(warehouse).toMatchObject({
+        ok: true,
+        inverseType: 'Warehouses Modified',
+        changes: {
+          before: { name: 'Snowflake (new)' },
+          after: { name: 'Snowflake', settings: { name: 'old', database: 'OLD' } },
+        },
+      });
+      expect(received()).toEqual([
+        {
+          request: 'PATCH /sources/src_1',
+          authorization: bearer(),
+          body: { name: 'Website', settings: { trackPages: true } },
+        },
+        {
+          request: 'PATCH /destinations/dst_1',
+          authorization: bearer(),
+          body: { enabled: false, settings: { url: 'https://old.example' } },
+        },
+        {
+          request: 'PATCH /warehouses/wh_1',
+          authorization: bearer(),
+          body: { name: 'Snowflake', settings: { name: 'old', database: 'OLD' } },
+        },
+      ]);
+      expect(segment.getSource('src_1')).toMatchObject({
+        name: 'Website',
+        slug: 'src_1',
+        settings: { trackPages: true },
+      });
+      expect(segment.getDestination('dst_1')).toMatchObject({
+        enabled: false,
+        settings: { url: 'https://old.example' },
+      });
+      expect(segment.getWarehouse('wh_1')).toMatchObject({
+        name: 'Snowflake',
+        settings: { name: 'old', database: 'OLD' },
+      });
+    },
+  );
 
   it('removes the settings keys a change added, by sending each as null, since Segment upserts settings', async () => {
     segment.setSource({ id: 'src_1', settings: { trackPages: false, apiHost: 'eu.example', keep: 1 } });
@@ -301,34 +311,38 @@ describe('reverting each row of the revert table through the Segment Public API'
     expect(segment.getWarehouse('wh_1')?.settings).toEqual({ name: 'Prod', database: 'PROD' });
   });
 
-  it('sends a modified warehouse’s current settings along when changes.before has none, because Segment requires them', async () => {
-    segment.setWarehouse({ id: 'wh_1', name: 'Snowflake (new)', settings: { name: 'Prod', database: 'PROD' } });
+  it(
+    'sends a modified warehouse’s current settings along when changes.before has none, ' +
+      'because Segment requires them',
+    async () => {
+      segment.setWarehouse({ id: 'wh_1', name: 'Snowflake (new)', settings: { name: 'Prod', database: 'PROD' } });
 
-    const outcome = await revertTarget().revert(
-      event(
-        'Warehouses Modified',
-        { type: 'warehouse', id: 'wh_1' },
-        { changes: { before: { name: 'Snowflake' }, after: { name: 'Snowflake (new)' } } },
-      ),
-    );
+      const outcome = await revertTarget().revert(
+        event(
+          'Warehouses Modified',
+          { type: 'warehouse', id: 'wh_1' },
+          { changes: { before: { name: 'Snowflake' }, after: { name: 'Snowflake (new)' } } },
+        ),
+      );
 
-    expect(outcome).toMatchObject({
-      ok: true,
-      changes: { before: { name: 'Snowflake (new)' }, after: { name: 'Snowflake' } },
-    });
-    expect(received()).toEqual([
-      { request: 'GET /warehouses/wh_1', authorization: bearer(), body: undefined },
-      {
-        request: 'PATCH /warehouses/wh_1',
-        authorization: bearer(),
-        body: { name: 'Snowflake', settings: { name: 'Prod', database: 'PROD' } },
-      },
-    ]);
-    expect(segment.getWarehouse('wh_1')).toMatchObject({
-      name: 'Snowflake',
-      settings: { name: 'Prod', database: 'PROD' },
-    });
-  });
+      expect(outcome).toMatchObject({
+        ok: true,
+        changes: { before: { name: 'Snowflake (new)' }, after: { name: 'Snowflake' } },
+      });
+      expect(received()).toEqual([
+        { request: 'GET /warehouses/wh_1', authorization: bearer(), body: undefined },
+        {
+          request: 'PATCH /warehouses/wh_1',
+          authorization: bearer(),
+          body: { name: 'Snowflake', settings: { name: 'Prod', database: 'PROD' } },
+        },
+      ]);
+      expect(segment.getWarehouse('wh_1')).toMatchObject({
+        name: 'Snowflake',
+        settings: { name: 'Prod', database: 'PROD' },
+      });
+    },
+  );
 
   it('restores a modified destination filter under the destination named in metadata.destinationId', async () => {
     segment.setFilter('dst_1', {
@@ -411,82 +425,92 @@ describe('reverting each row of the revert table through the Segment Public API'
     expect(received().map((call) => call.request)).toEqual(['GET /warehouses/wh_wire', 'PATCH /warehouses/wh_wire']);
   });
 
-  it('refuses, readably and without calling Segment, a destination filter event without metadata.destinationId', async () => {
-    segment.setFilter('dst_1', { id: 'flt_1' });
-    const target = revertTarget();
-    const filterEvent = event(
-      'Destination Filters Modified',
-      { type: 'destination_filter', id: 'flt_1' },
-      {
-        changes: { before: { title: 'Old' }, after: { title: 'New' } },
-        metadata: { sourceId: 'src_1' },
-      },
-    );
-
-    expect(target.canRevert(filterEvent)).toBe(false);
-    const failure = expectFailure(await target.revert(filterEvent));
-
-    expect(failure).toEqual({ ok: false, retryable: false, reason: expect.stringContaining('metadata.destinationId') });
-    expect(failure.reason).toContain('flt_1');
-    expect(segment.calls).toEqual([]);
-  });
-
-  it('restores the code, settings, display name and description of a modified source or destination function', async () => {
-    const settings = [
-      { name: 'apiKey', label: 'API key', type: 'STRING', sensitive: true, required: true, description: '' },
-    ];
-    segment.setFunction({ id: 'sfn_1', code: 'new()', displayName: 'New source fn' });
-    segment.setFunction({ id: 'dfn_1', resourceType: 'DESTINATION', code: 'new()', description: 'new' });
-    const target = revertTarget();
-
-    const sourceFn = await target.revert(
-      event(
-        'Source Function Modified',
-        { type: 'function', id: 'sfn_1' },
+  it(
+    'refuses, readably and without calling Segment, ' + 'a destination filter event without metadata.destinationId',
+    async () => {
+      segment.setFilter('dst_1', { id: 'flt_1' });
+      const target = revertTarget();
+      const filterEvent = event(
+        'Destination Filters Modified',
+        { type: 'destination_filter', id: 'flt_1' },
         {
-          changes: {
-            before: { code: 'old()', displayName: 'Old source fn', settings, deployedAt: '2026-01-01' },
-            after: { code: 'new()' },
+          changes: { before: { title: 'Old' }, after: { title: 'New' } },
+          metadata: { sourceId: 'src_1' },
+        },
+      );
+
+      expect(target.canRevert(filterEvent)).toBe(false);
+      const failure = expectFailure(await target.revert(filterEvent));
+
+      expect(failure).toEqual({
+        ok: false,
+        retryable: false,
+        reason: expect.stringContaining('metadata.destinationId'),
+      });
+      expect(failure.reason).toContain('flt_1');
+      expect(segment.calls).toEqual([]);
+    },
+  );
+
+  it(
+    'restores the code, settings, display name and description ' + 'of a modified source or destination function',
+    async () => {
+      const settings = [
+        { name: 'apiKey', label: 'API key', type: 'STRING', sensitive: true, required: true, description: '' },
+      ];
+      segment.setFunction({ id: 'sfn_1', code: 'new()', displayName: 'New source fn' });
+      segment.setFunction({ id: 'dfn_1', resourceType: 'DESTINATION', code: 'new()', description: 'new' });
+      const target = revertTarget();
+
+      const sourceFn = await target.revert(
+        event(
+          'Source Function Modified',
+          { type: 'function', id: 'sfn_1' },
+          {
+            changes: {
+              before: { code: 'old()', displayName: 'Old source fn', settings, deployedAt: '2026-01-01' },
+              after: { code: 'new()' },
+            },
           },
-        },
-      ),
-    );
-    const destinationFn = await target.revert(
-      event(
-        'Destination Function Modified',
-        { type: 'function', id: 'dfn_1' },
-        {
-          changes: { before: { code: 'old()', description: 'old' }, after: { code: 'new()', description: 'new' } },
-        },
-      ),
-    );
+        ),
+      );
+      const destinationFn = await target.revert(
+        event(
+          'Destination Function Modified',
+          { type: 'function', id: 'dfn_1' },
+          {
+            changes: { before: { code: 'old()', description: 'old' }, after: { code: 'new()', description: 'new' } },
+          },
+        ),
+      );
 
-    expect(sourceFn).toMatchObject({
-      ok: true,
-      inverseType: 'Source Function Modified',
-      summary: 'Restored code, settings and displayName of function sfn_1',
-    });
-    expect(destinationFn).toMatchObject({
-      ok: true,
-      inverseType: 'Destination Function Modified',
-      changes: { before: { code: 'new()', description: 'new' }, after: { code: 'old()', description: 'old' } },
-    });
-    expect(received()).toEqual([
-      {
-        request: 'PATCH /functions/sfn_1',
-        authorization: bearer(),
-        body: { code: 'old()', settings, displayName: 'Old source fn' },
-      },
-      { request: 'PATCH /functions/dfn_1', authorization: bearer(), body: { code: 'old()', description: 'old' } },
-    ]);
-    expect(segment.getFunction('sfn_1')).toMatchObject({
-      code: 'old()',
-      displayName: 'Old source fn',
-      settings,
-      deployedAt: null,
-    });
-    expect(segment.getFunction('dfn_1')).toMatchObject({ code: 'old()', description: 'old' });
-  });
+      expect(sourceFn).toMatchObject({
+        ok: true,
+        inverseType: 'Source Function Modified',
+        summary: 'Restored code, settings and displayName of function sfn_1',
+      });
+      expect(destinationFn).toMatchObject({
+        ok: true,
+        inverseType: 'Destination Function Modified',
+        changes: { before: { code: 'new()', description: 'new' }, after: { code: 'old()', description: 'old' } },
+      });
+      expect(received()).toEqual([
+        {
+          request: 'PATCH /functions/sfn_1',
+          authorization: bearer(),
+          body: { code: 'old()', settings, displayName: 'Old source fn' },
+        },
+        { request: 'PATCH /functions/dfn_1', authorization: bearer(), body: { code: 'old()', description: 'old' } },
+      ]);
+      expect(segment.getFunction('sfn_1')).toMatchObject({
+        code: 'old()',
+        displayName: 'Old source fn',
+        settings,
+        deployedAt: null,
+      });
+      expect(segment.getFunction('dfn_1')).toMatchObject({ code: 'old()', description: 'old' });
+    },
+  );
 
   it('restores the name and description of a modified tracking plan', async () => {
     segment.setTrackingPlan({ id: 'tp_1', name: 'Checkout v2', description: 'new' });
@@ -520,17 +544,21 @@ describe('reverting each row of the revert table through the Segment Public API'
     expect(segment.getTrackingPlan('tp_1')).toMatchObject({ name: 'Checkout', description: 'old' });
   });
 
-  it('puts a resource id that is not a plain path segment into the path encoded, so it cannot reach another resource', async () => {
-    segment.setSource({ id: '../destinations/dst_1', enabled: false });
+  it(
+    'puts a resource id that is not a plain path segment into the path encoded, ' +
+      'so it cannot reach another resource',
+    async () => {
+      segment.setSource({ id: '../destinations/dst_1', enabled: false });
 
-    const outcome = await revertTarget().revert(
-      event('Source Disabled', { type: 'source', id: '../destinations/dst_1' }),
-    );
+      const outcome = await revertTarget().revert(
+        event('Source Disabled', { type: 'source', id: '../destinations/dst_1' }),
+      );
 
-    expect(outcome.ok).toBe(true);
-    expect(segment.calls[0]?.path).toBe('/sources/..%2Fdestinations%2Fdst_1');
-    expect(segment.getSource('../destinations/dst_1')?.enabled).toBe(true);
-  });
+      expect(outcome.ok).toBe(true);
+      expect(segment.calls[0]?.path).toBe('/sources/..%2Fdestinations%2Fdst_1');
+      expect(segment.getSource('../destinations/dst_1')?.enabled).toBe(true);
+    },
+  );
 });
 
 describe('events the Segment target does not revert', () => {
@@ -560,21 +588,27 @@ describe('events the Segment target does not revert', () => {
     expect(segment.calls).toEqual([]);
   });
 
-  it('does not revert a Modified event without changes.before, or whose changes.before has none of the listed fields', async () => {
-    const target = revertTarget();
-    const modifiedTypes = Object.entries(REVERT_MAP).flatMap(([type, plan]) => (plan.kind === 'restore' ? [type] : []));
-    expect(modifiedTypes).toHaveLength(7);
+  it(
+    'does not revert a Modified event without changes.before, ' +
+      'or whose changes.before has none of the listed fields',
+    async () => {
+      const target = revertTarget();
+      const modifiedTypes = Object.entries(REVERT_MAP).flatMap(([type, plan]) =>
+        plan.kind === 'restore' ? [type] : [],
+      );
+      expect(modifiedTypes).toHaveLength(7);
 
-    for (const type of modifiedTypes) {
-      for (const changes of [null, { after: { name: 'y' } }, { before: {} }, { before: { slug: 'unlisted' } }]) {
-        const modified = event(type, { type: 'x', id: 'id_1' }, { changes, metadata: { destinationId: 'dst_1' } });
-        expect(target.canRevert(modified), `${type} ${JSON.stringify(changes)}`).toBe(false);
-        const failure = expectFailure(await target.revert(modified));
-        expect(failure).toEqual({ ok: false, retryable: false, reason: expect.stringContaining('changes.before') });
+      for (const type of modifiedTypes) {
+        for (const changes of [null, { after: { name: 'y' } }, { before: {} }, { before: { slug: 'unlisted' } }]) {
+          const modified = event(type, { type: 'x', id: 'id_1' }, { changes, metadata: { destinationId: 'dst_1' } });
+          expect(target.canRevert(modified), `${type} ${JSON.stringify(changes)}`).toBe(false);
+          const failure = expectFailure(await target.revert(modified));
+          expect(failure).toEqual({ ok: false, retryable: false, reason: expect.stringContaining('changes.before') });
+        }
       }
-    }
-    expect(segment.calls).toEqual([]);
-  });
+      expect(segment.calls).toEqual([]);
+    },
+  );
 
   it('does not revert types outside the revert table', async () => {
     const target = revertTarget();

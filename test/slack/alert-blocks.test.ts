@@ -172,7 +172,8 @@ describe('buildAlertMessage', () => {
     expect(everything).toContain('&lt;!here&gt;');
     expect(everything).toContain('a&amp;b@x.io');
     expect(message.text).toBe(
-      ':rotating_light: Source Modified &lt;!everyone&gt;: &lt;!channel&gt; &amp; &lt;@U123&gt; by &lt;https://evil.example|click me&gt;',
+      ':rotating_light: Source Modified &lt;!everyone&gt;: &lt;!channel&gt; &amp; &lt;@U123&gt; ' +
+        'by &lt;https://evil.example|click me&gt;',
     );
   });
 
@@ -356,7 +357,8 @@ describe('buildAlertMessage', () => {
       });
       const revert = control(buildAlertMessage({ event: modified, rule, revertEnabled: true }), REVERT_ACTION);
       expect(revert?.confirm?.text.text).toBe(
-        'This sets name, settings of the source “Website” back to their values before this change and records a “Source Modified” event.',
+        'This sets name, settings of the source “Website” back to their values before this change ' +
+          'and records a “Source Modified” event.',
       );
     });
   });

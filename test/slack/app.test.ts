@@ -26,11 +26,21 @@ const OTHER_OWNER = 'U0OWNER2';
 const STRANGER = 'U0STRANGER';
 const GROUPIE = 'U0GROUPIE';
 
+const REVERTIBLE_TYPES = [
+  'Warehouses Disabled',
+  'Source Disabled',
+  'Integrations Enabled',
+  'Source Modified',
+  'Destination Filters Modified',
+  'Source Function Modified',
+  'Tracking Plan Modified',
+  'Source Deleted',
+];
 const rules = rulesDir({
   'revertible.yml': `
 id: revertible
 when:
-  type: [Warehouses Disabled, Source Disabled, Integrations Enabled, Source Modified, Destination Filters Modified, Source Function Modified, Tracking Plan Modified, Source Deleted]
+  type: [${REVERTIBLE_TYPES.join(', ')}]
 channel: "#data-alerts"
 severity: critical
 revert: true
@@ -449,24 +459,27 @@ describe('the Revert button', () => {
     expect(JSON.stringify(latest(message.ts).blocks)).not.toContain('failed');
   });
 
-  it('acknowledges the click at once, waits out Segment’s rate limit, and updates the alert when the revert ends', async () => {
-    segment.setSource({ id: 'src_limited', enabled: false });
-    const { message, revert } = await alertFor({
-      id: 'rev_limited',
-      type: 'Source Disabled',
-      actor: { type: 'user', id: 'u' },
-      resource: { type: 'source', id: 'src_limited' },
-    });
-    const hold = segment.hold('PATCH /sources/src_limited');
-    segment.failNext('PATCH /sources/src_limited', { status: 429, retryAfter: 1 });
-    await click('audit_revert', revert!.value, OWNER, message, channelId());
-    // The click was answered while Segment had not even answered the first PATCH.
-    await hold.waitUntilHeld(1, 5000);
-    expect(JSON.stringify(latest(message.ts).blocks)).not.toContain('Reverted by');
-    hold.release();
-    await expect.poll(() => JSON.stringify(latest(message.ts).blocks), { timeout: 10_000 }).toContain('Reverted by');
-    expect(segment.callsTo('PATCH /sources/src_limited')).toHaveLength(2);
-  });
+  it(
+    'acknowledges the click at once, waits out Segment’s rate limit, ' + 'and updates the alert when the revert ends',
+    async () => {
+      segment.setSource({ id: 'src_limited', enabled: false });
+      const { message, revert } = await alertFor({
+        id: 'rev_limited',
+        type: 'Source Disabled',
+        actor: { type: 'user', id: 'u' },
+        resource: { type: 'source', id: 'src_limited' },
+      });
+      const hold = segment.hold('PATCH /sources/src_limited');
+      segment.failNext('PATCH /sources/src_limited', { status: 429, retryAfter: 1 });
+      await click('audit_revert', revert!.value, OWNER, message, channelId());
+      // The click was answered while Segment had not even answered the first PATCH.
+      await hold.waitUntilHeld(1, 5000);
+      expect(JSON.stringify(latest(message.ts).blocks)).not.toContain('Reverted by');
+      hold.release();
+      await expect.poll(() => JSON.stringify(latest(message.ts).blocks), { timeout: 10_000 }).toContain('Reverted by');
+      expect(segment.callsTo('PATCH /sources/src_limited')).toHaveLength(2);
+    },
+  );
 
   it('refuses a click from someone who is not an owner, records it, and calls nothing', async () => {
     segment.setWarehouse({ id: 'wh_stranger', enabled: false, settings: {} });

@@ -38,7 +38,8 @@ describe('parseCommandText: subcommands', () => {
 
   it('reads every filter key of the SPEC example into its EventFilters field', () => {
     const parsed = parseCommandText(
-      'type:"Warehouses Disabled" category:Warehouses actor:jane@acme.com actor-type:token resource:wh_1 resource-type:warehouse since:7d until:2026-12-01 limit:50',
+      'type:"Warehouses Disabled" category:Warehouses actor:jane@acme.com actor-type:token ' +
+        'resource:wh_1 resource-type:warehouse since:7d until:2026-12-01 limit:50',
     );
 
     expect(parsed).toEqual({
@@ -172,7 +173,8 @@ describe('parseCommandText: values and quoting', () => {
 describe('parseCommandText: errors name the token', () => {
   it('names an unknown filter and lists the known ones', () => {
     expect(errorOf('type:x colour:red')).toBe(
-      'unknown filter "colour:red" — filters are type:, category:, actor:, actor-type:, resource:, resource-type:, since:, until:, limit:',
+      'unknown filter "colour:red" — ' +
+        'filters are type:, category:, actor:, actor-type:, resource:, resource-type:, since:, until:, limit:',
     );
   });
 
@@ -183,7 +185,8 @@ describe('parseCommandText: errors name the token', () => {
 
   it('names a time it cannot read, as typed without its quotes, and says what a time looks like', () => {
     expect(errorOf('since:"last week"')).toBe(
-      '"since:last week" is not a time: use an ISO date or time (2026-11-01, 2026-11-01T10:00:00Z) or a relative time (use a whole number followed by s, m, h or d, e.g. 30s, 10m, 12h, 7d)',
+      '"since:last week" is not a time: use an ISO date or time (2026-11-01, 2026-11-01T10:00:00Z) ' +
+        'or a relative time (use a whole number followed by s, m, h or d, e.g. 30s, 10m, 12h, 7d)',
     );
     expect(errorOf('until:yesterday')).toMatch(/^"until:yesterday" is not a time: use /);
   });
@@ -344,7 +347,8 @@ describe('describeFilters', () => {
         until: new Date('2026-11-19T10:23:45.000Z'),
       }),
     ).toBe(
-      'type: Warehouses Disabled or Warehouses Deleted, actor: jane@acme.com, actor type: user, resource: wh_1, since 2026-11-18, until 2026-11-19 10:23 UTC',
+      'type: Warehouses Disabled or Warehouses Deleted, actor: jane@acme.com, actor type: user, resource: wh_1, ' +
+        'since 2026-11-18, until 2026-11-19 10:23 UTC',
     );
   });
 

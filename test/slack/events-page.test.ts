@@ -89,7 +89,8 @@ describe('buildEventsPage', () => {
     const [header] = blocksOf(page);
     expect(header).toMatchObject({ type: 'context' });
     expect((header!.elements as TextObject[])[0]!.text).toBe(
-      ':mag: *Audit trail* · type: Warehouses Disabled, actor: jane@acme.com, since 2026-11-18 · page 1 · 2 events, newest first',
+      ':mag: *Audit trail* · type: Warehouses Disabled, actor: jane@acme.com, since 2026-11-18 · ' +
+        'page 1 · 2 events, newest first',
     );
     expect(sectionTexts(page)[0]).toBe(
       `*Warehouses Disabled* · ${DATE_TOKEN} · \`evt_01\`\n` +

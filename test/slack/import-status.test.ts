@@ -45,7 +45,8 @@ describe('/audit import status', () => {
   it('shows the last poll and its result, what was imported and when the next poll is', () => {
     const status = buildImportStatus({ workspaceId: 'acme', pull: PULL, row: row(), now: NOW });
     expect(status.text.split('\n')).toEqual([
-      ':inbox_tray: *The Segment import is on* for workspace `acme`: Segment’s audit trail is read from its Public API every 1 min.',
+      ':inbox_tray: *The Segment import is on* for workspace `acme`: ' +
+        'Segment’s audit trail is read from its Public API every 1 min.',
       '• Segment workspace `VWDxzzIpI5`',
       `• Last poll ${date('2026-11-25T09:59:30.000Z')}: :white_check_mark: ok, 3 new events`,
       `• Imported 1,204 events, from ${date('2026-08-27T10:00:00.000Z')} to ${date('2026-11-25T09:58:00.000Z')}`,

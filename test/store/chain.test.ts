@@ -102,7 +102,8 @@ describe('the hash chain', () => {
       Array.from({ length: 5 }, (_, i) => event(i)),
     );
     await store.db.execute(
-      sql`update events set metadata = jsonb_set(metadata, '{nested,list,0}', '2') where workspace_id = 'tamper-json' and seq = 2`,
+      sql`update events set metadata = jsonb_set(metadata, '{nested,list,0}', '2')
+          where workspace_id = 'tamper-json' and seq = 2`,
     );
     expect(await verifyChain(store.db, 'tamper-json')).toMatchObject({ ok: false, seq: 2 });
   });

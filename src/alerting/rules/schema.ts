@@ -16,7 +16,8 @@ const CHANNEL = /^(#[^\s#<>@,A-Z]{1,80}|[CGD][A-Z0-9]{4,})$/;
 
 /** Group-by paths: a field of the event that identifies "the same thing" across events. */
 const GROUP_PATH = new RegExp(
-  `^(type|category|actor\\.(${ACTOR_FIELDS.join('|')})|resource\\.(${RESOURCE_FIELDS.join('|')})|(changes|context|metadata)(\\.[^.]+)+)$`,
+  `^(type|category|actor\\.(${ACTOR_FIELDS.join('|')})|resource\\.(${RESOURCE_FIELDS.join('|')})` +
+    `|(changes|context|metadata)(\\.[^.]+)+)$`,
 );
 
 /**
@@ -165,7 +166,9 @@ export function parseRule(data: unknown, source: { file: string; line?: number }
       issues: [
         {
           path: [],
-          message: `the rule id defaults to the file name ${JSON.stringify(id)}, which is not a valid id: add an id or rename the file (an id ${RULE_ID_HINT})`,
+          message:
+            `the rule id defaults to the file name ${JSON.stringify(id)}, which is not a valid id: ` +
+            `add an id or rename the file (an id ${RULE_ID_HINT})`,
         },
       ],
     };

@@ -31,7 +31,8 @@ export function wireNameNote(name: string, type: string): string {
 
 function unknownKey(key: string, candidates: readonly string[]): string {
   const nearest = nearestName(key, candidates);
-  return `unknown key ${JSON.stringify(key)}${nearest === undefined ? '' : ` (did you mean ${JSON.stringify(nearest)}?)`}`;
+  const hint = nearest === undefined ? '' : ` (did you mean ${JSON.stringify(nearest)}?)`;
+  return `unknown key ${JSON.stringify(key)}${hint}`;
 }
 
 /** A schema-level message for a wrong type that still lets a missing field read as "missing". */

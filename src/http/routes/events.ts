@@ -171,7 +171,8 @@ function parseIngestBody(body: unknown): IncomingEvent[] {
   if (invalid.length) {
     const first = invalid[0]!;
     throw badRequest(
-      `${new Set(invalid.map((d) => d.index)).size} invalid event(s); nothing was stored (first: events[${first.index}].${first.path}: ${first.message})`,
+      `${new Set(invalid.map((d) => d.index)).size} invalid event(s); nothing was stored ` +
+        `(first: events[${first.index}].${first.path}: ${first.message})`,
       invalid,
     );
   }
@@ -226,7 +227,8 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
       metrics.ingestedEvents.inc({ outcome: 'rejected' }, events.length);
       throw new AppError(
         429,
-        `too many events are waiting to be stored for this workspace (${error.waitingEvents}); nothing was stored, retry after a second`,
+        `too many events are waiting to be stored for this workspace (${error.waitingEvents}); ` +
+          'nothing was stored, retry after a second',
         undefined,
         1,
       );

@@ -48,7 +48,8 @@ export async function segmentRoutes(app: FastifyInstance, options: SegmentRoutes
       // Segment retries a webhook that answers 429, so nothing is lost.
       throw new AppError(
         429,
-        `too many events are waiting to be stored for this workspace (${error.waitingEvents}); nothing was stored, retry after a second`,
+        `too many events are waiting to be stored for this workspace (${error.waitingEvents}); ` +
+          'nothing was stored, retry after a second',
         undefined,
         1,
       );

@@ -300,7 +300,8 @@ function actionsBlock(
   resourceUrl: string | undefined,
 ): types.ActionsBlock | undefined {
   const value = JSON.stringify({ w: event.workspaceId, e: event.id, r: rule.id } satisfies AlertButtonValue);
-  // Ids are the lookup key, so they cannot be shortened; ids this long are refused upstream, and no button beats a broken one.
+  // Ids are the lookup key, so they cannot be shortened; ids this long are refused upstream, and no button beats a
+  // broken one.
   if (value.length > BLOCK_KIT_LIMITS.buttonValue) return undefined;
   const elements: (types.Button | types.StaticSelect)[] = [
     {
@@ -360,7 +361,10 @@ function describeRevert(plan: RevertPlan, event: StoredEvent): string {
     case 'restore': {
       const before = asObject(event.changes?.before) ?? {};
       const fields = plan.fields.filter((field) => field in before).join(', ');
-      return `This sets ${fields} of the ${RESOURCE_NOUN[plan.target]} “${name}” back to their values before this change ${recorded}.`;
+      return (
+        `This sets ${fields} of the ${RESOURCE_NOUN[plan.target]} “${name}” ` +
+        `back to their values before this change ${recorded}.`
+      );
     }
   }
 }
@@ -369,7 +373,8 @@ function describeRevert(plan: RevertPlan, event: StoredEvent): string {
 function fallbackText(event: StoredEvent, severity: Severity, mentions: string): string {
   const { actor, resource } = event;
   const summary = truncate(
-    `${SEVERITY_EMOJI[severity]} ${escapeMrkdwn(event.type)}: ${part(resource.name ?? resource.id)} by ${part(actor.name ?? actor.email ?? actor.id)}`,
+    `${SEVERITY_EMOJI[severity]} ${escapeMrkdwn(event.type)}: ${part(resource.name ?? resource.id)} ` +
+      `by ${part(actor.name ?? actor.email ?? actor.id)}`,
     BUDGET.fallback,
   );
   return mentions ? `${mentions} ${summary}` : summary;

@@ -1,4 +1,7 @@
-/** One page of `/audit` results as an ephemeral Block Kit message, and the "Next" button that fetches the following page. */
+/**
+ * One page of `/audit` results as an ephemeral Block Kit message, and the "Next" button that fetches the following
+ * page.
+ */
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { types } from '@slack/bolt';
 import { z } from 'zod';
@@ -101,7 +104,9 @@ export function buildEventsPage({ events, nextCursor, filters, limit, pageNumber
   };
 }
 
-/** The Next button's value: compact JSON, deflated when long; undefined when even that passes Slack's 2,000 characters. */
+/**
+ * The Next button's value: compact JSON, deflated when long; undefined when even that passes Slack's 2,000 characters.
+ */
 export function encodeNextPageValue(value: NextPageValue): string | undefined {
   const { filters: f } = value;
   const wire: WireValue = {
@@ -215,7 +220,8 @@ function eventText(event: StoredEvent, budget: number): string {
   const lines = [
     `*${part(event.type, 2 * p)}* · ${slackDate(event.timestamp)} · ${code(event.id, p)}`,
     `Actor: ${who(actor, p)} · ${code(actor.id, p)} · ${part(actor.type, p)}`,
-    `Resource: ${part(resource.type, p)}${resource.name ? ` · ${part(resource.name, p)}` : ''} · ${code(resource.id, p)}`,
+    `Resource: ${part(resource.type, p)}${resource.name ? ` · ${part(resource.name, p)}` : ''}` +
+      ` · ${code(resource.id, p)}`,
   ];
   let length = lines.join('\n').length;
   const changes = changeLines(event.changes);
@@ -276,7 +282,8 @@ function footerBlock({
       type: 'context',
       elements: [
         mrkdwn(
-          'More events match, but these filters are too long to page through here: narrow them, or use `/audit export` for every match.',
+          'More events match, but these filters are too long to page through here: ' +
+            'narrow them, or use `/audit export` for every match.',
           BLOCK_KIT_LIMITS.contextText,
         ),
       ],

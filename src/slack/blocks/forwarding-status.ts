@@ -26,12 +26,16 @@ export function buildForwardingStatus(
     return message(text, [text, escapeMrkdwn(howTo)]);
   }
   const { settings } = status;
-  const destination = `${settings.name ? `*${escapeMrkdwn(truncate(settings.name, 200))}* ` : ''}(write key \`${escapeMrkdwn(maskWriteKey(settings.writeKey))}\`)`;
+  const destination =
+    `${settings.name ? `*${escapeMrkdwn(truncate(settings.name, 200))}* ` : ''}` +
+    `(write key \`${escapeMrkdwn(maskWriteKey(settings.writeKey))}\`)`;
   const head = settings.enabled
     ? `:satellite_antenna: *Audit forwarding is on* for workspace ${workspace}, to the Segment source ${destination}.`
-    : `:black_circle_for_record: *Audit forwarding is off* for workspace ${workspace} (it last went to ${destination}).`;
+    : `:black_circle_for_record: *Audit forwarding is off* for workspace ${workspace} ` +
+      `(it last went to ${destination}).`;
   const lines = [
-    `• Turned ${settings.enabled ? 'on' : 'off'} by <@${escapeMrkdwn(settings.changedBy)}> ${slackDate(settings.changedAt)}`,
+    `• Turned ${settings.enabled ? 'on' : 'off'} by <@${escapeMrkdwn(settings.changedBy)}> ` +
+      `${slackDate(settings.changedAt)}`,
   ];
 
   const delivered = `${count(settings.deliveredCount, 'event')} delivered since ${slackDate(settings.startedAt)}`;
@@ -42,15 +46,18 @@ export function buildForwardingStatus(
     lines.push(
       status.pending === 0
         ? '• Lag: none, every stored event has been sent'
-        : `• Lag: ${count(status.pending, 'event')} not yet delivered${status.oldestPendingAt ? `, the oldest received ${age(status.oldestPendingAt, now)} ago` : ''}`,
+        : `• Lag: ${count(status.pending, 'event')} not yet delivered` +
+            `${status.oldestPendingAt ? `, the oldest received ${age(status.oldestPendingAt, now)} ago` : ''}`,
     );
   }
   if (status.failedBatches > 0 || settings.failedCount > 0) {
     const last = status.lastFailure
-      ? `; the last (seq ${status.lastFailure.fromSeq}–${status.lastFailure.toSeq}) ${slackDate(status.lastFailure.createdAt)}: ${reason(status.lastFailure.reason)}`
+      ? `; the last (seq ${status.lastFailure.fromSeq}–${status.lastFailure.toSeq}) ` +
+        `${slackDate(status.lastFailure.createdAt)}: ${reason(status.lastFailure.reason)}`
       : '';
     lines.push(
-      `• Failed: ${count(status.failedBatches, 'batch', 'batches')} (${count(settings.failedCount, 'event')}) refused by Segment and not sent${last}`,
+      `• Failed: ${count(status.failedBatches, 'batch', 'batches')} (${count(settings.failedCount, 'event')}) ` +
+        `refused by Segment and not sent${last}`,
     );
   } else {
     lines.push('• Failed: none');

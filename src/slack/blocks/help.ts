@@ -19,7 +19,8 @@ export function buildHelpBlocks(): HelpMessage {
     blocks: [
       { type: 'header', text: { type: 'plain_text', text: 'Audit trail: /audit', emoji: true } },
       section(
-        `*Search the trail* — only you see the answer, ${SLACK_PAGE_DEFAULT} events a page, newest first, with a *Next* button:\n` +
+        `*Search the trail* — only you see the answer, ${SLACK_PAGE_DEFAULT} events a page, newest first, ` +
+          'with a *Next* button:\n' +
           '`/audit type:"Warehouses Disabled" since:7d`\n' +
           '`/audit actor:jane@acme.com category:Source limit:50`\n' +
           '`/audit type:"Source Disabled" type:"Source Deleted" since:2026-11-01 until:2026-11-15`',

@@ -43,7 +43,9 @@ export function buildImportStatus({
     return message(`${text}\n${lines.join('\n')}`, PUSH_HINT);
   }
 
-  const head = `:inbox_tray: *The Segment import is on* for workspace ${workspace}: Segment’s audit trail is read from its Public API every ${duration(pull.intervalMs)}.`;
+  const head =
+    `:inbox_tray: *The Segment import is on* for workspace ${workspace}: ` +
+    `Segment’s audit trail is read from its Public API every ${duration(pull.intervalMs)}.`;
   if (!row?.lastPollAt) {
     const waiting =
       '• It has not polled yet. The first poll reaches back ' +
@@ -56,7 +58,8 @@ export function buildImportStatus({
   lines.push(`• Last poll ${slackDate(row.lastPollAt)}: ${pollResult(row)}`);
   if (row.windowStart) {
     lines.push(
-      `• Reading Segment’s events since ${slackDate(row.windowStart)}: ${count(row.windowPages, 'page')} so far, ${count(row.windowImported, 'new event')}`,
+      `• Reading Segment’s events since ${slackDate(row.windowStart)}: ` +
+        `${count(row.windowPages, 'page')} so far, ${count(row.windowImported, 'new event')}`,
     );
   }
   const range =

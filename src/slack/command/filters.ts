@@ -132,7 +132,8 @@ export function parseFilters(
         const n = /^\d{1,3}$/.test(value) ? Number(value) : NaN;
         if (!(n >= 1 && n <= SLACK_PAGE_MAX)) {
           return fail(
-            `limit must be a whole number from 1 to ${SLACK_PAGE_MAX} (got ${JSON.stringify(truncate(value, QUOTED_TOKEN))})`,
+            `limit must be a whole number from 1 to ${SLACK_PAGE_MAX} ` +
+              `(got ${JSON.stringify(truncate(value, QUOTED_TOKEN))})`,
           );
         }
         limit = n;
@@ -177,7 +178,8 @@ function unknownFilterMessage(token: Token): string {
 function bareWordMessage(token: Token, previous: Token | undefined): string {
   const word = show(token);
   if (previous?.key !== undefined && !previous.quoted && isFilterKey(previous.key.toLowerCase())) {
-    return `${word} is not a filter: quote a value with spaces, e.g. ${previous.key}:"${previous.value} ${token.value}"`;
+    const quoted = `${previous.key}:"${previous.value} ${token.value}"`;
+    return `${word} is not a filter: quote a value with spaces, e.g. ${quoted}`;
   }
   const subcommands = ['help', 'export', 'forward', 'silence', 'silences', 'unsilence'];
   const subcommand = token.quoted ? undefined : nearestName(token.value, subcommands);

@@ -49,12 +49,15 @@ export async function runForwardCommand(
           : `the Segment source with write key ${key}`;
         const lines = [
           result.wasOn
-            ? `:satellite_antenna: Audit forwarding for workspace ${workspace} now goes to ${to}. Events not yet delivered are kept and go there too.`
-            : `:satellite_antenna: Audit forwarding is on for workspace ${workspace}: every new audit event goes to ${to}.`,
+            ? `:satellite_antenna: Audit forwarding for workspace ${workspace} now goes to ${to}. ` +
+              'Events not yet delivered are kept and go there too.'
+            : `:satellite_antenna: Audit forwarding is on for workspace ${workspace}: ` +
+              `every new audit event goes to ${to}.`,
         ];
         if (parsed.since) {
           lines.push(
-            `Backfill: ${result.backfill.toLocaleString('en-US')} stored events received since ${slackDate(parsed.since)} will be sent first.`,
+            `Backfill: ${result.backfill.toLocaleString('en-US')} stored events received ` +
+              `since ${slackDate(parsed.since)} will be sent first.`,
           );
         } else if (!result.wasOn) {
           lines.push(escapeMrkdwn(NOT_SENT_WHILE_OFF));
@@ -75,11 +78,13 @@ export async function runForwardCommand(
         }
         const dropped =
           result.undelivered > 0
-            ? ` ${result.undelivered.toLocaleString('en-US')} stored events had not been delivered yet and will not be sent.`
+            ? ` ${result.undelivered.toLocaleString('en-US')} stored events had not been delivered yet ` +
+              'and will not be sent.'
             : '';
         log.info({ eventId: result.eventId, undelivered: result.undelivered }, 'audit forwarding turned off');
         await tell(
-          `:black_circle_for_record: Audit forwarding is off for workspace ${workspace}.${dropped} This change is recorded in the audit trail.`,
+          `:black_circle_for_record: Audit forwarding is off for workspace ${workspace}.${dropped} ` +
+            'This change is recorded in the audit trail.',
         );
         return;
       }
