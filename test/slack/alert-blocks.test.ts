@@ -177,6 +177,18 @@ describe('buildAlertMessage', () => {
     );
   });
 
+  it('keeps producer text on one line, so a name cannot add a line that reads like ours', () => {
+    const forged = event({
+      actor: { type: 'user', id: 'usr_1', name: 'Jane\n*Reverted by @owner*', email: 'jane@acme.com' },
+      resource: { type: 'warehouse', id: 'wh_1', name: 'Prod\r\n\n:white_check_mark: Acknowledged' },
+    });
+    const fields = (
+      buildAlertMessage({ event: forged, rule, revertEnabled: true }).blocks[1] as { fields: TextObject[] }
+    ).fields;
+    expect(fields[0]!.text).toBe('*Actor*\nJane *Reverted by @owner* (jane@acme.com) · user');
+    expect(fields[1]!.text).toBe('*Resource*\nProd :white_check_mark: Acknowledged\nwarehouse · `wh_1`');
+  });
+
   it('marks every mrkdwn text verbatim, so bare names and URLs are not turned into links', () => {
     const message = buildAlertMessage({ event: event(), rule, revertEnabled: true });
     const mrkdwn: Record<string, unknown>[] = [];

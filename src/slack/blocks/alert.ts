@@ -5,6 +5,7 @@ import { RESOURCE_NOUN, type RevertPlan, revertPlanFor } from '../../catalog.ts'
 import type { JsonObject, StoredEvent } from '../../events.ts';
 import { ACKNOWLEDGE_ACTION, OPEN_LINK_ACTION, REVERT_ACTION, SHOW_TRAIL_ACTION, SILENCE_ACTION } from '../ids.ts';
 import { escapeMrkdwn, slackDate, truncate } from '../mrkdwn.ts';
+import { inline, inlineCode, mrkdwn } from './elements.ts';
 
 /** The parts of a rule the alert shows or obeys. */
 export interface AlertRule {
@@ -391,17 +392,10 @@ function joinWhole(tokens: readonly string[], max: number): string {
   return joined;
 }
 
-/** `verbatim` stops Slack from turning bare names and URLs into links; our escaped text then stays plain text. */
-function mrkdwn(text: string, max: number): types.MrkdwnElement {
-  return { type: 'mrkdwn', text: truncate(text, max), verbatim: true };
-}
-
 function part(text: string, max: number = BUDGET.part): string {
-  return truncate(escapeMrkdwn(text), max);
+  return inline(text, max);
 }
 
-/** Inline code, unless the text holds a backtick that would end the span early and garble the rest. */
 function code(text: string, max: number = BUDGET.part): string {
-  const inner = part(text, max - 2);
-  return inner.includes('`') ? inner : `\`${inner}\``;
+  return inlineCode(text, max);
 }

@@ -14,6 +14,7 @@ import { SLACK_PAGE_MAX } from '../command/filters.ts';
 import { NEXT_PAGE_ACTION } from '../ids.ts';
 import { escapeMrkdwn, slackDate, truncate } from '../mrkdwn.ts';
 import { BLOCK_KIT_LIMITS } from './alert.ts';
+import { inlineCode as code, mrkdwn, inline as part } from './elements.ts';
 
 export interface EventsPageInput {
   events: readonly StoredEvent[];
@@ -300,22 +301,6 @@ function fitLines(lines: readonly string[], max: number): string {
   const kept = [...lines];
   while (kept.length > 1 && kept.join('\n').length > max) kept.pop();
   return truncate(kept.join('\n'), max);
-}
-
-/** `verbatim` stops Slack from turning bare names and URLs into links, so escaped producer text stays plain. */
-function mrkdwn(text: string, max: number): types.MrkdwnElement {
-  return { type: 'mrkdwn', text: truncate(text, max), verbatim: true };
-}
-
-/** Producer text made inert and one line long: a newline in a name must not start a fake line (or a `>` quote). */
-function part(text: string, max: number): string {
-  return truncate(escapeMrkdwn(text.replace(/\s+/g, ' ')), max);
-}
-
-/** Inline code, unless the text holds a backtick that would end the span early. */
-function code(text: string, max: number): string {
-  const inner = part(text, max - 2);
-  return inner.includes('`') ? inner : `\`${inner}\``;
 }
 
 function clamp(n: number, min: number, max: number): number {

@@ -19,6 +19,7 @@ import {
 } from '../ids.ts';
 import { escapeMrkdwn, slackDate, truncate } from '../mrkdwn.ts';
 import { ALERT_METADATA_TYPE, type AlertRule, BLOCK_KIT_LIMITS, SEVERITY_EMOJI } from './alert.ts';
+import { inline, inlineCode, mrkdwn } from './elements.ts';
 import { eventSections } from './events-page.ts';
 
 export interface GroupedAlertInput {
@@ -391,18 +392,10 @@ function field(text: string): types.MrkdwnElement {
   return mrkdwn(text, BUDGET.field);
 }
 
-/** `verbatim` stops Slack from turning bare names and URLs into links; escaped producer text then stays plain. */
-function mrkdwn(text: string, max: number): types.MrkdwnElement {
-  return { type: 'mrkdwn', text: truncate(text, max), verbatim: true };
-}
-
-/** Producer text made inert and one line long: a newline in a name must not start a fake line. */
 function part(text: string, max: number = BUDGET.part): string {
-  return truncate(escapeMrkdwn(text.replace(/\s+/g, ' ')), max);
+  return inline(text, max);
 }
 
-/** Inline code, unless the text holds a backtick that would end the span early. */
 function code(text: string, max: number = BUDGET.part): string {
-  const inner = part(text, max - 2);
-  return inner.includes('`') ? inner : `\`${inner}\``;
+  return inlineCode(text, max);
 }

@@ -17,6 +17,7 @@ import type { ImportStatusForHome } from '../home/import-status.ts';
 import { HOME_QUERY_ACTION } from '../ids.ts';
 import { ACCESS_DENIED_TYPE } from '../listeners/owners-only.ts';
 import { escapeMrkdwn, slackDate, truncate } from '../mrkdwn.ts';
+import { context, inline, mrkdwn, section } from './elements.ts';
 import type { EventsPage } from './events-page.ts';
 import { silenceLine, unsilenceButton } from './silences.ts';
 
@@ -199,19 +200,6 @@ function ago(now: Date, days: number): Date {
   return new Date(now.getTime() - days * 86_400_000);
 }
 
-function section(text: string): types.SectionBlock {
-  return { type: 'section', text: mrkdwn(text) };
-}
-
-function context(text: string): types.ContextBlock {
-  return { type: 'context', elements: [mrkdwn(text)] };
-}
-
-/** `verbatim` keeps escaped producer text plain; the markup left is ours (dates, mentions of IDs from Slack). */
-function mrkdwn(text: string): types.MrkdwnElement {
-  return { type: 'mrkdwn', text: truncate(text, 2900), verbatim: true };
-}
-
 function part(text: string, max = 120): string {
-  return truncate(escapeMrkdwn(text.replace(/\s+/g, ' ')), max);
+  return inline(text, max);
 }

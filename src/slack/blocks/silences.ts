@@ -11,6 +11,7 @@ import { SILENCE_SYNTAX } from '../command/silence.ts';
 import { SHOW_HELD_BACK_ACTION, UNSILENCE_ACTION } from '../ids.ts';
 import { escapeMrkdwn, slackDate, truncate } from '../mrkdwn.ts';
 import { BLOCK_KIT_LIMITS } from './alert.ts';
+import { context, inline, mrkdwn, section } from './elements.ts';
 import { eventSections } from './events-page.ts';
 
 /** Message metadata `event_type` of a silence summary: how a second try finds one already posted. */
@@ -177,19 +178,6 @@ function scope(silence: SilenceRow): string {
   return silence.resourceId === null ? 'every resource' : `resource \`${part(silence.resourceId)}\``;
 }
 
-function section(text: string): types.SectionBlock {
-  return { type: 'section', text: mrkdwn(text) };
-}
-
-function context(text: string): types.ContextBlock {
-  return { type: 'context', elements: [mrkdwn(text)] };
-}
-
-function mrkdwn(text: string): types.MrkdwnElement {
-  return { type: 'mrkdwn', text: truncate(text, 2900), verbatim: true };
-}
-
-/** Producer or user text, inert and on one line. */
 function part(text: string, max = 120): string {
-  return truncate(escapeMrkdwn(text.replace(/\s+/g, ' ')), max);
+  return inline(text, max);
 }
