@@ -6,15 +6,22 @@ export interface OwnerCheck {
   isOwner(userId: string): Promise<boolean>;
 }
 
-/** Group membership is fetched with usergroups.users.list and kept briefly, so a removal takes effect soon. */
+/**
+ * Group membership is fetched with usergroups.users.list and kept for `cacheMs` (a minute), so a removal takes effect
+ * soon. When Slack cannot answer (down, rate limited), the last list read stands in for at most `staleMs` more (five
+ * minutes): one failed lookup does not lock every owner out. After that nobody is an owner through the group until
+ * Slack answers again (fail closed); AUDIT_OWNERS still are.
+ */
 export function createOwnerCheck(options: {
   client: WebClient;
   owners: readonly string[];
   ownerGroup: string;
   logger: Logger;
   cacheMs?: number;
+  staleMs?: number;
 }): OwnerCheck {
   const owners = new Set(options.owners);
+  const staleMs = options.staleMs ?? 5 * 60_000;
   let cached: { members: Set<string>; until: number } | undefined;
   let inflight: Promise<Set<string>> | undefined;
 
@@ -29,9 +36,14 @@ export function createOwnerCheck(options: {
         return members;
       })
       .catch((error: unknown) => {
-        // Fail closed: nobody is an owner through the group while Slack cannot say who is in it.
-        options.logger.warn({ err: error, usergroup: options.ownerGroup }, 'could not read the owner group');
-        return cached?.members ?? new Set<string>();
+        const usable = cached && cached.until + staleMs > Date.now();
+        options.logger.warn(
+          { err: error, usergroup: options.ownerGroup },
+          usable
+            ? 'could not read the owner group: its last known members stand in'
+            : 'could not read the owner group: nobody is an owner through it until Slack answers',
+        );
+        return usable ? cached!.members : new Set<string>();
       })
       .finally(() => {
         inflight = undefined;
