@@ -11,6 +11,9 @@ import {
   incomingEventSchema,
   MAX_EVENT_BYTES,
   MAX_EVENTS_PER_REQUEST,
+  MAX_NESTING,
+  nestedTooDeep,
+  TOO_DEEP,
 } from '../events.ts';
 import { isRecord } from '../json.ts';
 import { segmentAuditEventId } from './segment-ids.ts';
@@ -120,6 +123,12 @@ export function parseSegmentPush(body: unknown): SegmentPush {
   for (const [index, call] of calls.entries()) {
     if (!isAuditCall(call)) {
       ignored += 1;
+      continue;
+    }
+    // Before anything recurses into the call: JSON.stringify would overflow the stack on one nested thousands deep.
+    const deep = nestedTooDeep(call, MAX_NESTING);
+    if (deep) {
+      invalid.push({ index, path: deep.map(String).join('.'), message: TOO_DEEP });
       continue;
     }
     const bytes = Buffer.byteLength(JSON.stringify(call));

@@ -1,7 +1,7 @@
 /**
  * Property-based: thousands of generated bad requests against the real service over POST /v1/events,
- * GET /v1/events and GET /v1/events.csv. Each must get a JSON 4xx (never a 5xx, never a dropped
- * connection), none may store anything, and /readyz must stay green.
+ * POST /v1/segment, GET /v1/events and GET /v1/events.csv. Each must get a JSON 4xx (never a 5xx, never a
+ * dropped connection), none may store anything, and /readyz must stay green.
  */
 
 import { sql } from 'drizzle-orm';
@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
+import { auditCall } from '../helpers/segment-audit.ts';
 import { postEvents, sampleEvent, startTestService, type TestService } from '../helpers/service.ts';
 
 let database: TestDatabase;
@@ -308,6 +309,154 @@ function isJson(value: string): boolean {
   }
 }
 
+// ---------- POST /v1/segment ----------
+
+/** Resource ids of valid audit calls mixed into rejected bodies: none of them may ever be stored. */
+let validCallCounter = 0;
+const validCall = (): Record<string, unknown> =>
+  auditCall({
+    type: 'Source Modified',
+    details: { resource_id: `fuzz_src_${validCallCounter++}`, resource_type: 'source', subject: 'users/u1' },
+  });
+const validCalls = (n: number) => Array.from({ length: n }, validCall);
+
+/** A valid audit call with `value` at `path` (`properties.details.target`); undefined leaves the field out. */
+function callWith(path: string, value: unknown): Record<string, unknown> {
+  const call = validCall();
+  const keys = path.split('.');
+  let at = call;
+  for (const key of keys.slice(0, -1)) at = at[key] as Record<string, unknown>;
+  if (value === undefined) delete at[keys.at(-1)!];
+  else at[keys.at(-1)!] = value;
+  return call;
+}
+
+/** One audit call made invalid in one of many ways: [what, the call]. */
+const badCall: Case<unknown> = fc.oneof<Case<unknown>[]>(
+  fc
+    .constantFrom('properties.type', 'properties.details.resource_type', 'properties.details.resource_id')
+    .map((path) => [`missing ${path}`, callWith(path, undefined)]),
+  fc
+    .tuple(fc.constantFrom('properties.type', 'properties.details.resource_type', 'userId'), notAString)
+    .map(([path, v]) => [`${path} not a string`, callWith(path, v)]),
+  fc
+    .tuple(fc.constantFrom('properties', 'properties.details'), notAnObject)
+    .map(([path, v]) => [`${path} not an object`, callWith(path, v)]),
+  fc
+    .tuple(
+      fc.constantFrom(
+        'properties.type',
+        'properties.details.resource_type',
+        'properties.details.resource_id',
+        'properties.details.target',
+        'properties.details.subject',
+        'properties.details.note',
+      ),
+      unstorable,
+    )
+    .map(([path, v]) => [`NUL or lone surrogate in ${path}`, callWith(path, v)]),
+  badTimestamp.map((v) => [`bad timestamp ${JSON.stringify(v)}`, callWith('timestamp', v)]),
+  // The call is level 1 and its details level 3, so details.x holding 30 levels reaches level 33.
+  fc
+    .tuple(fc.integer({ min: 30, max: 6000 }), fc.boolean())
+    .map(([levels, asArrays]) => [
+      `details.x ${levels} levels deep`,
+      callWith('properties.details.x', nested(levels, asArrays)),
+    ]),
+  fc
+    .tuple(fc.constantFrom(100_000, 150_000), fc.boolean())
+    .map(([levels, asArrays]) => [
+      `details.x ${levels} levels deep`,
+      callWith('properties.details.x', nested(levels, asArrays)),
+    ]),
+  fc
+    .integer({ min: 33 * 1024, max: 200 * 1024 })
+    .map((n) => ['an audit call over 32 KB', callWith('properties.details.blob', 'x'.repeat(n))]),
+);
+
+const segmentPost = (what: string, body: string | Buffer, headers: Record<string, string> = json()): BadRequest => ({
+  what: `POST /v1/segment: ${what}`,
+  method: 'POST',
+  path: '/v1/segment',
+  headers,
+  body,
+});
+
+/** A valid audit call with these bytes in place of one detail. */
+function callWithBytes(bytes: readonly number[]): Buffer {
+  const marker = 'BYTES_GO_HERE';
+  const body = JSON.stringify([validCall(), callWith('properties.details.note', marker)]);
+  const at = body.indexOf(marker);
+  const [head, tail] = [body.slice(0, at), body.slice(at + marker.length)];
+  return Buffer.concat([Buffer.from(head), Buffer.from(bytes), Buffer.from(tail)]);
+}
+
+const badSegmentPost: fc.Arbitrary<BadRequest> = fc.oneof(
+  // One bad audit call among valid ones, as an array, a batch or alone: all or nothing.
+  {
+    weight: 6,
+    arbitrary: fc
+      .tuple(badCall, fc.nat({ max: 4 }), fc.nat({ max: 4 }), fc.boolean())
+      .map(([[what, bad], before, after, asBatch]) => {
+        const calls = [...validCalls(before), bad, ...validCalls(after)];
+        return segmentPost(`${asBatch ? 'batch' : 'array'} with ${what}`, toJson(asBatch ? { batch: calls } : calls));
+      }),
+  },
+  { weight: 2, arbitrary: badCall.map(([what, bad]) => segmentPost(`single ${what}`, toJson(bad))) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .string({ unit: 'binary', maxLength: 60 })
+      .filter((s) => !isJson(s))
+      .map((s) => segmentPost('not JSON', s)),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.nat().map((cut) => {
+      const whole = JSON.stringify({ batch: validCalls(2) });
+      return segmentPost('truncated JSON', whole.slice(0, 1 + (cut % (whole.length - 1))));
+    }),
+  },
+  { weight: 1, arbitrary: notUtf8.map((bytes) => segmentPost('invalid UTF-8', callWithBytes(bytes))) },
+  // A body that is no call at all (a JSON array or object of anything else is only ignored).
+  {
+    weight: 1,
+    arbitrary: fc
+      .oneof(jsonScalar, text)
+      .map((body) => segmentPost(`body ${JSON.stringify(body).slice(0, 40)}`, JSON.stringify(body))),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .integer({ min: 1001, max: 1500 })
+      .map((n) => segmentPost(`${n} calls`, JSON.stringify({ batch: Array.from({ length: n }, () => ({})) }))),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.constant(null).map(() => {
+      const calls = Array.from({ length: 40 }, () => callWith('properties.details.blob', 'x'.repeat(30 * 1024)));
+      return segmentPost('a body over 1 MB', JSON.stringify(calls));
+    }),
+  },
+  // Bad headers with a valid body.
+  {
+    weight: 3,
+    arbitrary: badHeaders.map(([what, headers]) => segmentPost(what, JSON.stringify(validCalls(1)), headers)),
+  },
+  // A bad body without a valid token: authentication comes first.
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(badAuthorization(), fc.constantFrom('{"batch": [', '[1, 2', 'null', '"Audit"'))
+      .map(([authorization, body]) =>
+        segmentPost(`${JSON.stringify(authorization)} with body ${body}`, body, {
+          'content-type': 'application/json',
+          ...authorization,
+        }),
+      ),
+  },
+);
+
 // ---------- GET /v1/events(.csv) ----------
 
 const enc = encodeURIComponent;
@@ -467,13 +616,18 @@ const badGet: fc.Arbitrary<BadRequest> = fc.oneof(
   },
 );
 
-const badRequest = fc.oneof({ weight: 11, arbitrary: badPost }, { weight: 9, arbitrary: badGet });
+const badRequest = fc.oneof(
+  { weight: 11, arbitrary: badPost },
+  { weight: 8, arbitrary: badSegmentPost },
+  { weight: 9, arbitrary: badGet },
+);
 
 // ---------- the property ----------
 
 async function storedState() {
-  const [counts] = await app.service.database.db.execute<{ n: number; valid: number }>(
-    sql`select count(*)::int as n, count(*) filter (where id like 'fuzz_valid_%')::int as valid from events`,
+  const [counts] = await app.service.database.db.execute<{ n: number; valid: number; validCalls: number }>(
+    sql`select count(*)::int as n, count(*) filter (where id like 'fuzz_valid_%')::int as valid,
+        count(*) filter (where resource_id like 'fuzz_src_%')::int as "validCalls" from events`,
   );
   const heads = await app.service.database.db.execute<{ workspace_id: string; seq: string; hash: string }>(
     sql`select workspace_id, seq, hash from chain_heads order by workspace_id`,
@@ -488,7 +642,7 @@ async function send(request: BadRequest): Promise<{ status: number; text: string
 }
 
 const BATCH = 25;
-const RUNS = 84; // 84 × 25 = 2,100 requests
+const RUNS = 112; // 112 × 25 = 2,800 requests
 
 describe('fuzzing the HTTP API with bad requests', () => {
   it(`answers ${RUNS * BATCH} generated bad requests with a JSON 4xx, storing nothing and staying ready`, async () => {
@@ -513,9 +667,10 @@ describe('fuzzing the HTTP API with bad requests', () => {
       const error = result.errorInstance as Error | undefined;
       throw new Error(`seed ${result.seed}: ${error?.message ?? String(result.errorInstance)}`);
     }
-    expect(sent).toBeGreaterThanOrEqual(2000);
+    expect(sent).toBeGreaterThanOrEqual(2800);
     expect(await storedState()).toEqual(before);
     expect(before.valid).toBe(0);
+    expect(before.validCalls).toBe(0);
     expect((await fetch(`${app.url}/readyz`)).status).toBe(200);
   }, 120_000);
 });

@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
 import { auditCall, SEGMENT_WORKSPACE_ID, SPEC_WIRE_NAMES } from '../helpers/segment-audit.ts';
@@ -20,8 +21,17 @@ afterAll(async () => {
 
 type Auth = { bearer: string } | { basic: string; password?: string } | { header: string } | null;
 
-function pushSegment(body: unknown, auth: Auth = { bearer: token }, contentType = 'application/json') {
-  const headers: Record<string, string> = { 'content-type': contentType, 'user-agent': 'Segment.io/1.0' };
+function pushSegment(
+  body: unknown,
+  auth: Auth = { bearer: token },
+  contentType = 'application/json',
+  extraHeaders: Record<string, string> = {},
+) {
+  const headers: Record<string, string> = {
+    'content-type': contentType,
+    'user-agent': 'Segment.io/1.0',
+    ...extraHeaders,
+  };
   if (auth && 'bearer' in auth) headers.authorization = `Bearer ${auth.bearer}`;
   if (auth && 'basic' in auth)
     headers.authorization = `Basic ${Buffer.from(`${auth.basic}:${auth.password ?? ''}`).toString('base64')}`;
@@ -29,9 +39,21 @@ function pushSegment(body: unknown, auth: Auth = { bearer: token }, contentType 
   return fetch(`${app.url}/v1/segment`, {
     method: 'POST',
     headers,
-    body: typeof body === 'string' ? body : JSON.stringify(body),
+    body: typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body),
   });
 }
+
+/** An audit call as JSON text, with `raw` spliced in as `properties.details.x` (too deep for JSON.stringify). */
+function callWithRawDetail(resourceId: string, raw: string): { messageId: string; text: string } {
+  const call = auditCall({
+    type: 'Source Modified',
+    details: { resource_id: resourceId, resource_type: 'source', subject: 'users/u1', x: 'RAW_GOES_HERE' },
+  });
+  return { messageId: call.messageId as string, text: JSON.stringify(call).replace('"RAW_GOES_HERE"', raw) };
+}
+
+const nestedObjects = (levels: number) => `${'{"a":'.repeat(levels - 1)}{}${'}'.repeat(levels - 1)}`;
+const nestedArrays = (levels: number) => `${'['.repeat(levels)}${']'.repeat(levels)}`;
 
 interface Stored {
   id: string;
@@ -283,5 +305,89 @@ describe('POST /v1/segment', () => {
     expect((await pushSegment(calls)).status).toBe(413);
 
     expect((await pushSegment('{}', { bearer: token }, 'text/plain')).status).toBe(415);
+  });
+
+  it('accepts an audit call nested 32 levels deep and refuses 33 with a 400 naming the path', async () => {
+    // The call is level 1, properties 2, details 3, details.x 4: x holding 29 levels reaches level 32.
+    const deepest = callWithRawDetail('src_deep_32', nestedObjects(29));
+    const accepted = await pushSegment(deepest.text);
+    expect(accepted.status).toBe(200);
+    expect(await accepted.json()).toEqual({ accepted: 1, duplicates: 0, ignored: 0 });
+
+    const good = callWithRawDetail('src_deep_good', '1');
+    const over = callWithRawDetail('src_deep_33', nestedObjects(30));
+    const refused = await pushSegment(`[${good.text},${over.text}]`);
+    expect(refused.status).toBe(400);
+    const body = await refused.json();
+    const path = ['properties', 'details', 'x', ...Array<string>(29).fill('a')].join('.');
+    expect(body.details).toEqual([{ index: 1, path, message: 'nests deeper than 32 levels' }]);
+    expect(body.error).toBe(
+      `1 invalid audit call(s); nothing was stored (first: [1].${path}: nests deeper than 32 levels)`,
+    );
+
+    expect(await storedBy(deepest.messageId)).toBeDefined();
+    for (const call of [good, over]) expect(await storedBy(call.messageId)).toBeUndefined();
+  });
+
+  it('refuses an audit call nested 400,000 deep (or 150,000 as objects) with a 400, never a 500', async () => {
+    // Deeper than any recursion survives, within the 1 MB body limit.
+    const good = callWithRawDetail('src_deeper_good', '1');
+    const arrays = callWithRawDetail('src_deep_arrays', nestedArrays(400_000));
+    const objects = callWithRawDetail('src_deep_objects', nestedObjects(150_000));
+    for (const [deep, key] of [
+      [arrays, '0'],
+      [objects, 'a'],
+    ] as const) {
+      const response = await pushSegment(`{"batch":[${good.text},${deep.text}]}`);
+      expect([key, response.status]).toEqual([key, 400]);
+      const path = ['properties', 'details', 'x', ...Array<string>(29).fill(key)].join('.');
+      expect((await response.json()).details).toEqual([{ index: 1, path, message: 'nests deeper than 32 levels' }]);
+    }
+    for (const call of [good, arrays, objects]) expect(await storedBy(call.messageId)).toBeUndefined();
+  });
+
+  it('refuses a compressed body and a charset other than UTF-8 with 415, as POST /v1/events does', async () => {
+    const call = auditCall({
+      type: 'Source Enabled',
+      details: { resource_id: 'src_415', resource_type: 'source', subject: 'users/u1' },
+    });
+    const gzipped = await pushSegment(gzipSync(JSON.stringify(call)), { bearer: token }, 'application/json', {
+      'content-encoding': 'gzip',
+    });
+    expect(gzipped.status).toBe(415);
+    expect(await gzipped.json()).toEqual({
+      error: 'Content-Encoding "gzip" is not supported: send the JSON uncompressed',
+    });
+    // Uncompressed JSON that merely claims an encoding is refused too, never read as if the header were not there.
+    const claimed = await pushSegment(call, { bearer: token }, 'application/json', { 'content-encoding': 'br' });
+    expect(claimed.status).toBe(415);
+
+    for (const type of ['application/json; charset=latin1', 'application/json;charset="utf-16"']) {
+      const response = await pushSegment(call, { bearer: token }, type);
+      expect([type, response.status]).toEqual([type, 415]);
+      expect((await response.json()).error).toMatch(/^Content-Type charset "[^"]+" is not supported: send UTF-8$/);
+    }
+    const utf8 = await pushSegment(call, { bearer: token }, 'application/json; charset=UTF-8');
+    expect(utf8.status).toBe(200);
+    expect(await utf8.json()).toEqual({ accepted: 1, duplicates: 0, ignored: 0 });
+  });
+
+  it('authenticates before reading the body: bad JSON, bytes or encoding without a token is a 401', async () => {
+    const badBodies: [string, string | Buffer, Record<string, string>][] = [
+      ['not JSON', '{"batch": [', {}],
+      ['not UTF-8', Buffer.from([0x5b, 0x22, 0xff, 0x22, 0x5d]), {}],
+      ['gzip', gzipSync('[]'), { 'content-encoding': 'gzip' }],
+    ];
+    for (const [what, body, headers] of badBodies) {
+      for (const auth of [null, { bearer: 'atk_wrong' }, { basic: 'atk_wrong' }] satisfies Auth[]) {
+        const response = await pushSegment(body, auth, 'application/json', headers);
+        expect([what, auth, response.status]).toEqual([what, auth, 401]);
+      }
+      // With the token, the body is read and refused for what it is.
+      const response = await pushSegment(body, { bearer: token }, 'application/json', headers);
+      expect([what, response.status]).toEqual([what, what === 'gzip' ? 415 : 400]);
+    }
+    const wrongType = await pushSegment('{', null, 'text/plain');
+    expect(wrongType.status).toBe(401);
   });
 });

@@ -20,6 +20,7 @@ import { type Database, STATEMENT_TIMEOUT_MS, withDeadline } from '../../store/d
 import { type Cursor, decodeCursor, listEvents, MAX_PAGE_SIZE } from '../../store/queries.ts';
 import { workspaceForToken } from '../../store/tokens.ts';
 import { AppError, badRequest, type ErrorDetail, issuePath, payloadTooLarge, unauthorized } from '../errors.ts';
+import { plainJsonBody } from '../json-body.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -196,25 +197,7 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
     request.workspaceId = workspaceId;
   });
 
-  // Checked before the body is read or parsed: Fastify also parses text/plain, and it ignores
-  // Content-Encoding, so a gzipped body would be read as text (and a stray header would be ignored).
-  const plainJson = async (request: FastifyRequest, _reply: unknown, payload: unknown) => {
-    const type = request.headers['content-type'] ?? '';
-    if (!/^application\/json\s*(;|$)/i.test(type)) throw new AppError(415, 'Content-Type must be application/json');
-    // JSON is UTF-8 (RFC 8259); a body declared as anything else would be read as what it is not.
-    const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(type)?.[1];
-    if (charset !== undefined && !/^utf-?8$/i.test(charset)) {
-      throw new AppError(415, `Content-Type charset ${JSON.stringify(charset)} is not supported: send UTF-8`);
-    }
-    const encoding = request.headers['content-encoding'];
-    if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
-      const message = `Content-Encoding ${JSON.stringify(encoding)} is not supported: send the JSON uncompressed`;
-      throw new AppError(415, message);
-    }
-    return payload;
-  };
-
-  app.post('/v1/events', { preParsing: plainJson }, async (request, reply) => {
+  app.post('/v1/events', { preParsing: plainJsonBody }, async (request, reply) => {
     let events: IncomingEvent[];
     try {
       events = parseIngestBody(request.body);

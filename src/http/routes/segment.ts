@@ -12,6 +12,7 @@ import { AppendersBusy, EventAppender } from '../../store/append.ts';
 import type { Database } from '../../store/db.ts';
 import { workspaceForToken } from '../../store/tokens.ts';
 import { AppError, unauthorized } from '../errors.ts';
+import { plainJsonBody } from '../json-body.ts';
 
 export interface SegmentRoutesOptions {
   database: Database;
@@ -25,15 +26,18 @@ export async function segmentRoutes(app: FastifyInstance, options: SegmentRoutes
   const { database, metrics } = options;
   const appender = new EventAppender(database.db, options.appendLimits);
 
-  app.post('/v1/segment', async (request, reply) => {
+  app.decorateRequest('workspaceId', '');
+  // Authentication comes first, and the body is checked before it is read, as on POST /v1/events.
+  const authenticate = async (request: FastifyRequest) => {
     const token = tokenOf(request);
     const workspaceId = token === undefined ? undefined : await workspaceForToken(database.db, token);
     if (!workspaceId)
       throw unauthorized(token === undefined ? `missing credentials: ${CREDENTIALS_HINT}` : 'invalid or revoked token');
-    if (!/^application\/json\s*(;|$)/i.test(request.headers['content-type'] ?? '')) {
-      throw new AppError(415, 'Content-Type must be application/json');
-    }
+    request.workspaceId = workspaceId;
+  };
 
+  app.post('/v1/segment', { onRequest: authenticate, preParsing: plainJsonBody }, async (request, reply) => {
+    const { workspaceId } = request;
     const push = parseSegmentPush(request.body);
     if (!push.ok) {
       metrics.segmentPushEvents.inc({ outcome: 'rejected' }, callCount(request.body));
