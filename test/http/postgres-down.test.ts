@@ -41,6 +41,19 @@ async function timed(request: () => Promise<Response>) {
 const csv = (query = '') =>
   fetch(`${app.url}/v1/events.csv${query}`, { headers: { authorization: `Bearer ${token}` } });
 const readyz = () => fetch(`${app.url}/readyz`);
+// Segment's Webhooks destination: one audit track call, the token as a Bearer token.
+const segmentPush = () =>
+  fetch(`${app.url}/v1/segment`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      type: 'track',
+      event: 'Source Disabled',
+      messageId: 'm-1',
+      timestamp: new Date().toISOString(),
+      properties: { resource_id: 'src_1', resource_type: 'source', user_id: 'usr_1' },
+    }),
+  });
 
 async function expectUnavailable(request: () => Promise<Response>, what: string) {
   const answer = await timed(request);
@@ -64,6 +77,7 @@ describe('while Postgres is down', () => {
     await expectUnavailable(() => postEvents(app.url, token, sampleEvent()), 'POST /v1/events');
     await expectUnavailable(() => getEvents(app.url, token), 'GET /v1/events');
     await expectUnavailable(() => csv(), 'GET /v1/events.csv');
+    await expectUnavailable(segmentPush, 'POST /v1/segment');
     const ready = await timed(readyz);
     expect(ready.status).toBe(503);
     expect(JSON.parse(ready.text)).toMatchObject({ error: expect.stringMatching(/postgres/), redis: 'ok' });
@@ -80,9 +94,10 @@ describe('while Postgres is down', () => {
         expectUnavailable(() => postEvents(app.url, token, sampleEvent()), 'POST /v1/events'),
         expectUnavailable(() => getEvents(app.url, token), 'GET /v1/events'),
         expectUnavailable(() => csv(), 'GET /v1/events.csv'),
+        expectUnavailable(segmentPush, 'POST /v1/segment'),
         timed(readyz),
       ]);
-      const ready = answers[3]!;
+      const ready = answers[4]!;
       expect(ready.status).toBe(503);
       expect(JSON.parse(ready.text).error).toMatch(/postgres/);
       expect(ready.ms).toBeLessThan(SPEC_LIMIT_MS);

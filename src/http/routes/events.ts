@@ -18,9 +18,9 @@ import type { Metrics } from '../../metrics.ts';
 import { AppendersBusy, EventAppender } from '../../store/append.ts';
 import { type Database, STATEMENT_TIMEOUT_MS, withDeadline } from '../../store/db.ts';
 import { type Cursor, decodeCursor, listEvents, MAX_PAGE_SIZE } from '../../store/queries.ts';
-import { workspaceForToken } from '../../store/tokens.ts';
 import { AppError, badRequest, type ErrorDetail, issuePath, payloadTooLarge, unauthorized } from '../errors.ts';
 import { plainJsonBody } from '../json-body.ts';
+import { workspaceForTokenInTime } from '../token-lookup.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -33,9 +33,6 @@ export interface EventRoutesOptions {
   metrics: Metrics;
   appendLimits?: ConstructorParameters<typeof EventAppender>[1];
 }
-
-/** The token lookup is one indexed row; Postgres that cannot answer it this fast is as good as down. */
-const TOKEN_LOOKUP_DEADLINE_MS = 3_000;
 
 const repeatable = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v]));
 
@@ -189,10 +186,7 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
     const header = request.headers.authorization ?? '';
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match) throw unauthorized(header ? 'Authorization must be "Bearer <token>"' : 'missing bearer token');
-    // Every request starts with this indexed lookup, so it doubles as the liveness probe: a Postgres
-    // that cannot answer it in time is treated as down (503) instead of holding the request.
-    const lookup = workspaceForToken(database.db, match[1]!);
-    const workspaceId = await withDeadline(lookup, TOKEN_LOOKUP_DEADLINE_MS, 'token lookup');
+    const workspaceId = await workspaceForTokenInTime(database.db, match[1]!);
     if (!workspaceId) throw unauthorized('invalid or revoked token');
     request.workspaceId = workspaceId;
   });

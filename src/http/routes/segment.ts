@@ -10,9 +10,9 @@ import { parseSegmentPush } from '../../ingest/segment-push.ts';
 import type { Metrics } from '../../metrics.ts';
 import { AppendersBusy, EventAppender } from '../../store/append.ts';
 import type { Database } from '../../store/db.ts';
-import { workspaceForToken } from '../../store/tokens.ts';
 import { AppError, unauthorized } from '../errors.ts';
 import { plainJsonBody } from '../json-body.ts';
+import { workspaceForTokenInTime } from '../token-lookup.ts';
 
 export interface SegmentRoutesOptions {
   database: Database;
@@ -30,7 +30,7 @@ export async function segmentRoutes(app: FastifyInstance, options: SegmentRoutes
   // Authentication comes first, and the body is checked before it is read, as on POST /v1/events.
   const authenticate = async (request: FastifyRequest) => {
     const token = tokenOf(request);
-    const workspaceId = token === undefined ? undefined : await workspaceForToken(database.db, token);
+    const workspaceId = token === undefined ? undefined : await workspaceForTokenInTime(database.db, token);
     if (!workspaceId)
       throw unauthorized(token === undefined ? `missing credentials: ${CREDENTIALS_HINT}` : 'invalid or revoked token');
     request.workspaceId = workspaceId;
