@@ -89,7 +89,7 @@ export function createHttpServer(logger: Logger, metrics: Metrics): FastifyInsta
     }
     const status = error.statusCode ?? 500;
     if (status < 500) {
-      return reply.code(status).send({ error: clientErrorMessage(error, status) });
+      return reply.code(status).send({ error: clientErrorMessage(error, status, request.url) });
     }
     request.log.error({ err: error }, 'request failed');
     return reply.code(500).send({ error: 'internal error; the request id is in the x-request-id header' });
@@ -99,14 +99,16 @@ export function createHttpServer(logger: Logger, metrics: Metrics): FastifyInsta
 }
 
 /** Fastify's own errors, reworded for API clients. */
-function clientErrorMessage(error: FastifyError, status: number): string {
+function clientErrorMessage(error: FastifyError, status: number, url: string): string {
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return `request body is larger than ${MAX_REQUEST_BYTES / 1024 / 1024} MB`;
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return 'Content-Type must be application/json';
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return 'request body is empty; send one event object or {"events": [...]}';
+      return url.startsWith('/v1/segment')
+        ? 'request body is empty; send one track call, an array of them or {"batch": [...]}'
+        : 'request body is empty; send one event object or {"events": [...]}';
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return 'Content-Length does not match the body';
     default:

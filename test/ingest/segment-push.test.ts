@@ -217,6 +217,14 @@ describe('POST /v1/segment', () => {
     ).toHaveLength(3);
   });
 
+  it('answers an empty body with 400 saying what this route takes', async () => {
+    const response = await pushSegment('');
+    expect(response.status).toBe(400);
+    expect((await response.json()).error).toBe(
+      'request body is empty; send one track call, an array of them or {"batch": [...]}',
+    );
+  });
+
   it('ignores and counts calls that are not audit calls, never refusing them', async () => {
     const audit = auditCall({
       type: 'Source Deleted',
