@@ -5,10 +5,11 @@ FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json tsconfig.build.json bundle.mjs ./
 COPY src ./src
-# Compile to dist/, then drop the dev dependencies (TypeScript, tsx, vitest, testcontainers, drizzle-kit).
-RUN npx tsc -b tsconfig.build.json \
+# Compile to dist/ and bundle the service's start-up file (npm run build), then drop the dev dependencies
+# (TypeScript, esbuild, tsx, vitest, testcontainers, drizzle-kit).
+RUN npx tsc -b tsconfig.build.json && node bundle.mjs \
  && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:20-bookworm-slim

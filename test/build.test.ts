@@ -1,10 +1,10 @@
 /**
- * The compiled build, run the way an operator runs it: npm start and the CLI scripts execute tsc's JavaScript
- * from dist/ (not TypeScript through a loader), and npm passes SIGTERM on to the service.
+ * The compiled build, run the way an operator runs it: npm start runs the service's bundle and the CLI scripts tsc's
+ * JavaScript, both from dist/ (not TypeScript through a loader), and npm passes SIGTERM on to the service.
  */
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deleteRedisPrefix, missingDatabaseUrl, redisUrl, uniqueName } from './helpers/database.ts';
@@ -31,11 +31,16 @@ afterAll(async () => {
 });
 
 describe('the compiled build', () => {
-  it('emits JavaScript whose imports point at .js files', () => {
+  it('emits the service as one bundled file and the CLI as JavaScript whose imports point at .js files', () => {
     const main = readFileSync('dist/main.js', 'utf8');
-    expect(main).toMatch(/from '\.\/service\.js'|from "\.\/service\.js"/);
+    // Bundled: no module of ours is imported at run time, only the libraries kept out of the bundle on purpose.
+    expect(main).not.toMatch(/from ['"]\.{1,2}\//);
     expect(main).not.toMatch(/from ['"][^'"]+\.ts['"]/);
-    expect(existsSync('dist/cli/main.js')).toBe(true);
+    // Slack's libraries stay out of it: they are loaded from node_modules when a Slack feature is first built.
+    expect(main).not.toMatch(/\/\/ node_modules\/@slack\//);
+    const cli = readFileSync('dist/cli/main.js', 'utf8');
+    expect(cli).toMatch(/from ['"]\.\/run\.js['"]|from ['"]\.\.\/[^'"]+\.js['"]/);
+    expect(cli).not.toMatch(/from ['"][^'"]+\.ts['"]/);
   });
 
   it('loads no Slack library until a Slack feature is built (start-up time and memory with Slack off)', async () => {

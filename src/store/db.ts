@@ -1,4 +1,6 @@
 /** Postgres access: the connection pool, database creation and migrations under an advisory lock. */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
@@ -21,7 +23,18 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url));
+/**
+ * The drizzle/ folder of this checkout or image: the nearest one above this module, which is src/store/ under tsx,
+ * dist/store/ for the CLI and dist/ itself in the service's bundle (see bundle.mjs).
+ */
+export const MIGRATIONS_FOLDER = findUp('drizzle', fileURLToPath(new URL('.', import.meta.url)));
+
+function findUp(name: string, from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, name, 'meta', '_journal.json'))) return join(dir, name);
+    if (dirname(dir) === dir) throw new Error(`no ${name}/ folder with migrations above ${from}`);
+  }
+}
 
 /** Any constant will do; it only has to differ from other advisory locks taken in this database. */
 const MIGRATION_LOCK_KEY = 0x61756474; // "audt"
