@@ -31,6 +31,7 @@ import {
   type ClosedGroup,
   closeExpiredGroups,
   type GroupOutcome,
+  type GroupSummary,
   groupSummary,
   joinOrOpenGroup,
   nextStaleGroup,
@@ -88,6 +89,8 @@ export interface DispatcherDeps {
   gate?: EvaluationGate;
   /** A single alert's message; buildAlertMessage unless given (the hook for what else an alert should carry). */
   alertMessage?: (event: StoredEvent, rule: AlertRule) => Promise<OutgoingMessage> | OutgoingMessage;
+  /** A grouped alert's message, each time it is drawn; buildGroupedAlertMessage unless given (the same hook). */
+  groupedAlertMessage?: (summary: GroupSummary, rule: AlertRule) => Promise<OutgoingMessage> | OutgoingMessage;
   logger: Logger;
   metrics: Metrics;
   options?: DispatchOptions;
@@ -423,7 +426,7 @@ export class AlertDispatcher {
     if (entry.groupId !== null) {
       const summary = await groupSummary(this.deps.db, entry.groupId);
       if (summary && summary.group.count > 1) {
-        const message = buildGroupedAlertMessage({ summary, rule, revertEnabled: this.deps.revertEnabled });
+        const message = await this.groupedMessage(summary, rule);
         return { message, version: summary.group.version, grouped: true };
       }
       const event = await getEvent(this.deps.db, entry.workspaceId, entry.eventId);
@@ -455,6 +458,13 @@ export class AlertDispatcher {
     return (
       this.deps.alertMessage?.(event, rule) ??
       buildAlertMessage({ event, rule, revertEnabled: this.deps.revertEnabled })
+    );
+  }
+
+  private groupedMessage(summary: GroupSummary, rule: AlertRule): Promise<OutgoingMessage> | OutgoingMessage {
+    return (
+      this.deps.groupedAlertMessage?.(summary, rule) ??
+      buildGroupedAlertMessage({ summary, rule, revertEnabled: this.deps.revertEnabled })
     );
   }
 
@@ -503,7 +513,7 @@ export class AlertDispatcher {
     const { group } = summary;
     const rule = this.alertRule(group.ruleId, PRIORITY[group.severity as Severity] ?? 1);
     const log = this.log.child({ groupId: group.id, ruleId: group.ruleId, channel: group.channel });
-    const message = buildGroupedAlertMessage({ summary, rule, revertEnabled: this.deps.revertEnabled });
+    const message = await this.groupedMessage(summary, rule);
     try {
       await sender.update({ channelId: group.channelId!, ts: group.ts! }, message);
       await recordGroupShown(db, group.id, group.version);

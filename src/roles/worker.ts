@@ -18,8 +18,9 @@ import { AuditForwarder, type ForwarderOptions } from '../forwarding/forwarder.t
 import { createRevertAllWorker } from '../revert/revert-all.ts';
 import { createSegmentRevertTarget } from '../revert/segment.ts';
 import { buildAlertMessage } from '../slack/blocks/alert.ts';
+import { buildGroupedAlertMessage } from '../slack/blocks/grouped-alert.ts';
 import { resourceUrl } from '../slack/resource-links.ts';
-import { createSlackUserLookup, type SlackUserLookupOptions } from '../slack/user-lookup.ts';
+import { createSlackUserLookup, type SlackUserLookupOptions, slackUsersOf } from '../slack/user-lookup.ts';
 import { knownChannelId } from '../store/alerts.ts';
 import type { Role, SharedInfrastructure } from './role.ts';
 
@@ -92,6 +93,14 @@ export function createWorkerRole(shared: SharedInfrastructure, options: WorkerRo
             revertEnabled,
             actorSlackUserId: event.actor.email ? await users.slackUserFor(event.actor.email) : undefined,
             resourceUrl: resourceUrl(config.resourceUrls, event.resource),
+          }),
+        // The same mention for the actors a grouped message shows, looked up side by side, each as briefly.
+        groupedAlertMessage: async (summary, rule) =>
+          buildGroupedAlertMessage({
+            summary,
+            rule,
+            revertEnabled,
+            actorSlackUserIds: await slackUsersOf(users, summary.actors),
           }),
         logger: log,
         metrics,

@@ -100,3 +100,14 @@ export function createSlackUserLookup(options: SlackUserLookupOptions): SlackUse
     },
   };
 }
+
+/** The Slack users of actors with an email, by actor id, looked up side by side: the wait is one lookup's at most. */
+export async function slackUsersOf(
+  users: SlackUserLookup,
+  actors: readonly { id: string; email: string | null }[],
+): Promise<Map<string, string>> {
+  const found = await Promise.all(
+    actors.map(async (actor) => [actor.id, actor.email ? await users.slackUserFor(actor.email) : undefined] as const),
+  );
+  return new Map(found.flatMap(([id, userId]) => (userId ? [[id, userId] as const] : [])));
+}

@@ -6,7 +6,15 @@ import { and, asc, eq, inArray, lte, sql } from 'drizzle-orm';
 import { DISPATCH_CHANNEL, notifyDispatch } from './alert-queue.ts';
 import type { AlertKey } from './alerts.ts';
 import type { DbOrTx } from './db.ts';
-import { type AlertGroupRow, alertGroupMembers, alertGroups, alertQueue } from './schema/index.ts';
+import {
+  type AlertGroupRow,
+  alertGroupMembers,
+  alertGroups,
+  alertQueue,
+  alerts,
+  type SilenceRow,
+  silences,
+} from './schema/index.ts';
 import { storableText } from './storable.ts';
 
 /** A group takes at most this many events; the next match opens a new group (and a new message). */
@@ -355,6 +363,21 @@ export async function touchGroupsOf(db: DbOrTx, key: { workspaceId: string; even
   if (touched.length > 0) await notifyDispatch(db, undefined);
 }
 
+/**
+ * After an owner acknowledged or silenced an alert from its message, the group that alert heads (whose message it is)
+ * is behind when it holds more than one event: the next redraw shows the new status line. Notifies the dispatchers at
+ * commit.
+ */
+export async function touchGroupHeadedBy(db: DbOrTx, key: AlertKey): Promise<void> {
+  const touched = await db.execute<{ id: string }>(sql`
+    update alert_groups set version = version + 1
+    where count > 1 and head_event_id = ${key.eventId} and id = (
+      select group_id from alert_group_members
+      where workspace_id = ${key.workspaceId} and event_id = ${key.eventId} and rule_id = ${key.ruleId})
+    returning id`);
+  if (touched.length > 0) await notifyDispatch(db, undefined);
+}
+
 /** What the grouped message shows beyond the group row: times, actors, resources, types and the revert state. */
 export interface GroupSummary {
   group: AlertGroupRow;
@@ -384,6 +407,10 @@ export interface GroupSummary {
     resourceName: string | null;
     reason: string;
   }[];
+  /** Who acknowledged the message, and when: from its first alert's row, so a single alert's carries over. */
+  acknowledged?: { by: string; at: Date };
+  /** Who silenced from the message, for how long (`8h`), and that silence as it is now; from the same row. */
+  silenced?: { by: string; duration: string; silence: SilenceRow };
 }
 
 export const SHOWN_RESOURCES = 10;
@@ -457,8 +484,10 @@ export async function groupSummary(db: DbOrTx, groupId: number): Promise<GroupSu
       reason: row.revert_reason ?? 'unknown',
     }));
   }
+  const statuses = await messageStatuses(db, group);
   const iso = (value: string | null | undefined) => new Date(value ?? group.firstReceivedAt).toISOString();
   return {
+    ...statuses,
     group,
     firstAt: iso(times?.first_at),
     latestAt: iso(times?.latest_at),
@@ -477,6 +506,39 @@ export async function groupSummary(db: DbOrTx, groupId: number): Promise<GroupSu
     failed: failedNow,
     run,
     failures,
+  };
+}
+
+/**
+ * What owners did on the message (Acknowledge, Silence…), kept on the row of the alert that heads the group: the
+ * message was that alert's before it was the group's, and a status line set on it then or since stays.
+ */
+async function messageStatuses(
+  db: DbOrTx,
+  group: AlertGroupRow,
+): Promise<Pick<GroupSummary, 'acknowledged' | 'silenced'>> {
+  const [head] = await db
+    .select({
+      acknowledgedBy: alerts.acknowledgedBy,
+      acknowledgedAt: alerts.acknowledgedAt,
+      silencedBy: alerts.silencedBy,
+      silencedFor: alerts.silencedFor,
+      silence: silences,
+    })
+    .from(alerts)
+    .leftJoin(silences, eq(silences.id, alerts.silencedWith))
+    .where(
+      and(
+        eq(alerts.workspaceId, group.workspaceId),
+        eq(alerts.eventId, group.headEventId),
+        eq(alerts.ruleId, group.ruleId),
+      ),
+    );
+  if (!head) return {};
+  const { acknowledgedBy, acknowledgedAt, silencedBy, silencedFor, silence } = head;
+  return {
+    ...(acknowledgedBy && acknowledgedAt && { acknowledged: { by: acknowledgedBy, at: acknowledgedAt } }),
+    ...(silencedBy && silencedFor && silence && { silenced: { by: silencedBy, duration: silencedFor, silence } }),
   };
 }
 

@@ -1,6 +1,7 @@
 /** The alert records: claimed before a post, marked after it, acknowledged from Slack, listed on the App Home. */
 import { and, desc, eq, isNotNull, sql } from 'drizzle-orm';
 import type { Actor, StoredEvent } from '../events.ts';
+import { touchGroupHeadedBy } from './alert-groups.ts';
 import { appendEvents } from './append.ts';
 import type { Db, DbOrTx } from './db.ts';
 import { notifyHomeChanged } from './home-changes.ts';
@@ -127,12 +128,18 @@ export type Acknowledgement =
 
 /**
  * Marks the alert acknowledged by a Slack user, once however many clicks; the `Alert Acknowledged` audit event (on
- * the alerted event's resource, so that resource's trail shows it) commits with the mark.
+ * the alerted event's resource, so that resource's trail shows it) commits with the mark. From a grouped message, `key`
+ * is the group's first alert (whose row speaks for the message) and the event is on the rule, as the group spans
+ * resources. A group the alert heads is redrawn with the status line.
  */
 export async function acknowledgeAlert(
   db: Db,
   key: AlertKey,
-  request: { actor: Actor & { type: 'user' }; context?: Record<string, unknown> },
+  request: {
+    actor: Actor & { type: 'user' };
+    context?: Record<string, unknown>;
+    group?: { id: number; count: number };
+  },
 ): Promise<Acknowledgement> {
   return db.transaction(async (tx) => {
     const [row] = await tx.select().from(alerts).where(whereKey(key)).for('update');
@@ -146,15 +153,26 @@ export async function acknowledgeAlert(
       .where(and(eq(events.workspaceId, key.workspaceId), eq(events.id, key.eventId)));
     const at = new Date();
     await tx.update(alerts).set({ acknowledgedBy: request.actor.id, acknowledgedAt: at }).where(whereKey(key));
+    const { group } = request;
     const { stored } = await appendEvents(tx, key.workspaceId, [
       {
         type: ALERT_ACKNOWLEDGED_TYPE,
         actor: request.actor,
-        resource: event ? rowToEvent(event).resource : { type: 'alert', id: key.eventId },
+        resource: group
+          ? { type: 'alert_rule', id: key.ruleId }
+          : event
+            ? rowToEvent(event).resource
+            : { type: 'alert', id: key.eventId },
         ...(request.context && { context: request.context }),
-        metadata: { alertedEventId: key.eventId, ruleId: key.ruleId, ...(event && { alertedType: event.type }) },
+        metadata: {
+          alertedEventId: key.eventId,
+          ruleId: key.ruleId,
+          ...(event && { alertedType: event.type }),
+          ...(group && { groupId: group.id, groupCount: group.count }),
+        },
       },
     ]);
+    await touchGroupHeadedBy(tx, key);
     await notifyHomeChanged(tx, key.workspaceId);
     return { status: 'acknowledged', at, eventId: stored[0]!.id };
   });

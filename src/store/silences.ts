@@ -4,6 +4,8 @@
  */
 import { and, asc, count, desc, eq, getTableColumns, gt, isNull, sql } from 'drizzle-orm';
 import type { Actor, IncomingEvent, StoredEvent } from '../events.ts';
+import { touchGroupHeadedBy } from './alert-groups.ts';
+import type { AlertKey } from './alerts.ts';
 import { appendEvents } from './append.ts';
 import type { Db, DbOrTx } from './db.ts';
 import { notifyHomeChanged } from './home-changes.ts';
@@ -30,6 +32,11 @@ export interface NewSilence extends SilenceRequester {
   durationMs: number;
   /** How the duration was asked for (`8h`), for the audit event. */
   duration: string;
+  /**
+   * The alert whose Silence… menu was used (a grouped message's: the group's first alert, and `groupId`): its row
+   * keeps who silenced and for how long, so a grouped message it heads shows that each time it is redrawn.
+   */
+  fromAlert?: AlertKey & { groupId?: number };
 }
 
 export interface SilenceMade {
@@ -71,6 +78,20 @@ export async function createSilence(db: Db, request: NewSilence): Promise<Silenc
           .values({ workspaceId, ruleId, resourceId, channel: request.channel, createdBy: request.actor.id, endsAt })
           .returning();
     const row = silence!;
+    const { fromAlert } = request;
+    if (fromAlert) {
+      await tx
+        .update(alerts)
+        .set({ silencedBy: request.actor.id, silencedFor: request.duration, silencedWith: row.id })
+        .where(
+          and(
+            eq(alerts.workspaceId, fromAlert.workspaceId),
+            eq(alerts.eventId, fromAlert.eventId),
+            eq(alerts.ruleId, fromAlert.ruleId),
+          ),
+        );
+      await touchGroupHeadedBy(tx, fromAlert);
+    }
     const eventId = await recordChange(tx, workspaceId, {
       type: ALERT_SILENCED_TYPE,
       ...requesterFields(request),
@@ -82,6 +103,7 @@ export async function createSilence(db: Db, request: NewSilence): Promise<Silenc
         duration: request.duration,
         endsAt: row.endsAt.toISOString(),
         ...(current && { extended: true, previousEndsAt: current.endsAt.toISOString() }),
+        ...(fromAlert?.groupId !== undefined && { groupId: fromAlert.groupId }),
       },
     });
     await notifyHomeChanged(tx, workspaceId);

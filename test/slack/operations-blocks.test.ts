@@ -83,6 +83,9 @@ function alertRow(i: number, state: AlertState): AlertWithState {
     acknowledgedBy: state === 'acknowledged' ? 'U0OWNER1' : null,
     acknowledgedAt: state === 'acknowledged' ? new Date() : null,
     leaseUntil: null,
+    silencedBy: null,
+    silencedFor: null,
+    silencedWith: null,
   };
   return { alert: row, event: hostileEvent(i), state, ...(state === 'reverted' && { revertedBy: 'U0OWNER1' }) };
 }

@@ -235,7 +235,7 @@ function actorField({ actor }: StoredEvent, slackUserId: string | undefined): ty
 }
 
 /** Only a real Slack user ID becomes `<@…>` markup. */
-const SLACK_USER_ID = /^[UW][A-Z0-9]{2,}$/;
+export const SLACK_USER_ID = /^[UW][A-Z0-9]{2,}$/;
 
 function resourceField({ resource }: StoredEvent): types.MrkdwnElement {
   const name = resource.name ? `${part(resource.name)}\n` : '';
@@ -335,8 +335,16 @@ function actionsBlock(
       },
     });
   }
-  // The alert to silence is found from the message clicked (its buttons' value), so options carry only a duration.
-  elements.push({
+  elements.push(silenceMenu());
+  return { type: 'actions', elements };
+}
+
+/**
+ * The Silence… menu of an alert or a grouped alert. What to silence is found from the message clicked (its buttons'
+ * values), so the options carry only a duration.
+ */
+export function silenceMenu(): types.StaticSelect {
+  return {
     type: 'static_select',
     action_id: SILENCE_ACTION,
     placeholder: { type: 'plain_text', text: 'Silence…' },
@@ -344,8 +352,12 @@ function actionsBlock(
       text: { type: 'plain_text', text: `for ${label}` },
       value: duration,
     })),
-  });
-  return { type: 'actions', elements };
+  };
+}
+
+/** The status line Acknowledge leaves on an alert or a grouped alert. */
+export function acknowledgedStatusText(userId: string, at: Date | string): string {
+  return `:eyes: Acknowledged by <@${escapeMrkdwn(userId)}> at ${slackDate(at)}`;
 }
 
 /** The inverse change in words, so the person confirming knows what Segment will be asked to do. */

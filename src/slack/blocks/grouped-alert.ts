@@ -10,6 +10,7 @@ import { revertPlanForType } from '../../catalog.ts';
 import type { StoredEvent } from '../../events.ts';
 import { type GroupSummary, MAX_GROUP_EVENTS, SHOWN_FAILURES, SHOWN_RESOURCES } from '../../store/alert-groups.ts';
 import {
+  ACKNOWLEDGE_ACTION,
   GROUP_PAGE_NEXT_ACTION,
   GROUP_PAGE_PREVIOUS_ACTION,
   RETRY_FAILED_ACTION,
@@ -18,15 +19,28 @@ import {
   SHOW_FAILURES_ACTION,
 } from '../ids.ts';
 import { escapeMrkdwn, slackDate, truncate } from '../mrkdwn.ts';
-import { ALERT_METADATA_TYPE, type AlertRule, BLOCK_KIT_LIMITS, SEVERITY_EMOJI } from './alert.ts';
+import {
+  ALERT_METADATA_TYPE,
+  type AlertRule,
+  acknowledgedStatusText,
+  BLOCK_KIT_LIMITS,
+  SEVERITY_EMOJI,
+  SILENCE_DURATIONS,
+  SLACK_USER_ID,
+  silenceMenu,
+  withAlertStatus,
+} from './alert.ts';
 import { inline, inlineCode, mrkdwn } from './elements.ts';
 import { eventSections } from './events-page.ts';
+import { silencedStatusText } from './silences.ts';
 
 export interface GroupedAlertInput {
   summary: GroupSummary;
   rule: AlertRule;
   /** Whether SEGMENT_API_TOKEN is set: without it a Revert all could only fail. */
   revertEnabled: boolean;
+  /** The Slack users the shown actors' emails belong to (users.lookupByEmail), by actor id: shown as mentions. */
+  actorSlackUserIds?: ReadonlyMap<string, string> | undefined;
 }
 
 /** What the grouped message's buttons carry: the workspace, the group, and a count or page. */
@@ -73,7 +87,12 @@ const BUDGET = {
   confirmText: 280,
 } as const;
 
-export function buildGroupedAlertMessage({ summary, rule, revertEnabled }: GroupedAlertInput): OutgoingMessage {
+export function buildGroupedAlertMessage({
+  summary,
+  rule,
+  revertEnabled,
+  actorSlackUserIds,
+}: GroupedAlertInput): OutgoingMessage {
   const { group } = summary;
   const mentions = joinWhole(rule.mention, BUDGET.mentions);
   const description = rule.description && rule.description !== rule.id ? ` — ${part(rule.description, 300)}` : '';
@@ -85,7 +104,7 @@ export function buildGroupedAlertMessage({ summary, rule, revertEnabled }: Group
       fields: [
         field(`*Rule*\n${code(rule.id)}${description}`),
         field(`*Severity*\n${SEVERITY_EMOJI[rule.severity]} ${rule.severity}`),
-        field(actorsField(summary)),
+        field(actorsField(summary, actorSlackUserIds ?? new Map())),
         field(`*Events*\n${count} · first ${slackDate(summary.firstAt)}\nlatest ${slackDate(summary.latestAt)}`),
         field(`*Workspace*\n${code(group.workspaceId)}`),
         field(groupedByField(summary)),
@@ -107,7 +126,7 @@ export function buildGroupedAlertMessage({ summary, rule, revertEnabled }: Group
   );
   return {
     text: mentions ? `${mentions} ${summaryLine}` : summaryLine,
-    blocks,
+    blocks: withStatusLines(blocks, summary),
     metadata: {
       event_type: ALERT_METADATA_TYPE,
       event_payload: {
@@ -129,16 +148,37 @@ function headerText({ group, types }: GroupSummary): string {
   return `${count} alerts: ${shown.join(', ')}${types.length > shown.length ? ', …' : ''}`;
 }
 
-function actorsField({ actors, actorCount }: GroupSummary): string {
+/**
+ * The status lines owners' clicks left on the message (Acknowledge, Silence…), read from Postgres each time it is
+ * drawn, so a redraw for a new member or a Revert all step keeps them; placed as on a single alert, above the buttons.
+ */
+function withStatusLines(blocks: types.KnownBlock[], { acknowledged, silenced }: GroupSummary): types.KnownBlock[] {
+  let shown = blocks;
+  if (acknowledged) {
+    shown = withAlertStatus(shown, 'acknowledged', acknowledgedStatusText(acknowledged.by, acknowledged.at));
+  }
+  if (silenced) {
+    const label = SILENCE_DURATIONS.find((d) => d.value === silenced.duration)?.label ?? silenced.duration;
+    shown = withAlertStatus(shown, 'silenced', silencedStatusText(silenced.silence, silenced.by, label));
+  }
+  return shown;
+}
+
+function actorsField({ actors, actorCount }: GroupSummary, slackUserIds: ReadonlyMap<string, string>): string {
+  const mention = (actorId: string) => {
+    const userId = slackUserIds.get(actorId);
+    return userId && SLACK_USER_ID.test(userId) ? `<@${userId}>` : undefined;
+  };
   const first = actors[0];
   if (actorCount === 1 && first) {
-    const who =
-      first.name && first.email
-        ? `${part(first.name)} (${part(first.email)})`
-        : part(first.name ?? first.email ?? first.id);
+    const slackUser = mention(first.id);
+    let who: string;
+    if (slackUser) who = first.name ? `${slackUser} (${part(first.name)})` : slackUser;
+    else if (first.name && first.email) who = `${part(first.name)} (${part(first.email)})`;
+    else who = part(first.name ?? first.email ?? first.id);
     return `*Actor*\n${who}\n${code(first.id)} · ${escapeMrkdwn(first.type)}`;
   }
-  const names = actors.map((a) => part(a.name ?? a.email ?? a.id, 60)).join(', ');
+  const names = actors.map((a) => mention(a.id) ?? part(a.name ?? a.email ?? a.id, 60)).join(', ');
   const more = actorCount > actors.length ? `, and ${actorCount - actors.length} more` : '';
   return `*Actors*\n${actorCount.toLocaleString('en-US')}: ${names}${more}`;
 }
@@ -219,14 +259,23 @@ function failuresText({ group, failed, failures }: GroupSummary): string | undef
 function actionsBlock(summary: GroupSummary, rule: AlertRule, revertEnabled: boolean): types.ActionsBlock {
   const { group, reverted, covered, types } = summary;
   const value = (extra: Partial<GroupButtonValue>) => JSON.stringify({ w: group.workspaceId, g: group.id, ...extra });
-  const elements: types.Button[] = [
-    {
+  const elements: (types.Button | types.StaticSelect)[] = [];
+  // Once acknowledged the button goes, as on a single alert (an acknowledgement of the first alert counts).
+  if (!summary.acknowledged) {
+    elements.push({
       type: 'button',
-      action_id: SHOW_ALL_ACTION,
-      text: { type: 'plain_text', text: 'Show all' },
-      value: value({ p: 1 }),
-    },
-  ];
+      action_id: ACKNOWLEDGE_ACTION,
+      text: { type: 'plain_text', text: 'Acknowledge' },
+      style: 'primary',
+      value: value({}),
+    });
+  }
+  elements.push({
+    type: 'button',
+    action_id: SHOW_ALL_ACTION,
+    text: { type: 'plain_text', text: 'Show all' },
+    value: value({ p: 1 }),
+  });
   const running = group.revertState === 'queued' || group.revertState === 'running';
   const revertible = revertEnabled && rule.revert && types.some((t) => revertPlanForType(t.type) !== undefined);
   // Before any run: what is not reverted yet. After one: only events no run has covered (those that joined since);
@@ -285,6 +334,8 @@ function actionsBlock(summary: GroupSummary, rule: AlertRule, revertEnabled: boo
       value: value({ p: 1, f: 1 }),
     });
   }
+  // The group spans resources: its menu silences the rule for every resource.
+  elements.push(silenceMenu());
   return { type: 'actions', elements };
 }
 

@@ -149,8 +149,18 @@ export function buildHeldBackPage(
   return { text: `Alerts held back by silence #${silence.id}: ${range}`, blocks };
 }
 
-/** The status line an alert gets when an owner silences it from its menu. */
-export function silencedStatusText(silence: SilenceRow, userId: string, label: string): string {
+/**
+ * The status line an alert gets when an owner silences it from its menu; a grouped message redrawn after that silence
+ * ended (its time ran out, or someone unsilenced it) says so instead of promising to hold alerts back.
+ */
+export function silencedStatusText(silence: SilenceRow, userId: string, label: string, now = new Date()): string {
+  const endedAt = silence.endedAt ?? (silence.endsAt <= now ? silence.endsAt : undefined);
+  if (endedAt) {
+    return (
+      `:bell: Silenced by <@${part(userId)}> for ${label}: silence #${silence.id} of rule ` +
+      `\`${part(silence.ruleId)}\` for ${scope(silence)} ended ${slackDate(endedAt)}.`
+    );
+  }
   return (
     `:no_bell: Silenced by <@${part(userId)}> for ${label} (until ${slackDate(silence.endsAt)}): alerts of rule ` +
     `\`${part(silence.ruleId)}\` for ${scope(silence)} are held back. \`/audit unsilence ${silence.id}\` ends it.`

@@ -36,6 +36,13 @@ export const alerts = pgTable(
     /** The Slack user who clicked Acknowledge, and when. */
     acknowledgedBy: text('acknowledged_by'),
     acknowledgedAt: timestamp('acknowledged_at', { withTimezone: true }),
+    /**
+     * The Slack user who chose Silence… on this alert's message, the duration chosen (`8h`) and the silence it made or
+     * moved: with the acknowledgement, what a grouped message this alert heads keeps showing each time it is redrawn.
+     */
+    silencedBy: text('silenced_by'),
+    silencedFor: text('silenced_for'),
+    silencedWith: integer('silenced_with'),
   },
   (t) => [
     primaryKey({ name: 'alerts_pkey', columns: [t.workspaceId, t.eventId, t.ruleId] }),

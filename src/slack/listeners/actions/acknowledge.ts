@@ -1,14 +1,22 @@
 /**
- * The alert's Acknowledge button, for owners: marks the alert acknowledged (once, recorded as an `Alert Acknowledged`
- * audit event) and updates it in place with who and when, keeping every other status line and button.
+ * The Acknowledge button of an alert or a grouped alert, for owners: marks it acknowledged (once, recorded as an
+ * `Alert Acknowledged` audit event) and updates it in place with who and when, keeping every other status line and
+ * button. A grouped message's acknowledgement is its first alert's (whose message it was), so it stays through redraws.
  */
 import type { AllMiddlewareArgs, BlockAction, ButtonAction, SlackActionMiddlewareArgs } from '@slack/bolt';
-import { acknowledgeAlert } from '../../../store/alerts.ts';
-import { parseAlertButtonValue, withAlertStatus, withoutAlertControl } from '../../blocks/alert.ts';
+import { getGroup } from '../../../store/alert-groups.ts';
+import { type AlertKey, acknowledgeAlert } from '../../../store/alerts.ts';
+import {
+  acknowledgedStatusText,
+  parseAlertButtonValue,
+  withAlertStatus,
+  withoutAlertControl,
+} from '../../blocks/alert.ts';
+import { parseGroupButtonValue } from '../../blocks/grouped-alert.ts';
 import { type SlackDeps, workspaceForTeam } from '../../context.ts';
 import { ACKNOWLEDGE_ACTION } from '../../ids.ts';
 import { slackDate } from '../../mrkdwn.ts';
-import { type MessageBlock, updateAlertMessage } from './alert-message.ts';
+import { type MessageBlock, redrawGroupHeadedBy, updateAlertMessage } from './alert-message.ts';
 
 type ButtonArgs = SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs;
 
@@ -18,15 +26,16 @@ export function acknowledgeAction(deps: SlackDeps) {
     const userId = body.user.id;
     const log = deps.logger.child({ action: 'acknowledge', user: userId, workspaceId, value: action.value });
     const tell = (text: string) => respond({ response_type: 'ephemeral', replace_original: false, text });
-    const value = parseAlertButtonValue(action.value);
-    if (!value?.r || value.w !== workspaceId) {
+    const target = await alertToAcknowledge(deps, workspaceId, action.value);
+    if (!target) {
       await tell('That alert is not in this workspace’s audit trail, so it cannot be acknowledged from here.');
       return;
     }
-    const key = { workspaceId, eventId: value.e, ruleId: value.r };
+    const { key, group } = target;
     const result = await acknowledgeAlert(deps.database.db, key, {
       actor: { type: 'user', id: userId, ...(body.user.name && { name: body.user.name }) },
       context: { via: 'slack', slackTeamId: body.team?.id ?? null, slackChannelId: body.channel?.id ?? null },
+      ...(group && { group }),
     });
     switch (result.status) {
       case 'not_found':
@@ -37,13 +46,34 @@ export function acknowledgeAction(deps: SlackDeps) {
         return;
       case 'acknowledged': {
         deps.metrics.alerts.inc({ rule: key.ruleId, outcome: 'acknowledged' });
-        log.info({ eventId: result.eventId }, 'alert acknowledged');
-        const status = `:eyes: Acknowledged by <@${userId}> at ${slackDate(result.at)}`;
+        log.info({ eventId: result.eventId, ...(group && { groupId: group.id }) }, 'alert acknowledged');
+        const status = acknowledgedStatusText(userId, result.at);
         const update = (blocks: readonly MessageBlock[]) =>
           withAlertStatus(withoutAlertControl(blocks, ACKNOWLEDGE_ACTION), 'acknowledged', status);
         await updateAlertMessage({ body, client, log }, update, `Acknowledged by <@${userId}>`);
+        await redrawGroupHeadedBy(deps, key, log);
         return;
       }
     }
+  };
+}
+
+/** The alert a button names: its own (event, rule), or for a grouped message the group's first alert. */
+async function alertToAcknowledge(
+  deps: SlackDeps,
+  workspaceId: string,
+  value: string | undefined,
+): Promise<{ key: AlertKey; group?: { id: number; count: number } } | undefined> {
+  const alert = parseAlertButtonValue(value);
+  if (alert?.r) {
+    return alert.w === workspaceId ? { key: { workspaceId, eventId: alert.e, ruleId: alert.r } } : undefined;
+  }
+  const grouped = parseGroupButtonValue(value);
+  if (!grouped || grouped.w !== workspaceId) return undefined;
+  const group = await getGroup(deps.database.db, grouped.g);
+  if (!group || group.workspaceId !== workspaceId) return undefined;
+  return {
+    key: { workspaceId, eventId: group.headEventId, ruleId: group.ruleId },
+    group: { id: group.id, count: group.count },
   };
 }

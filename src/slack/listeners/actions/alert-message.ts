@@ -2,6 +2,9 @@
 import type { BlockAction, BlockElementAction, types } from '@slack/bolt';
 import type { WebClient } from '@slack/web-api';
 import type { Logger } from '../../../logger.ts';
+import { touchGroupHeadedBy } from '../../../store/alert-groups.ts';
+import type { AlertKey } from '../../../store/alerts.ts';
+import type { SlackDeps } from '../../context.ts';
 
 /** A block of the clicked message, as Slack hands it back. */
 export type MessageBlock = types.KnownBlock | types.Block;
@@ -30,4 +33,16 @@ export async function updateAlertMessage(
     log.warn({ err: error }, 'could not update the alert message');
     return false;
   }
+}
+
+/**
+ * After a click's update of a message that is (or has since become) a grouped alert: the click carried the message as
+ * the clicker saw it, which may be older than the group's latest redraw and may have landed after it, so the updater
+ * draws it once more from Postgres, with the new status line. Best effort: the click's own commit asked for a redraw
+ * already.
+ */
+export async function redrawGroupHeadedBy(deps: SlackDeps, key: AlertKey, log: Logger): Promise<void> {
+  await touchGroupHeadedBy(deps.database.db, key).catch((error: unknown) =>
+    log.warn({ err: error }, 'could not ask for the grouped alert to be redrawn'),
+  );
 }
