@@ -13,7 +13,7 @@ export interface AlertKey {
   ruleId: string;
 }
 
-/** How long a claim on an alert lasts unless renewed: a worker that died holding one delays that alert this long. */
+/** How long a claim on an alert lasts: a worker that died holding one delays that alert this long. */
 export const ALERT_LEASE_MS = 30_000;
 
 /** Another worker holds a live claim on the alert: the job should try again later, when it is posted or given up. */
@@ -50,14 +50,6 @@ export async function claimAlert(
   if (!row) throw new Error('alert row vanished while being claimed');
   if (row.status !== 'pending') return { row, fresh: false };
   throw new AlertClaimedElsewhere(row.leaseUntil ?? new Date());
-}
-
-/** Extends this worker's claim while the alert waits for its turn in the channel. */
-export async function renewAlertLease(db: DbOrTx, key: AlertKey, leaseMs = ALERT_LEASE_MS): Promise<void> {
-  await db
-    .update(alerts)
-    .set({ leaseUntil: sql`now() + ${leaseMs} * interval '1 millisecond'` })
-    .where(and(whereKey(key), eq(alerts.status, 'pending')));
 }
 
 const whereKey = (key: AlertKey) =>
