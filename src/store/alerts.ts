@@ -5,7 +5,7 @@ import { appendEvents } from './append.ts';
 import type { Db, DbOrTx } from './db.ts';
 import { notifyHomeChanged } from './home-changes.ts';
 import { rowToEvent } from './rows.ts';
-import { type AlertRow, alerts, events, reverts } from './schema/index.ts';
+import { type AlertRow, alertGroupMembers, alertGroups, alerts, events, reverts } from './schema/index.ts';
 
 export interface AlertKey {
   workspaceId: string;
@@ -153,7 +153,16 @@ export async function acknowledgeAlert(
 }
 
 /** What became of an alert, for the App Home: the last of these that happened wins. */
-export type AlertState = 'posting' | 'posted' | 'logged' | 'failed' | 'silenced' | 'acknowledged' | 'reverted';
+export type AlertState =
+  | 'posting'
+  | 'posted'
+  /** Shown in its group's message (the rule's `group`, or storm protection), which is in the channel. */
+  | 'grouped'
+  | 'logged'
+  | 'failed'
+  | 'silenced'
+  | 'acknowledged'
+  | 'reverted';
 
 export interface AlertWithState {
   alert: AlertRow;
@@ -161,32 +170,56 @@ export interface AlertWithState {
   state: AlertState;
   /** Who reverted the event, when it was. */
   revertedBy?: string;
+  /** For an alert in a grouped message: where that message is, and how many events it shows. */
+  group?: { channelId: string | null; count: number };
 }
 
 /** The workspace's latest alerts, newest first, each with its event and its state. */
 export async function latestAlerts(db: DbOrTx, workspaceId: string, limit: number): Promise<AlertWithState[]> {
   const rows = await db
-    .select({ alert: alerts, event: events, revertStatus: reverts.status, revertedBy: reverts.requestedBy })
+    .select({
+      alert: alerts,
+      event: events,
+      revertStatus: reverts.status,
+      revertedBy: reverts.requestedBy,
+      groupChannelId: alertGroups.channelId,
+      groupTs: alertGroups.ts,
+      groupCount: alertGroups.count,
+    })
     .from(alerts)
     .innerJoin(events, and(eq(events.workspaceId, alerts.workspaceId), eq(events.id, alerts.eventId)))
     .leftJoin(reverts, and(eq(reverts.workspaceId, alerts.workspaceId), eq(reverts.eventId, alerts.eventId)))
+    .leftJoin(
+      alertGroupMembers,
+      and(
+        eq(alerts.status, 'grouped'),
+        eq(alertGroupMembers.workspaceId, alerts.workspaceId),
+        eq(alertGroupMembers.eventId, alerts.eventId),
+        eq(alertGroupMembers.ruleId, alerts.ruleId),
+      ),
+    )
+    .leftJoin(alertGroups, eq(alertGroups.id, alertGroupMembers.groupId))
     .where(eq(alerts.workspaceId, workspaceId))
     .orderBy(desc(alerts.createdAt), desc(events.seq))
     .limit(limit);
-  return rows.map(({ alert, event, revertStatus, revertedBy }) => ({
+  return rows.map(({ alert, event, revertStatus, revertedBy, groupChannelId, groupTs, groupCount }) => ({
     alert,
     event: rowToEvent(event),
-    state: alertState(alert, revertStatus === 'done'),
+    // A grouped alert is in the channel once its group's message is; until then it waits, like one posting alone.
+    state: alertState(alert, revertStatus === 'done', groupTs !== null),
     ...(revertStatus === 'done' && revertedBy && { revertedBy }),
+    ...(groupCount !== null && { group: { channelId: groupChannelId, count: groupCount } }),
   }));
 }
 
-function alertState(alert: AlertRow, reverted: boolean): AlertState {
+function alertState(alert: AlertRow, reverted: boolean, groupPosted: boolean): AlertState {
   if (reverted) return 'reverted';
   if (alert.acknowledgedAt) return 'acknowledged';
   switch (alert.status) {
     case 'sent':
       return 'posted';
+    case 'grouped':
+      return groupPosted ? 'grouped' : 'posting';
     case 'silenced':
     case 'logged':
     case 'failed':
