@@ -34,6 +34,8 @@ export interface WorkerRoleOptions {
   /** Leases, sweeps and storm windows of the alert dispatcher (tests use short ones). */
   dispatch?: DispatchOptions;
   revertAllWorker?: Partial<WorkerOptions>;
+  /** How long a Revert all attempt's hold on its run lasts unless renewed (crash tests use a short one). */
+  revertAllLeaseMs?: number;
   /** Audit forwarding timers and limits (tests use short sweeps and backoffs). */
   forwarding?: Omit<ForwarderOptions, 'trackingUrl' | 'onBatch'>;
   /** Silence summaries: how often to look for ended silences (tests use a short interval). */
@@ -131,6 +133,7 @@ export function createWorkerRole(shared: SharedInfrastructure, options: WorkerRo
         connection,
         prefix: config.queuePrefix,
         workerOptions: options.revertAllWorker,
+        leaseMs: options.revertAllLeaseMs,
       }),
     );
     const summaryOptions = options.silenceSummaries;
