@@ -84,7 +84,7 @@ export function createMetrics() {
       name: 'audit_redis_wipes_total',
       help:
         'Times Redis was found without the queue it held (restarted empty, flushed, failed over to an empty ' +
-        'replica); each time, events not yet alerted were queued again from Postgres',
+        'replica); each time, events not yet alerted and unfinished Revert all runs were queued again from Postgres',
       registers: [registry],
     }),
     requeuedEvents: new Counter({

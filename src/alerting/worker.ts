@@ -39,7 +39,7 @@ export interface AlertWorkerDeps {
   logger: Logger;
   metrics: Metrics;
   workerOptions?: Partial<WorkerOptions>;
-  /** How long a claim on an alert lasts unless renewed (default ALERT_LEASE_MS; crash tests use less). */
+  /** How long a claim on an alert lasts (default ALERT_LEASE_MS; crash tests use less). */
   alertLeaseMs?: number;
 }
 

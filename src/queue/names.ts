@@ -78,9 +78,12 @@ export const revertAllJobSchema = z.strictObject({
 });
 export type RevertAllJob = z.infer<typeof revertAllJobSchema>;
 
-/** One job per run, however often it is added (a second click re-adds a run's job in case it was lost). */
-export function revertAllJobId(job: RevertAllJob): string {
-  return `revert-all-${job.groupId}-${job.run}`;
+/**
+ * One job per run, however often it is added (a second click, or the relay's start, re-adds a run's job in case it was
+ * lost); after a Redis wipe, one per run and epoch (see revert/revert-all.ts requeueRevertRuns).
+ */
+export function revertAllJobId(job: RevertAllJob, epoch?: string): string {
+  return `revert-all-${job.groupId}-${job.run}${epoch ? `-${epoch}` : ''}`;
 }
 
 export const EXPORTS_QUEUE = 'audit-exports';

@@ -8,9 +8,13 @@
  * joined, a few at a time, recording per event what became of it; the grouped message shows the progress ("Reverting
  * 23 of 60…") through the dispatcher's updater, which coalesces the steps into chat.update's pace. A job that dies is
  * retried by BullMQ and picks up where it stopped: finished events are skipped, and an event its dead attempt had
- * started is taken over (workflow.ts `resume`), so nothing is recorded as reverted twice.
+ * started is taken over (workflow.ts `resume`), so nothing is recorded as reverted twice. That takeover is safe only if
+ * the attempt that started the event is dead, so an attempt leases the run in Postgres (renewed while it runs) and a
+ * second copy of the job waits for the lease to lapse: one queued again after Redis was wiped (requeueRevertRuns, from
+ * the relay's epoch check) while the first still runs, or one BullMQ's stalled-job check handed on.
  */
-import { type Queue, UnrecoverableError, Worker, type WorkerOptions } from 'bullmq';
+import { randomUUID } from 'node:crypto';
+import { DelayedError, type Queue, UnrecoverableError, Worker, type WorkerOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
@@ -29,14 +33,22 @@ import {
   type MemberOutcome,
   type RevertScope,
   recordRevertOutcome,
+  renewRevertRunLease,
   revertRunTargets,
+  unfinishedRevertRuns,
 } from '../store/alert-groups.ts';
-import type { Db } from '../store/db.ts';
+import type { Db, DbOrTx } from '../store/db.ts';
 import type { RevertTarget } from './types.ts';
 import { type RevertResult, revertEvent } from './workflow.ts';
 
 /** Events reverted side by side: enough to keep Segment busy, few enough to stay clear of its rate limit's edge. */
 export const REVERT_ALL_CONCURRENCY = 4;
+
+/**
+ * How long an attempt's hold on its run lasts unless renewed (every third of it): a worker that died mid-run delays
+ * the run this long before another attempt resumes it.
+ */
+export const REVERT_ALL_LEASE_MS = 30_000;
 
 export interface RevertAllRequest {
   workspaceId: string;
@@ -80,28 +92,48 @@ export interface RevertAllDeps {
   logger: Logger;
   metrics: Metrics;
   concurrency?: number;
+  /** REVERT_ALL_LEASE_MS unless given (crash tests use less). */
+  leaseMs?: number;
 }
+
+/** How an attempt ended: `held` when another attempt holds the run; look again once its lease would have lapsed. */
+export type RevertAllAttempt = { status: 'done' } | { status: 'held'; until: Date };
 
 /**
  * The job: reverts the run's events not finished yet. On its last attempt a failure ends the run with the events left
  * recorded as failed (with the reason), so the message offers Retry failed instead of showing progress forever.
  */
-export async function runRevertAll(deps: RevertAllDeps, job: RevertAllJob, lastAttempt: boolean): Promise<void> {
+export async function runRevertAll(
+  deps: RevertAllDeps,
+  job: RevertAllJob,
+  lastAttempt: boolean,
+): Promise<RevertAllAttempt> {
   const { db, metrics } = deps;
   const log = deps.logger.child({ groupId: job.groupId, run: job.run, workspaceId: job.workspaceId });
-  const group = await beginRevertRun(db, job.groupId, job.run);
-  if (!group) {
+  const holding = { groupId: job.groupId, run: job.run, holder: randomUUID() };
+  const leaseMs = deps.leaseMs ?? REVERT_ALL_LEASE_MS;
+  const start = await beginRevertRun(db, job.groupId, job.run, holding.holder, leaseMs);
+  if (start.kind === 'ended') {
     log.info('Revert all run already ended or replaced; nothing to do');
-    return;
+    return { status: 'done' };
   }
-  const user = { id: group.revertBy ?? 'unknown' };
-  const targets = await revertRunTargets(db, job.groupId, job.run);
-  log.info({ events: targets.length, resumed: targets.some((t) => t.outcome === 'started') }, 'Revert all run started');
+  if (start.kind === 'held') {
+    log.info({ until: start.until }, 'Revert all run held by another attempt; looking again when its lease lapses');
+    return { status: 'held', until: start.until };
+  }
+  const lease = keepLease(db, holding, leaseMs);
+  const user = { id: start.group.revertBy ?? 'unknown' };
   try {
-    await eachConcurrently(targets, deps.concurrency ?? REVERT_ALL_CONCURRENCY, async (member) => {
-      const at = { ...member, groupId: job.groupId, run: job.run };
-      // Recorded before the revert: a run resumed after a crash knows the claim it finds in progress is its own.
-      if (member.outcome !== 'started') await recordRevertOutcome(db, at, 'started');
+    const targets = await revertRunTargets(db, job.groupId, job.run);
+    log.info(
+      { events: targets.length, resumed: targets.some((t) => t.outcome === 'started') },
+      'Revert all run started',
+    );
+    await eachConcurrently(targets, deps.concurrency ?? REVERT_ALL_CONCURRENCY, lease.held, async (member) => {
+      const at = { ...member, ...holding };
+      // Recorded before the revert: a run resumed after a crash knows the claim it finds in progress is its own. Not
+      // recorded: this attempt lost the run to another (its lease lapsed while it stalled), which reverts the event.
+      if (!(await recordRevertOutcome(db, at, 'started'))) return;
       const result = await revertEvent(
         { db, target: deps.target, logger: deps.logger.child({ action: 'revert-all' }) },
         {
@@ -113,21 +145,40 @@ export async function runRevertAll(deps: RevertAllDeps, job: RevertAllJob, lastA
         },
       );
       const { outcome, reason } = outcomeOf(result, member.outcome === 'started');
-      await recordRevertOutcome(db, at, outcome, reason);
-      metrics.revertAllEvents.inc({ outcome });
+      if (await recordRevertOutcome(db, at, outcome, reason)) metrics.revertAllEvents.inc({ outcome });
     });
   } catch (error) {
     if (!lastAttempt) throw error;
     const reason = `Revert all stopped: ${error instanceof Error ? error.message : String(error)}`;
     for (const member of await revertRunTargets(db, job.groupId, job.run).catch(() => [])) {
-      await recordRevertOutcome(db, { ...member, groupId: job.groupId, run: job.run }, 'failed', reason).catch(
-        () => {},
-      );
+      await recordRevertOutcome(db, { ...member, ...holding }, 'failed', reason).catch(() => false);
     }
-    await finishRun(deps, job, log);
+    await finishRun(deps, holding, log);
     throw error;
+  } finally {
+    lease.stop();
   }
-  await finishRun(deps, job, log);
+  if (!lease.held()) {
+    log.warn('Revert all run taken over by another attempt (this one stalled past its lease); it finishes the run');
+    return { status: 'done' };
+  }
+  await finishRun(deps, holding, log);
+  return { status: 'done' };
+}
+
+/**
+ * Queues a job for every run Postgres has as queued or running, at the relay's start and after Redis was found wiped.
+ * At start the click's job id is used, so a run whose job Redis holds gets no second one; after a wipe (`epoch`: the
+ * new one) a job id of its own, apart from the lost job that a worker may still be running (the lease keeps the two
+ * from reverting side by side). Answers how many runs there were.
+ */
+export async function requeueRevertRuns(db: DbOrTx, queue: Queue<RevertAllJob>, epoch?: string): Promise<number> {
+  const runs = await unfinishedRevertRuns(db);
+  if (runs.length === 0) return 0;
+  await queue.addBulk(
+    runs.map((job) => ({ name: REVERT_ALL_JOB, data: job, opts: { jobId: revertAllJobId(job, epoch) } })),
+  );
+  return runs.length;
 }
 
 /** The worker that runs Revert all jobs: two runs at a time per process is plenty (each reverts several at once). */
@@ -136,11 +187,16 @@ export function createRevertAllWorker(
 ): Worker<RevertAllJob> {
   const worker = new Worker<RevertAllJob>(
     REVERT_ALL_QUEUE,
-    async (job) => {
+    async (job, token) => {
       const parsed = revertAllJobSchema.safeParse(job.data);
       if (!parsed.success) throw new UnrecoverableError(`invalid Revert all job: ${parsed.error.message}`);
       const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      await runRevertAll(deps, parsed.data, lastAttempt);
+      const attempt = await runRevertAll(deps, parsed.data, lastAttempt);
+      if (attempt.status === 'held') {
+        // Waiting is not failing: the job comes back after the lease, without using up an attempt.
+        await job.moveToDelayed(Math.max(attempt.until.getTime(), Date.now()) + 100, token);
+        throw new DelayedError();
+      }
     },
     { connection: deps.connection, prefix: deps.prefix, concurrency: 2, ...deps.workerOptions },
   );
@@ -154,8 +210,12 @@ export function createRevertAllWorker(
   return worker;
 }
 
-async function finishRun(deps: RevertAllDeps, job: RevertAllJob, log: Logger): Promise<void> {
-  const counts = await finishRevertRun(deps.db, job.groupId, job.run);
+async function finishRun(
+  deps: RevertAllDeps,
+  holding: { groupId: number; run: number; holder: string },
+  log: Logger,
+): Promise<void> {
+  const counts = await finishRevertRun(deps.db, holding);
   if (!counts) return;
   const failed = counts.failed ?? 0;
   const reverted = counts.reverted ?? 0;
@@ -163,6 +223,29 @@ async function finishRun(deps: RevertAllDeps, job: RevertAllJob, log: Logger): P
     failed === 0 ? 'succeeded' : reverted > 0 || (counts.already_reverted ?? 0) > 0 ? 'partly_failed' : 'failed';
   deps.metrics.revertAllRuns.inc({ outcome });
   log.info({ ...counts, outcome }, 'Revert all run finished');
+}
+
+/** Renews the attempt's lease on its run every third of `leaseMs` until stopped; `held` turns false once it is lost. */
+function keepLease(
+  db: Db,
+  holding: { groupId: number; run: number; holder: string },
+  leaseMs: number,
+): { held: () => boolean; stop: () => void } {
+  let held = true;
+  const renewal = setInterval(
+    () => {
+      renewRevertRunLease(db, holding, leaseMs).then(
+        (renewed) => {
+          if (!renewed) held = false;
+        },
+        // Postgres away: the lease may lapse; the next renewal (or the next recorded outcome) tells.
+        () => {},
+      );
+    },
+    Math.max(50, Math.floor(leaseMs / 3)),
+  );
+  renewal.unref();
+  return { held: () => held, stop: () => clearInterval(renewal) };
 }
 
 /** `resumed`: this run had started the event before its worker died, so a revert found done is this run's own. */
@@ -189,16 +272,20 @@ function outcomeOf(
   }
 }
 
-/** Runs `work` on each item, at most `limit` at a time; the first failure stops new work and is thrown. */
+/**
+ * Runs `work` on each item, at most `limit` at a time, while `go()` says so; the first failure stops new work and is
+ * thrown.
+ */
 async function eachConcurrently<T>(
   items: readonly T[],
   limit: number,
+  go: () => boolean,
   work: (item: T) => Promise<void>,
 ): Promise<void> {
   let next = 0;
   let failure: { error: unknown } | undefined;
   const runner = async () => {
-    while (!failure && next < items.length) {
+    while (!failure && next < items.length && go()) {
       const item = items[next++]!;
       await work(item).catch((error: unknown) => {
         failure ??= { error };

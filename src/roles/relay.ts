@@ -1,10 +1,11 @@
 /**
- * The relay role: moves committed events from the Postgres outbox onto the alert queue, and puts them back when Redis
- * has lost the queue.
+ * The relay role: moves committed events from the Postgres outbox onto the alert queue, and puts them back (with the
+ * unfinished Revert all runs) when Redis has lost the queue.
  */
 
 import { type EpochWatchOptions, RedisEpochWatch } from '../outbox/redis-epoch.ts';
 import { OutboxRelay } from '../outbox/relay.ts';
+import { requeueRevertRuns } from '../revert/revert-all.ts';
 import type { Rewound } from '../store/alert-progress.ts';
 import type { Role, SharedInfrastructure } from './role.ts';
 
@@ -30,6 +31,7 @@ export function createRelayRole(shared: SharedInfrastructure, options: RelayRole
       requeued(rewound);
     },
     onRewound: requeued,
+    requeue: (tx, epoch) => requeueRevertRuns(tx, queues.revertAll, epoch),
   });
   return {
     async start() {

@@ -35,6 +35,8 @@ export interface WorkerRoleOptions {
   /** Leases, sweeps and storm windows of the alert dispatcher (tests use short ones). */
   dispatch?: DispatchOptions;
   revertAllWorker?: Partial<WorkerOptions>;
+  /** How long a Revert all attempt's hold on its run lasts unless renewed (crash tests use a short one). */
+  revertAllLeaseMs?: number;
   /** Audit forwarding timers and limits (tests use short sweeps and backoffs). */
   forwarding?: Omit<ForwarderOptions, 'trackingUrl' | 'onBatch'>;
   /** Silence summaries: how often to look for ended silences (tests use a short interval). */
@@ -140,6 +142,7 @@ export function createWorkerRole(shared: SharedInfrastructure, options: WorkerRo
         connection,
         prefix: config.queuePrefix,
         workerOptions: options.revertAllWorker,
+        leaseMs: options.revertAllLeaseMs,
       }),
     );
     const summaryOptions = options.silenceSummaries;

@@ -594,6 +594,8 @@ export async function claimRevertRun(
       revertTotal: 0,
       revertStartedAt: sql`now()`,
       revertFinishedAt: null,
+      revertHolder: null,
+      revertLeaseUntil: null,
       version: sql`${alertGroups.version} + 1`,
     })
     .where(
@@ -624,21 +626,80 @@ export async function claimRevertRun(
   return { claimed: true, run, total: covered.length, channel: claimed.channel };
 }
 
-/** Marks the run running; undefined when the group has moved on to another run (a stale or repeated job). */
-export async function beginRevertRun(db: DbOrTx, groupId: number, run: number): Promise<AlertGroupRow | undefined> {
+export type RunStart =
+  | { kind: 'begun'; group: AlertGroupRow }
+  /** Another attempt holds the run (a live worker, or a dead one whose lease has not lapsed yet). */
+  | { kind: 'held'; until: Date }
+  /** The run ended, or the group moved on to another run: a stale or repeated job. */
+  | { kind: 'ended' };
+
+/**
+ * Marks the run running and leases it to `holder` for `leaseMs`, unless another attempt holds a live lease on it. One
+ * attempt at a time: a second copy of the job reverting alongside would take over the first's claims as a dead run's.
+ */
+export async function beginRevertRun(
+  db: DbOrTx,
+  groupId: number,
+  run: number,
+  holder: string,
+  leaseMs: number,
+): Promise<RunStart> {
   const [row] = await db
     .update(alertGroups)
-    .set({ revertState: 'running', version: sql`${alertGroups.version} + 1` })
+    .set({
+      revertState: 'running',
+      revertHolder: holder,
+      revertLeaseUntil: leaseEnd(leaseMs),
+      version: sql`${alertGroups.version} + 1`,
+    })
     .where(
       and(
         eq(alertGroups.id, groupId),
         eq(alertGroups.revertRun, run),
         inArray(alertGroups.revertState, ['queued', 'running']),
+        sql`(${alertGroups.revertLeaseUntil} is null or ${alertGroups.revertLeaseUntil} <= now())`,
       ),
     )
     .returning();
-  return row;
+  if (row) return { kind: 'begun', group: row };
+  const group = await getGroup(db, groupId);
+  const unfinished = group?.revertRun === run && ['queued', 'running'].includes(group.revertState ?? '');
+  return unfinished && group.revertLeaseUntil ? { kind: 'held', until: group.revertLeaseUntil } : { kind: 'ended' };
 }
+
+/** Extends the holder's lease on its run; false when it no longer holds it (it lapsed and another attempt took it). */
+export async function renewRevertRunLease(
+  db: DbOrTx,
+  holding: { groupId: number; run: number; holder: string },
+  leaseMs: number,
+): Promise<boolean> {
+  const renewed = await db
+    .update(alertGroups)
+    .set({ revertLeaseUntil: leaseEnd(leaseMs) })
+    .where(and(holds(holding), eq(alertGroups.revertState, 'running')))
+    .returning({ id: alertGroups.id });
+  return renewed.length > 0;
+}
+
+/** The runs Postgres has as queued or running: each should have a job in Redis. */
+export async function unfinishedRevertRuns(
+  db: DbOrTx,
+): Promise<{ workspaceId: string; groupId: number; run: number }[]> {
+  return db
+    .select({ workspaceId: alertGroups.workspaceId, groupId: alertGroups.id, run: alertGroups.revertRun })
+    .from(alertGroups)
+    .where(inArray(alertGroups.revertState, ['queued', 'running']))
+    .orderBy(asc(alertGroups.id));
+}
+
+const leaseEnd = (leaseMs: number) => sql`now() + ${Math.round(leaseMs)} * interval '1 millisecond'`;
+
+const holds = (holding: { groupId: number; run: number; holder: string }) =>
+  and(
+    eq(alertGroups.id, holding.groupId),
+    eq(alertGroups.revertRun, holding.run),
+    eq(alertGroups.revertHolder, holding.holder),
+  );
 
 /** The run's events not finished yet, in the order they joined; `started` ones were in flight when a worker died. */
 export async function revertRunTargets(db: DbOrTx, groupId: number, run: number) {
@@ -662,14 +723,17 @@ export async function revertRunTargets(db: DbOrTx, groupId: number, run: number)
 
 export type MemberOutcome = 'started' | 'reverted' | 'already_reverted' | 'not_revertible' | 'failed';
 
-/** Records what became of one event in the run, and marks the message behind (its progress line changed). */
+/**
+ * Records what became of one event in the run, and marks the message behind (its progress line changed); only while
+ * `holder` holds the run, so an attempt that lost it records nothing over its successor. False when it did not.
+ */
 export async function recordRevertOutcome(
   db: DbOrTx,
-  member: AlertKey & { groupId: number; run: number },
+  member: AlertKey & { groupId: number; run: number; holder: string },
   outcome: MemberOutcome,
   reason?: string,
-): Promise<void> {
-  await db
+): Promise<boolean> {
+  const recorded = await db
     .update(alertGroupMembers)
     .set({ revertOutcome: outcome, revertReason: reason === undefined ? null : storableText(reason) })
     .where(
@@ -678,26 +742,35 @@ export async function recordRevertOutcome(
         eq(alertGroupMembers.eventId, member.eventId),
         eq(alertGroupMembers.ruleId, member.ruleId),
         eq(alertGroupMembers.revertRun, member.run),
+        sql`exists (select 1 from ${alertGroups} where ${holds(member)})`,
       ),
-    );
-  if (outcome === 'started') return;
+    )
+    .returning({ eventId: alertGroupMembers.eventId });
+  if (recorded.length === 0) return false;
+  if (outcome === 'started') return true;
   await db
     .update(alertGroups)
     .set({ version: sql`${alertGroups.version} + 1` })
     .where(eq(alertGroups.id, member.groupId));
   await notifyDispatch(db, undefined);
+  return true;
 }
 
-/** Ends the run; answers its outcome counts, or undefined when it had already ended (a repeated job). */
+/** Ends the run; answers its outcome counts, or undefined when `holder` no longer held it (ended, or taken over). */
 export async function finishRevertRun(
   db: DbOrTx,
-  groupId: number,
-  run: number,
+  holding: { groupId: number; run: number; holder: string },
 ): Promise<Record<string, number> | undefined> {
+  const { groupId, run } = holding;
   const [row] = await db
     .update(alertGroups)
-    .set({ revertState: 'done', revertFinishedAt: sql`now()`, version: sql`${alertGroups.version} + 1` })
-    .where(and(eq(alertGroups.id, groupId), eq(alertGroups.revertRun, run), eq(alertGroups.revertState, 'running')))
+    .set({
+      revertState: 'done',
+      revertFinishedAt: sql`now()`,
+      revertLeaseUntil: null,
+      version: sql`${alertGroups.version} + 1`,
+    })
+    .where(and(holds(holding), eq(alertGroups.revertState, 'running')))
     .returning({ id: alertGroups.id });
   if (!row) return undefined;
   await notifyDispatch(db, undefined);

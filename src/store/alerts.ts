@@ -6,7 +6,7 @@ import { appendEvents } from './append.ts';
 import type { Db, DbOrTx } from './db.ts';
 import { notifyHomeChanged } from './home-changes.ts';
 import { rowToEvent } from './rows.ts';
-import { type AlertRow, alerts, events, reverts } from './schema/index.ts';
+import { type AlertRow, alertGroupMembers, alertGroups, alerts, events, reverts } from './schema/index.ts';
 
 export interface AlertKey {
   workspaceId: string;
@@ -14,7 +14,7 @@ export interface AlertKey {
   ruleId: string;
 }
 
-/** How long a claim on an alert lasts unless renewed: a worker that died holding one delays that alert this long. */
+/** How long a claim on an alert lasts: a worker that died holding one delays that alert this long. */
 export const ALERT_LEASE_MS = 30_000;
 
 /** Another worker holds a live claim on the alert: the job should try again later, when it is posted or given up. */
@@ -51,14 +51,6 @@ export async function claimAlert(
   if (!row) throw new Error('alert row vanished while being claimed');
   if (row.status !== 'pending') return { row, fresh: false };
   throw new AlertClaimedElsewhere(row.leaseUntil ?? new Date());
-}
-
-/** Extends this worker's claim while the alert waits for its turn in the channel. */
-export async function renewAlertLease(db: DbOrTx, key: AlertKey, leaseMs = ALERT_LEASE_MS): Promise<void> {
-  await db
-    .update(alerts)
-    .set({ leaseUntil: sql`now() + ${leaseMs} * interval '1 millisecond'` })
-    .where(and(whereKey(key), eq(alerts.status, 'pending')));
 }
 
 const whereKey = (key: AlertKey) =>
@@ -179,7 +171,16 @@ export async function acknowledgeAlert(
 }
 
 /** What became of an alert, for the App Home: the last of these that happened wins. */
-export type AlertState = 'posting' | 'posted' | 'logged' | 'failed' | 'silenced' | 'acknowledged' | 'reverted';
+export type AlertState =
+  | 'posting'
+  | 'posted'
+  /** Shown in its group's message (the rule's `group`, or storm protection), which is in the channel. */
+  | 'grouped'
+  | 'logged'
+  | 'failed'
+  | 'silenced'
+  | 'acknowledged'
+  | 'reverted';
 
 export interface AlertWithState {
   alert: AlertRow;
@@ -187,32 +188,56 @@ export interface AlertWithState {
   state: AlertState;
   /** Who reverted the event, when it was. */
   revertedBy?: string;
+  /** For an alert in a grouped message: where that message is, and how many events it shows. */
+  group?: { channelId: string | null; count: number };
 }
 
 /** The workspace's latest alerts, newest first, each with its event and its state. */
 export async function latestAlerts(db: DbOrTx, workspaceId: string, limit: number): Promise<AlertWithState[]> {
   const rows = await db
-    .select({ alert: alerts, event: events, revertStatus: reverts.status, revertedBy: reverts.requestedBy })
+    .select({
+      alert: alerts,
+      event: events,
+      revertStatus: reverts.status,
+      revertedBy: reverts.requestedBy,
+      groupChannelId: alertGroups.channelId,
+      groupTs: alertGroups.ts,
+      groupCount: alertGroups.count,
+    })
     .from(alerts)
     .innerJoin(events, and(eq(events.workspaceId, alerts.workspaceId), eq(events.id, alerts.eventId)))
     .leftJoin(reverts, and(eq(reverts.workspaceId, alerts.workspaceId), eq(reverts.eventId, alerts.eventId)))
+    .leftJoin(
+      alertGroupMembers,
+      and(
+        eq(alerts.status, 'grouped'),
+        eq(alertGroupMembers.workspaceId, alerts.workspaceId),
+        eq(alertGroupMembers.eventId, alerts.eventId),
+        eq(alertGroupMembers.ruleId, alerts.ruleId),
+      ),
+    )
+    .leftJoin(alertGroups, eq(alertGroups.id, alertGroupMembers.groupId))
     .where(eq(alerts.workspaceId, workspaceId))
     .orderBy(desc(alerts.createdAt), desc(events.seq))
     .limit(limit);
-  return rows.map(({ alert, event, revertStatus, revertedBy }) => ({
+  return rows.map(({ alert, event, revertStatus, revertedBy, groupChannelId, groupTs, groupCount }) => ({
     alert,
     event: rowToEvent(event),
-    state: alertState(alert, revertStatus === 'done'),
+    // A grouped alert is in the channel once its group's message is; until then it waits, like one posting alone.
+    state: alertState(alert, revertStatus === 'done', groupTs !== null),
     ...(revertStatus === 'done' && revertedBy && { revertedBy }),
+    ...(groupCount !== null && { group: { channelId: groupChannelId, count: groupCount } }),
   }));
 }
 
-function alertState(alert: AlertRow, reverted: boolean): AlertState {
+function alertState(alert: AlertRow, reverted: boolean, groupPosted: boolean): AlertState {
   if (reverted) return 'reverted';
   if (alert.acknowledgedAt) return 'acknowledged';
   switch (alert.status) {
     case 'sent':
       return 'posted';
+    case 'grouped':
+      return groupPosted ? 'grouped' : 'posting';
     case 'silenced':
     case 'logged':
     case 'failed':

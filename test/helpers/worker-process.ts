@@ -17,6 +17,7 @@ const service = createService(config, createLogger(config.logLevel), {
   alertWorker: { lockDuration: 1500, stalledInterval: 500 },
   alertLeaseMs: 1500,
   revertAllWorker: { lockDuration: 1500, stalledInterval: 500 },
+  revertAllLeaseMs: 1500,
   dispatch: { leaseMs: 1500, sweepIntervalMs: 300 },
   // A test of pacing itself may ask for a slower one.
   slackMinIntervalMs: Number(process.env.TEST_SLACK_MIN_INTERVAL_MS ?? 10),

@@ -1,14 +1,21 @@
 import webApi from '@slack/web-api';
 import { Queue } from 'bullmq';
+import { eq } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAINTENANCE_QUEUE, REDIS_EPOCH_KEY, RETENTION_SCHEDULER_ID } from '../../src/queue/names.ts';
+import { claimRevertRun } from '../../src/store/alert-groups.ts';
 import { alertLag } from '../../src/store/alert-progress.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
-import { type FakeSlack, startFakeSlack } from '../helpers/fake-slack.ts';
+import { createDb } from '../../src/store/db.ts';
+import { alertGroups } from '../../src/store/schema/index.ts';
+import { createTestDatabase, deleteRedisPrefix, redisUrl, type TestDatabase, uniqueName } from '../helpers/database.ts';
+import { type FakeSegment, startFakeSegment } from '../helpers/fake-segment.ts';
+import { type FakeMessage, type FakeSlack, startFakeSlack } from '../helpers/fake-slack.ts';
+import { button, groupedCount, textOf } from '../helpers/grouped-alerts.ts';
 import { type OwnRedis, ownRedis } from '../helpers/redis-server.ts';
 import { rulesDir } from '../helpers/rules-dir.ts';
-import { logCapture, postEvents, startTestService, type TestService } from '../helpers/service.ts';
+import { getEvents, logCapture, postEvents, startTestService, type TestService } from '../helpers/service.ts';
+import { blockActionBody, postToSlackEndpoint, SIGNING_SECRET } from '../helpers/slack-requests.ts';
 
 // Not a name Node's ESM loader detects in this CommonJS package.
 const { retryPolicies } = webApi;
@@ -73,6 +80,9 @@ function postsPerAlert(): Map<string, number> {
 
 const warned = (logs: ReturnType<typeof logCapture>, start: string) =>
   logs.lines.filter((l) => l.level === 40 && typeof l.msg === 'string' && l.msg.startsWith(start));
+
+const logged = (logs: ReturnType<typeof logCapture>, start: string) =>
+  logs.lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith(start));
 
 describe('a Redis restarted empty in the middle of ingest', () => {
   let database: TestDatabase;
@@ -203,6 +213,191 @@ describe('the Redis epoch marker', () => {
     } finally {
       client.disconnect();
       await app.stop();
+    }
+  });
+});
+
+describe('a Revert all run when Redis loses its job', () => {
+  const OWNER = 'U0OWNER1';
+  const revertRules = rulesDir({
+    'sources-disabled.yml':
+      'when: { type: [Source Disabled] }\ngroup: { within: 10m, by: actor.id }\n' +
+      'channel: "#wipe-revert"\nseverity: critical\nrevert: true\n',
+  });
+  let database: TestDatabase;
+  let segment: FakeSegment;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    segment = await startFakeSegment();
+    slack.channelId('#wipe-revert');
+  });
+
+  afterAll(async () => {
+    await segment?.close();
+    await database?.drop();
+    revertRules.remove();
+  });
+
+  /** The service with `roles` on the queue prefix given, short timers, and one lease of a Revert all run a second. */
+  function startRevertService(prefix: string, roles: string, logs: ReturnType<typeof logCapture>) {
+    return startTestService(
+      database.url,
+      {
+        ROLES: roles,
+        REDIS_URL: redisUrl(),
+        QUEUE_PREFIX: prefix,
+        SLACK_BOT_TOKEN: slack.botToken,
+        SLACK_API_URL: slack.url,
+        SLACK_SIGNING_SECRET: SIGNING_SECRET,
+        SLACK_TEAMS: `${slack.teamId}:acme`,
+        AUDIT_OWNERS: OWNER,
+        SEGMENT_API_URL: segment.publicApiUrl,
+        SEGMENT_API_TOKEN: segment.apiToken,
+        RULES_DIR: revertRules.dir,
+      },
+      {
+        logStream: logs.stream,
+        redisEpochCheckMs: 200,
+        slackMinIntervalMs: 20,
+        slackUpdateIntervalMs: 100,
+        slackRetryConfig: retryPolicies.rapidRetryPolicy,
+        dispatch: { sweepIntervalMs: 200 },
+        revertAllLeaseMs: 1000,
+      },
+    );
+  }
+
+  /** Ten sources disabled by one token, grouped in one message in #wipe-revert. */
+  async function disableTen(app: TestService, actor: string): Promise<string[]> {
+    const sources = Array.from({ length: 10 }, (_, i) => `src_${actor}_${i + 1}`);
+    for (const id of sources) segment.setSource({ id, enabled: false });
+    const events = sources.map((id) => ({
+      id: `evt_${id}`,
+      type: 'Source Disabled',
+      actor: { type: 'token', id: actor },
+      resource: { type: 'source', id },
+    }));
+    expect((await postEvents(app.url, await app.token('acme'), { events })).status).toBe(201);
+    await expect.poll(() => groupMessage(actor) && groupedCount(groupMessage(actor)!), { timeout: 15_000 }).toBe(10);
+    return sources;
+  }
+
+  function groupMessage(actor: string): FakeMessage | undefined {
+    return slack.messages('#wipe-revert').find((m) => groupedCount(m) !== undefined && textOf(m).includes(actor));
+  }
+
+  async function groupOf(app: TestService, actor: string) {
+    const [row] = await app.service.database.db.select().from(alertGroups).where(eq(alertGroups.groupValue, actor));
+    return row;
+  }
+
+  /** Each source patched once at Segment, enabled again, and each revert recorded once. */
+  async function expectRevertedOnce(app: TestService, sources: string[]) {
+    for (const id of sources) {
+      expect(segment.callsTo(`PATCH /sources/${id}`), id).toHaveLength(1);
+      expect(segment.getSource(id)?.enabled, id).toBe(true);
+    }
+    const token = await app.token('acme');
+    const recorded = (await (await getEvents(app.url, token, '?type=Source%20Enabled&limit=1000')).json()) as {
+      events: { metadata: { revertOf: string } }[];
+    };
+    const ours = recorded.events.map((e) => e.metadata.revertOf).filter((id) => sources.includes(id.slice(4)));
+    expect(ours.sort()).toEqual(sources.map((id) => `evt_${id}`).sort());
+  }
+
+  it('is queued again from Postgres and reverts every event exactly once, even beside its lost job still running', {
+    timeout: 60_000,
+  }, async () => {
+    // The queue prefix is the test's own, on the shared Redis: deleting every key under it is this service's wipe.
+    const prefix = uniqueName('wipe');
+    const logs = logCapture();
+    // The relay (which notices wipes) and the click in one service; the worker in another, to stop and start.
+    const front = await startRevertService(prefix, 'api,relay,slack', logs);
+    let worker: TestService | undefined = await startRevertService(prefix, 'worker', logs);
+    try {
+      const sources = await disableTen(front, 'tok_wipe');
+
+      // No worker when Revert all is clicked: its job waits in Redis, which then loses it.
+      await worker.service.stop(5000);
+      worker = undefined;
+      const drawn = groupMessage('tok_wipe')!;
+      const clicked = await postToSlackEndpoint(
+        front.url,
+        blockActionBody({
+          actionId: 'audit_revert_all',
+          value: button(drawn, 'audit_revert_all')!.value,
+          userId: OWNER,
+          teamId: slack.teamId,
+          channelId: slack.channelId('#wipe-revert'),
+          message: { ts: drawn.ts, blocks: drawn.blocks ?? [] },
+          responseUrl: slack.responseUrl('wipe-click'),
+        }),
+      );
+      expect(clicked.status).toBe(200);
+      await expect
+        .poll(() => slack.responses('wipe-click').at(-1)?.body.text, { timeout: 10_000 })
+        .toBe('Reverting 10 changes; the alert shows the progress.');
+      expect(await groupOf(front, 'tok_wipe')).toMatchObject({ revertRun: 1, revertState: 'queued' });
+      await deleteRedisPrefix(prefix);
+      await expect.poll(() => metric(front, 'audit_redis_wipes_total'), { timeout: 5000 }).toBe(1);
+
+      // A worker again, with one revert held at Segment when Redis is wiped a second time: the job it runs is lost
+      // while it runs, and the copy queued again must wait for it rather than revert the held event a second time.
+      const held = segment.hold('PATCH /sources/src_tok_wipe_3');
+      worker = await startRevertService(prefix, 'worker', logs);
+      await held.waitUntilHeld(1, 15_000);
+      await deleteRedisPrefix(prefix);
+      await expect.poll(() => metric(front, 'audit_redis_wipes_total'), { timeout: 5000 }).toBe(2);
+      await expect
+        .poll(() => logged(logs, 'Revert all run held by another attempt').length, { timeout: 10_000 })
+        .toBeGreaterThan(0);
+      held.release();
+
+      await expect
+        .poll(() => textOf(groupMessage('tok_wipe')!), { timeout: 20_000 })
+        .toMatch(/finished.*: 10 reverted\./);
+      expect(await groupOf(front, 'tok_wipe')).toMatchObject({ revertRun: 1, revertState: 'done', revertTotal: 10 });
+      // The copy looks again once the run's lease is given up, and finds nothing left to do.
+      await expect
+        .poll(() => logged(logs, 'Revert all run already ended').length, { timeout: 10_000 })
+        .toBeGreaterThan(0);
+      await expectRevertedOnce(front, sources);
+    } finally {
+      await worker?.service.stop(5000);
+      await front.stop();
+    }
+  });
+
+  it('is queued at start when its job never reached Redis (the clicking process died before adding it)', {
+    timeout: 30_000,
+  }, async () => {
+    const prefix = uniqueName('wipe');
+    const logs = logCapture();
+    const first = await startRevertService(prefix, 'api,relay,slack,worker', logs);
+    let app: TestService | undefined;
+    try {
+      const sources = await disableTen(first, 'tok_start');
+      const group = (await groupOf(first, 'tok_start'))!;
+      await first.service.stop(5000);
+      // The click's half, committed in Postgres; its add to the queue never happened.
+      const store = createDb(database.url);
+      const claim = await store.db
+        .transaction((tx) =>
+          claimRevertRun(tx, { workspaceId: 'acme', groupId: group.id, userId: OWNER, scope: 'all', upTo: 10 }),
+        )
+        .finally(() => store.close());
+      expect(claim).toMatchObject({ claimed: true, total: 10 });
+
+      app = await startRevertService(prefix, 'api,relay,slack,worker', logs);
+      await expect
+        .poll(() => textOf(groupMessage('tok_start')!), { timeout: 15_000 })
+        .toMatch(/finished.*: 10 reverted\./);
+      expect(logged(logs, 'unfinished Revert all runs found at start')).toHaveLength(1);
+      await expectRevertedOnce(app, sources);
+    } finally {
+      await app?.stop();
+      await deleteRedisPrefix(prefix);
     }
   });
 });

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getAlert } from '../../src/store/alerts.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
 import { type FakeSlack, type StoredView, startFakeSlack } from '../helpers/fake-slack.ts';
+import { groupedCount } from '../helpers/grouped-alerts.ts';
 import { rulesDir } from '../helpers/rules-dir.ts';
 import { postEvents, startTestService, type TestService } from '../helpers/service.ts';
 import { SIGNING_SECRET } from '../helpers/slack-requests.ts';
@@ -20,6 +21,13 @@ when: { type: [Warehouses Disabled] }
 channel: "#data-alerts"
 severity: critical
 `,
+  'sources-disabled.yml': `
+id: sources-disabled
+when: { type: [Source Disabled] }
+group: { within: 10m, by: actor.id }
+channel: "#grouped-alerts"
+severity: warning
+`,
 });
 
 let database: TestDatabase;
@@ -36,6 +44,7 @@ beforeAll(async () => {
     ],
   });
   slack.channelId('#data-alerts');
+  slack.channelId('#grouped-alerts');
   app = await startTestService(
     database.url,
     {
@@ -163,6 +172,32 @@ describe('the App Home', () => {
       .poll(async () => (await s.stored('?type=Alert%20Unsilenced')).some((e) => String(e.metadata?.silenceId) === id))
       .toBe(true);
     expect(homeText(OWNER)).toContain('None running');
+  });
+
+  it('shows alerts shown in a grouped message as posted there, not as posting', async () => {
+    const sources = ['src_home_g1', 'src_home_g2', 'src_home_g3'];
+    const events = sources.map((id) => ({
+      id: `evt_${id}`,
+      type: 'Source Disabled',
+      actor: { type: 'token', id: 'tok_home' },
+      resource: { type: 'source', id },
+    }));
+    expect((await postEvents(app.url, token, { events })).status).toBe(201);
+    await expect.poll(() => slack.messages('#grouped-alerts').map(groupedCount), { timeout: 15_000 }).toEqual([3]);
+
+    await session().openHome(OWNER);
+    const lineOf = (id: string) =>
+      (home(OWNER)?.view.blocks as { text?: { text: string } }[] | undefined)
+        ?.map((b) => b.text?.text ?? '')
+        .find((text) => text.includes(`\`${id}\``));
+    await expect.poll(() => sources.every((id) => lineOf(id) !== undefined), { timeout: 10_000 }).toBe(true);
+    const channel = slack.channelId('#grouped-alerts');
+    // The first is the grouped message's own alert; the others joined it.
+    expect(lineOf('src_home_g1')).toContain(`:bell: posted · rule \`sources-disabled\` in <#${channel}>`);
+    for (const id of ['src_home_g2', 'src_home_g3']) {
+      expect(lineOf(id)).toContain(`:bell: posted, grouped with 2 more · rule \`sources-disabled\` in <#${channel}>`);
+    }
+    expect(homeText(OWNER)).not.toContain('posting');
   });
 
   it('opens a common query in a modal from its button, and pages it with Next in place', async () => {

@@ -74,7 +74,7 @@ function alertRow(i: number, state: AlertState): AlertWithState {
     channel: '#data-alerts',
     channelId: 'C0000000001',
     ts: '1.000001',
-    status: state === 'silenced' ? 'silenced' : 'sent',
+    status: state === 'silenced' || state === 'grouped' ? state : 'sent',
     error: null,
     attempts: 1,
     createdAt: new Date(),
@@ -87,7 +87,13 @@ function alertRow(i: number, state: AlertState): AlertWithState {
     silencedFor: null,
     silencedWith: null,
   };
-  return { alert: row, event: hostileEvent(i), state, ...(state === 'reverted' && { revertedBy: 'U0OWNER1' }) };
+  return {
+    alert: state === 'grouped' ? { ...row, channelId: null, ts: null } : row,
+    event: hostileEvent(i),
+    state,
+    ...(state === 'reverted' && { revertedBy: 'U0OWNER1' }),
+    ...(state === 'grouped' && { group: { channelId: 'C0000000001', count: 1000 } }),
+  };
 }
 
 /** Every `<…>` Slack would read as markup (in text and blocks; metadata is not rendered): only the builders' own. */
@@ -138,7 +144,7 @@ describe('Slack operations payloads', () => {
       'silenced',
       'acknowledged',
       'reverted',
-      'posted',
+      'grouped',
       'posted',
       'posted',
     ];

@@ -64,6 +64,7 @@ export type HomeQueryId = (typeof HOME_QUERIES)[number]['id'];
 const STATE_LABEL: Readonly<Record<AlertState, string>> = {
   posting: ':hourglass_flowing_sand: posting',
   posted: ':bell: posted',
+  grouped: ':bell: posted, grouped',
   logged: ':page_facing_up: logged (no Slack token)',
   failed: ':x: not posted',
   silenced: ':no_bell: silenced',
@@ -143,11 +144,17 @@ export function buildLoadingModal(label: string): types.ModalView {
   return buildEventsModal({ text: 'Loading…', blocks: [section(`:hourglass_flowing_sand: ${escapeMrkdwn(label)}…`)] });
 }
 
-function alertLine({ alert, event, state, revertedBy }: AlertWithState): string {
+function alertLine({ alert, event, state, revertedBy, group }: AlertWithState): string {
   const resource = event.resource.name
     ? `${part(event.resource.name)} (\`${part(event.resource.id)}\`)`
     : `\`${part(event.resource.id)}\``;
-  const where = alert.channelId ? ` in <#${alert.channelId}>` : '';
+  // A grouped alert has no message of its own: it is one line of its group's.
+  const channelId = alert.channelId ?? group?.channelId;
+  const where = channelId ? ` in <#${channelId}>` : '';
+  const label =
+    state === 'grouped' && group && group.count > 1
+      ? `${STATE_LABEL.grouped} with ${(group.count - 1).toLocaleString('en-US')} more`
+      : STATE_LABEL[state];
   const by =
     state === 'reverted' && revertedBy
       ? ` by <@${part(revertedBy, 40)}>`
@@ -156,7 +163,7 @@ function alertLine({ alert, event, state, revertedBy }: AlertWithState): string 
         : '';
   return truncate(
     `*${part(event.type)}* · ${resource}\n` +
-      `${STATE_LABEL[state]}${by} · rule \`${part(alert.ruleId, 100)}\`${where} · ${slackDate(alert.createdAt)}`,
+      `${label}${by} · rule \`${part(alert.ruleId, 100)}\`${where} · ${slackDate(alert.createdAt)}`,
     2900,
   );
 }

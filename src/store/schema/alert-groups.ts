@@ -50,12 +50,20 @@ export const alertGroups = pgTable(
     revertTotal: integer('revert_total'),
     revertStartedAt: timestamp('revert_started_at', { withTimezone: true }),
     revertFinishedAt: timestamp('revert_finished_at', { withTimezone: true }),
+    /**
+     * The job attempt running the run, and until when: another copy of its job (queued again after Redis was wiped,
+     * or picked up by BullMQ's stalled-job check) waits for the lease to lapse rather than revert alongside it.
+     */
+    revertHolder: text('revert_holder'),
+    revertLeaseUntil: timestamp('revert_lease_until', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
     uniqueIndex('alert_groups_open_key').on(t.ruleId, t.groupKey).where(sql`${t.status} = 'open'`),
     index('alert_groups_stale').on(t.id).where(sql`${t.version} > ${t.shownVersion} and ${t.ts} is not null`),
     index('alert_groups_closing').on(t.closesAt).where(sql`${t.status} = 'open'`),
+    // The runs to queue again at start and after a Redis wipe: few or none, however many groups there are.
+    index('alert_groups_revert_unfinished').on(t.id).where(sql`${t.revertState} in ('queued', 'running')`),
   ],
 );
 

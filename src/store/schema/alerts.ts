@@ -19,15 +19,15 @@ export const alerts = pgTable(
     channelId: text('channel_id'),
     ts: text('ts'),
     /**
-     * pending | sent | failed (permanent Slack error) | logged (no bot token: written to the log) | silenced (held
-     * back by the silence in silence_id, not posted).
+     * pending | sent | grouped (shown in its group's message, alert_group_members) | failed (permanent Slack error) |
+     * logged (no bot token: written to the log) | silenced (held back by the silence in silence_id, not posted).
      */
     status: text('status').notNull().default('pending'),
     error: text('error'),
     attempts: integer('attempts').notNull().default(0),
     /**
-     * While in the future, a worker is posting this alert (it renews the lease as it waits for the channel's pace):
-     * another job reaching the same (event, rule), as overlapping ranges can, waits instead of posting it too.
+     * While in the future, a worker is handing this alert to its channel's queue (or a group) in Postgres: another job
+     * reaching the same (event, rule), as overlapping ranges can, waits instead of queueing it too.
      */
     leaseUntil: timestamp('lease_until', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
