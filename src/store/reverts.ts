@@ -8,9 +8,17 @@ import { storableText } from './storable.ts';
 export type RevertClaim = { claimed: true; startedAt: Date } | { claimed: false; existing: RevertRow };
 
 /**
- * Claims the event for this click; another click finds the row in progress or done. A failed one may be retried.
- * `takeOver` names an in-progress claim (by its start) whose holder is known to have died, to be taken over: a Revert
- * all resuming after its worker was killed mid-revert.
+ * How long a claim may stay in progress before it counts as abandoned (its process died between the claim and the
+ * outcome). A revert waits out at most three of Segment's rate-limit windows of up to a minute, plus its requests'
+ * timeouts, so a live one is done well within this; a click after it takes the claim over instead of being told
+ * "in progress" for ever.
+ */
+export const ABANDONED_CLAIM_MS = 10 * 60_000;
+
+/**
+ * Claims the event for this click; another click finds the row in progress or done. A failed one may be retried,
+ * and so may one left in progress for longer than ABANDONED_CLAIM_MS. `takeOver` names an in-progress claim (by its
+ * start) whose holder is known to have died, to be taken over: a Revert all resuming after its worker was killed.
  */
 export async function claimRevert(
   db: DbOrTx,
@@ -24,13 +32,15 @@ export async function claimRevert(
     ? sql` or (${reverts.status} = 'in_progress'
               and ${reverts.startedAt} = ${options.takeOver.toISOString()}::timestamptz)`
     : sql``;
+  const abandonedBefore = new Date(startedAt.getTime() - ABANDONED_CLAIM_MS).toISOString();
+  const abandoned = sql` or (${reverts.status} = 'in_progress' and ${reverts.startedAt} < ${abandonedBefore}::timestamptz)`;
   const inserted = await db
     .insert(reverts)
     .values({ ...key, status: 'in_progress', requestedBy, startedAt })
     .onConflictDoUpdate({
       target: [reverts.workspaceId, reverts.eventId],
       set: { status: 'in_progress', requestedBy, reason: null, startedAt, finishedAt: null },
-      setWhere: sql`${reverts.status} = 'failed'${takeOver}`,
+      setWhere: sql`${reverts.status} = 'failed'${takeOver}${abandoned}`,
     })
     .returning({ eventId: reverts.eventId });
   if (inserted.length > 0) return { claimed: true, startedAt };

@@ -7,6 +7,7 @@ import { type RevertDeps, type RevertRequest, revertEvent } from '../../src/reve
 import { appendEventsTx } from '../../src/store/append.ts';
 import { createDb, type Database } from '../../src/store/db.ts';
 import { getEvent } from '../../src/store/queries.ts';
+import { ABANDONED_CLAIM_MS } from '../../src/store/reverts.ts';
 import { reverts } from '../../src/store/schema/index.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
 import { type FakeSegment, startFakeSegment } from '../helpers/fake-segment.ts';
@@ -128,5 +129,27 @@ describe('revertEvent', () => {
     expect(second).toEqual({ status: 'in_progress', by: 'U0OWNER1' });
     release();
     expect(await first).toEqual({ status: 'failed', reason: 'an unexpected error; see the service log' });
+  });
+
+  it('takes over a claim left in progress by a process that died, once it is older than any live revert', async () => {
+    await storeSourceDisabled('wf_orphan', 'src_orphan');
+    // A claim whose process died between the claim and the outcome: recent, it still reads as in progress.
+    await database.db.insert(reverts).values({
+      workspaceId: WORKSPACE,
+      eventId: 'wf_orphan',
+      status: 'in_progress',
+      requestedBy: 'U0GONE',
+      startedAt: new Date(Date.now() - ABANDONED_CLAIM_MS + 60_000),
+    });
+    expect(await revertEvent(deps, request('wf_orphan'))).toEqual({ status: 'in_progress', by: 'U0GONE' });
+    expect(segment.callsTo('PATCH /sources/src_orphan')).toHaveLength(0);
+
+    await database.db
+      .update(reverts)
+      .set({ startedAt: new Date(Date.now() - ABANDONED_CLAIM_MS - 1000) })
+      .where(and(eq(reverts.workspaceId, WORKSPACE), eq(reverts.eventId, 'wf_orphan')));
+    expect(await revertEvent(deps, request('wf_orphan'))).toMatchObject({ status: 'reverted' });
+    expect(await claimRow('wf_orphan')).toMatchObject({ status: 'done', requestedBy: 'U0OWNER1' });
+    expect(segment.callsTo('PATCH /sources/src_orphan')).toHaveLength(1);
   });
 });
