@@ -8,12 +8,13 @@ import { networkCause, retryAfterMs } from '../retry.ts';
 
 export type BatchOutcome =
   | { kind: 'delivered'; status: number }
-  /**
-   * Try the same batch again later: what analytics-node retries (RETRIED_STATUSES), 401/403 (a wrong key must not
-   * skip events), network errors, timeouts.
-   */
+  /** Try the same batch again later: what analytics-node retries (RETRIED_STATUSES), network errors, timeouts. */
   | { kind: 'retry'; status?: number; reason: string; retryAfterMs?: number }
-  /** Segment will never take this batch as it is. */
+  /**
+   * Segment will never take this batch as it is: any other 4xx, 501/505/511. A refused write key (401/403) is one of
+   * them, as analytics-node has it; its reason says to check the key, and every batch after it is refused too until
+   * an owner sets the right one (`/audit forward on`).
+   */
   | { kind: 'rejected'; status: number; reason: string }
   /** The forwarder is stopping; nothing is known about the batch. */
   | { kind: 'aborted' };
@@ -72,7 +73,7 @@ export class TrackingClient {
     if (status === 429)
       return { kind: 'retry', status, reason, retryAfterMs: retryAfterMs(response.headers.get('retry-after')) };
     if (status === 401 || status === 403)
-      return { kind: 'retry', status, reason: `${reason} (check the source's write key)` };
+      return { kind: 'rejected', status, reason: `${reason} (check the source's write key)` };
     if (RETRIED_STATUSES.has(status) || (status >= 500 && !FINAL_SERVER_STATUSES.has(status))) {
       return { kind: 'retry', status, reason };
     }
