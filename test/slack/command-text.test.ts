@@ -79,6 +79,10 @@ describe('parseCommandText: subcommands', () => {
     );
   });
 
+  it('suggests import for a misspelt import', () => {
+    expect(errorOf('improt status')).toContain('(or did you mean /audit import?)');
+  });
+
   it('reads forward status and forward off', () => {
     expect(parseCommandText('forward status')).toEqual({ kind: 'forward', action: 'status' });
     expect(parseCommandText('Forward OFF')).toEqual({ kind: 'forward', action: 'off' });

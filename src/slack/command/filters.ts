@@ -181,7 +181,7 @@ function bareWordMessage(token: Token, previous: Token | undefined): string {
     const quoted = `${previous.key}:"${previous.value} ${token.value}"`;
     return `${word} is not a filter: quote a value with spaces, e.g. ${quoted}`;
   }
-  const subcommands = ['help', 'export', 'forward', 'silence', 'silences', 'unsilence'];
+  const subcommands = ['help', 'export', 'forward', 'silence', 'silences', 'unsilence', 'import'];
   const subcommand = token.quoted ? undefined : nearestName(token.value, subcommands);
   const hint = subcommand ? ` (or did you mean /audit ${subcommand}?)` : '';
   return `${word} is not a filter: write key:value, e.g. ${FILTER_EXAMPLE}${hint}`;
