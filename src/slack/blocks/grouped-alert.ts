@@ -98,7 +98,10 @@ export function buildGroupedAlertMessage({
   const description = rule.description && rule.description !== rule.id ? ` — ${part(rule.description, 300)}` : '';
   const count = group.count.toLocaleString('en-US');
   const blocks: types.KnownBlock[] = [
-    { type: 'header', text: { type: 'plain_text', text: truncate(headerText(summary), BUDGET.header), emoji: true } },
+    {
+      type: 'header',
+      text: { type: 'plain_text', text: truncate(escapeMrkdwn(headerText(summary)), BUDGET.header), emoji: true },
+    },
     {
       type: 'section',
       fields: [
