@@ -47,6 +47,16 @@ export function createHttpServer(logger: Logger, metrics: Metrics): FastifyInsta
     genReqId: () => randomUUID(),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // A path that does not percent-decode (`/v1/%E0`) is answered before routing, by default in Fastify's own shape
+    // ({error, code, message, statusCode}); it gets the API's `{"error": "…"}` like every other client error.
+    frameworkErrors: (error, request, reply) => {
+      const status = error.statusCode ?? 400;
+      const message =
+        error.code === 'FST_ERR_BAD_URL'
+          ? `the path of ${request.method} ${request.raw.url?.split('?')[0] ?? ''} is not valid percent-encoded UTF-8`
+          : error.message;
+      void (reply as FastifyReply).code(status).send({ error: message });
+    },
   });
 
   // Fastify's own JSON parser decodes bytes that are not UTF-8 into replacement characters, which would be

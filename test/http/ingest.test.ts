@@ -338,4 +338,10 @@ describe('POST /v1/events', () => {
     expect(response.status).toBe(404);
     expect((await response.json()).error).toMatch(/no route/);
   });
+
+  it('answers a path that does not percent-decode with a 400 in the API error shape', async () => {
+    const response = await fetch(`${app.url}/v1/%E0%A4%A`, { headers: { authorization: `Bearer ${token}` } });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({ error: expect.stringMatching(/not valid percent-encoded UTF-8/) });
+  });
 });
