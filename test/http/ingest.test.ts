@@ -224,6 +224,16 @@ describe('POST /v1/events', () => {
     expect(await text.json()).toEqual({ error: 'Content-Type must be application/json' });
   });
 
+  it('says why valid JSON with a __proto__ key is refused, instead of calling it invalid JSON', async () => {
+    const body =
+      '{"type":"X","actor":{"type":"user","id":"u"},"resource":{"type":"r","id":"i"},"metadata":{"__proto__":1}}';
+    const refused = await postEvents(app.url, token, body);
+    expect(refused.status).toBe(400);
+    expect((await refused.json()).error).toMatch(/holds a "__proto__" key/);
+    const malformed = await postEvents(app.url, token, '{"type": ');
+    expect((await malformed.json()).error).toMatch(/^request body is not valid JSON: .+/);
+  });
+
   it('answers 415 for a compressed body or a charset other than UTF-8, storing nothing', async () => {
     const before = await countEvents('acme');
     const gzip = await postEvents(app.url, token, sampleEvent(), { 'content-encoding': 'gzip' });
