@@ -3,7 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from '../../src/store/db.ts';
 import { createIngestToken, revokeIngestToken } from '../../src/store/tokens.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
-import { getEvents, postEvents, sampleEvent, startTestService, type TestService } from '../helpers/service.ts';
+import {
+  getEvents,
+  logCapture,
+  postEvents,
+  sampleEvent,
+  startTestService,
+  type TestService,
+} from '../helpers/service.ts';
 
 let database: TestDatabase;
 let app: TestService;
@@ -275,6 +282,25 @@ describe('POST /v1/events', () => {
       expect(rows.some((r) => r.token_hash.includes('bootstrap-secret-1'))).toBe(false);
     } finally {
       await other.stop();
+    }
+  });
+
+  it('warns at start when INGEST_TOKENS names another workspace for a token already registered', async () => {
+    const first = await startTestService(database.url, { ROLES: 'api', INGEST_TOKENS: 'typo:bootstrap-secret-2' });
+    await first.stop();
+    const log = logCapture();
+    const moved = await startTestService(
+      database.url,
+      { ROLES: 'api', INGEST_TOKENS: 'right:bootstrap-secret-2' },
+      { logStream: log.stream },
+    );
+    try {
+      const warning = log.lines.find((line) => line.registeredWorkspaceId === 'typo');
+      expect(warning).toMatchObject({ level: 40, workspaceId: 'right', tokenId: expect.stringMatching(/^env_/) });
+      expect(String(warning!.msg)).toContain('tokens revoke env_');
+      expect(JSON.stringify(log.lines)).not.toContain('bootstrap-secret-2');
+    } finally {
+      await moved.stop();
     }
   });
 
