@@ -113,9 +113,9 @@ export function createHttpServer(logger: Logger, metrics: Metrics): FastifyInsta
 }
 
 /**
- * Why Fastify's parser refused a body, which it reports only as "not valid JSON": the syntax error where there is one,
- * else the keys it refuses in valid JSON (`__proto__`, `constructor.prototype`), which would alter objects in JavaScript.
- * Parsed again only on this error path.
+ * Why Fastify's parser refused a body, which it reports only as "not valid JSON": the syntax error where there is
+ * one, else the keys it refuses in valid JSON (`__proto__`, `constructor.prototype`), which would alter objects in
+ * JavaScript. Parsed again only on this error path.
  */
 function invalidJson(text: string): AppError {
   try {

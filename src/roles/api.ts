@@ -24,8 +24,9 @@ export function createApiRole(shared: SharedInfrastructure, options: ApiRoleOpti
       for (const { id, workspaceId, registeredWorkspaceId } of conflicts) {
         shared.logger.warn(
           { tokenId: id, workspaceId, registeredWorkspaceId },
-          `INGEST_TOKENS names workspace ${workspaceId} for a token registered for workspace ${registeredWorkspaceId}, ` +
-            `which it keeps writing to: revoke it (tokens revoke ${id}) and give ${workspaceId} a new token`,
+          `INGEST_TOKENS names workspace ${workspaceId} for a token registered for workspace ` +
+            `${registeredWorkspaceId}, which it keeps writing to: revoke it (tokens revoke ${id}) and give ` +
+            `${workspaceId} a new token`,
         );
       }
     },
