@@ -171,38 +171,42 @@ const envFields = z.object({
     .default([...ROLES]),
 });
 
-/** The variables the cross-field checks read: they run only when each of these parsed. */
-const CROSS_CHECKED = [
-  'ROLES',
-  'SLACK_BOT_TOKEN',
-  'SLACK_APP_TOKEN',
-  'SLACK_SIGNING_SECRET',
-  'SEGMENT_PULL_WORKSPACE',
-  'SEGMENT_API_TOKEN',
-];
+/**
+ * A cross-field check runs when each variable it reads parsed (also when other variables are bad), so that every
+ * problem is listed at once: one bad variable must not hide a bad combination of others.
+ */
+const whenParsed =
+  (...variables: string[]) =>
+  ({ issues }: { issues: readonly { path?: readonly PropertyKey[] }[] }) =>
+    !issues.some((issue) => variables.includes(String(issue.path?.[0])));
 
-const envSchema = envFields.superRefine(
-  (env, ctx) => {
-    // Without a signing secret (and no Socket Mode) nothing tells Slack's requests from anyone else's.
-    if (env.ROLES.includes('slack') && env.SLACK_BOT_TOKEN && !env.SLACK_APP_TOKEN && !env.SLACK_SIGNING_SECRET) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['SLACK_SIGNING_SECRET'],
-        message: 'required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)',
-      });
-    }
-    // The import reads GET /audit-events with the Public API token; without one it could never succeed.
-    if (env.SEGMENT_PULL_WORKSPACE && !env.SEGMENT_API_TOKEN) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['SEGMENT_PULL_WORKSPACE'],
-        message: 'the Segment import needs SEGMENT_API_TOKEN (a Public API token allowed to read the Audit Trail)',
-      });
-    }
-  },
-  // Also when other variables are bad, so that every problem is listed at once.
-  { when: ({ issues }) => !issues.some((issue) => CROSS_CHECKED.includes(String(issue.path?.[0]))) },
-);
+const envSchema = envFields
+  .superRefine(
+    (env, ctx) => {
+      // Without a signing secret (and no Socket Mode) nothing tells Slack's requests from anyone else's.
+      if (env.ROLES.includes('slack') && env.SLACK_BOT_TOKEN && !env.SLACK_APP_TOKEN && !env.SLACK_SIGNING_SECRET) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['SLACK_SIGNING_SECRET'],
+          message: 'required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)',
+        });
+      }
+    },
+    { when: whenParsed('ROLES', 'SLACK_BOT_TOKEN', 'SLACK_APP_TOKEN', 'SLACK_SIGNING_SECRET') },
+  )
+  .superRefine(
+    (env, ctx) => {
+      // The import reads GET /audit-events with the Public API token; without one it could never succeed.
+      if (env.SEGMENT_PULL_WORKSPACE && !env.SEGMENT_API_TOKEN) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['SEGMENT_PULL_WORKSPACE'],
+          message: 'the Segment import needs SEGMENT_API_TOKEN (a Public API token allowed to read the Audit Trail)',
+        });
+      }
+    },
+    { when: whenParsed('SEGMENT_PULL_WORKSPACE', 'SEGMENT_API_TOKEN') },
+  );
 
 type Env = z.infer<typeof envSchema>;
 

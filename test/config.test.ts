@@ -19,6 +19,18 @@ describe('configuration', () => {
     expect([...config.roles]).toEqual(['api', 'slack', 'worker', 'relay', 'scheduler']);
   });
 
+  it('reports a bad combination even when a variable another check reads is bad too', () => {
+    // ROLES is bad: the Slack check cannot run, but the import check does not read ROLES and still must.
+    let error: ConfigError | undefined;
+    try {
+      loadConfig({ ROLES: 'api,web', SEGMENT_PULL_WORKSPACE: 'acme', SLACK_APP_TOKEN: 'bad' });
+    } catch (e) {
+      error = e as ConfigError;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error!.problems.map((p) => p.split(':')[0])).toEqual(['SLACK_APP_TOKEN', 'ROLES', 'SEGMENT_PULL_WORKSPACE']);
+  });
+
   it('parses pairs and lists', () => {
     const config = loadConfig({
       INGEST_TOKENS: 'acme:tok1, globex:tok2',

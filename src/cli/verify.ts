@@ -1,7 +1,7 @@
 /** `verify [--workspace W]`: prints `ok N events, head <hash>` or where the chain breaks (exit 1). */
 import { GENESIS_HASH } from '../store/chain.ts';
 import type { Database } from '../store/db.ts';
-import { listWorkspaces, verifyChain } from '../store/verify.ts';
+import { listWorkspaces, verifyChain, workspacesToVerify } from '../store/verify.ts';
 import type { CliIo } from './run.ts';
 
 export const VERIFY_USAGE = `usage: npm run -s cli -- verify [--workspace W]
@@ -18,7 +18,7 @@ export const VERIFY_USAGE = `usage: npm run -s cli -- verify [--workspace W]
   whose seq is beyond the head (events deleted), or a bad signature; exit 2 when digests are off.`;
 
 export async function verifyCommand(database: Database, workspace: string | undefined, io: CliIo): Promise<number> {
-  const workspaces = workspace !== undefined ? [workspace] : await listWorkspaces(database.db);
+  const workspaces = workspace !== undefined ? [workspace] : await workspacesToVerify(database.db);
   if (workspaces.length === 0) {
     io.out('ok 0 events (no workspaces yet)');
     return 0;

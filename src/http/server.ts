@@ -47,6 +47,16 @@ export function createHttpServer(logger: Logger, metrics: Metrics): FastifyInsta
     genReqId: () => randomUUID(),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // A path that does not percent-decode (`/v1/%E0`) is answered before routing, by default in Fastify's own shape
+    // ({error, code, message, statusCode}); it gets the API's `{"error": "…"}` like every other client error.
+    frameworkErrors: (error, request, reply) => {
+      const status = error.statusCode ?? 400;
+      const message =
+        error.code === 'FST_ERR_BAD_URL'
+          ? `the path of ${request.method} ${request.raw.url?.split('?')[0] ?? ''} is not valid percent-encoded UTF-8`
+          : error.message;
+      void (reply as FastifyReply).code(status).send({ error: message });
+    },
   });
 
   // Fastify's own JSON parser decodes bytes that are not UTF-8 into replacement characters, which would be
@@ -58,7 +68,11 @@ export function createHttpServer(logger: Logger, metrics: Metrics): FastifyInsta
       done(badRequest('request body is not valid UTF-8'), undefined);
       return;
     }
-    parseJson(request, bytes.toString('utf8'), done);
+    const text = bytes.toString('utf8');
+    parseJson(request, text, (error, body) => {
+      if ((error as FastifyError | null)?.code !== 'FST_ERR_CTP_INVALID_JSON_BODY') return done(error, body);
+      done(invalidJson(text), undefined);
+    });
   });
 
   app.addHook('onSend', async (request, reply) => {
@@ -96,6 +110,22 @@ export function createHttpServer(logger: Logger, metrics: Metrics): FastifyInsta
   });
 
   return app;
+}
+
+/**
+ * Why Fastify's parser refused a body, which it reports only as "not valid JSON": the syntax error where there is
+ * one, else the keys it refuses in valid JSON (`__proto__`, `constructor.prototype`), which would alter objects in
+ * JavaScript. Parsed again only on this error path.
+ */
+function invalidJson(text: string): AppError {
+  try {
+    JSON.parse(text);
+  } catch (error) {
+    return badRequest(`request body is not valid JSON: ${(error as Error).message}`);
+  }
+  return badRequest(
+    'request body holds a "__proto__" key, or a "constructor" key holding "prototype", which are refused',
+  );
 }
 
 /** Fastify's own errors, reworded for API clients. */

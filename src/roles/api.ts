@@ -19,7 +19,17 @@ export function createApiRole(shared: SharedInfrastructure, options: ApiRoleOpti
   // Every outcome is on /metrics from the start, so a dashboard shows 0 rather than no data.
   for (const outcome of ['accepted', 'duplicate', 'ignored', 'rejected']) metrics.segmentPushEvents.inc({ outcome }, 0);
   return {
-    start: () => registerBootstrapTokens(database.db, shared.config.ingestTokens),
+    async start() {
+      const conflicts = await registerBootstrapTokens(database.db, shared.config.ingestTokens);
+      for (const { id, workspaceId, registeredWorkspaceId } of conflicts) {
+        shared.logger.warn(
+          { tokenId: id, workspaceId, registeredWorkspaceId },
+          `INGEST_TOKENS names workspace ${workspaceId} for a token registered for workspace ` +
+            `${registeredWorkspaceId}, which it keeps writing to: revoke it (tokens revoke ${id}) and give ` +
+            `${workspaceId} a new token`,
+        );
+      }
+    },
     stop: async () => {},
   };
 }

@@ -1,6 +1,6 @@
 /** Producer tokens: created once and shown once, stored only as SHA-256, revocable. */
 import { createHash, randomBytes } from 'node:crypto';
-import { and, asc, eq, isNull } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull } from 'drizzle-orm';
 import type { DbOrTx } from './db.ts';
 import { ingestTokens } from './schema/index.ts';
 
@@ -20,21 +20,46 @@ export async function createIngestToken(
   return { id, token };
 }
 
-/** Tokens from INGEST_TOKENS are stored hashed like any other; a revoked one stays revoked across restarts. */
+/** A pair of INGEST_TOKENS whose token was stored before for another workspace: it keeps that one. */
+export interface BootstrapTokenConflict {
+  id: string;
+  /** The workspace INGEST_TOKENS names now. */
+  workspaceId: string;
+  /** The workspace the token was first registered for, and still writes to. */
+  registeredWorkspaceId: string;
+}
+
+/**
+ * Tokens from INGEST_TOKENS are stored hashed like any other; a revoked one stays revoked across restarts. A token is
+ * registered once: a pair that later names another workspace for it changes nothing, and is returned so the caller
+ * can say so (moving a producer's events to another workspace silently would be worse).
+ */
 export async function registerBootstrapTokens(
   db: DbOrTx,
   pairs: readonly { workspaceId: string; token: string }[],
-): Promise<void> {
-  if (pairs.length === 0) return;
-  await db
-    .insert(ingestTokens)
-    .values(
-      pairs.map(({ workspaceId, token }) => {
-        const tokenHash = hashToken(token);
-        return { id: `env_${tokenHash.slice(0, 16)}`, workspaceId, name: 'INGEST_TOKENS', tokenHash };
-      }),
-    )
-    .onConflictDoNothing();
+): Promise<BootstrapTokenConflict[]> {
+  if (pairs.length === 0) return [];
+  const wanted = pairs.map(({ workspaceId, token }) => {
+    const tokenHash = hashToken(token);
+    return { id: `env_${tokenHash.slice(0, 16)}`, workspaceId, name: 'INGEST_TOKENS', tokenHash };
+  });
+  await db.insert(ingestTokens).values(wanted).onConflictDoNothing();
+  const stored = await db
+    .select({ id: ingestTokens.id, workspaceId: ingestTokens.workspaceId })
+    .from(ingestTokens)
+    .where(
+      inArray(
+        ingestTokens.id,
+        wanted.map((row) => row.id),
+      ),
+    );
+  const registered = new Map(stored.map((row) => [row.id, row.workspaceId]));
+  return wanted.flatMap(({ id, workspaceId }) => {
+    const registeredWorkspaceId = registered.get(id);
+    return registeredWorkspaceId !== undefined && registeredWorkspaceId !== workspaceId
+      ? [{ id, workspaceId, registeredWorkspaceId }]
+      : [];
+  });
 }
 
 export function listIngestTokens(db: DbOrTx) {

@@ -119,6 +119,18 @@ describe('the CLI', () => {
     expect(all.stdout).toMatch(/ok 1 events, head [0-9a-f]{64} \(workspace send-ws\)/);
   });
 
+  it('verifies, with no --workspace, a workspace whose chain head row was deleted, and reports it broken', async () => {
+    const token = await app.token('headless');
+    const args = ['--actor', 'u', '--resource-type', 'source', '--resource-id', 's1', '--url', app.url];
+    expect((await cli(['send', '--type', 'Source Modified', ...args, '--token', token])).code).toBe(0);
+    await app.service.database.db.execute(sql`delete from chain_heads where workspace_id = 'headless'`);
+    const all = await cli(['verify']);
+    expect(all.code).toBe(1);
+    expect(all.stdout).toContain(
+      'broken at seq 2: the chain head is missing but events run to seq 1 (workspace headless)',
+    );
+  });
+
   it('explains a usage mistake and exits 2', async () => {
     const missing = await cli(['send', '--type', 'X']);
     expect(missing.code).toBe(2);

@@ -3,7 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from '../../src/store/db.ts';
 import { createIngestToken, revokeIngestToken } from '../../src/store/tokens.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
-import { getEvents, postEvents, sampleEvent, startTestService, type TestService } from '../helpers/service.ts';
+import {
+  getEvents,
+  logCapture,
+  postEvents,
+  sampleEvent,
+  startTestService,
+  type TestService,
+} from '../helpers/service.ts';
 
 let database: TestDatabase;
 let app: TestService;
@@ -224,6 +231,16 @@ describe('POST /v1/events', () => {
     expect(await text.json()).toEqual({ error: 'Content-Type must be application/json' });
   });
 
+  it('says why valid JSON with a __proto__ key is refused, instead of calling it invalid JSON', async () => {
+    const body =
+      '{"type":"X","actor":{"type":"user","id":"u"},"resource":{"type":"r","id":"i"},"metadata":{"__proto__":1}}';
+    const refused = await postEvents(app.url, token, body);
+    expect(refused.status).toBe(400);
+    expect((await refused.json()).error).toMatch(/holds a "__proto__" key/);
+    const malformed = await postEvents(app.url, token, '{"type": ');
+    expect((await malformed.json()).error).toMatch(/^request body is not valid JSON: .+/);
+  });
+
   it('answers 415 for a compressed body or a charset other than UTF-8, storing nothing', async () => {
     const before = await countEvents('acme');
     const gzip = await postEvents(app.url, token, sampleEvent(), { 'content-encoding': 'gzip' });
@@ -265,6 +282,25 @@ describe('POST /v1/events', () => {
       expect(rows.some((r) => r.token_hash.includes('bootstrap-secret-1'))).toBe(false);
     } finally {
       await other.stop();
+    }
+  });
+
+  it('warns at start when INGEST_TOKENS names another workspace for a token already registered', async () => {
+    const first = await startTestService(database.url, { ROLES: 'api', INGEST_TOKENS: 'typo:bootstrap-secret-2' });
+    await first.stop();
+    const log = logCapture();
+    const moved = await startTestService(
+      database.url,
+      { ROLES: 'api', INGEST_TOKENS: 'right:bootstrap-secret-2' },
+      { logStream: log.stream },
+    );
+    try {
+      const warning = log.lines.find((line) => line.registeredWorkspaceId === 'typo');
+      expect(warning).toMatchObject({ level: 40, workspaceId: 'right', tokenId: expect.stringMatching(/^env_/) });
+      expect(String(warning!.msg)).toContain('tokens revoke env_');
+      expect(JSON.stringify(log.lines)).not.toContain('bootstrap-secret-2');
+    } finally {
+      await moved.stop();
     }
   });
 
@@ -337,5 +373,11 @@ describe('POST /v1/events', () => {
     const response = await fetch(`${app.url}/v1/nothing`, { headers: { authorization: `Bearer ${token}` } });
     expect(response.status).toBe(404);
     expect((await response.json()).error).toMatch(/no route/);
+  });
+
+  it('answers a path that does not percent-decode with a 400 in the API error shape', async () => {
+    const response = await fetch(`${app.url}/v1/%E0%A4%A`, { headers: { authorization: `Bearer ${token}` } });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({ error: expect.stringMatching(/not valid percent-encoded UTF-8/) });
   });
 });
