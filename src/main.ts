@@ -25,6 +25,16 @@ async function main(): Promise<void> {
   process.on('unhandledRejection', (reason) => {
     logger.error({ err: reason }, 'unhandled promise rejection (a bug: please report it); the service keeps running');
   });
+  // A stop asked for while the migrations run (a replica waits on another's advisory lock, a deploy is rolled back)
+  // lets them finish, in their transaction, and then exits 0 without starting anything.
+  let stopBeforeStart: string | undefined;
+  const stopEarly = (signal: string) => {
+    stopBeforeStart ??= signal;
+    logger.info({ signal }, 'shutting down once the migrations are applied');
+  };
+  const early = { SIGTERM: () => stopEarly('SIGTERM'), SIGINT: () => stopEarly('SIGINT') };
+  process.on('SIGTERM', early.SIGTERM);
+  process.on('SIGINT', early.SIGINT);
   try {
     await ensureDatabase(config.databaseUrl, logger);
     await migrateDatabase(config.databaseUrl, logger);
@@ -37,6 +47,9 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  process.off('SIGTERM', early.SIGTERM);
+  process.off('SIGINT', early.SIGINT);
+  if (stopBeforeStart) process.exit(0);
 
   const service = createService(config, logger);
   let stopping = false;

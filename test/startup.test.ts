@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
+import { MIGRATION_LOCK_KEY } from '../src/store/db.ts';
 import { deleteRedisPrefix, missingDatabaseUrl, redisUrl, uniqueName } from './helpers/database.ts';
 import { freePort, ownRedis } from './helpers/redis-server.ts';
 
@@ -97,6 +98,35 @@ describe('npm start', () => {
     const tables = await check`select count(*)::int as n from events`;
     await check.end();
     expect(tables[0]!.n).toBe(1);
+  });
+
+  it('exits 0 on SIGTERM while waiting to migrate, once the migrations are done, without starting', async () => {
+    // Another replica migrating: the lock is held, so this process waits on it.
+    const other = postgres(fresh.url, { max: 1, onnotice: () => {} });
+    await other`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`;
+    const { child, output } = startProcess({
+      DATABASE_URL: fresh.url,
+      REDIS_URL: redisUrl(),
+      PORT: String(await freePort()),
+      QUEUE_PREFIX: prefix(),
+      LOG_LEVEL: 'info',
+    });
+    try {
+      const waiting = async () =>
+        (
+          await other`select count(*)::int as n from pg_locks
+            where locktype = 'advisory' and objid = ${MIGRATION_LOCK_KEY} and not granted`
+        )[0]!.n;
+      await expect.poll(waiting, { timeout: 20_000 }).toBe(1);
+      child.kill('SIGTERM');
+      await waitForOutput(output, (text) => text.includes('shutting down once the migrations are applied'));
+    } finally {
+      await other`select pg_advisory_unlock(${MIGRATION_LOCK_KEY})`;
+      await other.end();
+    }
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(0);
+    expect(output()).not.toContain('audit-trail started');
   });
 
   it('refuses to start on invalid rules, naming each file and line', async () => {

@@ -37,7 +37,7 @@ function findUp(name: string, from: string): string {
 }
 
 /** Any constant will do; it only has to differ from other advisory locks taken in this database. */
-const MIGRATION_LOCK_KEY = 0x61756474; // "audt"
+export const MIGRATION_LOCK_KEY = 0x61756474; // "audt"
 
 /**
  * SPEC section 4: with Postgres unreachable a request gets 503 within 5 seconds, so a connection attempt
