@@ -15,7 +15,7 @@ import { type FakeMessage, type FakeSlack, startFakeSlack } from '../helpers/fak
 import { button, groupedCount, textOf } from '../helpers/grouped-alerts.ts';
 import { freePort } from '../helpers/redis-server.ts';
 import { rulesDir } from '../helpers/rules-dir.ts';
-import { blockActionBody, postToSlackEndpoint, SIGNING_SECRET } from '../helpers/slack-requests.ts';
+import { blockActionBody, postToSlackEndpoint, slackEnv } from '../helpers/slack-requests.ts';
 
 let database: TestDatabase;
 let store: Database;
@@ -73,11 +73,7 @@ async function startWorker(extra: Record<string, string> = {}): Promise<{ child:
       ROLES: 'api,relay,worker,slack',
       PORT: String(port),
       RULES_DIR: rules.dir,
-      SLACK_BOT_TOKEN: slack.botToken,
-      SLACK_API_URL: slack.url,
-      SLACK_SIGNING_SECRET: SIGNING_SECRET,
-      SLACK_TEAMS: `${slack.teamId}:acme`,
-      AUDIT_OWNERS: OWNER,
+      ...slackEnv(slack, { owners: OWNER, teams: `${slack.teamId}:acme` }),
       SEGMENT_API_URL: segment.publicApiUrl,
       SEGMENT_API_TOKEN: segment.apiToken,
       LOG_LEVEL: 'warn',

@@ -9,7 +9,7 @@ import { type FakeMessage, type FakeSlack, startFakeSlack } from '../helpers/fak
 import { button, eventIdOf, groupedCount, textOf } from '../helpers/grouped-alerts.ts';
 import { rulesDir } from '../helpers/rules-dir.ts';
 import { getEvents, postEvents, startTestService, type TestService } from '../helpers/service.ts';
-import { blockActionBody, postToSlackEndpoint, SIGNING_SECRET } from '../helpers/slack-requests.ts';
+import { blockActionBody, postToSlackEndpoint, slackEnv } from '../helpers/slack-requests.ts';
 
 const { retryPolicies } = webApi;
 
@@ -74,11 +74,7 @@ beforeAll(async () => {
     database.url,
     {
       ROLES: 'api,relay,worker,slack',
-      SLACK_BOT_TOKEN: slack.botToken,
-      SLACK_SIGNING_SECRET: SIGNING_SECRET,
-      SLACK_API_URL: slack.url,
-      SLACK_TEAMS: `${slack.teamId}:acme`,
-      AUDIT_OWNERS: OWNER,
+      ...slackEnv(slack, { owners: OWNER, teams: `${slack.teamId}:acme` }),
       RULES_DIR: rules.dir,
     },
     {

@@ -13,7 +13,7 @@ import {
   startTestService,
   type TestService,
 } from '../helpers/service.ts';
-import { postToSlackEndpoint, SIGNING_SECRET, slashCommandBody } from '../helpers/slack-requests.ts';
+import { postToSlackEndpoint, slackEnv, slashCommandBody } from '../helpers/slack-requests.ts';
 
 let database: TestDatabase;
 let slack: FakeSlack;
@@ -62,11 +62,7 @@ beforeAll(async () => {
   app = await startTestService(
     database.url,
     {
-      SLACK_BOT_TOKEN: slack.botToken,
-      SLACK_SIGNING_SECRET: SIGNING_SECRET,
-      SLACK_API_URL: slack.url,
-      SLACK_TEAMS: TEAMS.map((team) => `${team}:${workspaceOf(team)}`).join(','),
-      AUDIT_OWNERS: OWNER,
+      ...slackEnv(slack, { owners: OWNER, teams: TEAMS.map((team) => `${team}:${workspaceOf(team)}`).join(',') }),
       SEGMENT_TRACKING_URL: segment.trackingUrl,
     },
     {

@@ -207,3 +207,21 @@ export function appHomeOpenedEvent(userId: string): Record<string, unknown> {
   const eventTs = String(Date.now() / 1000);
   return { type: 'app_home_opened', user: userId, channel: 'D0000000001', tab: 'home', event_ts: eventTs };
 }
+
+/**
+ * The environment that connects a service's Slack side to the fake Slack: its bot token and API URL, the signing
+ * secret the requests here are signed with, the owners, and which audit workspace each Slack team sees (by default
+ * the team slack sessions sign as, T0001, sees `acme`).
+ */
+export function slackEnv(
+  slack: { botToken: string; url: string },
+  options: { owners: string; teams?: string },
+): Record<string, string> {
+  return {
+    SLACK_BOT_TOKEN: slack.botToken,
+    SLACK_SIGNING_SECRET: SIGNING_SECRET,
+    SLACK_API_URL: slack.url,
+    SLACK_TEAMS: options.teams ?? 'T0001:acme',
+    AUDIT_OWNERS: options.owners,
+  };
+}

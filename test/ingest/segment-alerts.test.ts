@@ -8,7 +8,7 @@ import { type FakeSlack, startFakeSlack } from '../helpers/fake-slack.ts';
 import { rulesDir } from '../helpers/rules-dir.ts';
 import { auditCall, publicAuditEvent } from '../helpers/segment-audit.ts';
 import { postEvents, startTestService, type TestService } from '../helpers/service.ts';
-import { blockActionBody, postToSlackEndpoint, SIGNING_SECRET, slashCommandBody } from '../helpers/slack-requests.ts';
+import { blockActionBody, postToSlackEndpoint, slackEnv, slashCommandBody } from '../helpers/slack-requests.ts';
 import { slackSession } from '../helpers/slack-session.ts';
 
 const { retryPolicies } = webApi;
@@ -44,11 +44,7 @@ beforeAll(async () => {
   app = await startTestService(
     database.url,
     {
-      SLACK_BOT_TOKEN: slack.botToken,
-      SLACK_SIGNING_SECRET: SIGNING_SECRET,
-      SLACK_API_URL: slack.url,
-      SLACK_TEAMS: 'T0001:acme,T0002:globex',
-      AUDIT_OWNERS: OWNER,
+      ...slackEnv(slack, { owners: OWNER, teams: 'T0001:acme,T0002:globex' }),
       SEGMENT_API_URL: segment.publicApiUrl,
       SEGMENT_API_TOKEN: segment.apiToken,
       SEGMENT_PULL_WORKSPACE: 'acme',

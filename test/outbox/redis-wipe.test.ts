@@ -15,7 +15,7 @@ import { button, groupedCount, textOf } from '../helpers/grouped-alerts.ts';
 import { type OwnRedis, ownRedis } from '../helpers/redis-server.ts';
 import { rulesDir } from '../helpers/rules-dir.ts';
 import { getEvents, logCapture, postEvents, startTestService, type TestService } from '../helpers/service.ts';
-import { blockActionBody, postToSlackEndpoint, SIGNING_SECRET } from '../helpers/slack-requests.ts';
+import { blockActionBody, postToSlackEndpoint, slackEnv } from '../helpers/slack-requests.ts';
 
 // Not a name Node's ESM loader detects in this CommonJS package.
 const { retryPolicies } = webApi;
@@ -247,11 +247,7 @@ describe('a Revert all run when Redis loses its job', () => {
         ROLES: roles,
         REDIS_URL: redisUrl(),
         QUEUE_PREFIX: prefix,
-        SLACK_BOT_TOKEN: slack.botToken,
-        SLACK_API_URL: slack.url,
-        SLACK_SIGNING_SECRET: SIGNING_SECRET,
-        SLACK_TEAMS: `${slack.teamId}:acme`,
-        AUDIT_OWNERS: OWNER,
+        ...slackEnv(slack, { owners: OWNER, teams: `${slack.teamId}:acme` }),
         SEGMENT_API_URL: segment.publicApiUrl,
         SEGMENT_API_TOKEN: segment.apiToken,
         RULES_DIR: revertRules.dir,

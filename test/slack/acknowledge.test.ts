@@ -6,7 +6,7 @@ import { type FakeSegment, startFakeSegment } from '../helpers/fake-segment.ts';
 import { type FakeSlack, startFakeSlack } from '../helpers/fake-slack.ts';
 import { rulesDir } from '../helpers/rules-dir.ts';
 import { postEvents, startTestService, type TestService } from '../helpers/service.ts';
-import { SIGNING_SECRET } from '../helpers/slack-requests.ts';
+import { slackEnv } from '../helpers/slack-requests.ts';
 import { type Block, controlOf, metricsText, slackSession } from '../helpers/slack-session.ts';
 
 const { retryPolicies } = webApi;
@@ -39,11 +39,7 @@ beforeAll(async () => {
   app = await startTestService(
     database.url,
     {
-      SLACK_BOT_TOKEN: slack.botToken,
-      SLACK_SIGNING_SECRET: SIGNING_SECRET,
-      SLACK_API_URL: slack.url,
-      SLACK_TEAMS: 'T0001:acme',
-      AUDIT_OWNERS: `${OWNER},${OTHER_OWNER}`,
+      ...slackEnv(slack, { owners: `${OWNER},${OTHER_OWNER}` }),
       SEGMENT_API_URL: segment.publicApiUrl,
       SEGMENT_API_TOKEN: segment.apiToken,
       RULES_DIR: rules.dir,

@@ -6,7 +6,7 @@ import { type FakeSlack, type StoredView, startFakeSlack } from '../helpers/fake
 import { groupedCount } from '../helpers/grouped-alerts.ts';
 import { rulesDir } from '../helpers/rules-dir.ts';
 import { postEvents, startTestService, type TestService } from '../helpers/service.ts';
-import { SIGNING_SECRET } from '../helpers/slack-requests.ts';
+import { slackEnv } from '../helpers/slack-requests.ts';
 import { controlOf, slackSession } from '../helpers/slack-session.ts';
 
 const { retryPolicies } = webApi;
@@ -48,11 +48,7 @@ beforeAll(async () => {
   app = await startTestService(
     database.url,
     {
-      SLACK_BOT_TOKEN: slack.botToken,
-      SLACK_SIGNING_SECRET: SIGNING_SECRET,
-      SLACK_API_URL: slack.url,
-      SLACK_TEAMS: 'T0001:acme',
-      AUDIT_OWNERS: OWNER,
+      ...slackEnv(slack, { owners: OWNER }),
       RULES_DIR: rules.dir,
     },
     { slackMinIntervalMs: 10, slackRetryConfig: retryPolicies.rapidRetryPolicy, home: { debounceMs: 20 } },

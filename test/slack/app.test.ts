@@ -11,6 +11,7 @@ import {
   postToSlackEndpoint,
   SIGNING_SECRET,
   sign,
+  slackEnv,
   slashCommandBody,
 } from '../helpers/slack-requests.ts';
 
@@ -56,11 +57,7 @@ beforeAll(async () => {
   app = await startTestService(
     database.url,
     {
-      SLACK_BOT_TOKEN: slack.botToken,
-      SLACK_SIGNING_SECRET: SIGNING_SECRET,
-      SLACK_API_URL: slack.url,
-      SLACK_TEAMS: 'T0001:acme',
-      AUDIT_OWNERS: `${OWNER},${OTHER_OWNER}`,
+      ...slackEnv(slack, { owners: `${OWNER},${OTHER_OWNER}` }),
       AUDIT_OWNER_GROUP: 'S0OWNERS',
       SEGMENT_API_URL: segment.publicApiUrl,
       SEGMENT_API_TOKEN: segment.apiToken,

@@ -12,7 +12,7 @@ import { listWorkspaces, verifyChain } from '../../src/store/verify.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
 import { type FakeSlack, startFakeSlack } from '../helpers/fake-slack.ts';
 import { type ServiceProcess, startServiceProcess } from '../helpers/service-process.ts';
-import { SIGNING_SECRET, sign } from '../helpers/slack-requests.ts';
+import { SIGNING_SECRET, sign, slackEnv } from '../helpers/slack-requests.ts';
 
 const RUNS = 1500;
 const OWNER = 'U0OWNER1';
@@ -27,11 +27,7 @@ beforeAll(async () => {
   database = await createTestDatabase();
   slack = await startFakeSlack();
   service = await startServiceProcess(database.url, {
-    SLACK_BOT_TOKEN: slack.botToken,
-    SLACK_SIGNING_SECRET: SIGNING_SECRET,
-    SLACK_API_URL: slack.url,
-    SLACK_TEAMS: 'T0001:acme',
-    AUDIT_OWNERS: OWNER,
+    ...slackEnv(slack, { owners: OWNER }),
     LOG_LEVEL: 'warn',
   });
 });

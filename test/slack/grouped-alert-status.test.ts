@@ -12,7 +12,7 @@ import { type FakeMessage, type FakeSlack, startFakeSlack } from '../helpers/fak
 import { blocksOf, button, groupedCount, groupIdOf, textOf } from '../helpers/grouped-alerts.ts';
 import { rulesDir } from '../helpers/rules-dir.ts';
 import { postEvents, startTestService, type TestService } from '../helpers/service.ts';
-import { SIGNING_SECRET } from '../helpers/slack-requests.ts';
+import { slackEnv } from '../helpers/slack-requests.ts';
 import { type Block, metricsText, slackSession } from '../helpers/slack-session.ts';
 
 const { retryPolicies } = webApi;
@@ -54,11 +54,7 @@ beforeAll(async () => {
     database.url,
     {
       ROLES: 'api,relay,worker,slack',
-      SLACK_BOT_TOKEN: slack.botToken,
-      SLACK_SIGNING_SECRET: SIGNING_SECRET,
-      SLACK_API_URL: slack.url,
-      SLACK_TEAMS: 'T0001:acme',
-      AUDIT_OWNERS: `${OWNER},${OTHER_OWNER}`,
+      ...slackEnv(slack, { owners: `${OWNER},${OTHER_OWNER}` }),
       RULES_DIR: rules.dir,
     },
     {

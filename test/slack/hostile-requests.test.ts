@@ -7,6 +7,7 @@ import {
   postToSlackEndpoint,
   SIGNING_SECRET,
   sign,
+  slackEnv,
   slashCommandBody,
 } from '../helpers/slack-requests.ts';
 
@@ -19,11 +20,7 @@ beforeAll(async () => {
   database = await createTestDatabase();
   slack = await startFakeSlack();
   service = await startServiceProcess(database.url, {
-    SLACK_BOT_TOKEN: slack.botToken,
-    SLACK_SIGNING_SECRET: SIGNING_SECRET,
-    SLACK_API_URL: slack.url,
-    SLACK_TEAMS: 'T0001:acme',
-    AUDIT_OWNERS: OWNER,
+    ...slackEnv(slack, { owners: OWNER }),
   });
 });
 

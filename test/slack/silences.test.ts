@@ -5,7 +5,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
 import { type FakeSlack, startFakeSlack } from '../helpers/fake-slack.ts';
 import { rulesDir } from '../helpers/rules-dir.ts';
 import { postEvents, startTestService, type TestService } from '../helpers/service.ts';
-import { SIGNING_SECRET } from '../helpers/slack-requests.ts';
+import { slackEnv } from '../helpers/slack-requests.ts';
 import { type Answer, controlOf, metricsText, slackSession } from '../helpers/slack-session.ts';
 
 const { retryPolicies } = webApi;
@@ -45,11 +45,7 @@ async function startApp(): Promise<TestService> {
   return startTestService(
     database.url,
     {
-      SLACK_BOT_TOKEN: slack.botToken,
-      SLACK_SIGNING_SECRET: SIGNING_SECRET,
-      SLACK_API_URL: slack.url,
-      SLACK_TEAMS: 'T0001:acme',
-      AUDIT_OWNERS: OWNER,
+      ...slackEnv(slack, { owners: OWNER }),
       RULES_DIR: rules.dir,
     },
     {
