@@ -306,7 +306,7 @@ describe('/audit forward status', () => {
     await hold.waitUntilHeld(1);
     const lagging = await audit('T0STATUS', 'forward status');
     expect(lagging).toMatch(/Lag: 2 events not yet delivered, the oldest received \d+ s ago/);
-    expect(await metricsText()).toMatch(/^audit_forwarding_pending_events 2$/m);
+    await expect.poll(() => metricsText()).toMatch(/^audit_forwarding_pending_events 2$/m);
     hold.release();
     await expect
       .poll(() => deliveredSeq(workspaceOf('T0STATUS')), { timeout: 10_000 })
@@ -413,7 +413,7 @@ describe('delivery', () => {
     expect(attempts[1]!.at - attempts[0]!.at).toBeGreaterThanOrEqual(950);
     expect(new Set(forwardedIds(key)).size).toBe(3);
     expect(forwardedIds(key)).toEqual(expect.arrayContaining(posted));
-    expect(await metricsText()).toMatch(/audit_forwarding_batches_total\{outcome="retried"\} [2-9]/);
+    await expect.poll(() => metricsText()).toMatch(/audit_forwarding_batches_total\{outcome="retried"\} [2-9]/);
     const status = await audit('T0RETRY', 'forward status');
     expect(status).toContain('Failed: none');
   });

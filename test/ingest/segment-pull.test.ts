@@ -232,7 +232,7 @@ describe('importing Segment’s audit trail from the Public API', () => {
         }),
       });
       expect(ingest.status).toBe(201);
-      expect(await metricsText(app)).toMatch(/audit_import_errors_total\{kind="unauthorized"\} [1-9]/);
+      await expect.poll(() => metricsText(app)).toMatch(/audit_import_errors_total\{kind="unauthorized"\} [1-9]/);
 
       segment.setApiToken('sgp_test');
 

@@ -128,9 +128,9 @@ describe('the Acknowledge button', () => {
     expect(
       (await s.stored('?type=Alert%20Acknowledged')).filter((e) => e.metadata?.alertedEventId === id),
     ).toHaveLength(1);
-    expect(await metricsText(app.url)).toMatch(
-      /^audit_alerts_total\{rule="source-disabled",outcome="acknowledged"\} 1$/m,
-    );
+    await expect
+      .poll(() => metricsText(app.url))
+      .toMatch(/^audit_alerts_total\{rule="source-disabled",outcome="acknowledged"\} 1$/m);
   });
 
   it('acknowledge, then revert: both status lines, and the Silence menu and Show trail stay', async () => {
@@ -145,9 +145,9 @@ describe('the Acknowledge button', () => {
     expect(reverted).toEqual(['audit_outcome', expect.stringContaining('Reverted by <@U0OWNER1>')]);
     expect(controls(message.ts)).toEqual(['audit_show_trail', 'audit_silence']);
     expect(segment.callsTo('PATCH /sources/src_ack_then_revert')).toHaveLength(1);
-    expect(await metricsText(app.url)).toMatch(
-      /^audit_alerts_total\{rule="source-disabled",outcome="reverted"\} [1-9]$/m,
-    );
+    await expect
+      .poll(() => metricsText(app.url))
+      .toMatch(/^audit_alerts_total\{rule="source-disabled",outcome="reverted"\} [1-9]$/m);
   });
 
   it('revert, then acknowledge: the same lines in the same order; a failed revert’s line is replaced', async () => {

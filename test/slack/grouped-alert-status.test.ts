@@ -174,9 +174,9 @@ describe('Acknowledge on a grouped alert', () => {
     ]);
     expect(controls(grown)).toEqual(['audit_show_all', 'audit_silence']);
     expect(invalidContent({ text: grown.text, blocks: grown.blocks })).toBeUndefined();
-    expect(await metricsText(app.url)).toMatch(
-      /^audit_alerts_total\{rule="sources-disabled",outcome="acknowledged"\} [1-9]$/m,
-    );
+    await expect
+      .poll(() => metricsText(app.url))
+      .toMatch(/^audit_alerts_total\{rule="sources-disabled",outcome="acknowledged"\} [1-9]$/m);
   });
 
   it('refuses someone who is not an owner, records the attempt, and changes nothing', async () => {
@@ -282,9 +282,9 @@ describe('Silence… on a grouped alert', () => {
       .toEqual(['silenced', 'silenced', 'silenced']);
     expect(slack.messages('#quiet')).toHaveLength(1);
     expect(laterIds.some((id) => textOf(slack.messages('#quiet')[0]!).includes(id))).toBe(false);
-    expect(await metricsText(app.url)).toMatch(
-      /^audit_alerts_total\{rule="warehouses-disabled",outcome="silenced"\} 3$/m,
-    );
+    await expect
+      .poll(() => metricsText(app.url))
+      .toMatch(/^audit_alerts_total\{rule="warehouses-disabled",outcome="silenced"\} 3$/m);
 
     // Any later redraw (here forced, as a Revert all step would) is drawn from Postgres and keeps the line.
     await redraw(groupId, message.ts);
