@@ -4,6 +4,7 @@
  */
 import { eventRoutes } from '../http/routes/events.ts';
 import { segmentRoutes } from '../http/routes/segment.ts';
+import { EventAppender } from '../store/append.ts';
 import { registerBootstrapTokens } from '../store/tokens.ts';
 import type { Role, SharedInfrastructure } from './role.ts';
 
@@ -14,8 +15,11 @@ export interface ApiRoleOptions {
 
 export function createApiRole(shared: SharedInfrastructure, options: ApiRoleOptions = {}): Role {
   const { database, metrics } = shared;
-  void shared.http.register(eventRoutes, { database, metrics, appendLimits: options.appendLimits });
-  void shared.http.register(segmentRoutes, { database, metrics, appendLimits: options.appendLimits });
+  // One appender for both routes: a workspace's events from /v1/events and /v1/segment share its group commits and
+  // its limit on events waiting for Postgres.
+  const appender = new EventAppender(database.db, options.appendLimits);
+  void shared.http.register(eventRoutes, { database, metrics, appender });
+  void shared.http.register(segmentRoutes, { database, metrics, appender });
   // Every outcome is on /metrics from the start, so a dashboard shows 0 rather than no data.
   for (const outcome of ['accepted', 'duplicate', 'ignored', 'rejected']) metrics.segmentPushEvents.inc({ outcome }, 0);
   return {

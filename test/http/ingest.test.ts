@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from '../../src/store/db.ts';
 import { createIngestToken, revokeIngestToken } from '../../src/store/tokens.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
+import { auditCall } from '../helpers/segment-audit.ts';
 import {
   getEvents,
   logCapture,
@@ -332,6 +333,15 @@ describe('POST /v1/events', () => {
       expect(refused.status).toBe(429);
       expect(refused.headers.get('retry-after')).toBe('1');
       expect((await refused.json()).error).toMatch(/nothing was stored, retry/);
+      // The limit is the workspace's, whichever route its events come by: Segment's push waits in the same queue.
+      const call = (resourceId: string) =>
+        auditCall({ type: 'Source Modified', details: { resource_id: resourceId, resource_type: 'source' } });
+      const pushed = await fetch(`${busy.url}/v1/segment`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${t}`, 'content-type': 'application/json' },
+        body: JSON.stringify([call('src_busy_1'), call('src_busy_2')]),
+      });
+      expect(pushed.status).toBe(429);
       release();
       await holding;
       expect((await first).status).toBe(201);

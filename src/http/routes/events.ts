@@ -15,10 +15,18 @@ import { eventsCsv } from '../../export/csv.ts';
 import { checkRange, filterFieldsSchema } from '../../filters.ts';
 import { withCatalogType } from '../../ingest/catalog-type.ts';
 import type { Metrics } from '../../metrics.ts';
-import { AppendersBusy, EventAppender } from '../../store/append.ts';
+import { AppendersBusy, type EventAppender } from '../../store/append.ts';
 import { type Database, STATEMENT_TIMEOUT_MS, withDeadline } from '../../store/db.ts';
 import { type Cursor, decodeCursor, listEvents, MAX_PAGE_SIZE } from '../../store/queries.ts';
-import { AppError, badRequest, type ErrorDetail, issuePath, payloadTooLarge, unauthorized } from '../errors.ts';
+import {
+  type AppError,
+  appendersBusy,
+  badRequest,
+  type ErrorDetail,
+  issuePath,
+  payloadTooLarge,
+  unauthorized,
+} from '../errors.ts';
 import { plainJsonBody } from '../json-body.ts';
 import { workspaceForTokenInTime } from '../token-lookup.ts';
 
@@ -31,7 +39,8 @@ declare module 'fastify' {
 export interface EventRoutesOptions {
   database: Database;
   metrics: Metrics;
-  appendLimits?: ConstructorParameters<typeof EventAppender>[1];
+  /** The api role's one appender: both ingest routes share its group commit and its per-workspace limit. */
+  appender: EventAppender;
 }
 
 const repeatable = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v]));
@@ -179,7 +188,7 @@ function parseIngestBody(body: unknown): IncomingEvent[] {
 
 export async function eventRoutes(app: FastifyInstance, options: EventRoutesOptions): Promise<void> {
   const { database, metrics } = options;
-  const appender = new EventAppender(database.db, options.appendLimits);
+  const { appender } = options;
 
   app.decorateRequest('workspaceId', '');
   app.addHook('onRequest', async (request: FastifyRequest) => {
@@ -202,13 +211,7 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
     const result = await appender.append(request.workspaceId, events.map(withCatalogType)).catch((error: unknown) => {
       if (!(error instanceof AppendersBusy)) throw error;
       metrics.ingestedEvents.inc({ outcome: 'rejected' }, events.length);
-      throw new AppError(
-        429,
-        `too many events are waiting to be stored for this workspace (${error.waitingEvents}); ` +
-          'nothing was stored, retry after a second',
-        undefined,
-        1,
-      );
+      throw appendersBusy(error.waitingEvents);
     });
     metrics.ingestedEvents.inc({ outcome: 'accepted' }, result.stored.length);
     if (result.duplicates) metrics.ingestedEvents.inc({ outcome: 'duplicate' }, result.duplicates);

@@ -8,23 +8,24 @@ import { MAX_EVENTS_PER_REQUEST } from '../../events.ts';
 import { withCatalogType } from '../../ingest/catalog-type.ts';
 import { parseSegmentPush } from '../../ingest/segment-push.ts';
 import type { Metrics } from '../../metrics.ts';
-import { AppendersBusy, EventAppender } from '../../store/append.ts';
+import { AppendersBusy, type EventAppender } from '../../store/append.ts';
 import type { Database } from '../../store/db.ts';
-import { AppError, unauthorized } from '../errors.ts';
+import { AppError, appendersBusy, unauthorized } from '../errors.ts';
 import { plainJsonBody } from '../json-body.ts';
 import { workspaceForTokenInTime } from '../token-lookup.ts';
 
 export interface SegmentRoutesOptions {
   database: Database;
   metrics: Metrics;
-  appendLimits?: ConstructorParameters<typeof EventAppender>[1];
+  /** The api role's one appender: both ingest routes share its group commit and its per-workspace limit. */
+  appender: EventAppender;
 }
 
 const CREDENTIALS_HINT = 'send the ingest token as "Authorization: Bearer <token>" or as the basic-auth user';
 
 export async function segmentRoutes(app: FastifyInstance, options: SegmentRoutesOptions): Promise<void> {
   const { database, metrics } = options;
-  const appender = new EventAppender(database.db, options.appendLimits);
+  const { appender } = options;
 
   app.decorateRequest('workspaceId', '');
   // Authentication comes first, and the body is checked before it is read, as on POST /v1/events.
@@ -50,13 +51,7 @@ export async function segmentRoutes(app: FastifyInstance, options: SegmentRoutes
       if (!(error instanceof AppendersBusy)) throw error;
       metrics.segmentPushEvents.inc({ outcome: 'rejected' }, push.events.length);
       // Segment retries a webhook that answers 429, so nothing is lost.
-      throw new AppError(
-        429,
-        `too many events are waiting to be stored for this workspace (${error.waitingEvents}); ` +
-          'nothing was stored, retry after a second',
-        undefined,
-        1,
-      );
+      throw appendersBusy(error.waitingEvents);
     });
     metrics.segmentPushEvents.inc({ outcome: 'accepted' }, result.stored.length);
     if (result.duplicates) metrics.segmentPushEvents.inc({ outcome: 'duplicate' }, result.duplicates);
