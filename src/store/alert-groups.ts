@@ -150,11 +150,7 @@ async function join(
   const [updated] = await tx.execute<{ count: number; channel: string; kind: GroupKind }>(sql`
     with grown as (
       update alert_groups
-      set count = count + 1,
-          last_received_at = greatest(last_received_at, ${candidate.receivedAt}::timestamptz),
-          closes_at = greatest(closes_at, ${candidate.receivedAt}::timestamptz + within_ms * interval '1 millisecond'),
-          version = version + 1,
-          status = case when count + 1 >= ${MAX_GROUP_EVENTS} then 'closed' else status end
+      set ${growBy(candidate.receivedAt)}
       where id = ${groupId}
       returning count, channel, kind
     ), member as (
@@ -211,11 +207,7 @@ export async function tryJoinOpenGroup(
   const [joined] = await db.execute<{ id: string | null; count: number; channel: string; kind: GroupKind }>(sql`
     with grown as (
       update alert_groups
-      set count = count + 1,
-          last_received_at = greatest(last_received_at, ${candidate.receivedAt}::timestamptz),
-          closes_at = greatest(closes_at, ${candidate.receivedAt}::timestamptz + within_ms * interval '1 millisecond'),
-          version = version + 1,
-          status = case when count + 1 >= ${MAX_GROUP_EVENTS} then 'closed' else status end
+      set ${growBy(candidate.receivedAt)}
       where rule_id = ${ruleId} and group_key = ${candidate.groupKey} and status = 'open'
         and count < ${MAX_GROUP_EVENTS} and ${candidate.receivedAt}::timestamptz <= closes_at
         and not exists (select 1 from alert_group_members where ${isAlert})
@@ -244,6 +236,16 @@ export async function tryJoinOpenGroup(
     ...(count >= MAX_GROUP_EVENTS && { closed: { id: groupId, count, kind: joined.kind } }),
   };
 }
+
+/**
+ * The SET list that adds one event received at `receivedAt` to a group: its count and latest time, a window that
+ * extends `within` past this event, a new version for the message to catch up with, closed at MAX_GROUP_EVENTS.
+ */
+const growBy = (receivedAt: string) => sql`count = count + 1,
+  last_received_at = greatest(last_received_at, ${receivedAt}::timestamptz),
+  closes_at = greatest(closes_at, ${receivedAt}::timestamptz + within_ms * interval '1 millisecond'),
+  version = version + 1,
+  status = case when count + 1 >= ${MAX_GROUP_EVENTS} then 'closed' else status end`;
 
 const queueKey = (key: AlertKey) =>
   and(

@@ -5,7 +5,7 @@ import { RESOURCE_NOUN, type RevertPlan, revertPlanFor } from '../../catalog.ts'
 import type { JsonObject, StoredEvent } from '../../events.ts';
 import { ACKNOWLEDGE_ACTION, OPEN_LINK_ACTION, REVERT_ACTION, SHOW_TRAIL_ACTION, SILENCE_ACTION } from '../ids.ts';
 import { escapeMrkdwn, slackDate, truncate } from '../mrkdwn.ts';
-import { inline, inlineCode, mrkdwn } from './elements.ts';
+import { inline, inlineCode, joinWhole, mrkdwn } from './elements.ts';
 
 /** The parts of a rule the alert shows or obeys. */
 export interface AlertRule {
@@ -391,17 +391,6 @@ function fallbackText(event: StoredEvent, severity: Severity, mentions: string):
     BUDGET.fallback,
   );
   return mentions ? `${mentions} ${summary}` : summary;
-}
-
-/** Joins trusted tokens whole: cutting `<!subteam^S0123>` in half would post broken markup instead of a mention. */
-function joinWhole(tokens: readonly string[], max: number): string {
-  let joined = '';
-  for (const token of tokens) {
-    const next = joined ? `${joined} ${token}` : token;
-    if (next.length > max) break;
-    joined = next;
-  }
-  return joined;
 }
 
 function part(text: string, max: number = BUDGET.part): string {

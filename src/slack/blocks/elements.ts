@@ -34,3 +34,17 @@ export function inlineCode(text: string, max: number): string {
   const inner = inline(text, max - 2);
   return inner.includes('`') ? inner : `\`${inner}\``;
 }
+
+/**
+ * Our own tokens (mentions, user-group and channel links) joined with spaces up to `max`, each whole or not at all:
+ * half of `<!subteam^S0123>` would post broken markup instead of a mention.
+ */
+export function joinWhole(tokens: readonly string[], max: number): string {
+  let joined = '';
+  for (const token of tokens) {
+    const next = joined ? `${joined} ${token}` : token;
+    if (next.length > max) break;
+    joined = next;
+  }
+  return joined;
+}

@@ -30,7 +30,7 @@ import {
   silenceMenu,
   withAlertStatus,
 } from './alert.ts';
-import { inline, inlineCode, mrkdwn } from './elements.ts';
+import { inline, inlineCode, joinWhole, mrkdwn } from './elements.ts';
 import { eventSections } from './events-page.ts';
 import { silencedStatusText } from './silences.ts';
 
@@ -429,17 +429,6 @@ function describeMs(ms: number): string {
   if (ms % 60_000 === 0) return `${ms / 60_000}m`;
   if (ms % 1000 === 0) return `${ms / 1000}s`;
   return `${ms}ms`;
-}
-
-/** Joins trusted tokens whole: half of `<!subteam^S0123>` would post broken markup instead of a mention. */
-function joinWhole(tokens: readonly string[], max: number): string {
-  let joined = '';
-  for (const token of tokens) {
-    const next = joined ? `${joined} ${token}` : token;
-    if (next.length > max) break;
-    joined = next;
-  }
-  return joined;
 }
 
 function field(text: string): types.MrkdwnElement {
