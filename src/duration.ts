@@ -6,13 +6,6 @@ const DURATION = /^([0-9]+)([smhd])$/;
 
 export const DURATION_HINT = 'use a whole number followed by s, m, h or d, e.g. 30s, 10m, 12h, 7d';
 
-export class DurationError extends Error {
-  constructor(readonly input: string) {
-    super(`invalid duration ${JSON.stringify(input)}: ${DURATION_HINT}`);
-    this.name = 'DurationError';
-  }
-}
-
 /** Milliseconds in a positive duration such as `15m`, or undefined when the text is not one. */
 export function tryParseDuration(text: string): number | undefined {
   const match = DURATION.exec(text);
@@ -23,13 +16,3 @@ export function tryParseDuration(text: string): number | undefined {
   if (amount === 0 || !Number.isSafeInteger(ms)) return undefined;
   return ms;
 }
-
-/** Milliseconds in a positive duration such as `15m`; throws DurationError with a hint otherwise. */
-export function parseDuration(text: string): number {
-  const ms = tryParseDuration(text);
-  if (ms === undefined) throw new DurationError(text);
-  return ms;
-}
-
-/** The same grammar for `since:7d` / `until=12h` filters: how far back from now, in milliseconds. */
-export const parseRelativeTime = parseDuration;

@@ -1,9 +1,7 @@
 /** Exported events as CSV (SPEC section 4), written by Postgres's COPY and passed on in chunks with flat memory. */
 import { Readable } from 'node:stream';
 import type { Database } from '../store/db.ts';
-import { type EventFilters, EXPORT_COLUMNS, exportCopyStatement } from '../store/queries.ts';
-
-export const CSV_COLUMNS = EXPORT_COLUMNS;
+import { type EventFilters, exportCopyStatement } from '../store/queries.ts';
 
 /**
  * Bytes per chunk written on: COPY sends one message per row, and a socket write per row cost more than the row.
