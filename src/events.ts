@@ -91,11 +91,22 @@ const jsonObject = z.record(z.string(), z.unknown(), 'must be a JSON object').su
     ctx.addIssue({ code: 'custom', path: deep, message: TOO_DEEP });
     return;
   }
-  // JSON.stringify writes NUL and lone surrogates as \u escapes, so one regex clears almost every
-  // object; the walk that names the offending path runs only when it matches.
-  if (!/\\u(0000|d[89a-f])/i.test(JSON.stringify(value))) return;
-  for (const issue of unstorableJson(value, [])) ctx.addIssue({ code: 'custom', ...issue });
+  for (const issue of unstorableIn(value, JSON.stringify(value))) ctx.addIssue({ code: 'custom', ...issue });
 });
+
+/** Only the shape: see incomingEventShape. */
+const plainObject = z.custom<JsonObject>(
+  (value) => value !== null && typeof value === 'object' && !Array.isArray(value),
+  'must be a JSON object',
+);
+
+/**
+ * What in `value` Postgres cannot store (NUL, lone surrogates), by path, given its JSON text. JSON writes both as \u
+ * escapes, so one regex over the text clears almost every object; the walk that names the path runs only on a match.
+ */
+export function unstorableIn(value: unknown, json: string): { path: (string | number)[]; message: string }[] {
+  return /\\u(0000|d[89a-f])/i.test(json) ? [...unstorableJson(value, [])] : [];
+}
 
 function* unstorableJson(
   value: unknown,
@@ -132,25 +143,37 @@ const eventTimestamp = z.string('must be a string').superRefine((text, ctx) => {
   }
 });
 
-export const incomingEventSchema = z.strictObject({
-  id: requiredText(200).optional(),
-  type: requiredText(200),
-  timestamp: eventTimestamp.optional(),
-  actor: z.strictObject({
-    type: z.enum(ACTOR_TYPES, { message: `must be one of ${ACTOR_TYPES.join(', ')}` }),
-    id: requiredText(256),
-    name: storableText(512).optional(),
-    email: storableText(320).optional(),
-  }),
-  resource: z.strictObject({
+function eventSchema(object: z.ZodType<JsonObject>) {
+  return z.strictObject({
+    id: requiredText(200).optional(),
     type: requiredText(200),
-    id: requiredText(256),
-    name: storableText(512).optional(),
-  }),
-  changes: jsonObject.optional(),
-  context: jsonObject.optional(),
-  metadata: jsonObject.optional(),
-});
+    timestamp: eventTimestamp.optional(),
+    actor: z.strictObject({
+      type: z.enum(ACTOR_TYPES, { message: `must be one of ${ACTOR_TYPES.join(', ')}` }),
+      id: requiredText(256),
+      name: storableText(512).optional(),
+      email: storableText(320).optional(),
+    }),
+    resource: z.strictObject({
+      type: requiredText(200),
+      id: requiredText(256),
+      name: storableText(512).optional(),
+    }),
+    changes: object.optional(),
+    context: object.optional(),
+    metadata: object.optional(),
+  });
+}
+
+/** An event as a producer sends it: the whole check. */
+export const incomingEventSchema = eventSchema(jsonObject);
+
+/**
+ * The same, but `changes`, `context` and `metadata` are only checked to be objects, and kept as sent (not copied): for
+ * a caller that checks their depth and storability itself, on the canonical JSON it makes of them anyway
+ * (ingest/event-body.ts).
+ */
+export const incomingEventShape = eventSchema(plainObject);
 
 export type IncomingEvent = z.infer<typeof incomingEventSchema>;
 

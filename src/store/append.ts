@@ -3,7 +3,15 @@ import { randomUUID } from 'node:crypto';
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { categoryOf } from '../catalog.ts';
 import type { IncomingEvent, StoredEvent } from '../events.ts';
-import { canonicalTemplate, GENESIS_HASH, hashLink, type LateFields } from './chain.ts';
+import {
+  type CanonicalTemplate,
+  canonicalJson,
+  canonicalTemplate,
+  type EarlyFields,
+  fillTemplate,
+  GENESIS_HASH,
+  hashLink,
+} from './chain.ts';
 import { type DbOrTx, isDatabaseUnavailable } from './db.ts';
 import { chainHeads, events } from './schema/index.ts';
 
@@ -31,8 +39,8 @@ export async function appendEvents(
   workspaceId: string,
   batch: readonly IncomingEvent[],
 ): Promise<AppendResult> {
-  const [result] = await appendEventGroups(tx, workspaceId, [prepareBatch(workspaceId, batch)]);
-  return result!;
+  const { results } = await appendEventGroups(tx, workspaceId, [prepareBatch(workspaceId, batch)]);
+  return results[0]!;
 }
 
 /** A request's events ready to be chained: ids assigned, and everything but seq, receivedAt and hash serialized. */
@@ -44,44 +52,88 @@ export interface PreparedBatch {
 /**
  * Everything about a batch that does not need the workspace lock. The group commit calls this when a request
  * arrives, so that it runs while Postgres is busy with the previous group rather than while the lock is held.
+ * `known` maps objects of the events (actor, resource, changes, context, metadata) to their canonical JSON where
+ * the caller has made it already.
  */
-export function prepareBatch(workspaceId: string, batch: readonly IncomingEvent[]): PreparedBatch {
+export function prepareBatch(
+  workspaceId: string,
+  batch: readonly IncomingEvent[],
+  known?: ReadonlyMap<object, string>,
+): PreparedBatch {
   const ids = batch.map((event) => event.id ?? newEventId());
-  return { ids, events: batch.map((event, index) => prepareEvent(workspaceId, ids[index]!, event)) };
+  return { ids, events: batch.map((event, index) => prepareEvent(workspaceId, ids[index]!, event, known)) };
+}
+
+/** Where a workspace's chain ends: the last event's seq and hash, and its receivedAt. */
+export interface ChainHead {
+  seq: number;
+  hash: string;
+  receivedAt: Date;
 }
 
 /**
  * Stores several requests' batches for one workspace in one statement, chained in the order given, as
  * if each had been appended alone in turn (a repeat of an id from an earlier group is a duplicate).
+ * Must run inside a transaction: the head row stays locked until it commits. Answers the head it leaves.
  */
 export async function appendEventGroups(
   tx: DbOrTx,
   workspaceId: string,
   groups: readonly PreparedBatch[],
-): Promise<AppendResult[]> {
+): Promise<{ results: AppendResult[]; head: ChainHead }> {
   const head = await lockChainHead(tx, workspaceId);
   // Taken under the lock, and never earlier than the head's: receivedAt then never decreases along seq,
   // even between processes whose clocks differ, and the retention purge relies on that.
   const receivedAt = new Date(Math.max(Date.now(), head.receivedAt.getTime())).toISOString();
 
-  // Optimistic: repeats of stored ids are rare, so the rows are inserted with ON CONFLICT DO NOTHING and the head
-  // advanced in the same statement, which advances it only when no row was skipped. When some were, the rows it did
-  // insert are deleted again and the batch chained anew without the ids now known to exist. That saves a lookup per
-  // batch, and a savepoint and a statement per batch (the head lock means no other writer adds ids meanwhile).
+  // Optimistic: repeats of stored ids are rare, so the rows are inserted and the head advanced in one statement, in
+  // a savepoint. When an id is stored already, the savepoint is rolled back and the batch chained anew without the ids
+  // now known to exist (the head lock means no other writer adds ids meanwhile). That saves a lookup per batch.
   let known = new Set<string>();
   let chained: Chained;
   for (;;) {
     chained = chainBatch(groups, head, known, receivedAt);
     if (chained.rows.length === 0) break;
-    const inserted = await insertAndAdvance(tx, workspaceId, chained, receivedAt);
-    if (inserted.length === chained.rows.length) break;
-    const stored = new Set(inserted);
-    await tx.delete(events).where(and(eq(events.workspaceId, workspaceId), inArray(events.id, inserted)));
-    const existing = chained.stored.filter(({ event }) => !stored.has(event.id)).map(({ event }) => event.id);
-    known = new Set([...known, ...existing]);
+    try {
+      await insertInSavepoint(tx, workspaceId, head, chained, receivedAt);
+      break;
+    } catch (error) {
+      if (!(error instanceof DuplicateIds)) throw error;
+      known = new Set([...known, ...error.ids]);
+    }
   }
+  return { results: resultsOf(groups, chained), head: headAfter(chained, receivedAt) ?? head };
+}
 
-  // Events are chained in group order, so each group's stored events are the next run of them.
+/**
+ * The group commit's usual way, in one round trip: the batches chained onto `guess`, the head this process left at
+ * its last commit, and stored by one statement in a transaction of its own, which stores nothing unless the head is
+ * still there. Undefined when it is not (another process or another path appended since) or when an id is stored
+ * already: appendEventGroups then does it the careful way. Before this, BEGIN, the lock, a savepoint, the insert and
+ * COMMIT each took a round trip, while the process was busy with the next requests: in the benchmark the lock was
+ * held twice as long as Postgres took to store the rows.
+ */
+async function appendOnGuess(
+  db: DbOrTx,
+  workspaceId: string,
+  groups: readonly PreparedBatch[],
+  guess: ChainHead,
+): Promise<{ results: AppendResult[]; head: ChainHead } | undefined> {
+  // Never earlier than the head's, as under the lock: the statement stores nothing if the head is not this one.
+  const receivedAt = new Date(Math.max(Date.now(), guess.receivedAt.getTime())).toISOString();
+  const chained = chainBatch(groups, guess, new Set(), receivedAt);
+  try {
+    const advanced = await db.execute(storeChained(workspaceId, guess, chained, receivedAt));
+    if (advanced.length === 0) return undefined;
+  } catch (error) {
+    if (isDuplicateEventId(error)) return undefined;
+    throw error;
+  }
+  return { results: resultsOf(groups, chained), head: headAfter(chained, receivedAt)! };
+}
+
+/** Events are chained in group order, so each group's stored events are the next run of them. */
+function resultsOf(groups: readonly PreparedBatch[], chained: Chained): AppendResult[] {
   let at = 0;
   return groups.map((batch) => {
     const start = at;
@@ -91,15 +143,25 @@ export async function appendEventGroups(
   });
 }
 
+function headAfter(chained: Chained, receivedAt: string): ChainHead | undefined {
+  const last = chained.stored.at(-1)?.event;
+  return last && { seq: last.seq, hash: last.hash, receivedAt: new Date(receivedAt) };
+}
+
 interface PreparedEvent {
-  fields: Omit<StoredEvent, 'seq' | 'hash' | 'receivedAt' | 'timestamp'> & { timestamp?: string };
-  canonical: (late: LateFields) => string;
+  fields: EarlyFields;
+  canonical: CanonicalTemplate;
   /** The insert row's cells after seq, hash, receivedAt and timestamp, as JSON (see insertAndAdvance). */
   rowTail: string;
 }
 
-function prepareEvent(workspaceId: string, id: string, event: IncomingEvent): PreparedEvent {
-  const fields = {
+function prepareEvent(
+  workspaceId: string,
+  id: string,
+  event: IncomingEvent,
+  known: ReadonlyMap<object, string> | undefined,
+): PreparedEvent {
+  const fields: EarlyFields = {
     id,
     workspaceId,
     type: event.type,
@@ -113,9 +175,10 @@ function prepareEvent(workspaceId: string, id: string, event: IncomingEvent): Pr
     metadata: event.metadata ?? null,
   };
   // Made here, before the lock: under it the row is only a concatenation. Optional fields absent are null, as JSON
-  // has no undefined; JSON null in the object cells is turned into SQL NULL by the insert.
+  // has no undefined; JSON null in the object cells is turned into SQL NULL by the insert. The object cells are their
+  // canonical text, made for the hash anyway (jsonb keeps no key order, so what is stored is the same).
   const { actor, resource } = fields;
-  const cells = [
+  const cells = JSON.stringify([
     id,
     fields.type,
     fields.category,
@@ -126,11 +189,13 @@ function prepareEvent(workspaceId: string, id: string, event: IncomingEvent): Pr
     resource.type,
     resource.id,
     resource.name ?? null,
-    fields.changes,
-    fields.context,
-    fields.metadata,
-  ];
-  return { fields, canonical: canonicalTemplate(fields), rowTail: JSON.stringify(cells).slice(1) };
+  ]);
+  const object = (value: object | null) => (value === null ? 'null' : (known?.get(value) ?? canonicalJson(value)));
+  // Joined, so one flat string waits for the lock (see canonicalTemplate).
+  const rowTail = [cells.slice(1, -1), object(fields.changes), object(fields.context), object(fields.metadata)].join(
+    ',',
+  );
+  return { fields, canonical: canonicalTemplate(fields, known), rowTail };
 }
 
 interface Chained {
@@ -156,52 +221,98 @@ function chainBatch(
       seen.add(fields.id);
       seq += 1;
       const timestamp = fields.timestamp ?? receivedAt;
-      hash = hashLink(hash, canonical({ seq, receivedAt, timestamp }));
+      hash = hashLink(hash, fillTemplate(canonical, seq, receivedAt));
       chained.stored.push({ event: { ...fields, timestamp, receivedAt, seq, hash }, group });
       // seq and hash are numbers and hex, the times ISO strings from toISOString: none needs escaping.
-      chained.rows.push(`[${seq},"${hash}","${receivedAt}","${timestamp}",${rowTail}`);
+      chained.rows.push(`[${seq},"${hash}","${receivedAt}","${timestamp}",${rowTail}]`);
     }
   }
   return chained;
 }
 
 /**
- * One statement: an INSERT … SELECT of the rows, answering which ids it inserted, and the chain head moved to the last
- * event with a NOTIFY for the relay (delivered at commit, so the relay wakes exactly when the rows become visible),
- * both only when every row went in. The whole batch is one JSON parameter, each row an array of its cells in the
- * order `[seq, hash, receivedAt, timestamp, id, type, category, actor type, id, name, email, resource type, id, name,
- * changes, context, metadata]`, made before the lock but for the first four.
+ * One statement: the chain head moved from `from` to the last event, and an INSERT … SELECT of the rows, both only
+ * when the head is at `from` (always so under the lock; see appendOnGuess for when it is a guess), with a NOTIFY for
+ * the relay (delivered at commit, so the relay wakes exactly when the rows become visible). Answers one row when it
+ * stored them, none when the head was elsewhere. The whole batch is one JSON parameter, each row an array of its
+ * cells in the order `[seq, hash, receivedAt, timestamp, id, type, category, actor type, id, name, email, resource
+ * type, id, name, changes, context, metadata]`, made before the lock but for the first four.
  *
- * Why so (measured, 30k events in batches of 1,000): Drizzle's multi-row VALUES binds 18 parameters per row, which
- * cost several times the insert itself; rows as objects made Postgres parse every key of every row (its CPU for the
- * statements 1.10 s, against 0.87 s for arrays and 0.54 s for the raw INSERT … SELECT of the benchmark); and each
- * round trip while the lock is held (a savepoint, its release, a separate head update) added to every batch.
+ * A row whose id is stored already fails the statement (a unique violation): repeats of stored ids are rare, and ON
+ * CONFLICT DO NOTHING made Postgres probe the index for every row before inserting it (measured over 30k events:
+ * Postgres CPU 2.2 s with it, 1.8 s without).
+ *
+ * Why the rest is so (measured, 30k events in batches of 1,000): Drizzle's multi-row VALUES binds 18 parameters per
+ * row, which cost several times the insert itself; rows as objects made Postgres parse every key of every row (its CPU
+ * for the statements 1.10 s, against 0.87 s for arrays); and each further round trip (a separate head update, a lookup
+ * of stored ids first) added to every batch. COPY would parse less, but postgres.js leaves a COPY that Postgres refuses
+ * waiting for ever, holding its transaction open (porsager/postgres#1173).
  */
-async function insertAndAdvance(
-  tx: DbOrTx,
-  workspaceId: string,
-  chained: Chained,
-  receivedAt: string,
-): Promise<string[]> {
+function storeChained(workspaceId: string, from: ChainHead, chained: Chained, receivedAt: string) {
   const last = chained.stored.at(-1)!.event;
-  const result = await tx.execute<{ inserted: string[] | null }>(sql`
-    with inserted as (
+  return sql`
+    with advanced as (
+      update ${chainHeads} set seq = ${last.seq}, hash = ${last.hash}, updated_at = ${receivedAt}::timestamptz
+      where ${chainHeads.workspaceId} = ${workspaceId} and ${chainHeads.seq} = ${from.seq}
+        and ${chainHeads.hash} = ${from.hash}
+        -- receivedAt never before the head's (its ms: a JavaScript Date has no µs), as another process may have set it
+        and date_trunc('milliseconds', ${chainHeads.updatedAt}) <= ${receivedAt}::timestamptz
+      returning workspace_id
+    ), inserted as (
       insert into ${events} (workspace_id, id, seq, type, category, timestamp, received_at, actor_type, actor_id,
         actor_name, actor_email, resource_type, resource_id, resource_name, changes, context, metadata, hash)
       select ${workspaceId}::text, r->>4, (r->>0)::bigint, r->>5, r->>6, (r->>3)::timestamptz, (r->>2)::timestamptz,
         r->>7, r->>8, r->>9, r->>10, r->>11, r->>12, r->>13, nullif(r->14, 'null'), nullif(r->15, 'null'),
         nullif(r->16, 'null'), r->>1
       from jsonb_array_elements(${`[${chained.rows.join(',')}]`}::jsonb) as r
-      on conflict (workspace_id, id) do nothing
-      returning id
-    ), advanced as (
-      update ${chainHeads} set seq = ${last.seq}, hash = ${last.hash}, updated_at = ${receivedAt}::timestamptz
-      where ${chainHeads.workspaceId} = ${workspaceId}
-        and (select count(*) from inserted) = ${chained.rows.length}
-      returning pg_notify(${OUTBOX_CHANNEL}, ${workspaceId})
+      where exists (select from advanced)
     )
-    select (select array_agg(id) from inserted) as inserted, (select count(*) from advanced) as advanced`);
-  return result[0]?.inserted ?? [];
+    select pg_notify(${OUTBOX_CHANNEL}, workspace_id) from advanced`;
+}
+
+/**
+ * storeChained under the head lock, in a savepoint: a stored id rolls back only the savepoint, and DuplicateIds names
+ * the ids stored, for the caller to chain the batch anew without them.
+ */
+async function insertInSavepoint(
+  tx: DbOrTx,
+  workspaceId: string,
+  head: ChainHead,
+  chained: Chained,
+  receivedAt: string,
+): Promise<void> {
+  try {
+    const advanced = await tx.transaction((savepoint) =>
+      savepoint.execute(storeChained(workspaceId, head, chained, receivedAt)),
+    );
+    if (advanced.length === 0) throw new Error(`the chain head of workspace ${workspaceId} moved under its lock`);
+  } catch (error) {
+    if (!isDuplicateEventId(error)) throw error;
+    // The head lock keeps other writers out, so what is stored now stays so until this transaction ends.
+    const ids = chained.stored.map(({ event }) => event.id);
+    const stored = await tx
+      .select({ id: events.id })
+      .from(events)
+      .where(and(eq(events.workspaceId, workspaceId), inArray(events.id, ids)));
+    throw new DuplicateIds(stored.map((row) => row.id));
+  }
+}
+
+/** A batch met ids stored already: they are to be left out and the rest chained again. */
+class DuplicateIds extends Error {
+  constructor(readonly ids: string[]) {
+    super(`${ids.length} id(s) are stored already`);
+    this.name = 'DuplicateIds';
+  }
+}
+
+function isDuplicateEventId(error: unknown): boolean {
+  for (let at = error, depth = 0; at !== null && typeof at === 'object' && depth < 5; depth++) {
+    const { code, constraint_name: constraint } = at as { code?: unknown; constraint_name?: unknown };
+    if (code === '23505' && constraint === 'events_pkey') return true;
+    at = (at as { cause?: unknown }).cause;
+  }
+  return false;
 }
 
 /** appendEvents in its own transaction. */
@@ -217,10 +328,7 @@ export function appendEventsTx(
  * Locks the workspace's chain head for the rest of the transaction, creating it on first use. Its
  * updated_at is the receivedAt of the newest event (an older head: the time of its last append).
  */
-async function lockChainHead(
-  tx: DbOrTx,
-  workspaceId: string,
-): Promise<{ seq: number; hash: string; receivedAt: Date }> {
+async function lockChainHead(tx: DbOrTx, workspaceId: string): Promise<ChainHead> {
   const select = () =>
     tx
       .select({ seq: chainHeads.seq, hash: chainHeads.hash, receivedAt: chainHeads.updatedAt })
@@ -245,6 +353,9 @@ export class EventAppender {
 
   private readonly waiting = new Map<string, number>();
 
+  /** Each workspace's chain head as this appender's last commit left it: a guess, which appendOnGuess checks. */
+  private readonly heads = new Map<string, ChainHead>();
+
   constructor(
     private readonly db: DbOrTx,
     private readonly limits: {
@@ -260,14 +371,18 @@ export class EventAppender {
    * when that workspace already has maxWaitingEvents waiting: memory stays bounded and the producer is
    * told to back off, instead of every request slowing down until they all time out.
    */
-  append(workspaceId: string, batch: readonly IncomingEvent[]): Promise<AppendResult> {
+  append(
+    workspaceId: string,
+    batch: readonly IncomingEvent[],
+    known?: ReadonlyMap<object, string>,
+  ): Promise<AppendResult> {
     const waiting = this.waiting.get(workspaceId) ?? 0;
     if (waiting > 0 && waiting + batch.length > (this.limits.maxWaitingEvents ?? 20_000)) {
       return Promise.reject(new AppendersBusy(workspaceId, waiting));
     }
     this.waiting.set(workspaceId, waiting + batch.length);
     // Prepared now, while an earlier group may hold the lock, so that the transaction does only the chaining.
-    const prepared = prepareBatch(workspaceId, batch);
+    const prepared = prepareBatch(workspaceId, batch, known);
     return new Promise((resolve, reject) => {
       const queue = this.queues.get(workspaceId);
       if (queue) {
@@ -312,8 +427,16 @@ export class EventAppender {
     this.waiting.delete(workspaceId);
   }
 
-  private commit(workspaceId: string, batches: readonly PreparedBatch[]): Promise<AppendResult[]> {
-    return this.db.transaction((tx) => appendEventGroups(tx, workspaceId, batches));
+  /** One group: on the head this appender left, in one round trip, or else under the lock (see appendOnGuess). */
+  private async commit(workspaceId: string, batches: readonly PreparedBatch[]): Promise<AppendResult[]> {
+    const guess = this.heads.get(workspaceId);
+    // Forgotten until this commit is known to have worked: a failure leaves the head unknown.
+    this.heads.delete(workspaceId);
+    const done =
+      (guess && (await appendOnGuess(this.db, workspaceId, batches, guess))) ??
+      (await this.db.transaction((tx) => appendEventGroups(tx, workspaceId, batches)));
+    this.heads.set(workspaceId, done.head);
+    return done.results;
   }
 
   /**

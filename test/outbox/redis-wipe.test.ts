@@ -100,7 +100,7 @@ describe('a Redis restarted empty in the middle of ingest', () => {
   });
 
   it('queues again from Postgres what Redis lost, posts every alert exactly once, and restores the schedules', {
-    timeout: 60_000,
+    timeout: 90_000,
   }, async () => {
     const logs = logCapture();
     const app = await startService(database.url, redis, logs);
@@ -135,8 +135,10 @@ describe('a Redis restarted empty in the middle of ingest', () => {
         sent.flatMap((id, n) => (n % 2 ? [`disabled ${id}`, `any-warehouse ${id}`] : [`any-warehouse ${id}`])),
       );
       const context = `Redis wiped after round ${wipeAfter}`;
+      // 450 posts of at least 30 ms each into one channel, behind a Redis restart: 26–35 s alone on two cores, and it
+      // ran out of a 30 s poll when other test files shared the machine.
       await expect
-        .poll(() => postsPerAlert().size, { timeout: 30_000, interval: 200, message: context })
+        .poll(() => postsPerAlert().size, { timeout: 50_000, interval: 200, message: context })
         .toBe(expected.size);
       await expect.poll(() => alertLag(app.service.database.db), { timeout: 10_000, message: context }).toBe(0);
       // Long enough for a stray second post (a lost job's claim lapsing, a retry) to have shown up.

@@ -2,15 +2,6 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import {
-  type IncomingEvent,
-  incomingEventSchema,
-  MAX_EVENT_BYTES,
-  MAX_EVENTS_PER_REQUEST,
-  MAX_NESTING,
-  nestedTooDeep,
-  TOO_DEEP,
-} from '../../events.ts';
 import { eventsCsv } from '../../export/csv.ts';
 import { checkRange, filterFieldsSchema } from '../../filters.ts';
 import { withCatalogType } from '../../ingest/catalog-type.ts';
@@ -18,15 +9,8 @@ import type { Metrics } from '../../metrics.ts';
 import { AppendersBusy, type EventAppender } from '../../store/append.ts';
 import { type Database, STATEMENT_TIMEOUT_MS, withDeadline } from '../../store/db.ts';
 import { type Cursor, decodeCursor, listEvents, MAX_PAGE_SIZE } from '../../store/queries.ts';
-import {
-  type AppError,
-  appendersBusy,
-  badRequest,
-  type ErrorDetail,
-  issuePath,
-  payloadTooLarge,
-  unauthorized,
-} from '../errors.ts';
+import { type AppError, appendersBusy, badRequest, issuePath, unauthorized } from '../errors.ts';
+import { type IngestBody, parseIngestBody } from '../event-body.ts';
 import { plainJsonBody } from '../json-body.ts';
 import { workspaceForTokenInTime } from '../token-lookup.ts';
 
@@ -129,63 +113,6 @@ function issueKeys(issue: z.core.$ZodIssue): string {
   return issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : '(query)';
 }
 
-/** Splits a POST body into events, enforcing the count and per-event size limits before validation. */
-function parseIngestBody(body: unknown): IncomingEvent[] {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw badRequest('body must be one event object or {"events": [...]}');
-  }
-  const isBatch = 'events' in body;
-  const items = isBatch ? (body as { events: unknown }).events : [body];
-  if (!Array.isArray(items))
-    throw badRequest('events must be an array', [{ path: 'events', message: 'must be an array' }]);
-  if (items.length === 0)
-    throw badRequest('events must hold at least one event', [{ path: 'events', message: 'is empty' }]);
-  if (items.length > MAX_EVENTS_PER_REQUEST) {
-    throw payloadTooLarge(
-      `a request may hold at most ${MAX_EVENTS_PER_REQUEST} events; this one holds ${items.length}`,
-    );
-  }
-  const tooLarge: ErrorDetail[] = [];
-  const invalid: ErrorDetail[] = [];
-  const events: IncomingEvent[] = [];
-  for (const [index, item] of items.entries()) {
-    const deep = nestedTooDeep(item, MAX_NESTING);
-    if (deep) {
-      invalid.push({ index, path: issuePath(deep), message: TOO_DEEP });
-      continue;
-    }
-    const bytes = Buffer.byteLength(JSON.stringify(item) ?? '');
-    if (bytes > MAX_EVENT_BYTES) {
-      tooLarge.push({
-        index,
-        path: '(event)',
-        message: `event is ${bytes} bytes; the limit is ${MAX_EVENT_BYTES} bytes (32 KB)`,
-      });
-      continue;
-    }
-    const parsed = incomingEventSchema.safeParse(item);
-    if (parsed.success) events.push(parsed.data);
-    else {
-      for (const issue of parsed.error.issues) {
-        const path =
-          issue.code === 'unrecognized_keys' ? issuePath([...issue.path, issue.keys[0]!]) : issuePath(issue.path);
-        invalid.push({ index, path, message: issue.message });
-      }
-    }
-  }
-  if (tooLarge.length)
-    throw payloadTooLarge(`${tooLarge.length} event(s) exceed the 32 KB limit; nothing was stored`, tooLarge);
-  if (invalid.length) {
-    const first = invalid[0]!;
-    throw badRequest(
-      `${new Set(invalid.map((d) => d.index)).size} invalid event(s); nothing was stored ` +
-        `(first: events[${first.index}].${first.path}: ${first.message})`,
-      invalid,
-    );
-  }
-  return events;
-}
-
 export async function eventRoutes(app: FastifyInstance, options: EventRoutesOptions): Promise<void> {
   const { database, metrics } = options;
   const { appender } = options;
@@ -201,18 +128,21 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
   });
 
   app.post('/v1/events', { preParsing: plainJsonBody }, async (request, reply) => {
-    let events: IncomingEvent[];
+    let body: IngestBody;
     try {
-      events = parseIngestBody(request.body);
+      body = parseIngestBody(request.body);
     } catch (error) {
       metrics.ingestedEvents.inc({ outcome: 'rejected' }, countOf(request.body));
       throw error;
     }
-    const result = await appender.append(request.workspaceId, events.map(withCatalogType)).catch((error: unknown) => {
-      if (!(error instanceof AppendersBusy)) throw error;
-      metrics.ingestedEvents.inc({ outcome: 'rejected' }, events.length);
-      throw appendersBusy(error.waitingEvents);
-    });
+    const { events, known } = body;
+    const result = await appender
+      .append(request.workspaceId, events.map(withCatalogType), known)
+      .catch((error: unknown) => {
+        if (!(error instanceof AppendersBusy)) throw error;
+        metrics.ingestedEvents.inc({ outcome: 'rejected' }, events.length);
+        throw appendersBusy(error.waitingEvents);
+      });
     metrics.ingestedEvents.inc({ outcome: 'accepted' }, result.stored.length);
     if (result.duplicates) metrics.ingestedEvents.inc({ outcome: 'duplicate' }, result.duplicates);
     request.log.debug({ accepted: result.stored.length, duplicates: result.duplicates }, 'events stored');
