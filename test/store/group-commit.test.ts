@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IncomingEvent } from '../../src/events.ts';
-import { type AppendResult, EventAppender } from '../../src/store/append.ts';
+import { type AppendResult, appendEventsTx, EventAppender } from '../../src/store/append.ts';
 import { createDb, type Database } from '../../src/store/db.ts';
 import { verifyChain } from '../../src/store/verify.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
@@ -109,5 +109,36 @@ describe('the group commit', () => {
           where workspace_id = 'together' and resource_id like 'r%'`,
     );
     expect(xmins[0]!.n).toBe(1);
+  });
+
+  it('chains onto what another writer appended since its last group, instead of onto the head it remembers', async () => {
+    const appender = new EventAppender(store.db);
+    await appender.append('shared', [event('a')]);
+    // Another path (an alert's record, another replica) moves the head meanwhile.
+    await appendEventsTx(store.db, 'shared', [event('b')]);
+    await appendEventsTx(store.db, 'shared', [event('c')]);
+    const [stored] = (await appender.append('shared', [event('d')])).stored;
+    expect(stored!.seq).toBe(4);
+    expect(await verifyChain(store.db, 'shared')).toMatchObject({ ok: true, count: 4 });
+    // And its next group goes onto the head it left.
+    expect((await appender.append('shared', [event('e')])).stored[0]!.seq).toBe(5);
+    expect(await verifyChain(store.db, 'shared')).toMatchObject({ ok: true, count: 5 });
+  });
+
+  it('counts an id stored already as a duplicate and stores the rest of the group, chained without it', async () => {
+    const appender = new EventAppender(store.db);
+    await appender.append('again', [event('x', 'evt_x')]);
+    const pending = [
+      appender.append('again', [event('y', 'evt_y'), event('x', 'evt_x'), event('z', 'evt_z')]),
+      appender.append('again', [event('w', 'evt_w')]),
+    ];
+    const [first, second] = await Promise.all(pending);
+    expect(first).toMatchObject({ ids: ['evt_y', 'evt_x', 'evt_z'], duplicates: 1 });
+    expect(first!.stored.map((e) => [e.id, e.seq])).toEqual([
+      ['evt_y', 2],
+      ['evt_z', 3],
+    ]);
+    expect(second!.stored.map((e) => [e.id, e.seq])).toEqual([['evt_w', 4]]);
+    expect(await verifyChain(store.db, 'again')).toMatchObject({ ok: true, count: 4 });
   });
 });
