@@ -47,12 +47,14 @@ export async function segmentRoutes(app: FastifyInstance, options: SegmentRoutes
     if (push.ignored) metrics.segmentPushEvents.inc({ outcome: 'ignored' }, push.ignored);
     if (push.events.length === 0) return reply.code(200).send({ accepted: 0, duplicates: 0, ignored: push.ignored });
 
-    const result = await appender.append(workspaceId, push.events.map(withCatalogType)).catch((error: unknown) => {
-      if (!(error instanceof AppendersBusy)) throw error;
-      metrics.segmentPushEvents.inc({ outcome: 'rejected' }, push.events.length);
-      // Segment retries a webhook that answers 429, so nothing is lost.
-      throw appendersBusy(error.waitingEvents);
-    });
+    const result = await appender
+      .append(workspaceId, push.events.map(withCatalogType), push.known)
+      .catch((error: unknown) => {
+        if (!(error instanceof AppendersBusy)) throw error;
+        metrics.segmentPushEvents.inc({ outcome: 'rejected' }, push.events.length);
+        // Segment retries a webhook that answers 429, so nothing is lost.
+        throw appendersBusy(error.waitingEvents);
+      });
     metrics.segmentPushEvents.inc({ outcome: 'accepted' }, result.stored.length);
     if (result.duplicates) metrics.segmentPushEvents.inc({ outcome: 'duplicate' }, result.duplicates);
     request.log.debug(
