@@ -294,6 +294,8 @@ async function insertInSavepoint(
       .select({ id: events.id })
       .from(events)
       .where(and(eq(events.workspaceId, workspaceId), inArray(events.id, ids)));
+    // With none found, chaining again would fail the same way for ever: the failure is passed on instead.
+    if (stored.length === 0) throw error;
     throw new DuplicateIds(stored.map((row) => row.id));
   }
 }

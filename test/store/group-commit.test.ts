@@ -20,6 +20,10 @@ beforeAll(async () => {
     create function refuse_poison() returns trigger language plpgsql as $$
     begin
       if new.resource_id = 'poison' then raise exception 'poisoned resource'; end if;
+      -- A duplicate id that no lookup will find.
+      if new.resource_id = 'phantom' then
+        raise unique_violation using message = 'phantom duplicate', constraint = 'events_pkey';
+      end if;
       return new;
     end $$;
     create trigger refuse_poison before insert on events for each row execute function refuse_poison();`),
@@ -140,5 +144,13 @@ describe('the group commit', () => {
     ]);
     expect(second!.stored.map((e) => [e.id, e.seq])).toEqual([['evt_w', 4]]);
     expect(await verifyChain(store.db, 'again')).toMatchObject({ ok: true, count: 4 });
+  });
+
+  it('fails, rather than retrying for ever, when Postgres reports a stored id that is not there', async () => {
+    await expect(appendEventsTx(store.db, 'phantom', [event('phantom', 'evt_phantom')])).rejects.toThrow();
+    const appender = new EventAppender(store.db);
+    await appender.append('phantom', [event('first')]);
+    await expect(appender.append('phantom', [event('phantom', 'evt_phantom')])).rejects.toThrow();
+    expect((await appender.append('phantom', [event('after')])).stored).toHaveLength(1);
   });
 });
