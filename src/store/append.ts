@@ -151,7 +151,7 @@ function headAfter(chained: Chained, receivedAt: string): ChainHead | undefined 
 interface PreparedEvent {
   fields: EarlyFields;
   canonical: CanonicalTemplate;
-  /** The insert row's cells after seq, hash, receivedAt and timestamp, as JSON (see insertAndAdvance). */
+  /** The insert row's cells after seq, hash, receivedAt and timestamp, as JSON (see storeChained). */
   rowTail: string;
 }
 
@@ -201,7 +201,7 @@ function prepareEvent(
 interface Chained {
   /** The new events in seq order, each with the batch it came from (by identity: groups may be equal). */
   stored: { event: StoredEvent; group: PreparedBatch }[];
-  /** Each new event as its insert row, a JSON array (see insertAndAdvance). */
+  /** Each new event as its insert row, a JSON array (see storeChained). */
   rows: string[];
 }
 
