@@ -95,7 +95,8 @@ export async function benchIngest(): Promise<{ ratio: number }> {
     );
     line(`         raw INSERT … SELECT ${fmt(rawRate)} rows/s (${fmt(rawSeconds, 2)} s)`);
     line(
-      `         store alone ${fmt(aloneRate)} events/s (${fmt(aloneSeconds, 2)} s, ${fmt(aloneRate / rawRate, 2)}× raw): ` +
+      `         store alone ${fmt(aloneRate)} events/s ` +
+        `(${fmt(aloneSeconds, 2)} s, ${fmt(aloneRate / rawRate, 2)}× raw): ` +
         'the same batches validated beforehand and appended in this process, no HTTP; the most one chain allows',
     );
     line(

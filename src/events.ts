@@ -1,5 +1,6 @@
 /** The audit event as producers send it (validated) and as the store hands it back. */
 import { z } from 'zod';
+import { canonicalJsonWithin } from './store/chain.ts';
 
 export const ACTOR_TYPES = ['user', 'token', 'system'] as const;
 export type ActorType = (typeof ACTOR_TYPES)[number];
@@ -100,6 +101,35 @@ const jsonObject = z.record(z.string(), z.unknown(), 'must be a JSON object').su
   }
   for (const issue of unstorableIn(value, JSON.stringify(value))) ctx.addIssue({ code: 'custom', ...issue });
 });
+
+/** The free-form objects of an event, checked on their canonical JSON (see checkEventObjects). */
+export const EVENT_OBJECTS = ['changes', 'context', 'metadata'] as const;
+
+/**
+ * What the store would refuse in an event's `changes`, `context` and `metadata`: nesting past the limit, NUL, lone
+ * surrogates (paths from the field on). Each object's canonical JSON is the check's input and is kept in `texts`, for
+ * the store to hash and insert as it is (see store/append.ts); a text already there is used rather than made again.
+ */
+export function checkEventObjects(
+  source: Partial<Record<string, unknown>>,
+  texts: Map<object, string>,
+): { path: (string | number)[]; message: string }[] {
+  const issues: { path: (string | number)[]; message: string }[] = [];
+  for (const field of EVENT_OBJECTS) {
+    const value = source[field];
+    if (value === null || typeof value !== 'object') continue;
+    // These objects sit at level 2 of the event.
+    const text = texts.get(value) ?? canonicalJsonWithin(value, MAX_NESTING - 1);
+    if (text === undefined) {
+      issues.push({ path: [field, ...(nestedTooDeep(value, MAX_NESTING - 1) ?? [])], message: TOO_DEEP });
+      continue;
+    }
+    texts.set(value, text);
+    for (const issue of unstorableIn(value, text))
+      issues.push({ path: [field, ...issue.path], message: issue.message });
+  }
+  return issues;
+}
 
 /** Only the shape: see incomingEventShape. */
 const plainObject = z.custom<JsonObject>(

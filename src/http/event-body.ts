@@ -1,5 +1,7 @@
 /** The body of POST /v1/events: one event or {"events": [...]}, checked whole before anything is stored. */
 import {
+  checkEventObjects,
+  EVENT_OBJECTS,
   type IncomingEvent,
   incomingEventShape,
   MAX_EVENT_BYTES,
@@ -7,7 +9,6 @@ import {
   MAX_NESTING,
   nestedTooDeep,
   TOO_DEEP,
-  unstorableIn,
 } from '../events.ts';
 import { canonicalJsonWithin } from '../store/chain.ts';
 import { badRequest, type ErrorDetail, issuePath, payloadTooLarge } from './errors.ts';
@@ -62,8 +63,6 @@ export function parseIngestBody(body: unknown): IngestBody {
   return { events, known };
 }
 
-const OBJECT_FIELDS = ['changes', 'context', 'metadata'] as const;
-
 /**
  * One event: its depth, then its size, then its shape, then whether Postgres can store its objects' text. One
  * canonical serialization of each top-level value serves the depth check (it stops at the limit), the size (the same
@@ -103,13 +102,8 @@ function checkEvent(
       }));
   // Only an object's values were serialized (anything else has no fields to check).
   const source = texts.size > 0 ? (item as Partial<Record<string, unknown>>) : {};
-  for (const field of OBJECT_FIELDS) {
-    const value = source[field];
-    const text = value !== null && typeof value === 'object' ? texts.get(value) : undefined;
-    if (text === undefined) continue;
-    for (const issue of unstorableIn(value, text)) {
-      issues.push({ path: issuePath([field, ...issue.path]), message: issue.message });
-    }
+  for (const issue of checkEventObjects(source, texts)) {
+    issues.push({ path: issuePath(issue.path), message: issue.message });
   }
   if (!parsed.success || issues.length > 0) return { issues };
   const event = parsed.data;
@@ -118,7 +112,7 @@ function checkEvent(
   // values, so the same canonical text.
   known.set(event.actor, texts.get(sent.actor)!);
   known.set(event.resource, texts.get(sent.resource)!);
-  for (const field of OBJECT_FIELDS) {
+  for (const field of EVENT_OBJECTS) {
     const value = event[field];
     if (value) known.set(value, texts.get(value)!);
   }

@@ -5,7 +5,7 @@ import { categoryOf } from '../catalog.ts';
 import type { IncomingEvent, StoredEvent } from '../events.ts';
 import {
   type CanonicalTemplate,
-  canonicalJson,
+  canonicalOf,
   canonicalTemplate,
   type EarlyFields,
   fillTemplate,
@@ -82,9 +82,7 @@ export async function appendEventGroups(
   groups: readonly PreparedBatch[],
 ): Promise<{ results: AppendResult[]; head: ChainHead }> {
   const head = await lockChainHead(tx, workspaceId);
-  // Taken under the lock, and never earlier than the head's: receivedAt then never decreases along seq,
-  // even between processes whose clocks differ, and the retention purge relies on that.
-  const receivedAt = new Date(Math.max(Date.now(), head.receivedAt.getTime())).toISOString();
+  const receivedAt = receivedAfter(head);
 
   // Optimistic: repeats of stored ids are rare, so the rows are inserted and the head advanced in one statement, in
   // a savepoint. When an id is stored already, the savepoint is rolled back and the batch chained anew without the ids
@@ -119,8 +117,8 @@ async function appendOnGuess(
   groups: readonly PreparedBatch[],
   guess: ChainHead,
 ): Promise<{ results: AppendResult[]; head: ChainHead } | undefined> {
-  // Never earlier than the head's, as under the lock: the statement stores nothing if the head is not this one.
-  const receivedAt = new Date(Math.max(Date.now(), guess.receivedAt.getTime())).toISOString();
+  // The statement stores nothing if the head is not this one, so this is the head's receivedAt rule all the same.
+  const receivedAt = receivedAfter(guess);
   const chained = chainBatch(groups, guess, new Set(), receivedAt);
   try {
     const advanced = await db.execute(storeChained(workspaceId, guess, chained, receivedAt));
@@ -130,6 +128,14 @@ async function appendOnGuess(
     throw error;
   }
   return { results: resultsOf(groups, chained), head: headAfter(chained, receivedAt)! };
+}
+
+/**
+ * The receivedAt of what is appended onto `head`: now, but never earlier than the head's, so that receivedAt never
+ * decreases along seq, even between processes whose clocks differ (the retention purge relies on that).
+ */
+function receivedAfter(head: ChainHead): string {
+  return new Date(Math.max(Date.now(), head.receivedAt.getTime())).toISOString();
 }
 
 /** Events are chained in group order, so each group's stored events are the next run of them. */
@@ -190,9 +196,9 @@ function prepareEvent(
     resource.id,
     resource.name ?? null,
   ]);
-  const object = (value: object | null) => (value === null ? 'null' : (known?.get(value) ?? canonicalJson(value)));
+  const { changes, context, metadata } = fields;
   // Joined, so one flat string waits for the lock (see canonicalTemplate).
-  const rowTail = [cells.slice(1, -1), object(fields.changes), object(fields.context), object(fields.metadata)].join(
+  const rowTail = [cells.slice(1, -1), ...[changes, context, metadata].map((value) => canonicalOf(value, known))].join(
     ',',
   );
   return { fields, canonical: canonicalTemplate(fields, known), rowTail };

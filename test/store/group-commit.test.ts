@@ -115,7 +115,7 @@ describe('the group commit', () => {
     expect(xmins[0]!.n).toBe(1);
   });
 
-  it('chains onto what another writer appended since its last group, instead of onto the head it remembers', async () => {
+  it('chains onto what another writer appended since its last group, not onto the head it remembers', async () => {
     const appender = new EventAppender(store.db);
     await appender.append('shared', [event('a')]);
     // Another path (an alert's record, another replica) moves the head meanwhile.
